@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The configuration: YAML (libcyaml) -> a validated struct gw_config.
+ *
+ * gw_cfg_load() either returns a complete, validated configuration or NULL
+ * with every problem it found in the diag list, each as
+ * "FILE:LINE: key.path: what is wrong". Validation covers syntax, unknown
+ * keys, types, required keys, value ranges, and that every referenced file
+ * exists and is readable (and that private keys are not readable by group
+ * or other). Parsing the certificates themselves is tls.c's job.
+ *
+ * All paths in the result are absolute (relative ones are resolved against
+ * the directory of the config file). Durations are in milliseconds.
+ */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "addr.h"
+#include "authz.h"
+#include "log.h"
+#include "util.h"
+
+enum gw_mode {
+	GW_MODE_ENFORCE,
+	GW_MODE_AUDIT,
+};
+
+enum gw_datapath {
+	GW_DATAPATH_AUTO,
+	GW_DATAPATH_SPLICE,
+	GW_DATAPATH_USERSPACE,
+};
+
+enum gw_crl_check {
+	GW_CRL_CHAIN,
+	GW_CRL_LEAF,
+	GW_CRL_OFF,
+};
+
+enum gw_proxy_protocol {
+	GW_PROXY_OFF,
+	GW_PROXY_V2,
+};
+
+/* Where a key sits in the file, for messages about it after loading. */
+struct gw_cfg_pos {
+	unsigned int line;	/* 1-based; 0 = unknown */
+};
+
+struct gw_cfg_tls {
+	char *cert;			/* leaf + intermediates, PEM */
+	char *key;			/* PEM private key */
+	char *client_ca;		/* PEM, one or more trust anchors */
+	char **crl;			/* PEM or DER CRL files */
+	unsigned int n_crl;
+	enum gw_crl_check crl_check;	/* default chain */
+	unsigned int verify_depth;	/* default 3; 1..16 */
+	int min_version;		/* TLS1_2_VERSION (default) or TLS1_3_VERSION */
+	uint64_t handshake_timeout_ms;	/* default 5000 */
+	struct gw_cfg_pos pos_cert, pos_key, pos_client_ca, pos_crl;
+};
+
+struct gw_cfg_upstream_tls {
+	char *cert;
+	char *key;
+	char *ca;
+	char *server_name;
+};
+
+struct gw_cfg_upstream {
+	char *address_str;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	enum gw_proxy_protocol proxy_protocol;	/* default off */
+	struct gw_cfg_upstream_tls *tls;	/* NULL = plain TCP */
+	uint64_t connect_timeout_ms;		/* default 5000 */
+};
+
+struct gw_cfg_listener {
+	char *name;
+	char *listen_str;
+	struct sockaddr_storage listen;
+	socklen_t listen_len;
+	char **interfaces;
+	unsigned int n_interfaces;
+	enum gw_mode mode;		/* default enforce */
+	struct gw_cidr *allow_sources;
+	unsigned int n_allow_sources;
+	bool allow_any;			/* allow_sources omitted */
+	struct gw_cfg_tls tls;
+	struct gw_authz_rule *rules;
+	unsigned int n_rules;
+	struct gw_cfg_upstream upstream;
+	unsigned int max_connections;	/* default 10000 */
+	unsigned int max_handshakes;	/* in flight, default 1000 */
+};
+
+struct gw_config {
+	char *path;			/* absolute path of the file loaded */
+	enum gw_log_level log_level;	/* default info */
+	char *audit;			/* path, or "-" for stderr (default) */
+	char *metrics_listen;		/* NULL = no metrics endpoint */
+	char *control_socket;		/* default /run/mtlsgw/control.sock */
+	char *user;			/* NULL = do not change user */
+	enum gw_datapath datapath;	/* default auto */
+	uint64_t drain_timeout_ms;	/* default 30000 */
+	struct gw_cfg_listener *listeners;
+	unsigned int n_listeners;
+};
+
+struct gw_config *gw_cfg_load(const char *path, struct gw_diag *diag);
+void gw_cfg_free(struct gw_config *cfg);
+
+const char *gw_mode_str(enum gw_mode m);
+const char *gw_datapath_str(enum gw_datapath d);
+
+#endif

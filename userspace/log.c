@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Daemon log: one line per message on stderr, "mtlsgw: <level>: <text>".
+ * Under systemd (JOURNAL_STREAM set) each line carries a <N> syslog
+ * priority prefix instead so journald keeps the level.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/err.h>
+
+#include "log.h"
+#include "util.h"
+
+static enum gw_log_level log_level = GW_LOG_INFO;
+static int log_journal = -1;
+
+static const char *const level_name[] = {
+	[GW_LOG_ERROR] = "error",
+	[GW_LOG_WARN] = "warning",
+	[GW_LOG_INFO] = "info",
+	[GW_LOG_DEBUG] = "debug",
+};
+
+static const int level_syslog[] = {
+	[GW_LOG_ERROR] = 3,
+	[GW_LOG_WARN] = 4,
+	[GW_LOG_INFO] = 6,
+	[GW_LOG_DEBUG] = 7,
+};
+
+void gw_log_set_level(enum gw_log_level level)
+{
+	log_level = level;
+}
+
+enum gw_log_level gw_log_get_level(void)
+{
+	return log_level;
+}
+
+void gw_vlog(enum gw_log_level level, const char *fmt, va_list ap)
+{
+	char msg[2048];
+
+	if (level > log_level)
+		return;
+	if (log_journal < 0)
+		log_journal = getenv("JOURNAL_STREAM") != NULL;
+	/* Truncation of a log line is acceptable; mark it. */
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) >= (int)sizeof(msg))
+		memcpy(msg + sizeof(msg) - 4, "...", 4);
+	if (log_journal)
+		fprintf(stderr, "<%d>%s\n", level_syslog[level], msg);
+	else
+		fprintf(stderr, "mtlsgw: %s: %s\n", level_name[level], msg);
+}
+
+void gw_log(enum gw_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	gw_vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+void gw_ssl_errors(char *buf, size_t len)
+{
+	unsigned long e;
+	size_t off = 0;
+
+	if (len)
+		buf[0] = '\0';
+	while ((e = ERR_get_error())) {
+		char one[256];
+		int n;
+
+		ERR_error_string_n(e, one, sizeof(one));
+		n = snprintf(buf + off, len > off ? len - off : 0, "%s%s",
+			     off ? "; " : "", one);
+		if (n > 0 && off + n < len)
+			off += n;
+	}
+}
+
+void gw_log_ssl(enum gw_log_level level, const char *fmt, ...)
+{
+	char what[1024], errs[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	gw_ssl_errors(errs, sizeof(errs));
+	if (errs[0])
+		gw_log(level, "%s: %s", what, errs);
+	else
+		gw_log(level, "%s", what);
+}

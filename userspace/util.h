@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Small helpers shared by every module: checked formatting, diagnostics, time. */
+#ifndef GW_UTIL_H
+#define GW_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* snprintf that treats truncation as an error: 0 or -ENOSPC / -EINVAL. */
+int gw_snprintf(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * A list of human-readable problems ("file:line: key: message"), filled by
+ * library code (config loading, certificate loading) and printed by the
+ * caller. Adding never fails silently: on allocation failure the count still
+ * goes up so the caller knows the result is invalid.
+ */
+struct gw_diag {
+	char **msgs;
+	unsigned int n;
+	unsigned int dropped;
+};
+
+void gw_diag_add(struct gw_diag *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static inline unsigned int gw_diag_count(const struct gw_diag *d)
+{
+	return d->n + d->dropped;
+}
+void gw_diag_free(struct gw_diag *d);
+
+/* Monotonic clock in milliseconds. */
+uint64_t gw_now_ms(void);
+
+/*
+ * Parse a duration: an integer followed by ms, s, m or h ("30s", "500ms").
+ * 0 on success with *ms set; -EINVAL for anything else, -ERANGE on overflow.
+ */
+int gw_parse_duration_ms(const char *s, uint64_t *ms);
+
+/* Format the wall clock as RFC 3339 UTC with milliseconds. */
+int gw_fmt_rfc3339_now(char *buf, size_t len);
+
+/* Lower-case hex, or upper-case colon-separated ("AB:CD:...") when colons. */
+int gw_hex(const unsigned char *in, size_t n, bool colons, char *out, size_t outlen);
+
+#endif
