@@ -31,7 +31,7 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 \
 	  -Wno-missing-field-initializers -fno-strict-aliasing \
 	  -D_GNU_SOURCE -Iuserspace -Itests -I$(O)
-LDLIBS := -lssl -lcrypto -lcyaml -lyaml
+LDLIBS := -lssl -lcrypto -lcyaml -lyaml -lsystemd
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -80,7 +80,7 @@ $(O)/tests/%: $(O)/tests/net/%.o $(TESTLIB_OBJS) $(LIB)
 # iproute2), later issues (libbpf, bpftool, clang, libmnl, qemu, busybox).
 DEB_PKGS := build-essential pkg-config clang llvm libssl-dev openssl \
 	    libcyaml-dev libyaml-dev libbpf-dev bpftool libmnl-dev \
-	    iproute2 python3 procps
+	    libsystemd-dev iproute2 python3 procps
 deps:
 	$(Q)tools/install-deps $(DEB_PKGS)
 

@@ -26,7 +26,7 @@ struct gw_subject_match {
 
 struct gw_authz_rule {
 	char *name;
-	char **spiffe_id;		/* patterns, see gw_authz_pattern_match */
+	char **spiffe_id;		/* patterns, see gw_authz_spiffe_match */
 	unsigned int n_spiffe_id;
 	char **san_dns;			/* patterns */
 	unsigned int n_san_dns;

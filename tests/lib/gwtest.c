@@ -1,0 +1,954 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "gwtest.h"
+#include "util.h"
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *env_or_die(const char *name)
+{
+	const char *v = getenv(name);
+
+	if (!v || !*v) {
+		fprintf(stderr, "# %s is not set: run the tests through 'make test'\n", name);
+		exit(1);
+	}
+	return v;
+}
+
+const char *gwt_pki(void)
+{
+	return env_or_die("PKI");
+}
+
+const char *gwt_mtlsgw(void)
+{
+	return env_or_die("MTLSGW");
+}
+
+const char *gwt_pki_path(const char *name)
+{
+	static char bufs[8][PATH_MAX];
+	static unsigned int next;
+	char *b = bufs[next++ % 8];
+
+	snprintf(b, PATH_MAX, "%s/%s", gwt_pki(), name);
+	return b;
+}
+
+int gwt_free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd, port = -1;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (!bind(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
+	    !getsockname(fd, (struct sockaddr *)&sa, &len))
+		port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+int gwt_mkdtemp(char *dir, size_t len)
+{
+	if (snprintf(dir, len, "/tmp/mtlsgw-test.XXXXXX") >= (int)len)
+		return -ENOSPC;
+	return mkdtemp(dir) ? 0 : -errno;
+}
+
+void gwt_rmtree(const char *dir)
+{
+	struct dirent *de;
+	char p[PATH_MAX];
+	DIR *d;
+
+	if (!dir || !*dir)
+		return;
+	d = opendir(dir);
+	if (d) {
+		while ((de = readdir(d))) {
+			struct stat st;
+
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+			if (!lstat(p, &st) && S_ISDIR(st.st_mode))
+				gwt_rmtree(p);
+			else
+				unlink(p);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+int gwt_write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -errno;
+	fputs(text, f);
+	return fclose(f) ? -errno : 0;
+}
+
+char *gwt_read_file(const char *path)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	FILE *f;
+	size_t n;
+
+	if (!buf)
+		return NULL;
+	f = fopen(path, "r");
+	if (!f) {
+		buf[0] = '\0';
+		return buf;
+	}
+	while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+		len += n;
+		if (cap - len < 2) {
+			char *nb = realloc(buf, cap * 2);
+
+			if (!nb)
+				break;
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	fclose(f);
+	buf[len] = '\0';
+	return buf;
+}
+
+/* ---- deterministic payload: xorshift64* ---- */
+
+void gwt_pattern(uint64_t *state, unsigned char *buf, size_t len)
+{
+	uint64_t x = *state ? *state : 0x9e3779b97f4a7c15ULL;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (!(i & 7)) {
+			x ^= x >> 12;
+			x ^= x << 25;
+			x ^= x >> 27;
+		}
+		buf[i] = (unsigned char)((x * 0x2545F4914F6CDD1DULL) >> (8 * (i & 7)));
+	}
+	*state = x;
+}
+
+/*
+ * The stream must not depend on how it is chunked: generate in whole
+ * 8-byte words, keep the leftover of the last word for the next call.
+ */
+struct pstream {
+	uint64_t state;
+	unsigned char word[8];
+	unsigned int used;	/* bytes of word already handed out; 8 = none left */
+};
+
+static void pstream_init(struct pstream *p, uint64_t seed)
+{
+	p->state = seed;
+	p->used = 8;
+}
+
+static void pstream_fill(struct pstream *p, unsigned char *buf, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		if (p->used == 8) {
+			gwt_pattern(&p->state, p->word, 8);
+			p->used = 0;
+		}
+		while (p->used < 8 && off < len)
+			buf[off++] = p->word[p->used++];
+	}
+}
+
+void gwt_pattern_sha256(uint64_t seed, uint64_t len, unsigned char out[32])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char buf[65536];
+	struct pstream ps;
+
+	pstream_init(&ps, seed);
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	while (len) {
+		size_t n = len < sizeof(buf) ? len : sizeof(buf);
+
+		pstream_fill(&ps, buf, n);
+		EVP_DigestUpdate(md, buf, n);
+		len -= n;
+	}
+	EVP_DigestFinal_ex(md, out, NULL);
+	EVP_MD_CTX_free(md);
+}
+
+/* ---- backend ---- */
+
+struct bconn {
+	int fd;
+	struct gwt_backend_conn *rec;
+	EVP_MD_CTX *md;
+	struct pstream ps;
+	unsigned char out[65536];
+	size_t out_len, out_off;
+	bool rx_eof, tx_done, sending;
+	unsigned char echo[65536];
+	size_t echo_len, echo_off;
+};
+
+static void bconn_finish(struct bconn *bc)
+{
+	if (bc->md) {
+		EVP_DigestFinal_ex(bc->md, bc->rec->rx_sha256, NULL);
+		EVP_MD_CTX_free(bc->md);
+		bc->md = NULL;
+	}
+	__atomic_store_n(&bc->rec->done, 1, __ATOMIC_SEQ_CST);
+	close(bc->fd);
+	bc->fd = -1;
+}
+
+static void backend_loop(int lfd, const struct gwt_backend_opts *o,
+			 struct gwt_backend_stats *st)
+{
+	struct bconn *conns = calloc(GWT_BACKEND_CONNS, sizeof(*conns));
+	struct pollfd pfd[GWT_BACKEND_CONNS + 1];
+	unsigned int n_conns = 0, i;
+
+	if (!conns)
+		_exit(1);
+	for (;;) {
+		unsigned int np = 0;
+
+		pfd[np++] = (struct pollfd){ .fd = n_conns < GWT_BACKEND_CONNS ? lfd : -1,
+					     .events = POLLIN };
+		for (i = 0; i < n_conns; i++) {
+			struct bconn *bc = &conns[i];
+			short ev = 0;
+
+			if (bc->fd >= 0) {
+				if (!bc->rx_eof && (!o->echo || bc->echo_len == bc->echo_off))
+					ev |= POLLIN;
+				if ((bc->sending && !bc->tx_done) ||
+				    (o->echo && bc->echo_len > bc->echo_off))
+					ev |= POLLOUT;
+			}
+			pfd[np++] = (struct pollfd){ .fd = bc->fd, .events = ev };
+		}
+		if (poll(pfd, np, -1) < 0 && errno != EINTR)
+			_exit(1);
+		if (pfd[0].revents & POLLIN) {
+			int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+			if (fd >= 0) {
+				struct bconn *bc = &conns[n_conns];
+
+				bc->fd = fd;
+				bc->rec = &st->conn[n_conns];
+				bc->md = EVP_MD_CTX_new();
+				EVP_DigestInit_ex(bc->md, EVP_sha256(), NULL);
+				pstream_init(&bc->ps, o->send_seed);
+				bc->sending = !o->echo && o->send_bytes &&
+					      o->send_when == GWT_SEND_IMMEDIATELY;
+				bc->tx_done = !o->echo && !o->send_bytes;
+				if (bc->tx_done && o->fin_after_send && o->send_when == GWT_SEND_IMMEDIATELY)
+					shutdown(fd, SHUT_WR);
+				n_conns++;
+				__atomic_add_fetch(&st->accepted, 1, __ATOMIC_SEQ_CST);
+			}
+		}
+		for (i = 0; i < n_conns; i++) {
+			struct bconn *bc = &conns[i];
+			short re = pfd[i + 1].revents;
+
+			if (bc->fd < 0 || !re)
+				continue;
+			if (re & (POLLIN | POLLHUP | POLLERR)) {
+				unsigned char buf[65536];
+				ssize_t n;
+
+				if (o->read_delay_ms)
+					usleep(o->read_delay_ms * 1000);
+				n = recv(bc->fd, buf, o->read_delay_ms ? 4096 : sizeof(buf), 0);
+				if (n > 0) {
+					struct gwt_backend_conn *r = bc->rec;
+
+					if (r->head_len < GWT_BACKEND_HEAD) {
+						size_t k = GWT_BACKEND_HEAD - r->head_len;
+
+						k = (size_t)n < k ? (size_t)n : k;
+						memcpy(r->head + r->head_len, buf, k);
+						r->head_len += k;
+					}
+					EVP_DigestUpdate(bc->md, buf, n);
+					__atomic_add_fetch(&r->rx_bytes, n, __ATOMIC_SEQ_CST);
+					__atomic_add_fetch(&st->rx_total, n, __ATOMIC_SEQ_CST);
+					if (o->echo) {
+						memcpy(bc->echo, buf, n);
+						bc->echo_len = n;
+						bc->echo_off = 0;
+					}
+					if (o->rst_after_bytes && r->rx_bytes >= o->rst_after_bytes) {
+						struct linger l = { 1, 0 };
+
+						setsockopt(bc->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+						bconn_finish(bc);
+						continue;
+					}
+				} else if (n == 0) {
+					bc->rx_eof = true;
+					bc->rec->fin_seen = 1;
+					if (o->echo) {
+						shutdown(bc->fd, SHUT_WR);
+						bc->tx_done = true;
+					} else if (o->send_when == GWT_SEND_AFTER_EOF && o->send_bytes) {
+						bc->sending = true;
+					} else if (o->send_when == GWT_SEND_AFTER_EOF && o->fin_after_send) {
+						shutdown(bc->fd, SHUT_WR);
+					}
+				} else if (errno != EAGAIN && errno != EINTR) {
+					bc->rec->rst_seen = errno == ECONNRESET;
+					bconn_finish(bc);
+					continue;
+				}
+			}
+			if (bc->fd >= 0 && (re & POLLOUT)) {
+				if (o->echo && bc->echo_len > bc->echo_off) {
+					ssize_t n = send(bc->fd, bc->echo + bc->echo_off,
+							 bc->echo_len - bc->echo_off, MSG_NOSIGNAL);
+					if (n > 0) {
+						bc->echo_off += n;
+						bc->rec->tx_bytes += n;
+					}
+				} else if (bc->sending && !bc->tx_done) {
+					ssize_t n;
+
+					if (bc->out_off == bc->out_len) {
+						uint64_t left = o->send_bytes - bc->rec->tx_bytes;
+
+						bc->out_len = left < sizeof(bc->out) ? left : sizeof(bc->out);
+						bc->out_off = 0;
+						pstream_fill(&bc->ps, bc->out, bc->out_len);
+					}
+					n = send(bc->fd, bc->out + bc->out_off,
+						 bc->out_len - bc->out_off, MSG_NOSIGNAL);
+					if (n > 0) {
+						bc->out_off += n;
+						bc->rec->tx_bytes += n;
+						if (bc->rec->tx_bytes == o->send_bytes) {
+							bc->tx_done = true;
+							if (o->fin_after_send)
+								shutdown(bc->fd, SHUT_WR);
+						}
+					} else if (n < 0 && errno != EAGAIN) {
+						bc->rec->rst_seen = errno == ECONNRESET;
+						bconn_finish(bc);
+						continue;
+					}
+				}
+			}
+			if (bc->fd >= 0 && bc->rx_eof && (bc->tx_done || !o->fin_after_send) &&
+			    !(o->echo && bc->echo_len > bc->echo_off))
+				bconn_finish(bc);
+		}
+	}
+}
+
+int gwt_backend_start(struct gwt_backend *b, const struct gwt_backend_opts *o)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int lfd;
+
+	memset(b, 0, sizeof(*b));
+	b->pid = -1;
+	b->st = mmap(NULL, sizeof(*b->st), PROT_READ | PROT_WRITE,
+		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (b->st == MAP_FAILED) {
+		b->st = NULL;
+		return -errno;
+	}
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    listen(lfd, 128) || getsockname(lfd, (struct sockaddr *)&sa, &len))
+		return -errno;
+	b->port = ntohs(sa.sin_port);
+	fflush(NULL);
+	b->pid = fork();
+	if (b->pid < 0)
+		return -errno;
+	if (b->pid == 0) {
+		signal(SIGPIPE, SIG_IGN);
+		backend_loop(lfd, o, b->st);
+		_exit(0);
+	}
+	close(lfd);
+	return 0;
+}
+
+void gwt_backend_stop(struct gwt_backend *b)
+{
+	if (b->pid > 0) {
+		kill(b->pid, SIGKILL);
+		waitpid(b->pid, NULL, 0);
+		b->pid = -1;
+	}
+	if (b->st)
+		munmap(b->st, sizeof(*b->st));
+	b->st = NULL;
+}
+
+bool gwt_backend_wait_done(struct gwt_backend *b, unsigned int i, int timeout_ms)
+{
+	uint64_t end = now_ms() + timeout_ms;
+
+	while (!__atomic_load_n(&b->st->conn[i].done, __ATOMIC_SEQ_CST)) {
+		if (now_ms() > end)
+			return false;
+		poll(NULL, 0, 5);
+	}
+	return true;
+}
+
+/* ---- daemon ---- */
+
+static const char default_authorize[] =
+	"      - name: prod-callers\n"
+	"        spiffe_id: [\"spiffe://corp.test/prod/*\"]\n"
+	"      - name: api-dns\n"
+	"        san_dns: [\"api.corp.test\"]\n";
+
+int gwt_gw_config(struct gwt_gw *g, const struct gwt_gw_opts *o)
+{
+	const char *pki = gwt_pki();
+	char *text = NULL, *crl_all = NULL;
+	int err;
+
+	memset(g, 0, sizeof(*g));
+	g->pid = -1;
+	g->notify_fd = -1;
+	err = gwt_mkdtemp(g->dir, sizeof(g->dir));
+	if (err)
+		return err;
+	g->port = gwt_free_port();
+	snprintf(g->cfg, sizeof(g->cfg), "%s/mtlsgw.yaml", g->dir);
+	snprintf(g->audit, sizeof(g->audit), "%s/audit.jsonl", g->dir);
+	snprintf(g->log, sizeof(g->log), "%s/mtlsgw.log", g->dir);
+	snprintf(g->notify, sizeof(g->notify), "%s/notify.sock", g->dir);
+	/* Default: every CA's CRL, as an operator with crl_check: chain needs. */
+	if (!o->crl && asprintf(&crl_all, "[%s/crls-all.pem]", pki) < 0)
+		return -ENOMEM;
+	if (asprintf(&text,
+		     "log:\n"
+		     "  level: debug\n"
+		     "  audit: %s\n"
+		     "drain_timeout: 2s\n"
+		     "listeners:\n"
+		     "  - name: test\n"
+		     "    listen: \"127.0.0.1:%d\"\n"
+		     "    mode: %s\n"
+		     "%s%s%s"
+		     "%s"
+		     "    tls:\n"
+		     "      cert: %s/%s-chain.pem\n"
+		     "      key: %s/%s.key\n"
+		     "      client_ca: %s/ca-bundle.pem\n"
+		     "      crl: %s\n"
+		     "      crl_check: %s\n"
+		     "      verify_depth: 3\n"
+		     "      min_version: \"%s\"\n"
+		     "      handshake_timeout: %s\n"
+		     "%s"
+		     "    authorize:\n"
+		     "%s"
+		     "    upstream:\n"
+		     "      address: \"127.0.0.1:%d\"\n"
+		     "%s",
+		     g->audit, g->port, o->mode ? o->mode : "enforce",
+		     o->allow_sources ? "    allow_sources: " : "",
+		     o->allow_sources ? o->allow_sources : "",
+		     o->allow_sources ? "\n" : "",
+		     o->listener_extra ? o->listener_extra : "",
+		     pki, o->server_cert ? o->server_cert : "server",
+		     pki, o->server_cert ? o->server_cert : "server", pki,
+		     o->crl ? o->crl : crl_all,
+		     o->crl_check ? o->crl_check : "chain",
+		     o->min_version ? o->min_version : "1.2",
+		     o->handshake_timeout ? o->handshake_timeout : "5s",
+		     o->tls_extra ? o->tls_extra : "",
+		     o->authorize ? o->authorize : default_authorize,
+		     o->upstream_port, o->upstream_extra ? o->upstream_extra : "") < 0)
+		text = NULL;
+	free(crl_all);
+	if (!text)
+		return -ENOMEM;
+	err = gwt_write_file(g->cfg, text);
+	free(text);
+	return err;
+}
+
+static void dump_log(struct gwt_gw *g)
+{
+	char *log = gwt_read_file(g->log);
+	char *line, *save = NULL;
+
+	for (line = strtok_r(log, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		printf("# %s\n", line);
+	free(log);
+}
+
+int gwt_gw_start(struct gwt_gw *g)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	uint64_t end = now_ms() + 10000;
+	char buf[256];
+
+	/* A restart of the same gateway binds the notify socket anew. */
+	if (g->notify_fd >= 0)
+		close(g->notify_fd);
+	unlink(g->notify);
+	g->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", g->notify);
+	if (g->notify_fd < 0 || bind(g->notify_fd, (struct sockaddr *)&sun, sizeof(sun)))
+		return -1;
+	fflush(NULL);
+	g->pid = fork();
+	if (g->pid < 0)
+		return -1;
+	if (g->pid == 0) {
+		int fd = open(g->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		if (fd >= 0) {
+			dup2(fd, STDERR_FILENO);
+			dup2(fd, STDOUT_FILENO);
+		}
+		setenv("NOTIFY_SOCKET", g->notify, 1);
+		execl(gwt_mtlsgw(), "mtlsgw", "-c", g->cfg, (char *)NULL);
+		_exit(127);
+	}
+	for (;;) {
+		struct pollfd p = { .fd = g->notify_fd, .events = POLLIN };
+		int left = (int)(end - now_ms()), status;
+		ssize_t n;
+
+		if (left <= 0 || waitpid(g->pid, &status, WNOHANG) == g->pid) {
+			printf("# mtlsgw did not become ready\n");
+			dump_log(g);
+			g->pid = -1;
+			return -1;
+		}
+		if (poll(&p, 1, left < 100 ? left : 100) <= 0)
+			continue;
+		n = recv(g->notify_fd, buf, sizeof(buf) - 1, 0);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		if (strstr(buf, "READY=1"))
+			return 0;
+	}
+}
+
+int gwt_gw_stop(struct gwt_gw *g)
+{
+	uint64_t end = now_ms() + 10000;
+	int status;
+
+	if (g->pid <= 0)
+		return -1;
+	kill(g->pid, SIGTERM);
+	while (waitpid(g->pid, &status, WNOHANG) != g->pid) {
+		if (now_ms() > end) {
+			kill(g->pid, SIGKILL);
+			waitpid(g->pid, &status, 0);
+			g->pid = -1;
+			return -1;
+		}
+		poll(NULL, 0, 5);
+	}
+	g->pid = -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void gwt_gw_cleanup(struct gwt_gw *g)
+{
+	if (g->pid > 0) {
+		kill(g->pid, SIGKILL);
+		waitpid(g->pid, NULL, 0);
+		g->pid = -1;
+	}
+	if (g->notify_fd >= 0)
+		close(g->notify_fd);
+	g->notify_fd = -1;
+	if (getenv("GWT_KEEP"))
+		printf("# kept %s\n", g->dir);
+	else
+		gwt_rmtree(g->dir);
+}
+
+int gwt_gw_check(const char *cfg, char **out)
+{
+	char *cmd;
+	FILE *p;
+	size_t len = 0, cap = 4096;
+	int status;
+
+	*out = calloc(1, cap);
+	if (!*out || asprintf(&cmd, "'%s' -c '%s' --check 2>&1", gwt_mtlsgw(), cfg) < 0)
+		return -1;
+	fflush(NULL);
+	p = popen(cmd, "r");
+	free(cmd);
+	if (!p)
+		return -1;
+	for (;;) {
+		size_t n = fread(*out + len, 1, cap - len - 1, p);
+
+		if (!n)
+			break;
+		len += n;
+		if (cap - len < 2) {
+			char *nb = realloc(*out, cap * 2);
+
+			if (!nb)
+				break;
+			*out = nb;
+			cap *= 2;
+		}
+	}
+	(*out)[len] = '\0';
+	status = pclose(p);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static char *audit_find(struct gwt_gw *g, const char **needles, unsigned int n)
+{
+	char *all = gwt_read_file(g->audit), *line, *save = NULL, *found = NULL;
+	unsigned int i;
+
+	for (line = strtok_r(all, "\n", &save); line && !found;
+	     line = strtok_r(NULL, "\n", &save)) {
+		for (i = 0; i < n && strstr(line, needles[i]); i++)
+			;
+		if (i == n)
+			found = strdup(line);
+	}
+	free(all);
+	return found;
+}
+
+char *gwt_audit_wait(struct gwt_gw *g, int timeout_ms, ...)
+{
+	const char *needles[16];
+	uint64_t end = now_ms() + timeout_ms;
+	unsigned int n = 0;
+	va_list ap;
+	char *line;
+
+	va_start(ap, timeout_ms);
+	while (n < 16 && (needles[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	for (;;) {
+		line = audit_find(g, needles, n);
+		if (line || now_ms() > end)
+			return line;
+		poll(NULL, 0, 10);
+	}
+}
+
+int gwt_audit_count(struct gwt_gw *g, const char *needle)
+{
+	char *all = gwt_read_file(g->audit), *p = all;
+	int n = 0;
+
+	while (p && (p = strstr(p, needle))) {
+		n++;
+		p++;
+	}
+	free(all);
+	return n;
+}
+
+/* ---- TLS client ---- */
+
+static void info_cb(const SSL *ssl, int where, int ret)
+{
+	struct gwt_client *c = SSL_get_app_data(ssl);
+
+	/* SSL_CB_READ_ALERT is two bits: ALERT|READ; a written alert has ALERT too. */
+	if (c && (where & SSL_CB_ALERT) && (where & SSL_CB_READ)) {
+		c->alert = ret & 0xff;
+		if ((ret & 0xff) == SSL_AD_CLOSE_NOTIFY)
+			c->got_close_notify = true;
+	}
+}
+
+static int tcp_connect(int port, int family)
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len;
+	int fd;
+
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = in6addr_loopback;
+		s6->sin6_port = htons(port);
+		len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		s4->sin_port = htons(port);
+		len = sizeof(*s4);
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&ss, len)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int gwt_client_connect(struct gwt_client *c, int port, const struct gwt_client_opts *o)
+{
+	struct timeval tv = { .tv_sec = 10 };
+	char path[PATH_MAX];
+
+	/* A gateway that closes on us must fail the write, not kill the test. */
+	signal(SIGPIPE, SIG_IGN);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->alert = -1;
+	c->ctx = SSL_CTX_new(TLS_client_method());
+	if (!c->ctx)
+		return -1;
+	SSL_CTX_set_min_proto_version(c->ctx, o->min_version ? o->min_version : TLS1_2_VERSION);
+	SSL_CTX_set_max_proto_version(c->ctx, o->max_version ? o->max_version : TLS1_3_VERSION);
+	if (o->min_version && o->min_version < TLS1_2_VERSION)
+		SSL_CTX_set_security_level(c->ctx, 0);
+	if (o->ciphers)
+		SSL_CTX_set_cipher_list(c->ctx, o->ciphers);
+	if (o->ciphersuites)
+		SSL_CTX_set_ciphersuites(c->ctx, o->ciphersuites);
+	/* Our test certificates include deliberately weak ones: send them anyway. */
+	SSL_CTX_set_security_level(c->ctx, 0);
+	SSL_CTX_load_verify_file(c->ctx, gwt_pki_path("root-ca.crt"));
+	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_info_callback(c->ctx, info_cb);
+	if (o->cert) {
+		snprintf(path, sizeof(path), "%s/%s-chain.pem", gwt_pki(), o->cert);
+		if (SSL_CTX_use_certificate_chain_file(c->ctx, path) != 1)
+			return -1;
+		snprintf(path, sizeof(path), "%s/%s.key", gwt_pki(), o->cert);
+		if (SSL_CTX_use_PrivateKey_file(c->ctx, path, SSL_FILETYPE_PEM) != 1)
+			return -1;
+	}
+	c->fd = tcp_connect(port, o->family);
+	if (c->fd < 0)
+		return -1;
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	c->ssl = SSL_new(c->ctx);
+	SSL_set_app_data(c->ssl, c);
+	SSL_set_fd(c->ssl, c->fd);
+	SSL_set_tlsext_host_name(c->ssl, "localhost");
+	SSL_set1_host(c->ssl, "localhost");
+	if (SSL_connect(c->ssl) != 1) {
+		ERR_clear_error();
+		return -1;
+	}
+	return 0;
+}
+
+void gwt_client_close(struct gwt_client *c)
+{
+	SSL_free(c->ssl);
+	SSL_CTX_free(c->ctx);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->ssl = NULL;
+	c->ctx = NULL;
+	c->fd = -1;
+	ERR_clear_error();
+}
+
+void gwt_client_try(int port, const struct gwt_client_opts *o, const char *msg,
+		    size_t expect, struct gwt_outcome *out)
+{
+	struct gwt_client c;
+
+	memset(out, 0, sizeof(*out));
+	out->alert = -1;
+	out->handshake_ok = gwt_client_connect(&c, port, o) == 0;
+	if (out->handshake_ok && msg && SSL_write(c.ssl, msg, strlen(msg)) <= 0)
+		ERR_clear_error();
+	while (out->handshake_ok && out->rx < expect) {
+		int n = SSL_read(c.ssl, out->data + out->rx,
+				 sizeof(out->data) - 1 - out->rx);
+
+		if (n <= 0) {
+			out->closed = true;
+			break;
+		}
+		out->rx += n;
+	}
+	if (out->handshake_ok && out->rx >= expect && !out->closed) {
+		/* Everything expected arrived: say goodbye. */
+		SSL_shutdown(c.ssl);
+	}
+	if (!out->handshake_ok)
+		out->closed = true;
+	out->alert = c.alert;
+	gwt_client_close(&c);
+}
+
+int gwt_client_bulk(struct gwt_client *c, uint64_t send_bytes, uint64_t seed,
+		    uint64_t *rx_bytes, unsigned char rx_sha256[32], int timeout_ms)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char out[16384], in[16384];
+	size_t out_len = 0, out_off = 0;
+	uint64_t sent = 0, end = now_ms() + timeout_ms;
+	bool rx_done = false, shut = false;
+	struct pstream ps;
+	int ret = -1, fl;
+
+	pstream_init(&ps, seed);
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	*rx_bytes = 0;
+	fl = fcntl(c->fd, F_GETFL);
+	fcntl(c->fd, F_SETFL, fl | O_NONBLOCK);
+	while (!rx_done || !shut) {
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		bool moved = false;
+		int n, e;
+
+		if (now_ms() > end)
+			goto out;
+		/* read */
+		if (!rx_done) {
+			n = SSL_read(c->ssl, in, sizeof(in));
+			if (n > 0) {
+				EVP_DigestUpdate(md, in, n);
+				*rx_bytes += n;
+				moved = true;
+			} else {
+				e = SSL_get_error(c->ssl, n);
+				if (e == SSL_ERROR_ZERO_RETURN) {
+					rx_done = true;
+				} else if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+					ERR_clear_error();
+					goto out;
+				}
+			}
+		}
+		/* write */
+		if (sent < send_bytes || out_off < out_len) {
+			if (out_off == out_len) {
+				uint64_t left = send_bytes - sent;
+
+				out_len = left < sizeof(out) ? left : sizeof(out);
+				out_off = 0;
+				pstream_fill(&ps, out, out_len);
+				sent += out_len;
+			}
+			n = SSL_write(c->ssl, out + out_off, out_len - out_off);
+			if (n > 0) {
+				out_off += n;
+				moved = true;
+			} else {
+				e = SSL_get_error(c->ssl, n);
+				if (e == SSL_ERROR_WANT_WRITE)
+					p.events |= POLLOUT;
+				else if (e != SSL_ERROR_WANT_READ) {
+					ERR_clear_error();
+					goto out;
+				}
+			}
+		} else if (!shut) {
+			n = SSL_shutdown(c->ssl);
+			if (n >= 0) {
+				shut = true;
+				moved = true;
+			} else if (SSL_get_error(c->ssl, n) == SSL_ERROR_WANT_WRITE) {
+				p.events |= POLLOUT;
+			} else {
+				ERR_clear_error();
+				goto out;
+			}
+		}
+		if (!moved)
+			poll(&p, 1, 100);
+	}
+	ret = 0;
+out:
+	EVP_DigestFinal_ex(md, rx_sha256, NULL);
+	EVP_MD_CTX_free(md);
+	fcntl(c->fd, F_SETFL, fl);
+	return ret;
+}
+
+int gwt_cert_fingerprint(const char *pem_path, char *out, size_t len)
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	FILE *f = fopen(pem_path, "r");
+	X509 *x;
+	int err;
+
+	if (!f)
+		return -errno;
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (!x || !X509_digest(x, EVP_sha256(), md, &mdlen)) {
+		X509_free(x);
+		return -EINVAL;
+	}
+	X509_free(x);
+	err = gw_hex(md, mdlen, true, out, len);
+	return err;
+}

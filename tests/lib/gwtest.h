@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Helpers for the integration tests: run the real daemon with a generated
+ * configuration, a backend in a child process that checksums what reaches
+ * it, and OpenSSL clients that record the alerts they receive.
+ *
+ * Everything waits on events with deadlines (the daemon's sd_notify READY,
+ * sockets, the audit file); nothing sleeps for readiness.
+ */
+#ifndef GWTEST_H
+#define GWTEST_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <openssl/ssl.h>
+
+/* ---- paths from the environment (set by make test) ---- */
+const char *gwt_pki(void);		/* $PKI: output of tools/mkpki */
+const char *gwt_mtlsgw(void);		/* $MTLSGW: the daemon binary */
+/* "$PKI/name" in a static rotating buffer */
+const char *gwt_pki_path(const char *name);
+
+int gwt_free_port(void);
+int gwt_mkdtemp(char *dir, size_t len);	/* /tmp/mtlsgw-test.XXXXXX */
+void gwt_rmtree(const char *dir);
+int gwt_write_file(const char *path, const char *text);
+char *gwt_read_file(const char *path);	/* malloc'd, NUL-terminated */
+
+/* ---- deterministic payload ---- */
+void gwt_pattern(uint64_t *state, unsigned char *buf, size_t len);
+/* SHA-256 of len bytes of the pattern stream seeded with seed. */
+void gwt_pattern_sha256(uint64_t seed, uint64_t len, unsigned char out[32]);
+
+/* ---- backend ---- */
+enum gwt_send_when {
+	GWT_SEND_IMMEDIATELY,		/* send while receiving */
+	GWT_SEND_AFTER_EOF,		/* send once the gateway's FIN arrived */
+};
+
+struct gwt_backend_opts {
+	bool echo;			/* echo what arrives (overrides send_*) */
+	uint64_t send_bytes;		/* pattern bytes to send per connection */
+	uint64_t send_seed;
+	enum gwt_send_when send_when;
+	bool fin_after_send;		/* shutdown(SHUT_WR) when all sent */
+	uint64_t rst_after_bytes;	/* 0 = never; reset after this many received */
+	unsigned int read_delay_ms;	/* slow reader: sleep between reads */
+};
+
+#define GWT_BACKEND_CONNS 64
+#define GWT_BACKEND_HEAD 1024
+
+struct gwt_backend_conn {
+	uint64_t rx_bytes;
+	unsigned char rx_sha256[32];	/* valid once done */
+	uint64_t tx_bytes;
+	int fin_seen;			/* the gateway sent FIN */
+	int rst_seen;			/* the gateway reset the connection */
+	int done;
+	unsigned int head_len;
+	unsigned char head[GWT_BACKEND_HEAD];	/* first bytes received */
+};
+
+/* Shared with the backend process; read with __atomic loads or after done. */
+struct gwt_backend_stats {
+	uint64_t accepted;
+	uint64_t rx_total;
+	struct gwt_backend_conn conn[GWT_BACKEND_CONNS];
+};
+
+struct gwt_backend {
+	pid_t pid;
+	int port;
+	struct gwt_backend_stats *st;
+};
+
+int gwt_backend_start(struct gwt_backend *b, const struct gwt_backend_opts *o);
+void gwt_backend_stop(struct gwt_backend *b);
+/* Wait until connection i is done (both directions ended). */
+bool gwt_backend_wait_done(struct gwt_backend *b, unsigned int i, int timeout_ms);
+
+/* ---- the daemon ---- */
+struct gwt_gw_opts {
+	int upstream_port;
+	const char *mode;		/* NULL = enforce */
+	const char *allow_sources;	/* YAML flow list, e.g. "[127.0.0.0/8]" */
+	const char *authorize;		/* YAML block lines at indent 6, NULL = default */
+	const char *tls_extra;		/* more "      key: value\n" lines under tls */
+	const char *min_version;	/* NULL = "1.2" */
+	const char *handshake_timeout;	/* NULL = "5s" */
+	const char *crl;		/* YAML value for tls.crl, NULL = all CRLs */
+	const char *crl_check;		/* NULL = chain */
+	const char *listener_extra;	/* more lines at listener level (indent 4) */
+	const char *server_cert;	/* NULL = "server" (base name in the PKI) */
+	const char *upstream_extra;	/* more lines under upstream (indent 6) */
+};
+
+struct gwt_gw {
+	pid_t pid;
+	int port;
+	char dir[64];
+	char cfg[96];
+	char audit[96];
+	char log[96];
+	char notify[96];
+	int notify_fd;
+};
+
+/* Write the config into a fresh temporary directory. 0 or -errno. */
+int gwt_gw_config(struct gwt_gw *g, const struct gwt_gw_opts *o);
+/* Start mtlsgw on g->cfg and wait for READY=1 (10 s). 0, or -1 with the log printed. */
+int gwt_gw_start(struct gwt_gw *g);
+/* SIGTERM, wait; returns the exit status (or -1). */
+int gwt_gw_stop(struct gwt_gw *g);
+/* Stop if running and remove the temporary directory. */
+void gwt_gw_cleanup(struct gwt_gw *g);
+/* Run "mtlsgw -c cfg --check"; returns the exit status, output in *out. */
+int gwt_gw_check(const char *cfg, char **out);
+
+/*
+ * Wait for an audit line containing every needle (NULL-terminated list).
+ * Returns a malloc'd copy of the line, or NULL after timeout_ms.
+ */
+char *gwt_audit_wait(struct gwt_gw *g, int timeout_ms, ...) __attribute__((sentinel));
+/* Number of audit lines containing needle. */
+int gwt_audit_count(struct gwt_gw *g, const char *needle);
+
+/* ---- TLS client ---- */
+struct gwt_client_opts {
+	const char *cert;		/* base name in the PKI ("client-ecdsa"); NULL = none */
+	int min_version;		/* 0 = TLS1_2_VERSION */
+	int max_version;		/* 0 = TLS1_3_VERSION */
+	const char *ciphers;		/* TLS 1.2 list, NULL = default */
+	const char *ciphersuites;	/* TLS 1.3 list, NULL = default */
+	int family;			/* AF_INET (default) or AF_INET6 */
+};
+
+struct gwt_client {
+	int fd;
+	SSL_CTX *ctx;
+	SSL *ssl;
+	int alert;			/* last alert received from the gateway, -1 none */
+	bool got_close_notify;
+};
+
+/*
+ * Connect to 127.0.0.1:port (or [::1]) and complete the handshake.
+ * 0 on success; -1 when the handshake failed (c->alert tells why).
+ */
+int gwt_client_connect(struct gwt_client *c, int port, const struct gwt_client_opts *o);
+void gwt_client_close(struct gwt_client *c);
+
+/*
+ * What a client experiences when it tries to talk through the gateway:
+ * handshake, send msg, read whatever comes back until close or timeout.
+ */
+struct gwt_outcome {
+	bool handshake_ok;		/* SSL_connect returned 1 */
+	int alert;			/* alert received at any point, -1 none */
+	size_t rx;			/* application bytes received */
+	char data[256];
+	bool closed;			/* the gateway closed (close_notify, FIN or RST) */
+};
+
+void gwt_client_try(int port, const struct gwt_client_opts *o, const char *msg,
+		    size_t expect, struct gwt_outcome *out);
+
+/*
+ * Send send_bytes of pattern(seed) and close_notify, while reading until the
+ * gateway's close_notify; fills rx_bytes and rx_sha256. 0 or -1.
+ */
+int gwt_client_bulk(struct gwt_client *c, uint64_t send_bytes, uint64_t seed,
+		    uint64_t *rx_bytes, unsigned char rx_sha256[32], int timeout_ms);
+
+/* Hex of a certificate's SHA-256 fingerprint, "AB:CD:..." */
+int gwt_cert_fingerprint(const char *pem_path, char *out, size_t len);
+
+#endif

@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The real daemon on loopback, driven the way a user would: OpenSSL
+ * clients with the test PKI's certificates, a backend that checksums what
+ * reaches it, the audit log and exit codes as the evidence.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <openssl/err.h>
+
+#include "harness.h"
+#include "lib/gwtest.h"
+
+#define MiB (1024 * 1024ULL)
+
+static int raw_connect(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				  .sin_port = htons(port) };
+	struct timeval tv = { .tv_sec = 10 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Read until EOF/RST; returns bytes read, or -1 on timeout. */
+static ssize_t raw_read_to_end(int fd)
+{
+	char buf[4096];
+	ssize_t n, total = 0;
+
+	for (;;) {
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n > 0) {
+			total += n;
+			continue;
+		}
+		if (n == 0 || errno == ECONNRESET)
+			return total;
+		return -1;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* A gateway in front of an echo backend, default policy.              */
+
+FIXTURE(echo) {
+	struct gwt_backend be;
+	struct gwt_gw gw;
+};
+
+FIXTURE_SETUP(echo)
+{
+	struct gwt_backend_opts bo = { .echo = true };
+	struct gwt_gw_opts go = { 0 };
+
+	ASSERT_EQ(0, gwt_backend_start(&self->be, &bo));
+	go.upstream_port = self->be.port;
+	ASSERT_EQ(0, gwt_gw_config(&self->gw, &go));
+	ASSERT_EQ(0, gwt_gw_start(&self->gw));
+}
+
+FIXTURE_TEARDOWN(echo)
+{
+	gwt_gw_cleanup(&self->gw);
+	gwt_backend_stop(&self->be);
+}
+
+static void expect_echo(HARNESS_CTX, int port,
+			const char *cert, int max_version)
+{
+	struct gwt_client_opts co = { .cert = cert, .max_version = max_version };
+	struct gwt_outcome out;
+
+	gwt_client_try(port, &co, "hello gateway", 13, &out);
+	ASSERT_TRUE(out.handshake_ok);
+	ASSERT_EQ(13, out.rx);
+	ASSERT_STREQ("hello gateway", out.data);
+	ASSERT_EQ(-1, out.alert);
+}
+
+TEST_F(echo, ecdsa_client_spiffe_rule)
+{
+	char *line;
+
+	expect_echo(_ctx, self->gw.port, "client-ecdsa", 0);
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_open\"",
+			      "\"spiffe_id\":\"spiffe://corp.test/prod/payments\"",
+			      "\"rule\":\"prod-callers\"", "\"decision\":\"allow\"",
+			      "\"tls_version\":\"TLSv1.3\"", "\"datapath\":\"userspace\"",
+			      "\"src\":\"127.0.0.1:", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_close\"",
+			      "\"bytes_in\":13", "\"bytes_out\":13", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	ASSERT_EQ(13, __atomic_load_n(&self->be.st->rx_total, __ATOMIC_SEQ_CST));
+}
+
+TEST_F(echo, rsa_client_tls12)
+{
+	char *line;
+
+	expect_echo(_ctx, self->gw.port, "client-rsa", TLS1_2_VERSION);
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_open\"",
+			      "\"tls_version\":\"TLSv1.2\"",
+			      "\"rule\":\"prod-callers\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+}
+
+TEST_F(echo, dns_rule_second_match)
+{
+	char *line;
+
+	expect_echo(_ctx, self->gw.port, "client-dns", 0);
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_open\"",
+			      "\"rule\":\"api-dns\"", "\"san_dns\":[\"api.corp.test\"]", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+}
+
+TEST_F(echo, plain_tcp_garbage_is_not_tls)
+{
+	const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	char *line;
+	int fd;
+
+	fd = raw_connect(self->gw.port);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ((ssize_t)strlen(req), send(fd, req, strlen(req), 0));
+	ASSERT_EQ(0, raw_read_to_end(fd));
+	close(fd);
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"handshake_fail\"",
+			      "\"reason\":\"not_tls\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	ASSERT_EQ(0, __atomic_load_n(&self->be.st->accepted, __ATOMIC_SEQ_CST));
+}
+
+TEST_F(echo, binary_garbage_after_record_header)
+{
+	/* Looks like a TLS handshake record, then nonsense. */
+	const unsigned char junk[] = { 0x16, 0x03, 0x01, 0x00, 0x05, 0xde, 0xad,
+				       0xbe, 0xef, 0x00 };
+	char *line;
+	int fd;
+
+	fd = raw_connect(self->gw.port);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ((ssize_t)sizeof(junk), send(fd, junk, sizeof(junk), 0));
+	ASSERT_LE(0, raw_read_to_end(fd));
+	close(fd);
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"handshake_fail\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	ASSERT_EQ(0, __atomic_load_n(&self->be.st->accepted, __ATOMIC_SEQ_CST));
+	/* The daemon is still serving. */
+	expect_echo(_ctx, self->gw.port, "client-ecdsa", 0);
+}
+
+TEST_F(echo, tls11_client_refused)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa",
+				      .min_version = TLS1_1_VERSION,
+				      .max_version = TLS1_1_VERSION };
+	struct gwt_outcome out;
+	char *line;
+
+	gwt_client_try(self->gw.port, &co, "x", 1, &out);
+	ASSERT_FALSE(out.handshake_ok);
+	ASSERT_EQ(SSL_AD_PROTOCOL_VERSION, out.alert);
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"handshake_fail\"",
+			      "\"reason\":\"protocol_version\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	ASSERT_EQ(0, __atomic_load_n(&self->be.st->accepted, __ATOMIC_SEQ_CST));
+}
+
+TEST_F(echo, unsupported_cipher_refused)
+{
+	/* CBC is not an AEAD kTLS can carry: not offered. */
+	struct gwt_client_opts co = { .cert = "client-ecdsa",
+				      .max_version = TLS1_2_VERSION,
+				      .ciphers = "ECDHE-ECDSA-AES128-SHA256" };
+	struct gwt_outcome out;
+	char *line;
+
+	gwt_client_try(self->gw.port, &co, "x", 1, &out);
+	ASSERT_FALSE(out.handshake_ok);
+	ASSERT_EQ(SSL_AD_HANDSHAKE_FAILURE, out.alert);
+	line = gwt_audit_wait(&self->gw, 5000, "\"reason\":\"no_shared_cipher\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+}
+
+TEST_F(echo, sigterm_exits_zero)
+{
+	expect_echo(_ctx, self->gw.port, "client-ecdsa", 0);
+	ASSERT_EQ(0, gwt_gw_stop(&self->gw));
+}
+
+/* ------------------------------------------------------------------ */
+/* Every certificate that must be refused, on TLS 1.2 and TLS 1.3.     */
+
+FIXTURE(refused) {
+	struct gwt_backend be;
+	struct gwt_gw gw;
+};
+
+FIXTURE_VARIANT(refused) {
+	const char *cert;	/* NULL = no certificate */
+	const char *reason;	/* audit reason token */
+	int alert13;		/* alert a TLS 1.3 client reads, -1 = any */
+	int alert12;
+};
+
+FIXTURE_VARIANT_ADD(refused, no_cert) {
+	.cert = NULL, .reason = "no_cert",
+	.alert13 = SSL_AD_CERTIFICATE_REQUIRED, .alert12 = SSL_AD_HANDSHAKE_FAILURE,
+};
+FIXTURE_VARIANT_ADD(refused, expired) {
+	.cert = "client-expired", .reason = "expired",
+	.alert13 = SSL_AD_CERTIFICATE_EXPIRED, .alert12 = SSL_AD_CERTIFICATE_EXPIRED,
+};
+FIXTURE_VARIANT_ADD(refused, not_yet_valid) {
+	.cert = "client-notyet", .reason = "not_yet_valid",
+	.alert13 = SSL_AD_BAD_CERTIFICATE, .alert12 = SSL_AD_BAD_CERTIFICATE,
+};
+FIXTURE_VARIANT_ADD(refused, revoked) {
+	.cert = "client-revoked", .reason = "revoked",
+	.alert13 = SSL_AD_CERTIFICATE_REVOKED, .alert12 = SSL_AD_CERTIFICATE_REVOKED,
+};
+FIXTURE_VARIANT_ADD(refused, under_revoked_ca) {
+	.cert = "client-under-revoked", .reason = "revoked",
+	.alert13 = SSL_AD_CERTIFICATE_REVOKED, .alert12 = SSL_AD_CERTIFICATE_REVOKED,
+};
+FIXTURE_VARIANT_ADD(refused, wrong_ca) {
+	.cert = "client-wrongca", .reason = "unknown_ca",
+	.alert13 = SSL_AD_UNKNOWN_CA, .alert12 = SSL_AD_UNKNOWN_CA,
+};
+FIXTURE_VARIANT_ADD(refused, self_signed) {
+	.cert = "client-selfsigned", .reason = "unknown_ca",
+	.alert13 = SSL_AD_UNKNOWN_CA, .alert12 = SSL_AD_UNKNOWN_CA,
+};
+FIXTURE_VARIANT_ADD(refused, server_auth_only) {
+	.cert = "client-serverauth", .reason = "bad_eku",
+	.alert13 = SSL_AD_UNSUPPORTED_CERTIFICATE, .alert12 = SSL_AD_UNSUPPORTED_CERTIFICATE,
+};
+FIXTURE_VARIANT_ADD(refused, ca_as_client) {
+	.cert = "client-ca", .reason = "ca_as_client", .alert13 = -1, .alert12 = -1,
+};
+FIXTURE_VARIANT_ADD(refused, rsa1024) {
+	.cert = "client-rsa1024", .reason = "weak_key", .alert13 = -1, .alert12 = -1,
+};
+FIXTURE_VARIANT_ADD(refused, sha1_signed) {
+	.cert = "client-sha1", .reason = "weak_signature", .alert13 = -1, .alert12 = -1,
+};
+FIXTURE_VARIANT_ADD(refused, too_deep) {
+	.cert = "client-deep", .reason = "too_deep", .alert13 = -1, .alert12 = -1,
+};
+FIXTURE_VARIANT_ADD(refused, not_authorized) {
+	.cert = "client-dev", .reason = "not_authorized",
+	.alert13 = SSL_AD_HANDSHAKE_FAILURE, .alert12 = SSL_AD_HANDSHAKE_FAILURE,
+};
+FIXTURE_VARIANT_ADD(refused, two_spiffe_ids) {
+	/* Two spiffe:// SANs mean no SPIFFE ID, so no rule matches. */
+	.cert = "client-twospiffe", .reason = "not_authorized",
+	.alert13 = SSL_AD_HANDSHAKE_FAILURE, .alert12 = SSL_AD_HANDSHAKE_FAILURE,
+};
+
+FIXTURE_SETUP(refused)
+{
+	struct gwt_backend_opts bo = { .echo = true };
+	struct gwt_gw_opts go = { 0 };
+
+	ASSERT_EQ(0, gwt_backend_start(&self->be, &bo));
+	go.upstream_port = self->be.port;
+	ASSERT_EQ(0, gwt_gw_config(&self->gw, &go));
+	ASSERT_EQ(0, gwt_gw_start(&self->gw));
+}
+
+FIXTURE_TEARDOWN(refused)
+{
+	gwt_gw_cleanup(&self->gw);
+	gwt_backend_stop(&self->be);
+}
+
+static void expect_refused(HARNESS_CTX,
+			   FIXTURE_DATA(refused) *self,
+			   const FIXTURE_VARIANT_TYPE(refused) *variant, int version)
+{
+	struct gwt_client_opts co = { .cert = variant->cert, .max_version = version };
+	int want = version == TLS1_3_VERSION ? variant->alert13 : variant->alert12;
+	const char *event = strcmp(variant->reason, "not_authorized") ?
+			    "\"event\":\"handshake_fail\"" : "\"event\":\"authz_deny\"";
+	struct gwt_outcome out;
+	char reason[64], *line;
+
+	gwt_client_try(self->gw.port, &co, "must never reach the backend", 1, &out);
+	ASSERT_EQ(0, out.rx);
+	ASSERT_NE(-1, out.alert);
+	if (want != -1)
+		ASSERT_EQ(want, out.alert);
+	snprintf(reason, sizeof(reason), "\"reason\":\"%s\"", variant->reason);
+	line = gwt_audit_wait(&self->gw, 5000, event, reason, "\"decision\":\"deny\"", NULL);
+	ASSERT_NOT_NULL(line);
+	if (variant->cert && strcmp(variant->reason, "weak_key") &&
+	    strcmp(variant->reason, "too_deep"))
+		EXPECT_NOT_NULL(strstr(line, "\"subject\":"));
+	free(line);
+	/* Not one byte, not even a connection, reached the backend. */
+	ASSERT_EQ(0, __atomic_load_n(&self->be.st->accepted, __ATOMIC_SEQ_CST));
+	ASSERT_EQ(0, __atomic_load_n(&self->be.st->rx_total, __ATOMIC_SEQ_CST));
+	ASSERT_EQ(0, gwt_audit_count(&self->gw, "\"event\":\"conn_open\""));
+}
+
+TEST_F(refused, tls13)
+{
+	expect_refused(_ctx, self, variant, TLS1_3_VERSION);
+}
+
+TEST_F(refused, tls12)
+{
+	expect_refused(_ctx, self, variant, TLS1_2_VERSION);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * One client connection and the listener it came from, shared by the
+ * modules that move it through its life:
+ *
+ *   worker.c              accept, limits, timers, close and accounting
+ *   handshake.c           TLS handshake, verification result, authorization
+ *   upstream.c            nonblocking connect to the backend
+ *   datapath_userspace.c  SSL_read/SSL_write copy loop with backpressure
+ *
+ * Concurrency: a worker is one thread with one epoll loop; a connection
+ * belongs to exactly one worker and is only touched from its loop. A
+ * connection is never freed while an epoll batch may still reference it:
+ * gw_conn_close() marks it dead and the worker frees it after the batch.
+ */
+#ifndef GW_CONN_H
+#define GW_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "identity.h"
+#include "tls.h"
+
+struct gw_worker;
+struct gw_ev;
+
+typedef void (*gw_ev_fn)(struct gw_ev *ev, uint32_t events);
+
+/* An fd registered in the worker's epoll; events = what is registered now. */
+struct gw_ev {
+	int fd;
+	uint32_t events;
+	gw_ev_fn fn;
+};
+
+struct gw_conn;
+
+/* Connections waiting on a deadline, in deadline order (one timeout each). */
+struct gw_tqueue {
+	struct gw_conn *head, *tail;
+	uint64_t timeout_ms;
+};
+
+struct gw_listener {
+	const struct gw_cfg_listener *cfg;
+	struct gw_tls_server *tls;
+	struct gw_worker *w;
+	struct gw_ev ev;		/* the listening socket */
+	bool paused;			/* limits reached: not accepting */
+	unsigned int n_conns;
+	unsigned int n_handshakes;
+	struct gw_tqueue hs_queue;	/* handshakes, by handshake_timeout */
+	struct gw_tqueue up_queue;	/* upstream connects, by connect_timeout */
+};
+
+enum gw_conn_state {
+	GW_CONN_HANDSHAKE,
+	GW_CONN_CONNECTING,
+	GW_CONN_FORWARDING,
+	GW_CONN_DEAD,
+};
+
+/* A bounded byte queue between the two sockets; data NULL while empty. */
+struct gw_buf {
+	char *data;
+	uint32_t head, tail;
+};
+
+#define GW_BUF_SIZE (64 * 1024)
+
+static inline uint32_t gw_buf_len(const struct gw_buf *b)
+{
+	return b->tail - b->head;
+}
+
+static inline uint32_t gw_buf_space(const struct gw_buf *b)
+{
+	return GW_BUF_SIZE - b->tail;
+}
+
+struct gw_conn {
+	uint64_t id;
+	struct gw_listener *ls;
+	enum gw_conn_state state;
+	struct gw_ev cev;		/* client socket */
+	struct gw_ev bev;		/* backend socket, fd -1 until connect */
+	struct sockaddr_storage src;
+	struct sockaddr_storage dst;	/* local address the client reached */
+
+	/* deadline queue membership (handshake or connect) */
+	struct gw_tqueue *tq;
+	struct gw_conn *tq_prev, *tq_next;
+	uint64_t deadline_ms;
+
+	SSL *ssl;
+	struct gw_verify_result vr;
+	bool tls_peeked;		/* first byte looked like TLS */
+	struct gw_identity *ident;
+	const char *rule;		/* matching rule name, NULL if none */
+	bool would_deny;		/* audit mode let a denial through */
+	const char *tls_version;
+	const char *cipher;
+
+	uint64_t t_start_ms;
+	uint64_t t_open_ms;		/* conn_open logged (0 = not yet) */
+
+	/* forwarding state (userspace datapath) */
+	struct gw_buf c2b, b2c;
+	bool c_eof;			/* client sent close_notify or FIN */
+	bool b_eof;			/* backend sent FIN */
+	bool b_shut;			/* we sent FIN to the backend */
+	bool c_shut;			/* we sent close_notify to the client */
+	uint32_t c_read_wants;		/* EPOLLIN/EPOLLOUT SSL_read is waiting for */
+	uint32_t c_write_wants;		/* same for SSL_write / SSL_shutdown */
+	uint32_t proxy_hdr_left;	/* PROXY header bytes at the front of c2b */
+	uint64_t bytes_in;		/* client -> backend payload */
+	uint64_t bytes_out;		/* backend -> client payload */
+
+	struct gw_conn *dead_next;
+	struct gw_conn *all_prev, *all_next;	/* worker's list of live conns */
+};
+
+/* worker.c */
+void gw_conn_set_events(struct gw_conn *c, struct gw_ev *ev, uint32_t events);
+void gw_conn_close(struct gw_conn *c, const char *reason, bool abort);
+void gw_conn_timer_start(struct gw_conn *c, struct gw_tqueue *q);
+void gw_conn_timer_stop(struct gw_conn *c);
+void gw_conn_handshake_done(struct gw_conn *c);
+
+/* handshake.c */
+void gw_handshake_start(struct gw_conn *c);
+void gw_handshake_event(struct gw_ev *ev, uint32_t events);
+void gw_handshake_timeout(struct gw_conn *c);
+bool gw_handshake_authz(SSL *ssl, X509 *leaf, const char **reason);
+
+/* upstream.c */
+void gw_upstream_connect(struct gw_conn *c);
+void gw_upstream_timeout(struct gw_conn *c);
+
+/* datapath_userspace.c */
+void gw_dp_userspace_start(struct gw_conn *c);
+void gw_dp_userspace_free(struct gw_conn *c);
+
+#endif

@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The userspace datapath: SSL_read/SSL_write copy loop between the client
+ * and the backend. It is the fallback where the kernel has no kTLS and
+ * must be just as correct:
+ *
+ *  - backpressure: one bounded buffer per direction (GW_BUF_SIZE); a side
+ *    is not read while its buffer towards the other side is full, so a
+ *    slow reader stalls its writer instead of growing memory;
+ *  - buffers exist only while they hold data, so an idle connection costs
+ *    no buffer memory;
+ *  - half-close both ways: client close_notify (or FIN) becomes a FIN to
+ *    the backend once the buffered bytes are delivered; a backend FIN
+ *    becomes close_notify (and FIN) to the client; the other direction
+ *    keeps flowing until it ends too;
+ *  - a reset or a TLS error on one side resets both (abort).
+ *
+ * It never makes a policy decision: by the time it runs, both stages have
+ * passed.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <openssl/err.h>
+
+#include "conn.h"
+#include "log.h"
+
+static bool buf_reserve(struct gw_buf *b)
+{
+	if (!b->data)
+		b->data = malloc(GW_BUF_SIZE);
+	return b->data != NULL;
+}
+
+static void buf_consume(struct gw_buf *b, uint32_t n)
+{
+	b->head += n;
+	if (b->head == b->tail) {
+		free(b->data);
+		b->data = NULL;
+		b->head = b->tail = 0;
+	}
+}
+
+static void buf_release_if_empty(struct gw_buf *b)
+{
+	if (b->data && b->head == b->tail)
+		buf_consume(b, 0);
+}
+
+enum step {
+	STEP_IDLE,	/* nothing could move */
+	STEP_MOVED,	/* bytes or a close moved */
+	STEP_CLOSED,	/* the connection was closed */
+};
+
+static enum step abort_conn(struct gw_conn *c, const char *reason)
+{
+	char detail[256];
+
+	gw_ssl_errors(detail, sizeof(detail));
+	pr_debug("listener \"%s\": conn %llu: %s%s%s", c->ls->cfg->name,
+		 (unsigned long long)c->id, reason, detail[0] ? ": " : "", detail);
+	gw_conn_close(c, reason, true);
+	return STEP_CLOSED;
+}
+
+static uint32_t want_of(int ssl_err)
+{
+	return ssl_err == SSL_ERROR_WANT_WRITE ? EPOLLOUT : EPOLLIN;
+}
+
+/* Client -> c2b buffer. */
+static enum step client_read(struct gw_conn *c)
+{
+	int n, e;
+
+	c->c_read_wants = 0;
+	if (c->c_eof || (c->c2b.data && !gw_buf_space(&c->c2b)))
+		return STEP_IDLE;
+	if (!buf_reserve(&c->c2b))
+		return abort_conn(c, "out_of_memory");
+	ERR_clear_error();
+	n = SSL_read(c->ssl, c->c2b.data + c->c2b.tail, gw_buf_space(&c->c2b));
+	if (n > 0) {
+		c->c2b.tail += n;
+		return STEP_MOVED;
+	}
+	e = SSL_get_error(c->ssl, n);
+	switch (e) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		c->c_read_wants = want_of(e);
+		buf_release_if_empty(&c->c2b);
+		return STEP_IDLE;
+	case SSL_ERROR_ZERO_RETURN:
+		/* close_notify, or a bare FIN (SSL_OP_IGNORE_UNEXPECTED_EOF) */
+		c->c_eof = true;
+		buf_release_if_empty(&c->c2b);
+		return STEP_MOVED;
+	case SSL_ERROR_SYSCALL:
+		return abort_conn(c, "client_reset");
+	default:
+		return abort_conn(c, "client_tls_error");
+	}
+}
+
+/* c2b buffer -> backend, then FIN once the client's side has ended. */
+static enum step backend_write(struct gw_conn *c)
+{
+	uint32_t len = gw_buf_len(&c->c2b);
+	ssize_t n;
+
+	if (len) {
+		n = send(c->bev.fd, c->c2b.data + c->c2b.head, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return STEP_IDLE;
+			return abort_conn(c, "backend_reset");
+		}
+		/* The PROXY header goes first and is not client payload. */
+		if (c->proxy_hdr_left) {
+			uint32_t h = (uint32_t)n < c->proxy_hdr_left ? (uint32_t)n :
+								     c->proxy_hdr_left;
+
+			c->proxy_hdr_left -= h;
+			c->bytes_in -= h;
+		}
+		c->bytes_in += n;
+		buf_consume(&c->c2b, n);
+		return STEP_MOVED;
+	}
+	if (c->c_eof && !c->b_shut) {
+		shutdown(c->bev.fd, SHUT_WR);
+		c->b_shut = true;
+		return STEP_MOVED;
+	}
+	return STEP_IDLE;
+}
+
+/* Backend -> b2c buffer. */
+static enum step backend_read(struct gw_conn *c)
+{
+	ssize_t n;
+
+	if (c->b_eof || (c->b2c.data && !gw_buf_space(&c->b2c)))
+		return STEP_IDLE;
+	if (!buf_reserve(&c->b2c))
+		return abort_conn(c, "out_of_memory");
+	n = recv(c->bev.fd, c->b2c.data + c->b2c.tail, gw_buf_space(&c->b2c), 0);
+	if (n > 0) {
+		c->b2c.tail += n;
+		return STEP_MOVED;
+	}
+	buf_release_if_empty(&c->b2c);
+	if (n == 0) {
+		c->b_eof = true;
+		return STEP_MOVED;
+	}
+	if (errno == EAGAIN || errno == EINTR)
+		return STEP_IDLE;
+	return abort_conn(c, "backend_reset");
+}
+
+/* b2c buffer -> client, then close_notify once the backend's side ended. */
+static enum step client_write(struct gw_conn *c)
+{
+	uint32_t len = gw_buf_len(&c->b2c);
+	int n, e;
+
+	c->c_write_wants = 0;
+	if (len) {
+		ERR_clear_error();
+		n = SSL_write(c->ssl, c->b2c.data + c->b2c.head, len);
+		if (n > 0) {
+			c->bytes_out += n;
+			buf_consume(&c->b2c, n);
+			return STEP_MOVED;
+		}
+		e = SSL_get_error(c->ssl, n);
+		if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+			c->c_write_wants = want_of(e);
+			return STEP_IDLE;
+		}
+		return abort_conn(c, e == SSL_ERROR_SYSCALL ? "client_reset" :
+					     "client_tls_error");
+	}
+	if (c->b_eof && !c->c_shut) {
+		ERR_clear_error();
+		n = SSL_shutdown(c->ssl);
+		if (n < 0) {
+			e = SSL_get_error(c->ssl, n);
+			if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+				c->c_write_wants = want_of(e);
+				return STEP_IDLE;
+			}
+			return abort_conn(c, "client_reset");
+		}
+		/* close_notify is out; the client may keep sending (half-close). */
+		shutdown(c->cev.fd, SHUT_WR);
+		c->c_shut = true;
+		return STEP_MOVED;
+	}
+	return STEP_IDLE;
+}
+
+static void pump(struct gw_conn *c)
+{
+	enum step s[4];
+	uint32_t cev, bev;
+	bool moved;
+
+	do {
+		s[0] = client_read(c);
+		if (s[0] == STEP_CLOSED)
+			return;
+		s[1] = backend_write(c);
+		if (s[1] == STEP_CLOSED)
+			return;
+		s[2] = backend_read(c);
+		if (s[2] == STEP_CLOSED)
+			return;
+		s[3] = client_write(c);
+		if (s[3] == STEP_CLOSED)
+			return;
+		moved = s[0] == STEP_MOVED || s[1] == STEP_MOVED ||
+			s[2] == STEP_MOVED || s[3] == STEP_MOVED;
+	} while (moved);
+
+	if (c->c_eof && c->b_eof && c->b_shut && c->c_shut &&
+	    !gw_buf_len(&c->c2b) && !gw_buf_len(&c->b2c)) {
+		gw_conn_close(c, "closed", false);
+		return;
+	}
+	cev = c->c_read_wants | c->c_write_wants;
+	bev = 0;
+	if (gw_buf_len(&c->c2b))
+		bev |= EPOLLOUT;
+	if (!c->b_eof && (!c->b2c.data || gw_buf_space(&c->b2c)))
+		bev |= EPOLLIN;
+	gw_conn_set_events(c, &c->cev, cev);
+	gw_conn_set_events(c, &c->bev, bev);
+}
+
+static void dp_client_event(struct gw_ev *ev, uint32_t events)
+{
+	(void)events;
+	pump((struct gw_conn *)((char *)ev - offsetof(struct gw_conn, cev)));
+}
+
+static void dp_backend_event(struct gw_ev *ev, uint32_t events)
+{
+	(void)events;
+	pump((struct gw_conn *)((char *)ev - offsetof(struct gw_conn, bev)));
+}
+
+void gw_dp_userspace_start(struct gw_conn *c)
+{
+	c->cev.fn = dp_client_event;
+	c->bev.fn = dp_backend_event;
+	pump(c);
+}
+
+void gw_dp_userspace_free(struct gw_conn *c)
+{
+	free(c->c2b.data);
+	free(c->b2c.data);
+	c->c2b.data = c->b2c.data = NULL;
+}

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The server side of the mutual TLS handshake, nonblocking, and the Stage 2
+ * decision taken inside it.
+ *
+ * Authorization runs in the certificate verification callback, right after
+ * OpenSSL accepted the chain: a denial therefore fails the handshake itself
+ * and the client gets an alert, and no byte is ever read from the client
+ * as application data, let alone forwarded, before both stages passed.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <openssl/err.h>
+
+#include "audit.h"
+#include "authz.h"
+#include "conn.h"
+#include "log.h"
+
+/* A TLS record carrying a handshake message starts with content type 22. */
+#define TLS_RECORD_HANDSHAKE 0x16
+
+static void handshake_fail(struct gw_conn *c, const char *reason, const char *detail)
+{
+	const struct gw_cfg_listener *lc = c->ls->cfg;
+	bool authz = !strcmp(reason, "not_authorized");
+
+	if (!c->ident && c->vr.leaf)
+		c->ident = gw_identity_from_x509(c->vr.leaf);
+	gw_audit_emit(&GW_AUDIT_EVENT(.event = authz ? "authz_deny" : "handshake_fail",
+		.conn_id = c->id, .listener = lc->name,
+		.src = (struct sockaddr *)&c->src, .dst = (struct sockaddr *)&c->dst,
+		.id = c->ident, .decision = "deny", .reason = reason,
+		.detail = detail && *detail ? detail : NULL));
+	pr_debug("listener \"%s\": conn %llu: handshake failed: %s%s%s", lc->name,
+		 (unsigned long long)c->id, reason, detail && *detail ? ": " : "",
+		 detail ? detail : "");
+	gw_conn_close(c, reason, false);
+}
+
+/*
+ * The hook tls.c calls after chain verification succeeded: extract the
+ * identity once, then first-match over the listener's rules.
+ */
+bool gw_handshake_authz(SSL *ssl, X509 *leaf, const char **reason)
+{
+	struct gw_conn *c = gw_tls_ssl_conn(ssl);
+	const struct gw_cfg_listener *lc;
+	int rule;
+
+	if (!c) {
+		*reason = "internal_error";
+		return false;
+	}
+	lc = c->ls->cfg;
+	gw_identity_free(c->ident);
+	c->ident = gw_identity_from_x509(leaf);
+	if (!c->ident) {
+		*reason = "internal_error";
+		return false;
+	}
+	rule = gw_authz_decide(lc->rules, lc->n_rules, c->ident);
+	if (rule != GW_AUTHZ_NO_MATCH) {
+		c->rule = lc->rules[rule].name;
+		return true;
+	}
+	if (lc->mode == GW_MODE_AUDIT) {
+		c->would_deny = true;
+		gw_audit_emit(&GW_AUDIT_EVENT(.event = "authz_deny",
+			.conn_id = c->id, .listener = lc->name,
+			.src = (struct sockaddr *)&c->src,
+			.dst = (struct sockaddr *)&c->dst, .id = c->ident,
+			.decision = "would_deny", .reason = "not_authorized"));
+		return true;
+	}
+	*reason = "not_authorized";
+	return false;
+}
+
+static void handshake_ok(struct gw_conn *c)
+{
+	const struct gw_cfg_listener *lc = c->ls->cfg;
+
+	gw_conn_timer_stop(c);
+	gw_conn_handshake_done(c);
+	c->state = GW_CONN_CONNECTING;
+	c->tls_version = gw_tls_version_str(c->ssl);
+	c->cipher = gw_tls_cipher_str(c->ssl);
+	c->t_open_ms = gw_now_ms();
+	/* The leaf reference is only needed for failure reports. */
+	X509_free(c->vr.leaf);
+	c->vr.leaf = NULL;
+	gw_audit_emit(&GW_AUDIT_EVENT(.event = "conn_open", .conn_id = c->id,
+		.listener = lc->name, .src = (struct sockaddr *)&c->src,
+		.dst = (struct sockaddr *)&c->dst, .id = c->ident,
+		.tls_version = c->tls_version, .cipher = c->cipher,
+		.rule = c->rule, .decision = c->would_deny ? "would_deny" : "allow",
+		.datapath = "userspace"));
+	gw_conn_set_events(c, &c->cev, 0);
+	gw_upstream_connect(c);
+}
+
+/*
+ * Before OpenSSL sees anything, look at the first byte: a client speaking
+ * plain text gets closed with not_tls instead of a TLS alert it can't read.
+ * Returns 1 when the byte looks like TLS, 0 to wait, -1 when c was closed.
+ */
+static int peek_tls(struct gw_conn *c)
+{
+	unsigned char b;
+	ssize_t n;
+
+	n = recv(c->cev.fd, &b, 1, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n < 0) {
+		handshake_fail(c, "client_reset", strerror(errno));
+		return -1;
+	}
+	if (n == 0) {
+		handshake_fail(c, "client_closed", NULL);
+		return -1;
+	}
+	if (b != TLS_RECORD_HANDSHAKE) {
+		handshake_fail(c, "not_tls", NULL);
+		return -1;
+	}
+	c->tls_peeked = true;
+	return 1;
+}
+
+static void handshake_step(struct gw_conn *c)
+{
+	char detail[512];
+	unsigned long err;
+	int r;
+
+	if (!c->tls_peeked) {
+		r = peek_tls(c);
+		if (r <= 0) {
+			if (!r)
+				gw_conn_set_events(c, &c->cev, EPOLLIN);
+			return;
+		}
+	}
+	ERR_clear_error();
+	r = SSL_do_handshake(c->ssl);
+	if (r == 1) {
+		handshake_ok(c);
+		return;
+	}
+	switch (SSL_get_error(c->ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		gw_conn_set_events(c, &c->cev, EPOLLIN);
+		return;
+	case SSL_ERROR_WANT_WRITE:
+		gw_conn_set_events(c, &c->cev, EPOLLOUT);
+		return;
+	case SSL_ERROR_SYSCALL:
+		err = ERR_peek_error();
+		if (!err) {
+			handshake_fail(c, errno ? "client_reset" : "client_closed",
+				       errno ? strerror(errno) : NULL);
+			return;
+		}
+		break;
+	default:
+		err = ERR_peek_error();
+		break;
+	}
+	gw_ssl_errors(detail, sizeof(detail));
+	handshake_fail(c, gw_tls_fail_reason(c->ssl, &c->vr, err), detail);
+}
+
+void gw_handshake_event(struct gw_ev *ev, uint32_t events)
+{
+	struct gw_conn *c = (struct gw_conn *)((char *)ev - offsetof(struct gw_conn, cev));
+
+	(void)events;
+	handshake_step(c);
+}
+
+void gw_handshake_start(struct gw_conn *c)
+{
+	c->state = GW_CONN_HANDSHAKE;
+	c->cev.fn = gw_handshake_event;
+	c->ssl = gw_tls_server_ssl(c->ls->tls, c->cev.fd, &c->vr, c);
+	if (!c->ssl) {
+		gw_log_ssl(GW_LOG_ERROR, "listener \"%s\": cannot create TLS session",
+			   c->ls->cfg->name);
+		handshake_fail(c, "internal_error", NULL);
+		return;
+	}
+	gw_conn_timer_start(c, &c->ls->hs_queue);
+	handshake_step(c);
+}
+
+void gw_handshake_timeout(struct gw_conn *c)
+{
+	handshake_fail(c, "handshake_timeout", NULL);
+}

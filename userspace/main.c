@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * mtlsgw: arguments, configuration check, privileges, lifecycle.
+ *
+ * Exit status: 0 clean stop (or valid configuration with --check),
+ * 1 runtime failure, 2 invalid configuration.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/ssl.h>
+
+#include "audit.h"
+#include "config.h"
+#include "conn.h"
+#include "ktls.h"
+#include "log.h"
+#include "worker.h"
+
+#define EXIT_INVALID 2
+
+#ifndef GW_VERSION
+#define GW_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: mtlsgw -c FILE [--check]\n"
+		"  -c, --config FILE  configuration file (YAML)\n"
+		"  -t, --check        validate configuration, certificates, keys and CRLs; exit 0 valid, 2 invalid\n"
+		"  -V, --version      print the version\n"
+		"  -h, --help         this help\n");
+}
+
+static void print_diag(const struct gw_diag *d, const char *prefix)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->n; i++)
+		fprintf(stderr, "%s%s\n", prefix, d->msgs[i]);
+	if (d->dropped)
+		fprintf(stderr, "%s(%u more problems could not be recorded: out of memory)\n",
+			prefix, d->dropped);
+}
+
+static int drop_privileges(const char *user)
+{
+	struct passwd *pw;
+
+	errno = 0;
+	pw = getpwnam(user);
+	if (!pw) {
+		pr_err("user: \"%s\": %s", user, errno ? strerror(errno) : "no such user");
+		return -ENOENT;
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) || setgid(pw->pw_gid) ||
+	    setuid(pw->pw_uid)) {
+		pr_err("user: cannot switch to \"%s\": %s", user, strerror(errno));
+		return -errno;
+	}
+	pr_info("running as user \"%s\" (uid %u)", user, (unsigned int)pw->pw_uid);
+	return 0;
+}
+
+/* Decide the datapath for the whole process; -errno when impossible. */
+static int choose_datapath(const struct gw_config *cfg)
+{
+	char why[256];
+	int err;
+
+	err = gw_ktls_probe(why, sizeof(why));
+	switch (cfg->datapath) {
+	case GW_DATAPATH_USERSPACE:
+		pr_info("datapath: userspace (configured); %s", why);
+		return 0;
+	case GW_DATAPATH_AUTO:
+		pr_info("datapath: auto -> userspace: %s%s", why,
+			err ? "" : "; the splice datapath is not part of this build");
+		return 0;
+	case GW_DATAPATH_SPLICE:
+		pr_err("datapath: splice: %s", err ? why :
+		       "the splice datapath is not part of this build");
+		return -EOPNOTSUPP;
+	}
+	return -EINVAL;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 't' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	struct gw_diag diag = { 0 }, warn = { 0 };
+	const char *path = NULL;
+	struct gw_config *cfg;
+	struct gw_worker *w;
+	bool check = false;
+	int opt, err, ret = 1;
+
+	while ((opt = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			check = true;
+			break;
+		case 'V':
+			printf("mtlsgw %s (%s)\n", GW_VERSION, OpenSSL_version(OPENSSL_VERSION));
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_INVALID;
+		}
+	}
+	if (!path || optind != argc) {
+		usage(stderr);
+		return EXIT_INVALID;
+	}
+
+	if (gw_tls_init(gw_handshake_authz)) {
+		fprintf(stderr, "mtlsgw: cannot initialise OpenSSL\n");
+		return 1;
+	}
+	cfg = gw_cfg_load(path, &diag);
+	w = cfg ? gw_worker_new(cfg, &diag, &warn) : NULL;
+	print_diag(&warn, "mtlsgw: warning: ");
+	if (!w) {
+		print_diag(&diag, "mtlsgw: ");
+		fprintf(stderr, "mtlsgw: configuration \"%s\" is invalid (%u problem%s)\n",
+			path, gw_diag_count(&diag), gw_diag_count(&diag) == 1 ? "" : "s");
+		ret = EXIT_INVALID;
+		goto out_free;
+	}
+	if (check) {
+		fprintf(stderr, "mtlsgw: configuration \"%s\" is valid\n", path);
+		ret = 0;
+		goto out_free;
+	}
+
+	gw_log_set_level(cfg->log_level);
+	err = gw_audit_open(cfg->audit);
+	if (err) {
+		pr_err("log.audit: cannot open \"%s\": %s", cfg->audit, strerror(-err));
+		goto out_free;
+	}
+	if (choose_datapath(cfg))
+		goto out_audit;
+	if (gw_worker_listen(w))
+		goto out_audit;
+	if (cfg->user && drop_privileges(cfg->user))
+		goto out_audit;
+	pr_info("mtlsgw %s ready: %u listener%s", GW_VERSION, cfg->n_listeners,
+		cfg->n_listeners == 1 ? "" : "s");
+	ret = gw_worker_run(w) ? 1 : 0;
+out_audit:
+	gw_worker_free(w);
+	w = NULL;
+	gw_audit_close();
+out_free:
+	gw_worker_free(w);
+	gw_cfg_free(cfg);
+	gw_diag_free(&diag);
+	gw_diag_free(&warn);
+	return ret;
+}

@@ -1,0 +1,511 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * OpenSSL server contexts for the listeners and the client certificate
+ * policy they enforce.
+ *
+ * Client verification, in order (OpenSSL's X509_verify_cert, then ours):
+ *  - chain to a client_ca trust anchor through client-sent intermediates,
+ *    at most verify_depth intermediates;
+ *  - validity period of every certificate;
+ *  - CRLs for the leaf (crl_check: leaf) or every level (chain); a missing
+ *    or stale CRL fails closed;
+ *  - the clientAuth purpose (EKU) on the leaf and its issuers;
+ *  - security level 2: RSA/DSA/DH >= 2048 bits, no SHA-1 signatures;
+ *  - ours: the leaf must not be a CA (OpenSSL's sslclient purpose lets
+ *    CA:TRUE through), then the listener's authorization rules.
+ * Every refusal records a stable reason token and ends in a TLS alert.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "tls.h"
+
+static int ssl_idx_conn = -1;
+static int ssl_idx_vr = -1;
+static gw_tls_authz_fn tls_authz;
+
+int gw_tls_init(gw_tls_authz_fn authz)
+{
+	ssl_idx_conn = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	ssl_idx_vr = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	if (ssl_idx_conn < 0 || ssl_idx_vr < 0)
+		return -ENOMEM;
+	tls_authz = authz;
+	return 0;
+}
+
+static const struct {
+	int err;
+	const char *reason;
+} x509_reasons[] = {
+	{ X509_V_ERR_CERT_HAS_EXPIRED, "expired" },
+	{ X509_V_ERR_CERT_NOT_YET_VALID, "not_yet_valid" },
+	{ X509_V_ERR_CERT_REVOKED, "revoked" },
+	{ X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, "unknown_ca" },
+	{ X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, "unknown_ca" },
+	{ X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE, "unknown_ca" },
+	{ X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, "unknown_ca" },
+	{ X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, "unknown_ca" },
+	{ X509_V_ERR_CERT_UNTRUSTED, "unknown_ca" },
+	{ X509_V_ERR_CERT_SIGNATURE_FAILURE, "bad_signature" },
+	{ X509_V_ERR_INVALID_PURPOSE, "bad_eku" },
+	{ X509_V_ERR_CERT_CHAIN_TOO_LONG, "too_deep" },
+	{ X509_V_ERR_PATH_LENGTH_EXCEEDED, "too_deep" },
+	{ X509_V_ERR_EE_KEY_TOO_SMALL, "weak_key" },
+	{ X509_V_ERR_CA_KEY_TOO_SMALL, "weak_key" },
+	{ X509_V_ERR_EC_KEY_EXPLICIT_PARAMS, "weak_key" },
+	{ X509_V_ERR_CA_MD_TOO_WEAK, "weak_signature" },
+	{ X509_V_ERR_INVALID_NON_CA, "ca_as_client" },
+	{ X509_V_ERR_INVALID_CA, "invalid_ca" },
+	{ X509_V_ERR_UNABLE_TO_GET_CRL, "crl_missing" },
+	{ X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER, "crl_missing" },
+	{ X509_V_ERR_CRL_HAS_EXPIRED, "crl_expired" },
+	{ X509_V_ERR_CRL_NOT_YET_VALID, "crl_not_yet_valid" },
+	{ X509_V_ERR_CRL_SIGNATURE_FAILURE, "crl_invalid" },
+	{ X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE, "crl_invalid" },
+};
+
+const char *gw_tls_x509_reason(int x509_err)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(x509_reasons); i++)
+		if (x509_reasons[i].err == x509_err)
+			return x509_reasons[i].reason;
+	return "bad_certificate";
+}
+
+static struct gw_verify_result *ssl_vr(SSL *ssl)
+{
+	return SSL_get_ex_data(ssl, ssl_idx_vr);
+}
+
+void *gw_tls_ssl_conn(const SSL *ssl)
+{
+	return SSL_get_ex_data(ssl, ssl_idx_conn);
+}
+
+/* Per-certificate callback inside X509_verify_cert: remember the first error. */
+static int verify_cb(int ok, X509_STORE_CTX *xctx)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct gw_verify_result *vr = ssl ? ssl_vr(ssl) : NULL;
+
+	if (!ok && vr && !vr->x509_err) {
+		vr->x509_err = X509_STORE_CTX_get_error(xctx);
+		vr->depth = X509_STORE_CTX_get_error_depth(xctx);
+	}
+	return ok;
+}
+
+/*
+ * Replaces OpenSSL's call to X509_verify_cert for client certificates:
+ * OpenSSL's full verification first, then the checks OpenSSL does not do
+ * (a CA certificate as client) and authorization. Failing here makes
+ * OpenSSL send the alert matching the X509 error we set.
+ */
+static int cert_verify_cb(X509_STORE_CTX *xctx, void *arg)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct gw_verify_result *vr = ssl ? ssl_vr(ssl) : NULL;
+	const char *reason = NULL;
+	X509 *leaf;
+
+	(void)arg;
+	if (!vr)
+		return 0;
+	leaf = X509_STORE_CTX_get0_cert(xctx);
+	if (leaf && !vr->leaf && X509_up_ref(leaf))
+		vr->leaf = leaf;
+	if (X509_verify_cert(xctx) <= 0) {
+		if (!vr->x509_err)
+			vr->x509_err = X509_STORE_CTX_get_error(xctx);
+		return 0;
+	}
+	if (X509_check_ca(leaf)) {
+		X509_STORE_CTX_set_error(xctx, X509_V_ERR_INVALID_NON_CA);
+		vr->x509_err = X509_V_ERR_INVALID_NON_CA;
+		vr->reason = "ca_as_client";
+		return 0;
+	}
+	if (tls_authz && !tls_authz(ssl, leaf, &reason)) {
+		X509_STORE_CTX_set_error(xctx, X509_V_ERR_APPLICATION_VERIFICATION);
+		vr->reason = reason ? reason : "not_authorized";
+		return 0;
+	}
+	return 1;
+}
+
+static time_t asn1_time_t(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (!t || !ASN1_TIME_to_tm(t, &tm))
+		return 0;
+	return timegm(&tm);
+}
+
+static void fmt_time(time_t t, char *buf, size_t len)
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	if (!strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) && len)
+		buf[0] = '\0';
+}
+
+/* Context for reporting problems of one listener against its config lines. */
+struct tls_where {
+	const struct gw_config *cfg;
+	int idx;
+	struct gw_diag *diag;
+	struct gw_diag *warn;
+};
+
+static void __attribute__((format(printf, 6, 7)))
+tls_problem(const struct tls_where *w, struct gw_diag *d, struct gw_cfg_pos pos,
+	    const char *key, const char *file, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	gw_diag_add(d, "%s:%u: listeners[%d].tls.%s: \"%s\": %s",
+		    w->cfg->path, pos.line, w->idx, key, file, msg);
+}
+
+static void ssl_err_text(char *buf, size_t len)
+{
+	gw_ssl_errors(buf, len);
+	if (!buf[0])
+		gw_snprintf(buf, len, "no usable PEM data");
+}
+
+static EVP_PKEY *load_key(const char *path)
+{
+	EVP_PKEY *pkey;
+	BIO *bio;
+
+	bio = BIO_new_file(path, "r");
+	if (!bio)
+		return NULL;
+	pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	return pkey;
+}
+
+static int load_chain_and_key(struct gw_tls_server *ts, const struct gw_cfg_tls *t,
+			      const struct tls_where *w)
+{
+	char err[512], when[32];
+	EVP_PKEY *pkey;
+	X509 *leaf;
+	int ret;
+
+	if (SSL_CTX_use_certificate_chain_file(ts->ctx, t->cert) != 1) {
+		ssl_err_text(err, sizeof(err));
+		tls_problem(w, w->diag, t->pos_cert, "cert", t->cert,
+			    "cannot load certificate chain: %s", err);
+		return -EINVAL;
+	}
+	pkey = load_key(t->key);
+	if (!pkey) {
+		ssl_err_text(err, sizeof(err));
+		tls_problem(w, w->diag, t->pos_key, "key", t->key,
+			    "cannot load private key: %s", err);
+		return -EINVAL;
+	}
+	if (X509_check_private_key(SSL_CTX_get0_certificate(ts->ctx), pkey) != 1) {
+		ERR_clear_error();
+		EVP_PKEY_free(pkey);
+		tls_problem(w, w->diag, t->pos_key, "key", t->key,
+			    "private key does not match the certificate in \"%s\"",
+			    t->cert);
+		return -EINVAL;
+	}
+	ret = SSL_CTX_use_PrivateKey(ts->ctx, pkey);
+	EVP_PKEY_free(pkey);
+	if (ret != 1) {
+		ssl_err_text(err, sizeof(err));
+		tls_problem(w, w->diag, t->pos_key, "key", t->key,
+			    "cannot use private key: %s", err);
+		return -EINVAL;
+	}
+	leaf = SSL_CTX_get0_certificate(ts->ctx);
+	ts->server_not_after = asn1_time_t(X509_get0_notAfter(leaf));
+	if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
+		fmt_time(ts->server_not_after, when, sizeof(when));
+		tls_problem(w, w->warn, t->pos_cert, "cert", t->cert,
+			    "server certificate expired at %s", when);
+	}
+	return 0;
+}
+
+/* Trust anchors: into the store, and advertised as acceptable CA names. */
+static int load_client_ca(struct gw_tls_server *ts, X509_STORE *store,
+			  const struct gw_cfg_tls *t, const struct tls_where *w)
+{
+	unsigned int n = 0;
+	char err[512];
+	X509 *x;
+	BIO *bio;
+
+	bio = BIO_new_file(t->client_ca, "r");
+	if (!bio) {
+		ssl_err_text(err, sizeof(err));
+		tls_problem(w, w->diag, t->pos_client_ca, "client_ca", t->client_ca,
+			    "cannot open: %s", err);
+		return -EINVAL;
+	}
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+		time_t na = asn1_time_t(X509_get0_notAfter(x));
+
+		if (!X509_check_ca(x))
+			tls_problem(w, w->warn, t->pos_client_ca, "client_ca",
+				    t->client_ca, "certificate %u is not a CA", n + 1);
+		if (!ts->ca_not_after || na < ts->ca_not_after)
+			ts->ca_not_after = na;
+		if (X509_STORE_add_cert(store, x) != 1 ||
+		    SSL_CTX_add_client_CA(ts->ctx, x) != 1) {
+			X509_free(x);
+			BIO_free(bio);
+			ssl_err_text(err, sizeof(err));
+			tls_problem(w, w->diag, t->pos_client_ca, "client_ca",
+				    t->client_ca, "cannot add certificate: %s", err);
+			return -EINVAL;
+		}
+		X509_free(x);
+		n++;
+	}
+	BIO_free(bio);
+	/* The loop ends on "no start line": expected at end of file. */
+	ERR_clear_error();
+	if (!n) {
+		tls_problem(w, w->diag, t->pos_client_ca, "client_ca", t->client_ca,
+			    "no PEM certificate found");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int add_crl(X509_STORE *store, X509_CRL *crl, const char *path,
+		   const struct tls_where *w, const struct gw_cfg_tls *t)
+{
+	const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+	char when[32];
+
+	if (next && X509_cmp_current_time(next) < 0) {
+		fmt_time(asn1_time_t(next), when, sizeof(when));
+		tls_problem(w, w->warn, t->pos_crl, "crl", path,
+			    "CRL is past its nextUpdate (%s): handshakes that need it fail until it is refreshed",
+			    when);
+	}
+	if (X509_STORE_add_crl(store, crl) != 1)
+		return -EINVAL;
+	return 0;
+}
+
+/* One CRL file: one or more PEM CRLs, or a single DER CRL. */
+static int load_crl_file(X509_STORE *store, const char *path,
+			 const struct gw_cfg_tls *t, const struct tls_where *w)
+{
+	unsigned int n = 0;
+	X509_CRL *crl;
+	char err[512];
+	BIO *bio;
+	int ret = 0;
+
+	bio = BIO_new_file(path, "rb");
+	if (!bio)
+		goto out_err;
+	while ((crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL))) {
+		ret = add_crl(store, crl, path, w, t);
+		X509_CRL_free(crl);
+		if (ret)
+			goto out_err;
+		n++;
+	}
+	if (!n) {
+		ERR_clear_error();
+		if (BIO_reset(bio) != 0)
+			goto out_err;
+		crl = d2i_X509_CRL_bio(bio, NULL);
+		if (!crl)
+			goto out_err;
+		ret = add_crl(store, crl, path, w, t);
+		X509_CRL_free(crl);
+		if (ret)
+			goto out_err;
+	}
+	ERR_clear_error();
+	BIO_free(bio);
+	return 0;
+out_err:
+	ssl_err_text(err, sizeof(err));
+	tls_problem(w, w->diag, t->pos_crl, "crl", path,
+		    "cannot load CRL: %s", err);
+	BIO_free(bio);
+	return -EINVAL;
+}
+
+static int setup_verify(struct gw_tls_server *ts, const struct gw_cfg_tls *t,
+			const struct tls_where *w)
+{
+	unsigned long flags = 0;
+	X509_STORE *store;
+	unsigned int i;
+	int err = 0;
+
+	store = X509_STORE_new();
+	if (!store)
+		return -ENOMEM;
+	/* The SSL_CTX owns the store from here on. */
+	SSL_CTX_set_cert_store(ts->ctx, store);
+	err = load_client_ca(ts, store, t, w);
+	for (i = 0; i < t->n_crl; i++)
+		err = load_crl_file(store, t->crl[i], t, w) ?: err;
+	if (err)
+		return err;
+
+	if (t->crl_check == GW_CRL_CHAIN)
+		flags = X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
+	else if (t->crl_check == GW_CRL_LEAF)
+		flags = X509_V_FLAG_CRL_CHECK;
+	if (flags && X509_STORE_set_flags(store, flags) != 1)
+		return -EINVAL;
+	if (X509_STORE_set_purpose(store, X509_PURPOSE_SSL_CLIENT) != 1 ||
+	    SSL_CTX_set_purpose(ts->ctx, X509_PURPOSE_SSL_CLIENT) != 1)
+		return -EINVAL;
+	/* OpenSSL's depth counts intermediates: leaf = 0, trust anchor excluded. */
+	SSL_CTX_set_verify_depth(ts->ctx, t->verify_depth);
+	SSL_CTX_set_verify(ts->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT |
+			   SSL_VERIFY_CLIENT_ONCE, verify_cb);
+	SSL_CTX_set_cert_verify_callback(ts->ctx, cert_verify_cb, NULL);
+	return 0;
+}
+
+struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
+					 const struct gw_cfg_listener *l,
+					 struct gw_diag *diag, struct gw_diag *warn)
+{
+	const struct gw_cfg_tls *t = &l->tls;
+	struct tls_where w = {
+		.cfg = cfg,
+		.idx = (int)(l - cfg->listeners),
+		.diag = diag,
+		.warn = warn,
+	};
+	struct gw_tls_server *ts;
+	int err;
+
+	ts = calloc(1, sizeof(*ts));
+	if (!ts)
+		return NULL;
+	ts->ctx = SSL_CTX_new(TLS_server_method());
+	if (!ts->ctx)
+		goto out_nomem;
+	if (SSL_CTX_set_min_proto_version(ts->ctx, t->min_version) != 1 ||
+	    SSL_CTX_set_max_proto_version(ts->ctx, TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_set_ciphersuites(ts->ctx, GW_TLS13_SUITES) != 1 ||
+	    SSL_CTX_set_cipher_list(ts->ctx, GW_TLS12_CIPHERS) != 1)
+		goto out_nomem;
+	SSL_CTX_set_security_level(ts->ctx, 2);
+	SSL_CTX_set_options(ts->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+			    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET |
+			    SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/* No resumption yet: no tickets, so no records after the handshake. */
+	SSL_CTX_set_num_tickets(ts->ctx, 0);
+	SSL_CTX_set_session_cache_mode(ts->ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_mode(ts->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+
+	err = load_chain_and_key(ts, t, &w);
+	err = setup_verify(ts, t, &w) ?: err;
+	if (err)
+		goto out_free;
+	return ts;
+
+out_nomem:
+	gw_diag_add(diag, "%s: listeners[%d]: cannot set up TLS context", cfg->path, w.idx);
+out_free:
+	ERR_clear_error();
+	gw_tls_server_free(ts);
+	return NULL;
+}
+
+void gw_tls_server_free(struct gw_tls_server *ts)
+{
+	if (!ts)
+		return;
+	SSL_CTX_free(ts->ctx);
+	free(ts);
+}
+
+SSL *gw_tls_server_ssl(struct gw_tls_server *ts, int fd,
+		       struct gw_verify_result *vr, void *conn)
+{
+	SSL *ssl = SSL_new(ts->ctx);
+
+	if (!ssl)
+		return NULL;
+	if (SSL_set_fd(ssl, fd) != 1 ||
+	    SSL_set_ex_data(ssl, ssl_idx_conn, conn) != 1 ||
+	    SSL_set_ex_data(ssl, ssl_idx_vr, vr) != 1) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_accept_state(ssl);
+	return ssl;
+}
+
+const char *gw_tls_fail_reason(SSL *ssl, const struct gw_verify_result *vr,
+			       unsigned long ssl_err)
+{
+	(void)ssl;
+	if (vr->reason)
+		return vr->reason;
+	if (vr->x509_err)
+		return gw_tls_x509_reason(vr->x509_err);
+	if (!ssl_err)
+		return "client_closed";
+	if (ERR_GET_LIB(ssl_err) != ERR_LIB_SSL)
+		return "handshake_error";
+	switch (ERR_GET_REASON(ssl_err)) {
+	case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+		return "no_cert";
+	case SSL_R_UNSUPPORTED_PROTOCOL:
+	case SSL_R_WRONG_VERSION_NUMBER:
+	case SSL_R_VERSION_TOO_LOW:
+	case SSL_R_UNKNOWN_PROTOCOL:
+		return "protocol_version";
+	case SSL_R_NO_SHARED_CIPHER:
+		return "no_shared_cipher";
+	case SSL_R_HTTP_REQUEST:
+	case SSL_R_HTTPS_PROXY_REQUEST:
+		return "not_tls";
+	case SSL_R_UNEXPECTED_EOF_WHILE_READING:
+		return "client_closed";
+	}
+	if (ERR_GET_REASON(ssl_err) >= SSL_AD_REASON_OFFSET)
+		return "client_alert";
+	return "handshake_error";
+}
+
+const char *gw_tls_version_str(const SSL *ssl)
+{
+	return SSL_get_version(ssl);
+}
+
+const char *gw_tls_cipher_str(const SSL *ssl)
+{
+	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+
+	return c ? SSL_CIPHER_get_name(c) : "none";
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The only module that configures OpenSSL contexts.
+ *
+ * A struct gw_tls_server is the complete TLS state of one listener: its
+ * SSL_CTX with the server chain and key, the client trust store with the
+ * CRLs, the verification policy and the cipher policy. It is built whole
+ * from a validated listener config and never modified afterwards, so a
+ * reload can build a new one and swap it in.
+ */
+#ifndef GW_TLS_H
+#define GW_TLS_H
+
+#include <stdbool.h>
+#include <time.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "util.h"
+
+/* Only AEAD suites that kTLS can carry (SPEC.md). */
+#define GW_TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:" \
+			"TLS_CHACHA20_POLY1305_SHA256"
+#define GW_TLS12_CIPHERS "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+			 "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+			 "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+
+struct gw_tls_server {
+	SSL_CTX *ctx;
+	time_t server_not_after;
+	time_t ca_not_after;		/* earliest trust anchor expiry */
+};
+
+/*
+ * Verification outcome of one client certificate, filled by the
+ * certificate verification callback (see gw_tls_set_verify_hook).
+ */
+struct gw_verify_result {
+	const char *reason;		/* stable token, NULL while fine */
+	int x509_err;			/* X509_V_ERR_* or 0 */
+	int depth;
+	X509 *leaf;			/* the client's leaf, owned; may be NULL */
+};
+
+/*
+ * Called after OpenSSL's chain verification succeeded, with the verified
+ * leaf. Returns true to accept; false refuses the handshake (the client
+ * gets an alert) and must set *reason.
+ */
+typedef bool (*gw_tls_authz_fn)(SSL *ssl, X509 *leaf, const char **reason);
+
+/* One-time global setup: ex_data indexes. 0 or -ENOMEM. */
+int gw_tls_init(gw_tls_authz_fn authz);
+
+/*
+ * Build the server TLS state for one listener. Loads and checks the chain,
+ * key, client CAs and every CRL; problems go to diag as
+ * "FILE:LINE: key: what" against the config file and NULL is returned.
+ * Warnings (expired server certificate, CRL past nextUpdate) go to warn.
+ */
+struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
+					 const struct gw_cfg_listener *l,
+					 struct gw_diag *diag, struct gw_diag *warn);
+void gw_tls_server_free(struct gw_tls_server *ts);
+
+/* New server SSL for an accepted socket; result attached with ex_data. */
+SSL *gw_tls_server_ssl(struct gw_tls_server *ts, int fd,
+		       struct gw_verify_result *vr, void *conn);
+void *gw_tls_ssl_conn(const SSL *ssl);
+
+/*
+ * Stable reason token for a failed handshake: from the verification
+ * result if verification failed, else from the OpenSSL error queue
+ * (which it does not drain). Never NULL.
+ */
+const char *gw_tls_fail_reason(SSL *ssl, const struct gw_verify_result *vr,
+			       unsigned long ssl_err);
+
+/* Reason token for an X509_V_ERR_* code. */
+const char *gw_tls_x509_reason(int x509_err);
+
+/* "TLSv1.3" / "TLS_AES_128_GCM_SHA256" for audit lines. */
+const char *gw_tls_version_str(const SSL *ssl);
+const char *gw_tls_cipher_str(const SSL *ssl);
+
+#endif

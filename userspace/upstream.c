@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The backend connection: opened only after the client passed both stages,
+ * nonblocking, bounded by connect_timeout. A backend that refuses or does
+ * not answer gets the client a clean TLS close (close_notify) and the
+ * audit reason upstream_unreachable.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "proxy.h"
+
+static void upstream_fail(struct gw_conn *c, int err)
+{
+	const struct gw_cfg_listener *lc = c->ls->cfg;
+
+	pr_warn("listener \"%s\": conn %llu: upstream %s: %s", lc->name,
+		(unsigned long long)c->id, lc->upstream.address_str,
+		err ? strerror(err) : "connect timed out");
+	/* Best effort: the client learns it was a deliberate close. */
+	SSL_shutdown(c->ssl);
+	gw_conn_close(c, "upstream_unreachable", false);
+}
+
+/* The PROXY v2 header is the first thing the backend reads. */
+static int proxy_header(struct gw_conn *c)
+{
+	int n;
+
+	c->c2b.data = malloc(GW_BUF_SIZE);
+	if (!c->c2b.data)
+		return -ENOMEM;
+	n = gw_proxy_v2_build((unsigned char *)c->c2b.data, GW_BUF_SIZE,
+			      (struct sockaddr *)&c->src, (struct sockaddr *)&c->dst,
+			      c->ident, c->tls_version, c->cipher);
+	if (n < 0)
+		return n;
+	c->c2b.head = 0;
+	c->c2b.tail = n;
+	c->proxy_hdr_left = n;
+	return 0;
+}
+
+static void upstream_connected(struct gw_conn *c)
+{
+	int one = 1, err;
+
+	gw_conn_timer_stop(c);
+	if (c->ls->cfg->upstream.proxy_protocol == GW_PROXY_V2) {
+		err = proxy_header(c);
+		if (err) {
+			pr_err("listener \"%s\": conn %llu: cannot build the PROXY header: %s",
+			       c->ls->cfg->name, (unsigned long long)c->id, strerror(-err));
+			gw_conn_close(c, "internal_error", true);
+			return;
+		}
+	}
+	setsockopt(c->bev.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(c->cev.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->state = GW_CONN_FORWARDING;
+	gw_dp_userspace_start(c);
+}
+
+static void upstream_event(struct gw_ev *ev, uint32_t events)
+{
+	struct gw_conn *c = (struct gw_conn *)((char *)ev - offsetof(struct gw_conn, bev));
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	(void)events;
+	if (getsockopt(ev->fd, SOL_SOCKET, SO_ERROR, &err, &len))
+		err = errno;
+	if (err) {
+		upstream_fail(c, err);
+		return;
+	}
+	upstream_connected(c);
+}
+
+void gw_upstream_connect(struct gw_conn *c)
+{
+	const struct gw_cfg_upstream *up = &c->ls->cfg->upstream;
+	int fd;
+
+	fd = socket(up->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		upstream_fail(c, errno);
+		return;
+	}
+	c->bev.fd = fd;
+	c->bev.fn = upstream_event;
+	if (!connect(fd, (const struct sockaddr *)&up->addr, up->addr_len)) {
+		upstream_connected(c);
+		return;
+	}
+	if (errno != EINPROGRESS) {
+		upstream_fail(c, errno);
+		return;
+	}
+	gw_conn_timer_start(c, &c->ls->up_queue);
+	gw_conn_set_events(c, &c->bev, EPOLLOUT);
+}
+
+void gw_upstream_timeout(struct gw_conn *c)
+{
+	upstream_fail(c, 0);
+}
