@@ -114,8 +114,11 @@ int gwt_gw_config(struct gwt_gw *g, const struct gwt_gw_opts *o);
 int gwt_gw_start(struct gwt_gw *g);
 /* SIGTERM, wait; returns the exit status (or -1). */
 int gwt_gw_stop(struct gwt_gw *g);
-/* Stop if running and remove the temporary directory. */
-void gwt_gw_cleanup(struct gwt_gw *g);
+/*
+ * Stop with SIGTERM if running (0 when it exits 0, else -1 with its log
+ * printed) and remove the temporary directory.
+ */
+int gwt_gw_cleanup(struct gwt_gw *g);
 /* Run "mtlsgw -c cfg --check"; returns the exit status, output in *out. */
 int gwt_gw_check(const char *cfg, char **out);
 

@@ -63,8 +63,8 @@ FIXTURE_TEARDOWN(fwd)
 {
 	if (self->connected)
 		gwt_client_close(&self->cl);
-	gwt_gw_cleanup(&self->gw);
 	gwt_backend_stop(&self->be);
+	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
 }
 
 /* Backend with the given behaviour, gateway in front, client connected. */

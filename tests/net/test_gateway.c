@@ -80,8 +80,8 @@ FIXTURE_SETUP(echo)
 
 FIXTURE_TEARDOWN(echo)
 {
-	gwt_gw_cleanup(&self->gw);
 	gwt_backend_stop(&self->be);
+	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
 }
 
 static void expect_echo(HARNESS_CTX, int port,
@@ -301,8 +301,8 @@ FIXTURE_SETUP(refused)
 
 FIXTURE_TEARDOWN(refused)
 {
-	gwt_gw_cleanup(&self->gw);
 	gwt_backend_stop(&self->be);
+	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
 }
 
 static void expect_refused(HARNESS_CTX,

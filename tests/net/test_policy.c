@@ -33,8 +33,8 @@ FIXTURE_SETUP(pol)
 
 FIXTURE_TEARDOWN(pol)
 {
-	gwt_gw_cleanup(&self->gw);
 	gwt_backend_stop(&self->be);
+	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
 }
 
 static int pol_start(FIXTURE_DATA(pol) *self, struct gwt_gw_opts *go)
