@@ -31,11 +31,22 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 \
 	  -Wno-missing-field-initializers -fno-strict-aliasing \
 	  -D_GNU_SOURCE -Iuserspace -Itests -I$(O)
-LDLIBS := -lssl -lcrypto -lcyaml -lyaml -lsystemd
+LDLIBS := -lssl -lcrypto -lcyaml -lyaml -lsystemd -lbpf -lelf -lz
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
 endif
+
+CLANG ?= clang
+BPFTOOL ?= bpftool
+ARCH := $(shell uname -m | sed 's/x86_64/x86/; s/aarch64/arm64/')
+# eBPF programs parse packets with the UAPI headers (no CO-RE needed), so
+# one object loads on the 6.1 guests and the 6.18 host alike.
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	      -I/usr/include/$(shell uname -m)-linux-gnu -Ibpf
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.bpf.o,$(BPF_SRCS))
+BPF_SKELS := $(patsubst bpf/%.bpf.c,$(O)/%.skel.h,$(BPF_SRCS))
 
 LIB_SRCS := $(filter-out userspace/main.c,$(wildcard userspace/*.c))
 LIB_OBJS := $(patsubst %.c,$(O)/%.o,$(LIB_SRCS))
@@ -43,6 +54,8 @@ LIB := $(O)/libgw.a
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
+BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
+BPFT_BINS := $(patsubst tests/bpf/%.c,$(O)/tests/%,$(BPFT_SRCS))
 NET_SRCS := $(wildcard tests/net/test_*.c)
 NET_BINS := $(patsubst tests/net/%.c,$(O)/tests/%,$(NET_SRCS))
 TESTLIB_SRCS := $(wildcard tests/lib/*.c)
@@ -50,13 +63,27 @@ TESTLIB_OBJS := $(patsubst %.c,$(O)/%.o,$(TESTLIB_SRCS))
 
 BINS := $(O)/mtlsgw
 
-.PHONY: all deps test unit net demo clean check-deps
+.PHONY: all deps test unit net demo clean
 all: $(BINS)
 
-$(O)/%.o: %.c
+# Skeletons first: any object may include one.
+$(O)/%.o: %.c | $(BPF_SKELS)
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(O)/bpf/%.tmp.o: bpf/%.bpf.c bpf/gw_abi.h
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CLANG   $<")
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(O)/bpf/%.bpf.o: $(O)/bpf/%.tmp.o
+	$(if $(Q),@echo "  GEN-OBJ $@")
+	$(Q)$(BPFTOOL) gen object $@ $<
+
+$(O)/%.skel.h: $(O)/bpf/%.bpf.o
+	$(if $(Q),@echo "  GEN-SKEL $@")
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
 $(LIB): $(LIB_OBJS)
 	$(if $(Q),@echo "  AR      $@")
@@ -71,6 +98,11 @@ $(O)/tests/%: $(O)/tests/unit/%.o $(TESTLIB_OBJS) $(LIB)
 	$(if $(Q),@echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(O)/tests/%: $(O)/tests/bpf/%.o $(TESTLIB_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 $(O)/tests/%: $(O)/tests/net/%.o $(TESTLIB_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  LD      $@")
@@ -79,7 +111,7 @@ $(O)/tests/%: $(O)/tests/net/%.o $(TESTLIB_OBJS) $(LIB)
 # Packages: build (compiler, OpenSSL, libcyaml), tests and demo (openssl CLI,
 # iproute2), later issues (libbpf, bpftool, clang, libmnl, qemu, busybox).
 DEB_PKGS := build-essential pkg-config clang llvm libssl-dev openssl \
-	    libcyaml-dev libyaml-dev libbpf-dev bpftool libmnl-dev \
+	    libcyaml-dev libyaml-dev libbpf-dev libelf-dev zlib1g-dev bpftool libmnl-dev \
 	    libsystemd-dev iproute2 python3 procps
 deps:
 	$(Q)tools/install-deps $(DEB_PKGS)
@@ -91,15 +123,15 @@ $(PKI)/.done: tools/mkpki
 	$(Q)tools/mkpki $(PKI) >/dev/null
 	$(Q)touch $@
 
-unit: $(UNIT_BINS)
-	$(Q)tests/run $(UNIT_BINS)
+unit: $(UNIT_BINS) $(BPFT_BINS)
+	$(Q)tests/run $(UNIT_BINS) $(BPFT_BINS)
 
 net: $(BINS) $(NET_BINS) $(PKI)/.done
 	$(Q)MTLSGW=$(O)/mtlsgw PKI=$(PKI) tests/run $(NET_BINS)
 
 test: deps
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(NET_BINS) $(PKI)/.done
-	$(Q)MTLSGW=$(O)/mtlsgw PKI=$(PKI) tests/run $(UNIT_BINS) $(NET_BINS)
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BPFT_BINS) $(NET_BINS) $(PKI)/.done
+	$(Q)MTLSGW=$(O)/mtlsgw PKI=$(PKI) BPF_OBJ_DIR=$(O)/bpf tests/run $(UNIT_BINS) $(BPFT_BINS) $(NET_BINS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

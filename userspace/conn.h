@@ -39,22 +39,37 @@ struct gw_ev {
 
 struct gw_conn;
 
-/* Connections waiting on a deadline, in deadline order (one timeout each). */
-struct gw_tqueue {
-	struct gw_conn *head, *tail;
-	uint64_t timeout_ms;
+/*
+ * One loaded configuration and everything built from it. The worker holds
+ * a reference to the current one; every connection holds one to the
+ * generation it was accepted under, so a reload never changes the policy
+ * objects under a live connection.
+ */
+struct gw_gen {
+	uint64_t id;
+	struct gw_config *cfg;
+	struct gw_tls_server **tls;	/* one per cfg->listeners[i] */
+	unsigned int refs;
 };
 
+/*
+ * A listening socket. It survives reloads that keep its address; its
+ * policy (cfg, tls) always points into the current generation. A listener
+ * removed by a reload closes its socket and lives on until its last
+ * connection is gone.
+ */
 struct gw_listener {
-	const struct gw_cfg_listener *cfg;
-	struct gw_tls_server *tls;
 	struct gw_worker *w;
 	struct gw_ev ev;		/* the listening socket */
+	struct gw_gen *gen;
+	const struct gw_cfg_listener *cfg;
+	struct gw_tls_server *tls;
+	unsigned int index;		/* in gen->cfg->listeners */
 	bool paused;			/* limits reached: not accepting */
+	bool removed;
 	unsigned int n_conns;
 	unsigned int n_handshakes;
-	struct gw_tqueue hs_queue;	/* handshakes, by handshake_timeout */
-	struct gw_tqueue up_queue;	/* upstream connects, by connect_timeout */
+	struct gw_listener *next;
 };
 
 enum gw_conn_state {
@@ -85,16 +100,19 @@ static inline uint32_t gw_buf_space(const struct gw_buf *b)
 struct gw_conn {
 	uint64_t id;
 	struct gw_listener *ls;
+	struct gw_gen *gen;		/* referenced while the connection lives */
+	const struct gw_cfg_listener *lc;	/* its policy, in gen */
+	struct gw_tls_server *tls;
 	enum gw_conn_state state;
 	struct gw_ev cev;		/* client socket */
 	struct gw_ev bev;		/* backend socket, fd -1 until connect */
 	struct sockaddr_storage src;
 	struct sockaddr_storage dst;	/* local address the client reached */
 
-	/* deadline queue membership (handshake or connect) */
-	struct gw_tqueue *tq;
-	struct gw_conn *tq_prev, *tq_next;
+	/* deadline (handshake or connect), in the worker's timer heap */
+	unsigned int heap_idx;		/* 1-based; 0 = no deadline */
 	uint64_t deadline_ms;
+	void (*on_timeout)(struct gw_conn *c);
 
 	SSL *ssl;
 	struct gw_verify_result vr;
@@ -127,7 +145,8 @@ struct gw_conn {
 /* worker.c */
 void gw_conn_set_events(struct gw_conn *c, struct gw_ev *ev, uint32_t events);
 void gw_conn_close(struct gw_conn *c, const char *reason, bool abort);
-void gw_conn_timer_start(struct gw_conn *c, struct gw_tqueue *q);
+void gw_conn_timer_start(struct gw_conn *c, uint64_t timeout_ms,
+			 void (*on_timeout)(struct gw_conn *c));
 void gw_conn_timer_stop(struct gw_conn *c);
 void gw_conn_handshake_done(struct gw_conn *c);
 

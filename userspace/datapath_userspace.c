@@ -62,7 +62,7 @@ static enum step abort_conn(struct gw_conn *c, const char *reason)
 	char detail[256];
 
 	gw_ssl_errors(detail, sizeof(detail));
-	pr_debug("listener \"%s\": conn %llu: %s%s%s", c->ls->cfg->name,
+	pr_debug("listener \"%s\": conn %llu: %s%s%s", c->lc->name,
 		 (unsigned long long)c->id, reason, detail[0] ? ": " : "", detail);
 	gw_conn_close(c, reason, true);
 	return STEP_CLOSED;

@@ -24,7 +24,7 @@
 
 static void handshake_fail(struct gw_conn *c, const char *reason, const char *detail)
 {
-	const struct gw_cfg_listener *lc = c->ls->cfg;
+	const struct gw_cfg_listener *lc = c->lc;
 	bool authz = !strcmp(reason, "not_authorized");
 
 	if (!c->ident && c->vr.leaf)
@@ -54,7 +54,7 @@ bool gw_handshake_authz(SSL *ssl, X509 *leaf, const char **reason)
 		*reason = "internal_error";
 		return false;
 	}
-	lc = c->ls->cfg;
+	lc = c->lc;
 	gw_identity_free(c->ident);
 	c->ident = gw_identity_from_x509(leaf);
 	if (!c->ident) {
@@ -81,7 +81,7 @@ bool gw_handshake_authz(SSL *ssl, X509 *leaf, const char **reason)
 
 static void handshake_ok(struct gw_conn *c)
 {
-	const struct gw_cfg_listener *lc = c->ls->cfg;
+	const struct gw_cfg_listener *lc = c->lc;
 
 	gw_conn_timer_stop(c);
 	gw_conn_handshake_done(c);
@@ -186,14 +186,14 @@ void gw_handshake_start(struct gw_conn *c)
 {
 	c->state = GW_CONN_HANDSHAKE;
 	c->cev.fn = gw_handshake_event;
-	c->ssl = gw_tls_server_ssl(c->ls->tls, c->cev.fd, &c->vr, c);
+	c->ssl = gw_tls_server_ssl(c->tls, c->cev.fd, &c->vr, c);
 	if (!c->ssl) {
 		gw_log_ssl(GW_LOG_ERROR, "listener \"%s\": cannot create TLS session",
-			   c->ls->cfg->name);
+			   c->lc->name);
 		handshake_fail(c, "internal_error", NULL);
 		return;
 	}
-	gw_conn_timer_start(c, &c->ls->hs_queue);
+	gw_conn_timer_start(c, c->lc->tls.handshake_timeout_ms, gw_handshake_timeout);
 	handshake_step(c);
 }
 

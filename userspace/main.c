@@ -101,9 +101,10 @@ int main(int argc, char **argv)
 		{ 0 }
 	};
 	struct gw_diag diag = { 0 }, warn = { 0 };
+	const struct gw_config *cfg;
+	struct gw_worker *w = NULL;
+	struct gw_gen *gen = NULL;
 	const char *path = NULL;
-	struct gw_config *cfg;
-	struct gw_worker *w;
 	bool check = false;
 	int opt, err, ret = 1;
 
@@ -135,10 +136,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mtlsgw: cannot initialise OpenSSL\n");
 		return 1;
 	}
-	cfg = gw_cfg_load(path, &diag);
-	w = cfg ? gw_worker_new(cfg, &diag, &warn) : NULL;
+	gen = gw_gen_build(path, &diag, &warn);
 	print_diag(&warn, "mtlsgw: warning: ");
-	if (!w) {
+	if (!gen) {
 		print_diag(&diag, "mtlsgw: ");
 		fprintf(stderr, "mtlsgw: configuration \"%s\" is invalid (%u problem%s)\n",
 			path, gw_diag_count(&diag), gw_diag_count(&diag) == 1 ? "" : "s");
@@ -150,6 +150,13 @@ int main(int argc, char **argv)
 		ret = 0;
 		goto out_free;
 	}
+	cfg = gw_gen_config(gen);
+	w = gw_worker_new(gen);
+	if (!w) {
+		pr_err("out of memory");
+		goto out_free;
+	}
+	gen = NULL;
 
 	gw_log_set_level(cfg->log_level);
 	err = gw_audit_open(cfg->audit);
@@ -172,7 +179,7 @@ out_audit:
 	gw_audit_close();
 out_free:
 	gw_worker_free(w);
-	gw_cfg_free(cfg);
+	gw_gen_put(gen);
 	gw_diag_free(&diag);
 	gw_diag_free(&warn);
 	return ret;

@@ -20,7 +20,7 @@
 
 static void upstream_fail(struct gw_conn *c, int err)
 {
-	const struct gw_cfg_listener *lc = c->ls->cfg;
+	const struct gw_cfg_listener *lc = c->lc;
 
 	pr_warn("listener \"%s\": conn %llu: upstream %s: %s", lc->name,
 		(unsigned long long)c->id, lc->upstream.address_str,
@@ -54,11 +54,11 @@ static void upstream_connected(struct gw_conn *c)
 	int one = 1, err;
 
 	gw_conn_timer_stop(c);
-	if (c->ls->cfg->upstream.proxy_protocol == GW_PROXY_V2) {
+	if (c->lc->upstream.proxy_protocol == GW_PROXY_V2) {
 		err = proxy_header(c);
 		if (err) {
 			pr_err("listener \"%s\": conn %llu: cannot build the PROXY header: %s",
-			       c->ls->cfg->name, (unsigned long long)c->id, strerror(-err));
+			       c->lc->name, (unsigned long long)c->id, strerror(-err));
 			gw_conn_close(c, "internal_error", true);
 			return;
 		}
@@ -87,7 +87,7 @@ static void upstream_event(struct gw_ev *ev, uint32_t events)
 
 void gw_upstream_connect(struct gw_conn *c)
 {
-	const struct gw_cfg_upstream *up = &c->ls->cfg->upstream;
+	const struct gw_cfg_upstream *up = &c->lc->upstream;
 	int fd;
 
 	fd = socket(up->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -105,7 +105,7 @@ void gw_upstream_connect(struct gw_conn *c)
 		upstream_fail(c, errno);
 		return;
 	}
-	gw_conn_timer_start(c, &c->ls->up_queue);
+	gw_conn_timer_start(c, c->lc->upstream.connect_timeout_ms, gw_upstream_timeout);
 	gw_conn_set_events(c, &c->bev, EPOLLOUT);
 }
 

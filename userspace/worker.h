@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * A worker: one epoll event loop that owns listening sockets and every
- * connection accepted on them. main.c builds it from a validated config,
- * binds, then runs it until SIGTERM/SIGINT (drain) or a fatal error.
+ * A worker: one epoll event loop that owns the listening sockets and every
+ * connection accepted on them. main.c builds the first generation (config
+ * and TLS contexts), binds, then runs the worker until SIGTERM/SIGINT
+ * (drain) or a fatal error. SIGHUP builds a new generation and swaps it in
+ * only when all of it is valid.
  */
 #ifndef GW_WORKER_H
 #define GW_WORKER_H
@@ -10,21 +12,34 @@
 #include "config.h"
 #include "util.h"
 
+struct gw_gen;
 struct gw_worker;
 
 /*
- * Build every listener's TLS state from cfg (which the worker borrows and
- * must outlive it). NULL when anything is invalid, with the problems in
- * diag; warnings go to warn either way.
+ * Load the configuration at path and build every listener's TLS state.
+ * NULL when anything is invalid, with the problems in diag; warnings go to
+ * warn either way.
  */
-struct gw_worker *gw_worker_new(const struct gw_config *cfg,
-				struct gw_diag *diag, struct gw_diag *warn);
+struct gw_gen *gw_gen_build(const char *path, struct gw_diag *diag,
+			    struct gw_diag *warn);
+const struct gw_config *gw_gen_config(const struct gw_gen *gen);
+void gw_gen_put(struct gw_gen *gen);
+
+/* A worker for gen (it takes the reference). NULL on allocation failure. */
+struct gw_worker *gw_worker_new(struct gw_gen *gen);
 
 /* Create, bind and listen on every listener's socket. 0 or -errno (logged). */
 int gw_worker_listen(struct gw_worker *w);
 
 /* Run until stopped. 0 after a clean stop, -errno on a runtime failure. */
 int gw_worker_run(struct gw_worker *w);
+
+/*
+ * Re-read the configuration file and swap in the new generation if all of
+ * it is valid; otherwise keep the running one. 0 or -errno; logged and
+ * audited either way.
+ */
+int gw_worker_reload(struct gw_worker *w);
 
 void gw_worker_free(struct gw_worker *w);
 

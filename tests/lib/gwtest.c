@@ -459,8 +459,6 @@ static const char default_authorize[] =
 
 int gwt_gw_config(struct gwt_gw *g, const struct gwt_gw_opts *o)
 {
-	const char *pki = gwt_pki();
-	char *text = NULL, *crl_all = NULL;
 	int err;
 
 	memset(g, 0, sizeof(*g));
@@ -474,6 +472,17 @@ int gwt_gw_config(struct gwt_gw *g, const struct gwt_gw_opts *o)
 	snprintf(g->audit, sizeof(g->audit), "%s/audit.jsonl", g->dir);
 	snprintf(g->log, sizeof(g->log), "%s/mtlsgw.log", g->dir);
 	snprintf(g->notify, sizeof(g->notify), "%s/notify.sock", g->dir);
+	return gwt_gw_rewrite(g, o);
+}
+
+int gwt_gw_rewrite(struct gwt_gw *g, const struct gwt_gw_opts *o)
+{
+	const char *pki = gwt_pki();
+	char *text = NULL, *crl_all = NULL, tmp[128], listen[96];
+	int err;
+
+	snprintf(listen, sizeof(listen), "%s:%d",
+		 o->listen_host ? o->listen_host : "127.0.0.1", g->port);
 	/* Default: every CA's CRL, as an operator with crl_check: chain needs. */
 	if (!o->crl && asprintf(&crl_all, "[%s/crls-all.pem]", pki) < 0)
 		return -ENOMEM;
@@ -482,9 +491,10 @@ int gwt_gw_config(struct gwt_gw *g, const struct gwt_gw_opts *o)
 		     "  level: debug\n"
 		     "  audit: %s\n"
 		     "drain_timeout: 2s\n"
+		     "%s"
 		     "listeners:\n"
 		     "  - name: test\n"
-		     "    listen: \"127.0.0.1:%d\"\n"
+		     "    listen: \"%s\"\n"
 		     "    mode: %s\n"
 		     "%s%s%s"
 		     "%s"
@@ -501,9 +511,9 @@ int gwt_gw_config(struct gwt_gw *g, const struct gwt_gw_opts *o)
 		     "    authorize:\n"
 		     "%s"
 		     "    upstream:\n"
-		     "      address: \"127.0.0.1:%d\"\n"
+		     "      address: \"%s:%d\"\n"
 		     "%s",
-		     g->audit, g->port, o->mode ? o->mode : "enforce",
+		     g->audit, o->top_extra ? o->top_extra : "", listen, o->mode ? o->mode : "enforce",
 		     o->allow_sources ? "    allow_sources: " : "",
 		     o->allow_sources ? o->allow_sources : "",
 		     o->allow_sources ? "\n" : "",
@@ -516,14 +526,26 @@ int gwt_gw_config(struct gwt_gw *g, const struct gwt_gw_opts *o)
 		     o->handshake_timeout ? o->handshake_timeout : "5s",
 		     o->tls_extra ? o->tls_extra : "",
 		     o->authorize ? o->authorize : default_authorize,
+		     o->upstream_host ? o->upstream_host : "127.0.0.1",
 		     o->upstream_port, o->upstream_extra ? o->upstream_extra : "") < 0)
 		text = NULL;
 	free(crl_all);
 	if (!text)
 		return -ENOMEM;
-	err = gwt_write_file(g->cfg, text);
+	/* Write and rename, as configuration management tools do. */
+	snprintf(tmp, sizeof(tmp), "%s.tmp", g->cfg);
+	err = gwt_write_file(tmp, text);
 	free(text);
+	if (!err && rename(tmp, g->cfg))
+		err = -errno;
 	return err;
+}
+
+int gwt_gw_signal(struct gwt_gw *g, int sig)
+{
+	if (g->pid <= 0)
+		return -ESRCH;
+	return kill(g->pid, sig) ? -errno : 0;
 }
 
 static void dump_log(struct gwt_gw *g)
@@ -582,8 +604,17 @@ int gwt_gw_start(struct gwt_gw *g)
 		if (n <= 0)
 			continue;
 		buf[n] = '\0';
-		if (strstr(buf, "READY=1"))
+		if (strstr(buf, "READY=1")) {
+			/*
+			 * Nobody reads later notifications (RELOADING, STOPPING):
+			 * close the socket so they fail at once instead of
+			 * filling its queue and blocking the daemon.
+			 */
+			close(g->notify_fd);
+			g->notify_fd = -1;
+			unlink(g->notify);
 			return 0;
+		}
 	}
 }
 

@@ -95,6 +95,9 @@ struct gwt_gw_opts {
 	const char *listener_extra;	/* more lines at listener level (indent 4) */
 	const char *server_cert;	/* NULL = "server" (base name in the PKI) */
 	const char *upstream_extra;	/* more lines under upstream (indent 6) */
+	const char *listen_host;	/* NULL = "127.0.0.1"; "[::1]" for IPv6 */
+	const char *top_extra;		/* more top-level lines */
+	const char *upstream_host;	/* NULL = "127.0.0.1" */
 };
 
 struct gwt_gw {
@@ -110,6 +113,9 @@ struct gwt_gw {
 
 /* Write the config into a fresh temporary directory. 0 or -errno. */
 int gwt_gw_config(struct gwt_gw *g, const struct gwt_gw_opts *o);
+/* Rewrite g->cfg in place (write + rename) with other options. */
+int gwt_gw_rewrite(struct gwt_gw *g, const struct gwt_gw_opts *o);
+int gwt_gw_signal(struct gwt_gw *g, int sig);
 /* Start mtlsgw on g->cfg and wait for READY=1 (10 s). 0, or -1 with the log printed. */
 int gwt_gw_start(struct gwt_gw *g);
 /* SIGTERM, wait; returns the exit status (or -1). */

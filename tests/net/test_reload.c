@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Reload (SIGHUP): a valid new configuration takes effect for new
+ * connections at once and leaves established ones alone; an invalid one
+ * is refused as a whole and the running configuration keeps serving.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/ssl.h>
+
+#include "harness.h"
+#include "lib/gwtest.h"
+
+FIXTURE(reload) {
+	struct gwt_backend be;
+	struct gwt_gw gw;
+	struct gwt_gw_opts go;
+};
+
+FIXTURE_SETUP(reload)
+{
+	struct gwt_backend_opts bo = { .echo = true };
+
+	self->gw.pid = -1;
+	self->gw.notify_fd = -1;
+	ASSERT_EQ(0, gwt_backend_start(&self->be, &bo));
+	self->go.upstream_port = self->be.port;
+	ASSERT_EQ(0, gwt_gw_config(&self->gw, &self->go));
+	ASSERT_EQ(0, gwt_gw_start(&self->gw));
+}
+
+FIXTURE_TEARDOWN(reload)
+{
+	gwt_backend_stop(&self->be);
+	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
+}
+
+static bool echo_ok(int port, const char *cert)
+{
+	struct gwt_client_opts co = { .cert = cert };
+	struct gwt_outcome out;
+
+	gwt_client_try(port, &co, "reload", 6, &out);
+	return out.handshake_ok && out.rx == 6 && !strcmp(out.data, "reload");
+}
+
+/* SIGHUP, then wait for the audit line of reload number n (generation n + 1). */
+static char *sighup_and_wait(struct gwt_gw *g, int n, const char *decision)
+{
+	char gen[64], dec[64];
+
+	snprintf(gen, sizeof(gen), "\"detail\":\"generation %d\"", n + 1);
+	snprintf(dec, sizeof(dec), "\"decision\":\"%s\"", decision);
+	if (gwt_gw_signal(g, SIGHUP))
+		return NULL;
+	if (!strcmp(decision, "ok"))
+		return gwt_audit_wait(g, 5000, "\"event\":\"reload\"", dec, gen, NULL);
+	return gwt_audit_wait(g, 5000, "\"event\":\"reload\"", dec, NULL);
+}
+
+TEST_F(reload, new_rules_apply_to_new_connections)
+{
+	char *line;
+
+	ASSERT_FALSE(echo_ok(self->gw.port, "client-dev"));
+	self->go.authorize = "      - name: dev-too\n"
+			     "        spiffe_id: [\"spiffe://corp.test/dev/*\"]\n";
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	line = sighup_and_wait(&self->gw, 1, "ok");
+	ASSERT_NOT_NULL(line);
+	free(line);
+	ASSERT_TRUE(echo_ok(self->gw.port, "client-dev"));
+	/* The old rule is gone. */
+	ASSERT_FALSE(echo_ok(self->gw.port, "client-ecdsa"));
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_open\"",
+			      "\"rule\":\"dev-too\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+}
+
+TEST_F(reload, invalid_config_keeps_running_set)
+{
+	char *line, *log;
+
+	ASSERT_EQ(0, gwt_write_file(self->gw.cfg, "listeners:\n  - name: [broken\n"));
+	line = sighup_and_wait(&self->gw, 1, "error");
+	ASSERT_NOT_NULL(line);
+	ASSERT_NOT_NULL(strstr(line, "\"reason\":\"invalid_config\""));
+	free(line);
+	ASSERT_TRUE(echo_ok(self->gw.port, "client-ecdsa"));
+	log = gwt_read_file(self->gw.log);
+	ASSERT_NOT_NULL(strstr(log, "keeping the running configuration"));
+	ASSERT_NOT_NULL(strstr(log, "mtlsgw.yaml:3: YAML syntax error"));
+	free(log);
+}
+
+TEST_F(reload, corrupt_crl_keeps_running_set)
+{
+	char crl[128], val[160], *line;
+
+	snprintf(crl, sizeof(crl), "%s/issuing.crl", self->gw.dir);
+	ASSERT_EQ(0, gwt_write_file(crl, "-----BEGIN X509 CRL-----\nnot base64!\n-----END X509 CRL-----\n"));
+	snprintf(val, sizeof(val), "[%s/crls-all.pem, issuing.crl]", gwt_pki());
+	self->go.crl = val;
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	line = sighup_and_wait(&self->gw, 1, "error");
+	ASSERT_NOT_NULL(line);
+	free(line);
+	/* Still the old policy, still revocation-checked. */
+	ASSERT_TRUE(echo_ok(self->gw.port, "client-ecdsa"));
+	ASSERT_FALSE(echo_ok(self->gw.port, "client-revoked"));
+}
+
+TEST_F(reload, established_connection_survives)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa" };
+	struct gwt_client c;
+	char buf[16], *line;
+
+	ASSERT_EQ(0, gwt_client_connect(&c, self->gw.port, &co));
+	ASSERT_EQ(3, SSL_write(c.ssl, "one", 3));
+	ASSERT_EQ(3, SSL_read(c.ssl, buf, sizeof(buf)));
+	self->go.authorize = "      - name: renamed-rule\n"
+			     "        spiffe_id: [\"spiffe://corp.test/prod/*\"]\n";
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	line = sighup_and_wait(&self->gw, 1, "ok");
+	ASSERT_NOT_NULL(line);
+	free(line);
+	ASSERT_EQ(3, SSL_write(c.ssl, "two", 3));
+	ASSERT_EQ(3, SSL_read(c.ssl, buf, sizeof(buf)));
+	ASSERT_MEMEQ("two", buf, 3);
+	gwt_client_close(&c);
+	ASSERT_TRUE(echo_ok(self->gw.port, "client-ecdsa"));
+	line = gwt_audit_wait(&self->gw, 5000, "\"rule\":\"renamed-rule\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+}
+
+TEST_F(reload, listener_moves_to_another_port)
+{
+	int old_port = self->gw.port;
+	char *line;
+
+	self->gw.port = gwt_free_port();
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	line = sighup_and_wait(&self->gw, 1, "ok");
+	ASSERT_NOT_NULL(line);
+	free(line);
+	ASSERT_TRUE(echo_ok(self->gw.port, "client-ecdsa"));
+	ASSERT_FALSE(echo_ok(old_port, "client-ecdsa"));
+}
+
+TEST_F(reload, repeated_reloads_under_traffic)
+{
+	int i;
+	char *line;
+
+	for (i = 1; i <= 10; i++) {
+		ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+		line = sighup_and_wait(&self->gw, i, "ok");
+		ASSERT_NOT_NULL(line);
+		free(line);
+		ASSERT_TRUE(echo_ok(self->gw.port, "client-ecdsa"));
+	}
+	ASSERT_EQ(0, gwt_audit_count(&self->gw, "\"decision\":\"error\""));
+}
+
+TEST_HARNESS_MAIN
