@@ -31,7 +31,7 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 \
 	  -Wno-missing-field-initializers -fno-strict-aliasing \
 	  -D_GNU_SOURCE -Iuserspace -Itests -I$(O)
-LDLIBS := -lssl -lcrypto -lcyaml -lyaml -lsystemd -lbpf -lelf -lz
+LDLIBS := -lssl -lcrypto -lcyaml -lyaml -lsystemd -lbpf -lelf -lz -lcap-ng
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
@@ -45,6 +45,7 @@ ARCH := $(shell uname -m | sed 's/x86_64/x86/; s/aarch64/arm64/')
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	      -I/usr/include/$(shell uname -m)-linux-gnu -Ibpf
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_TMPS := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.tmp.o,$(BPF_SRCS))
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.bpf.o,$(BPF_SRCS))
 BPF_SKELS := $(patsubst bpf/%.bpf.c,$(O)/%.skel.h,$(BPF_SRCS))
 
@@ -61,7 +62,7 @@ NET_BINS := $(patsubst tests/net/%.c,$(O)/tests/%,$(NET_SRCS))
 TESTLIB_SRCS := $(wildcard tests/lib/*.c)
 TESTLIB_OBJS := $(patsubst %.c,$(O)/%.o,$(TESTLIB_SRCS))
 
-BINS := $(O)/mtlsgw
+BINS := $(O)/mtlsgw $(O)/mtlsgwctl
 
 .PHONY: all deps test unit net demo clean
 all: $(BINS)
@@ -72,16 +73,17 @@ $(O)/%.o: %.c | $(BPF_SKELS)
 	$(if $(Q),@echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(O)/bpf/%.tmp.o: bpf/%.bpf.c bpf/gw_abi.h
+# Static pattern rules: the generic $(O)/%.o rule must never take these.
+$(BPF_TMPS): $(O)/bpf/%.tmp.o: bpf/%.bpf.c bpf/gw_abi.h
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  CLANG   $<")
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-$(O)/bpf/%.bpf.o: $(O)/bpf/%.tmp.o
+$(BPF_OBJS): $(O)/bpf/%.bpf.o: $(O)/bpf/%.tmp.o
 	$(if $(Q),@echo "  GEN-OBJ $@")
 	$(Q)$(BPFTOOL) gen object $@ $<
 
-$(O)/%.skel.h: $(O)/bpf/%.bpf.o
+$(BPF_SKELS): $(O)/%.skel.h: $(O)/bpf/%.bpf.o
 	$(if $(Q),@echo "  GEN-SKEL $@")
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
@@ -92,6 +94,10 @@ $(LIB): $(LIB_OBJS)
 $(O)/mtlsgw: $(O)/userspace/main.o $(LIB)
 	$(if $(Q),@echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(O)/mtlsgwctl: $(O)/tools/mtlsgwctl.o
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@
 
 $(O)/tests/%: $(O)/tests/unit/%.o $(TESTLIB_OBJS) $(LIB)
 	@mkdir -p $(@D)
@@ -112,7 +118,7 @@ $(O)/tests/%: $(O)/tests/net/%.o $(TESTLIB_OBJS) $(LIB)
 # iproute2), later issues (libbpf, bpftool, clang, libmnl, qemu, busybox).
 DEB_PKGS := build-essential pkg-config clang llvm libssl-dev openssl \
 	    libcyaml-dev libyaml-dev libbpf-dev libelf-dev zlib1g-dev bpftool libmnl-dev \
-	    libsystemd-dev iproute2 python3 procps
+	    libsystemd-dev libcap-ng-dev iproute2 python3 python3-prometheus-client procps
 deps:
 	$(Q)tools/install-deps $(DEB_PKGS)
 
@@ -131,7 +137,7 @@ net: $(BINS) $(NET_BINS) $(PKI)/.done
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BPFT_BINS) $(NET_BINS) $(PKI)/.done
-	$(Q)MTLSGW=$(O)/mtlsgw PKI=$(PKI) BPF_OBJ_DIR=$(O)/bpf tests/run $(UNIT_BINS) $(BPFT_BINS) $(NET_BINS)
+	$(Q)MTLSGW=$(O)/mtlsgw MTLSGWCTL=$(O)/mtlsgwctl PKI=$(PKI) tests/run $(UNIT_BINS) $(BPFT_BINS) $(NET_BINS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

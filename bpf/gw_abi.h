@@ -47,6 +47,12 @@ enum {
 #define GW_S1_F_AUDIT		(1U << 0)	/* count, never drop */
 #define GW_S1_F_ALLOW_ANY	(1U << 1)	/* no allowlist for this port */
 
+/*
+ * Port 0 in s1_ports_N is not a listener: its presence means "this
+ * generation protects at least one port" (TCP fragments are then dropped).
+ */
+#define GW_S1_PROTECTING_PORT	0
+
 struct gw_s1_port_key {
 	__u16 port;		/* host byte order */
 	__u16 pad;		/* 0 */

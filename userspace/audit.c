@@ -208,6 +208,8 @@ int gw_audit_emit(const struct gw_audit_event *ev)
 	jb_str(&b, "reason", ev->reason);
 	jb_str(&b, "detail", ev->detail);
 	jb_str(&b, "datapath", ev->datapath);
+	if (ev->extra_json)
+		jb_put(&b, ev->extra_json, strlen(ev->extra_json));
 	if (ev->counts) {
 		jb_int(&b, "bytes_in", ev->bytes_in);
 		jb_int(&b, "bytes_out", ev->bytes_out);

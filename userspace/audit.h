@@ -27,6 +27,7 @@ struct gw_audit_event {
 	const char *reason;
 	const char *detail;		/* free text for operators */
 	const char *datapath;
+	const char *extra_json;		/* pre-built ,"key":value... appended as is */
 	bool counts;			/* the three below are set */
 	uint64_t bytes_in;
 	uint64_t bytes_out;

@@ -250,6 +250,7 @@ struct raw_listener {
 	unsigned int authorize_count;
 	struct raw_upstream *upstream;
 	char *max_connections, *max_handshakes;
+	char *max_connection_lifetime, *close_on_expiry;
 };
 
 struct raw_log {
@@ -264,11 +265,16 @@ struct raw_control {
 	char *socket;
 };
 
+struct raw_stage1 {
+	char *attach, *summary_interval;
+};
+
 struct raw_config {
+	struct raw_stage1 *stage1;
 	struct raw_log *log;
 	struct raw_metrics *metrics;
 	struct raw_control *control;
-	char *user, *datapath, *drain_timeout;
+	char *user, *datapath, *drain_timeout, *reload_on_change;
 	struct raw_listener *listeners;
 	unsigned int listeners_count;
 };
@@ -353,6 +359,8 @@ static const cyaml_schema_field_t listener_fields[] = {
 				upstream, upstream_fields),
 	STR_OPT("max_connections", struct raw_listener, max_connections),
 	STR_OPT("max_handshakes", struct raw_listener, max_handshakes),
+	STR_OPT("max_connection_lifetime", struct raw_listener, max_connection_lifetime),
+	STR_OPT("close_on_expiry", struct raw_listener, close_on_expiry),
 	CYAML_FIELD_END
 };
 
@@ -376,13 +384,21 @@ static const cyaml_schema_field_t control_fields[] = {
 	CYAML_FIELD_END
 };
 
+static const cyaml_schema_field_t stage1_fields[] = {
+	STR_OPT("attach", struct raw_stage1, attach),
+	STR_OPT("summary_interval", struct raw_stage1, summary_interval),
+	CYAML_FIELD_END
+};
+
 static const cyaml_schema_field_t config_fields[] = {
+	MAP_OPT("stage1", struct raw_config, stage1, stage1_fields),
 	MAP_OPT("log", struct raw_config, log, log_fields),
 	MAP_OPT("metrics", struct raw_config, metrics, metrics_fields),
 	MAP_OPT("control", struct raw_config, control, control_fields),
 	STR_OPT("user", struct raw_config, user),
 	STR_OPT("datapath", struct raw_config, datapath),
 	STR_OPT("drain_timeout", struct raw_config, drain_timeout),
+	STR_OPT("reload_on_change", struct raw_config, reload_on_change),
 	CYAML_FIELD_SEQUENCE("listeners", CYAML_FLAG_POINTER, struct raw_config,
 			     listeners, &listener_value, 1, CYAML_UNLIMITED),
 	CYAML_FIELD_END
@@ -755,6 +771,7 @@ static void vlistener(struct vctx *v, unsigned int idx, const struct raw_listene
 	static const char *const crl_checks[] = { "chain", "leaf", "off" };
 	static const char *const versions[] = { "1.2", "1.3" };
 	static const char *const proxies[] = { "off", "v2" };
+	static const char *const bools[] = { "false", "true" };
 	const struct raw_tls *t = r->tls;
 	const struct raw_upstream *u = r->upstream;
 	char p[64], tp[80], up[80];
@@ -859,12 +876,18 @@ static void vlistener(struct vctx *v, unsigned int idx, const struct raw_listene
 	      &l->max_connections);
 	vuint(v, kp(p, "max_handshakes"), r->max_handshakes, 1000, 1, 100000,
 	      &l->max_handshakes);
+	vduration(v, kp(p, "max_connection_lifetime"), r->max_connection_lifetime, 0, false,
+		  &l->max_connection_lifetime_ms);
+	x = vchoice(v, kp(p, "close_on_expiry"), r->close_on_expiry, bools, 2, 1);
+	l->close_on_expiry = x != 0;
 }
 
 static struct gw_config *validate(struct vctx *v, struct raw_config *r)
 {
 	static const char *const levels[] = { "error", "warn", "info", "debug" };
 	static const char *const datapaths[] = { "auto", "splice", "userspace" };
+	static const char *const attaches[] = { "auto", "xdp", "xdp-generic", "tc" };
+	static const char *const bools[] = { "false", "true" };
 	struct gw_config *cfg;
 	unsigned int i, j;
 	int x;
@@ -905,6 +928,13 @@ static struct gw_config *validate(struct vctx *v, struct raw_config *r)
 	x = vchoice(v, "datapath", r->datapath, datapaths, 3, GW_DATAPATH_AUTO);
 	cfg->datapath = x < 0 ? GW_DATAPATH_AUTO : (enum gw_datapath)x;
 	vduration(v, "drain_timeout", r->drain_timeout, 30000, false, &cfg->drain_timeout_ms);
+	x = vchoice(v, "reload_on_change", r->reload_on_change, bools, 2, 1);
+	cfg->reload_on_change = x != 0;
+	x = vchoice(v, "stage1.attach", r->stage1 ? r->stage1->attach : NULL, attaches, 4,
+		    GW_S1_ATTACH_AUTO);
+	cfg->stage1_attach = x < 0 ? GW_S1_ATTACH_AUTO : (enum gw_s1_attach)x;
+	vduration(v, "stage1.summary_interval", r->stage1 ? r->stage1->summary_interval : NULL,
+		  60000, true, &cfg->stage1_summary_ms);
 
 	cfg->listeners = calloc(r->listeners_count, sizeof(*cfg->listeners));
 	if (!cfg->listeners) {

@@ -41,6 +41,13 @@ enum gw_crl_check {
 	GW_CRL_OFF,
 };
 
+enum gw_s1_attach {
+	GW_S1_ATTACH_AUTO,		/* XDP native, XDP generic, then tc */
+	GW_S1_ATTACH_XDP,
+	GW_S1_ATTACH_XDP_GENERIC,
+	GW_S1_ATTACH_TC,
+};
+
 enum gw_proxy_protocol {
 	GW_PROXY_OFF,
 	GW_PROXY_V2,
@@ -97,6 +104,8 @@ struct gw_cfg_listener {
 	struct gw_cfg_upstream upstream;
 	unsigned int max_connections;	/* default 10000 */
 	unsigned int max_handshakes;	/* in flight, default 1000 */
+	uint64_t max_connection_lifetime_ms;	/* 0 = unlimited (default) */
+	bool close_on_expiry;		/* close at the client cert's notAfter, default true */
 };
 
 struct gw_config {
@@ -108,6 +117,9 @@ struct gw_config {
 	char *user;			/* NULL = do not change user */
 	enum gw_datapath datapath;	/* default auto */
 	uint64_t drain_timeout_ms;	/* default 30000 */
+	bool reload_on_change;		/* watch the files (inotify), default true */
+	enum gw_s1_attach stage1_attach;	/* default auto */
+	uint64_t stage1_summary_ms;	/* stage1_drops period, default 60000 */
 	struct gw_cfg_listener *listeners;
 	unsigned int n_listeners;
 };

@@ -49,6 +49,7 @@ struct gw_gen {
 	uint64_t id;
 	struct gw_config *cfg;
 	struct gw_tls_server **tls;	/* one per cfg->listeners[i] */
+	unsigned char *expiry_warned;	/* per listener: 1 = 72 h warned, 2 = 24 h */
 	unsigned int refs;
 };
 
@@ -69,6 +70,8 @@ struct gw_listener {
 	bool removed;
 	unsigned int n_conns;
 	unsigned int n_handshakes;
+	uint64_t bytes_in;		/* payload forwarded, for metrics */
+	uint64_t bytes_out;
 	struct gw_listener *next;
 };
 
@@ -118,6 +121,7 @@ struct gw_conn {
 	struct gw_verify_result vr;
 	bool tls_peeked;		/* first byte looked like TLS */
 	struct gw_identity *ident;
+	struct gw_certrefs *certrefs;	/* for revocation of the live connection */
 	const char *rule;		/* matching rule name, NULL if none */
 	bool would_deny;		/* audit mode let a denial through */
 	const char *tls_version;
@@ -149,6 +153,7 @@ void gw_conn_timer_start(struct gw_conn *c, uint64_t timeout_ms,
 			 void (*on_timeout)(struct gw_conn *c));
 void gw_conn_timer_stop(struct gw_conn *c);
 void gw_conn_handshake_done(struct gw_conn *c);
+bool gw_conn_revalidate(struct gw_conn *c);
 
 /* handshake.c */
 void gw_handshake_start(struct gw_conn *c);

@@ -111,7 +111,7 @@ static enum step client_read(struct gw_conn *c)
 /* c2b buffer -> backend, then FIN once the client's side has ended. */
 static enum step backend_write(struct gw_conn *c)
 {
-	uint32_t len = gw_buf_len(&c->c2b);
+	uint32_t len = gw_buf_len(&c->c2b), h;
 	ssize_t n;
 
 	if (len) {
@@ -122,14 +122,10 @@ static enum step backend_write(struct gw_conn *c)
 			return abort_conn(c, "backend_reset");
 		}
 		/* The PROXY header goes first and is not client payload. */
-		if (c->proxy_hdr_left) {
-			uint32_t h = (uint32_t)n < c->proxy_hdr_left ? (uint32_t)n :
-								     c->proxy_hdr_left;
-
-			c->proxy_hdr_left -= h;
-			c->bytes_in -= h;
-		}
-		c->bytes_in += n;
+		h = (uint32_t)n < c->proxy_hdr_left ? (uint32_t)n : c->proxy_hdr_left;
+		c->proxy_hdr_left -= h;
+		c->bytes_in += n - h;
+		c->ls->bytes_in += n - h;
 		buf_consume(&c->c2b, n);
 		return STEP_MOVED;
 	}
@@ -177,6 +173,7 @@ static enum step client_write(struct gw_conn *c)
 		n = SSL_write(c->ssl, c->b2c.data + c->b2c.head, len);
 		if (n > 0) {
 			c->bytes_out += n;
+			c->ls->bytes_out += n;
 			buf_consume(&c->b2c, n);
 			return STEP_MOVED;
 		}

@@ -18,15 +18,39 @@
 #include "authz.h"
 #include "conn.h"
 #include "log.h"
+#include "metrics.h"
 
 /* A TLS record carrying a handshake message starts with content type 22. */
 #define TLS_RECORD_HANDSHAKE 0x16
+
+/* mtlsgw_handshakes_total and the duration histogram. */
+static void count_handshake(struct gw_conn *c, const char *result, const char *reason)
+{
+	char labels[256];
+
+	if (!gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name,
+			      "result", result, "reason", reason, NULL))
+		gw_metric_add("mtlsgw_handshakes_total", labels, 1);
+	if (!gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name, NULL))
+		gw_metric_observe("mtlsgw_handshake_duration_seconds", labels,
+				  (gw_now_ms() - c->t_start_ms) / 1000.0);
+}
+
+static void count_authz(const struct gw_conn *c, const char *rule, const char *decision)
+{
+	char labels[256];
+
+	if (!gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name,
+			      "rule", rule, "decision", decision, NULL))
+		gw_metric_add("mtlsgw_authz_decisions_total", labels, 1);
+}
 
 static void handshake_fail(struct gw_conn *c, const char *reason, const char *detail)
 {
 	const struct gw_cfg_listener *lc = c->lc;
 	bool authz = !strcmp(reason, "not_authorized");
 
+	count_handshake(c, "fail", reason);
 	if (!c->ident && c->vr.leaf)
 		c->ident = gw_identity_from_x509(c->vr.leaf);
 	gw_audit_emit(&GW_AUDIT_EVENT(.event = authz ? "authz_deny" : "handshake_fail",
@@ -64,10 +88,12 @@ bool gw_handshake_authz(SSL *ssl, X509 *leaf, const char **reason)
 	rule = gw_authz_decide(lc->rules, lc->n_rules, c->ident);
 	if (rule != GW_AUTHZ_NO_MATCH) {
 		c->rule = lc->rules[rule].name;
+		count_authz(c, c->rule, "allow");
 		return true;
 	}
 	if (lc->mode == GW_MODE_AUDIT) {
 		c->would_deny = true;
+		count_authz(c, "", "would_deny");
 		gw_audit_emit(&GW_AUDIT_EVENT(.event = "authz_deny",
 			.conn_id = c->id, .listener = lc->name,
 			.src = (struct sockaddr *)&c->src,
@@ -75,6 +101,7 @@ bool gw_handshake_authz(SSL *ssl, X509 *leaf, const char **reason)
 			.decision = "would_deny", .reason = "not_authorized"));
 		return true;
 	}
+	count_authz(c, "", "deny");
 	*reason = "not_authorized";
 	return false;
 }
@@ -85,11 +112,18 @@ static void handshake_ok(struct gw_conn *c)
 
 	gw_conn_timer_stop(c);
 	gw_conn_handshake_done(c);
+	count_handshake(c, "ok", "none");
 	c->state = GW_CONN_CONNECTING;
 	c->tls_version = gw_tls_version_str(c->ssl);
 	c->cipher = gw_tls_cipher_str(c->ssl);
 	c->t_open_ms = gw_now_ms();
-	/* The leaf reference is only needed for failure reports. */
+	/* Keep issuer and serial of the chain for revocation; drop the rest. */
+	c->certrefs = gw_certrefs_from_chain(c->vr.chain);
+	if (!c->certrefs)
+		pr_warn("listener \"%s\": conn %llu: cannot record its chain; a CRL update will not close it",
+			c->lc->name, (unsigned long long)c->id);
+	sk_X509_pop_free(c->vr.chain, X509_free);
+	c->vr.chain = NULL;
 	X509_free(c->vr.leaf);
 	c->vr.leaf = NULL;
 	gw_audit_emit(&GW_AUDIT_EVENT(.event = "conn_open", .conn_id = c->id,
@@ -99,6 +133,9 @@ static void handshake_ok(struct gw_conn *c)
 		.rule = c->rule, .decision = c->would_deny ? "would_deny" : "allow",
 		.datapath = "userspace"));
 	gw_conn_set_events(c, &c->cev, 0);
+	/* Accepted under an older generation: check against the running one. */
+	if (c->gen != c->ls->gen && gw_conn_revalidate(c))
+		return;
 	gw_upstream_connect(c);
 }
 

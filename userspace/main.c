@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <cap-ng.h>
+#include <linux/capability.h>
 #include <openssl/ssl.h>
 
 #include "audit.h"
@@ -20,13 +22,11 @@
 #include "conn.h"
 #include "ktls.h"
 #include "log.h"
+#include "stage1.h"
 #include "worker.h"
 
 #define EXIT_INVALID 2
 
-#ifndef GW_VERSION
-#define GW_VERSION "0.1.0"
-#endif
 
 static void usage(FILE *f)
 {
@@ -49,7 +49,18 @@ static void print_diag(const struct gw_diag *d, const char *prefix)
 			prefix, d->dropped);
 }
 
-static int drop_privileges(const char *user)
+/*
+ * Drop to cfg->user after everything privileged at start is done (bind,
+ * BPF load and attach, audit log open). Kept, and why:
+ *   CAP_NET_BIND_SERVICE  a reload may add a listener on a port < 1024
+ *   CAP_NET_ADMIN, CAP_BPF, CAP_PERFMON
+ *                         a reload may attach Stage 1 to a new interface
+ *                         (CAP_SYS_ADMIN where the kernel predates CAP_BPF)
+ * Everything else, the bounding set and supplementary groups are dropped.
+ * Certificates, keys and CRLs must then be readable by that user for
+ * reloads: make the key files owned by it (mode 0600).
+ */
+static int drop_privileges(const char *user, const char *ctl_socket)
 {
 	struct passwd *pw;
 
@@ -59,22 +70,87 @@ static int drop_privileges(const char *user)
 		pr_err("user: \"%s\": %s", user, errno ? strerror(errno) : "no such user");
 		return -ENOENT;
 	}
-	if (initgroups(pw->pw_name, pw->pw_gid) || setgid(pw->pw_gid) ||
-	    setuid(pw->pw_uid)) {
-		pr_err("user: cannot switch to \"%s\": %s", user, strerror(errno));
-		return -errno;
+	if (chown(ctl_socket, pw->pw_uid, pw->pw_gid))
+		pr_warn("control.socket: cannot give \"%s\" to \"%s\": %s", ctl_socket, user,
+			strerror(errno));
+	capng_clear(CAPNG_SELECT_BOTH);
+	if (capng_updatev(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED,
+			  CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_BPF, CAP_PERFMON, -1) ||
+	    capng_change_id((int)pw->pw_uid, (int)pw->pw_gid,
+			    CAPNG_DROP_SUPP_GRP | CAPNG_CLEAR_BOUNDING)) {
+		pr_err("user: cannot switch to \"%s\" with reduced capabilities", user);
+		return -EPERM;
 	}
-	pr_info("running as user \"%s\" (uid %u)", user, (unsigned int)pw->pw_uid);
+	pr_info("running as user \"%s\" (uid %u) with CAP_NET_BIND_SERVICE, CAP_NET_ADMIN, CAP_BPF, CAP_PERFMON",
+		user, (unsigned int)pw->pw_uid);
 	return 0;
 }
 
+static bool wants_stage1(const struct gw_config *cfg)
+{
+	unsigned int i;
+
+	for (i = 0; i < cfg->n_listeners; i++)
+		if (cfg->listeners[i].n_interfaces)
+			return true;
+	return false;
+}
+
+/*
+ * Load the Stage 1 programs when some listener names interfaces. Without
+ * them (no permission, an old kernel) the daemon keeps running with the
+ * userspace check after accept, and says so.
+ */
+static struct gw_stage1 *stage1_start(const struct gw_config *cfg)
+{
+	struct gw_stage1 *s1 = NULL;
+	char err[256];
+
+	if (!wants_stage1(cfg)) {
+		pr_info("Stage 1: no listener names interfaces; allow_sources is enforced in userspace after accept");
+		return NULL;
+	}
+	if (gw_stage1_load(&s1, err, sizeof(err))) {
+		pr_warn("Stage 1: eBPF unavailable: %s; allow_sources is enforced in userspace after accept only",
+			err);
+		return NULL;
+	}
+	return s1;
+}
+
+/* --check: run the verifier on the programs without attaching them. */
+static int stage1_check(const struct gw_config *cfg)
+{
+	struct gw_stage1 *s1 = NULL;
+	char err[256];
+	int ret;
+
+	if (!wants_stage1(cfg))
+		return 0;
+	ret = gw_stage1_load(&s1, err, sizeof(err));
+	if (ret == -EPERM) {
+		fprintf(stderr, "mtlsgw: warning: Stage 1: %s; the BPF programs were not verified\n", err);
+		return 0;
+	}
+	if (ret) {
+		fprintf(stderr, "mtlsgw: Stage 1: %s\n", err);
+		return ret;
+	}
+	ret = gw_stage1_update(s1, cfg, err, sizeof(err));
+	if (ret)
+		fprintf(stderr, "mtlsgw: %s: Stage 1: %s\n", cfg->path, err);
+	gw_stage1_free(s1);
+	return ret;
+}
+
 /* Decide the datapath for the whole process; -errno when impossible. */
-static int choose_datapath(const struct gw_config *cfg)
+static int choose_datapath(const struct gw_config *cfg, struct gw_worker *w)
 {
 	char why[256];
 	int err;
 
 	err = gw_ktls_probe(why, sizeof(why));
+	gw_worker_set_kernel_info(w, why);
 	switch (cfg->datapath) {
 	case GW_DATAPATH_USERSPACE:
 		pr_info("datapath: userspace (configured); %s", why);
@@ -146,6 +222,10 @@ int main(int argc, char **argv)
 		goto out_free;
 	}
 	if (check) {
+		if (stage1_check(gw_gen_config(gen))) {
+			ret = EXIT_INVALID;
+			goto out_free;
+		}
 		fprintf(stderr, "mtlsgw: configuration \"%s\" is valid\n", path);
 		ret = 0;
 		goto out_free;
@@ -164,11 +244,12 @@ int main(int argc, char **argv)
 		pr_err("log.audit: cannot open \"%s\": %s", cfg->audit, strerror(-err));
 		goto out_free;
 	}
-	if (choose_datapath(cfg))
+	if (choose_datapath(cfg, w))
 		goto out_audit;
+	gw_worker_set_stage1(w, stage1_start(cfg));
 	if (gw_worker_listen(w))
 		goto out_audit;
-	if (cfg->user && drop_privileges(cfg->user))
+	if (cfg->user && drop_privileges(cfg->user, cfg->control_socket))
 		goto out_audit;
 	pr_info("mtlsgw %s ready: %u listener%s", GW_VERSION, cfg->n_listeners,
 		cfg->n_listeners == 1 ? "" : "s");

@@ -138,7 +138,80 @@ static int cert_verify_cb(X509_STORE_CTX *xctx, void *arg)
 		vr->reason = reason ? reason : "not_authorized";
 		return 0;
 	}
+	if (!vr->chain)
+		vr->chain = X509_STORE_CTX_get1_chain(xctx);
 	return 1;
+}
+
+struct gw_certrefs *gw_certrefs_from_chain(STACK_OF(X509) *chain)
+{
+	int n = chain ? sk_X509_num(chain) : 0, i;
+	struct gw_certrefs *r;
+
+	r = calloc(1, sizeof(*r) + (n > 0 ? n : 0) * sizeof(r->ref[0]));
+	if (!r)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		X509 *x = sk_X509_value(chain, i);
+
+		/* The trust anchor at the end is not subject to a CRL. */
+		if (i == n - 1 && i > 0 && X509_check_issued(x, x) == X509_V_OK)
+			break;
+		r->ref[r->n].issuer = X509_NAME_dup(X509_get_issuer_name(x));
+		r->ref[r->n].serial = ASN1_INTEGER_dup(X509_get0_serialNumber(x));
+		if (!r->ref[r->n].issuer || !r->ref[r->n].serial) {
+			X509_NAME_free(r->ref[r->n].issuer);
+			ASN1_INTEGER_free(r->ref[r->n].serial);
+			gw_certrefs_free(r);
+			return NULL;
+		}
+		r->n++;
+	}
+	return r;
+}
+
+void gw_certrefs_free(struct gw_certrefs *r)
+{
+	unsigned int i;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->n; i++) {
+		X509_NAME_free(r->ref[i].issuer);
+		ASN1_INTEGER_free(r->ref[i].serial);
+	}
+	free(r);
+}
+
+/*
+ * The CRLs were loaded from the operator's configuration; their
+ * signatures are checked by OpenSSL on every handshake that uses them.
+ * Here they are trusted as configured: a revocation in a loaded CRL closes
+ * the live connections it names.
+ */
+int gw_tls_revoked(const struct gw_tls_server *ts, const struct gw_certrefs *refs)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(ts->ctx);
+	STACK_OF(X509_OBJECT) *objs;
+	unsigned int k;
+	int i;
+
+	if (!refs || !store)
+		return -1;
+	objs = X509_STORE_get0_objects(store);
+	for (k = 0; k < refs->n; k++) {
+		for (i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+			X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
+			X509_CRL *crl = X509_OBJECT_get0_X509_CRL(o);
+			X509_REVOKED *rev;
+
+			if (!crl || X509_NAME_cmp(X509_CRL_get_issuer(crl), refs->ref[k].issuer))
+				continue;
+			if (X509_CRL_get0_by_serial(crl, &rev, refs->ref[k].serial) == 1)
+				return (int)k;
+		}
+	}
+	return -1;
 }
 
 static time_t asn1_time_t(const ASN1_TIME *t)
@@ -296,10 +369,16 @@ static int load_client_ca(struct gw_tls_server *ts, X509_STORE *store,
 }
 
 static int add_crl(X509_STORE *store, X509_CRL *crl, const char *path,
-		   const struct tls_where *w, const struct gw_cfg_tls *t)
+		   const struct tls_where *w, const struct gw_cfg_tls *t,
+		   struct gw_tls_crl_info *info)
 {
 	const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+	time_t nt = asn1_time_t(next);
 	char when[32];
+
+	info->file = path;
+	if (nt && (!info->next_update || nt < info->next_update))
+		info->next_update = nt;
 
 	if (next && X509_cmp_current_time(next) < 0) {
 		fmt_time(asn1_time_t(next), when, sizeof(when));
@@ -314,7 +393,8 @@ static int add_crl(X509_STORE *store, X509_CRL *crl, const char *path,
 
 /* One CRL file: one or more PEM CRLs, or a single DER CRL. */
 static int load_crl_file(X509_STORE *store, const char *path,
-			 const struct gw_cfg_tls *t, const struct tls_where *w)
+			 const struct gw_cfg_tls *t, const struct tls_where *w,
+			 struct gw_tls_crl_info *info)
 {
 	unsigned int n = 0;
 	X509_CRL *crl;
@@ -326,7 +406,7 @@ static int load_crl_file(X509_STORE *store, const char *path,
 	if (!bio)
 		goto out_err;
 	while ((crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL))) {
-		ret = add_crl(store, crl, path, w, t);
+		ret = add_crl(store, crl, path, w, t, info);
 		X509_CRL_free(crl);
 		if (ret)
 			goto out_err;
@@ -339,7 +419,7 @@ static int load_crl_file(X509_STORE *store, const char *path,
 		crl = d2i_X509_CRL_bio(bio, NULL);
 		if (!crl)
 			goto out_err;
-		ret = add_crl(store, crl, path, w, t);
+		ret = add_crl(store, crl, path, w, t, info);
 		X509_CRL_free(crl);
 		if (ret)
 			goto out_err;
@@ -369,8 +449,12 @@ static int setup_verify(struct gw_tls_server *ts, const struct gw_cfg_tls *t,
 	/* The SSL_CTX owns the store from here on. */
 	SSL_CTX_set_cert_store(ts->ctx, store);
 	err = load_client_ca(ts, store, t, w);
+	ts->crls = calloc(t->n_crl ? t->n_crl : 1, sizeof(*ts->crls));
+	if (!ts->crls)
+		return -ENOMEM;
+	ts->n_crls = t->n_crl;
 	for (i = 0; i < t->n_crl; i++)
-		err = load_crl_file(store, t->crl[i], t, w) ?: err;
+		err = load_crl_file(store, t->crl[i], t, w, &ts->crls[i]) ?: err;
 	if (err)
 		return err;
 
@@ -445,6 +529,7 @@ void gw_tls_server_free(struct gw_tls_server *ts)
 	if (!ts)
 		return;
 	SSL_CTX_free(ts->ctx);
+	free(ts->crls);
 	free(ts);
 }
 

@@ -25,10 +25,17 @@
 			 "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
 			 "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
+struct gw_tls_crl_info {
+	const char *file;		/* points into the config */
+	time_t next_update;		/* earliest nextUpdate in the file, 0 = none */
+};
+
 struct gw_tls_server {
 	SSL_CTX *ctx;
 	time_t server_not_after;
 	time_t ca_not_after;		/* earliest trust anchor expiry */
+	struct gw_tls_crl_info *crls;	/* one per tls.crl file */
+	unsigned int n_crls;
 };
 
 /*
@@ -40,7 +47,31 @@ struct gw_verify_result {
 	int x509_err;			/* X509_V_ERR_* or 0 */
 	int depth;
 	X509 *leaf;			/* the client's leaf, owned; may be NULL */
+	STACK_OF(X509) *chain;		/* the verified chain, owned; success only */
 };
+
+/*
+ * What revocation of a live connection needs of its verified chain: for
+ * every certificate below the trust anchor, its issuer and serial.
+ */
+struct gw_certref {
+	X509_NAME *issuer;
+	ASN1_INTEGER *serial;
+};
+
+struct gw_certrefs {
+	unsigned int n;
+	struct gw_certref ref[];
+};
+
+struct gw_certrefs *gw_certrefs_from_chain(STACK_OF(X509) *chain);
+void gw_certrefs_free(struct gw_certrefs *r);
+
+/*
+ * Is any certificate of refs on a CRL loaded in ts? Returns the index of
+ * the first revoked one (0 = the leaf), or -1.
+ */
+int gw_tls_revoked(const struct gw_tls_server *ts, const struct gw_certrefs *refs);
 
 /*
  * Called after OpenSSL's chain verification succeeded, with the verified

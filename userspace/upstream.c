@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -49,6 +50,37 @@ static int proxy_header(struct gw_conn *c)
 	return 0;
 }
 
+/*
+ * The end of a forwarded connection's life: max_connection_lifetime, or
+ * the client certificate's notAfter when close_on_expiry is on.
+ */
+static void lifetime_over(struct gw_conn *c)
+{
+	bool expired = c->lc->close_on_expiry && c->ident && c->ident->not_after &&
+		       time(NULL) >= c->ident->not_after;
+
+	pr_info("listener \"%s\": conn %llu: %s", c->lc->name, (unsigned long long)c->id,
+		expired ? "client certificate expired, closing" : "max_connection_lifetime reached, closing");
+	SSL_shutdown(c->ssl);
+	gw_conn_close(c, expired ? "expired" : "max_lifetime", false);
+}
+
+static void lifetime_start(struct gw_conn *c)
+{
+	uint64_t ms = c->lc->max_connection_lifetime_ms;
+	time_t now = time(NULL);
+
+	if (c->lc->close_on_expiry && c->ident && c->ident->not_after) {
+		uint64_t left = c->ident->not_after > now ?
+				(uint64_t)(c->ident->not_after - now) * 1000 : 1;
+
+		if (!ms || left < ms)
+			ms = left;
+	}
+	if (ms)
+		gw_conn_timer_start(c, ms, lifetime_over);
+}
+
 static void upstream_connected(struct gw_conn *c)
 {
 	int one = 1, err;
@@ -66,6 +98,7 @@ static void upstream_connected(struct gw_conn *c)
 	setsockopt(c->bev.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(c->cev.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->state = GW_CONN_FORWARDING;
+	lifetime_start(c);
 	gw_dp_userspace_start(c);
 }
 

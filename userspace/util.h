@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define GW_VERSION "0.2.0"
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* snprintf that treats truncation as an error: 0 or -ENOSPC / -EINVAL. */

@@ -13,27 +13,67 @@
  * current one, each connection the one it was accepted under.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libgen.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 
 #include "audit.h"
 #include "conn.h"
+#include "control.h"
 #include "log.h"
+#include "metrics.h"
+#include "stage1.h"
 #include "worker.h"
 
 #define ACCEPT_BATCH 64
 #define EPOLL_BATCH 128
 
+/* Sampled Stage 1 drops per listener and source prefix (/24, /64). */
+#define S1_TOP 16
+
+struct s1_source {
+	struct gw_cidr prefix;
+	uint64_t samples;
+	uint8_t verdict;
+};
+
+struct s1_summary {
+	struct s1_source top[GW_S1_MAX_LISTENERS][S1_TOP];
+	struct gw_s1_counter last[GW_S1_MAX_LISTENERS][GW_S1_NR_VERDICTS];
+};
+
 struct gw_worker {
 	struct gw_gen *gen;		/* current generation */
+	struct gw_stage1 *s1;		/* NULL: userspace Stage 1 only */
+	struct gw_ev s1_ev;		/* the ring buffer of sampled drops */
+	struct gw_ev s1_timer_ev;	/* stage1_drops summaries */
+	struct s1_summary *s1_sum;
+	struct gw_ev ctl_ev;		/* control socket */
+	struct gw_ev metrics_ev;	/* Prometheus endpoint */
+	char *ctl_path;
+	uint64_t t_start_ms;
+	char kernel_info[256];		/* what the capability probe found */
+
+	/* reload_on_change: inotify on the directories of every input file */
+	struct gw_ev ino_ev;
+	struct gw_ev debounce_ev;	/* timerfd: reload once writes settle */
+	struct watch { int wd; char *name; } *watches;
+	unsigned int n_watches;
+	struct gw_ev house_ev;		/* periodic: certificate expiry warnings */
 	struct gw_listener *listeners;	/* live and removed-but-busy */
 	int epfd;
 	struct gw_ev sig_ev;
@@ -95,6 +135,7 @@ static void gen_free(struct gw_gen *gen)
 	for (i = 0; gen->tls && i < gen->cfg->n_listeners; i++)
 		gw_tls_server_free(gen->tls[i]);
 	free(gen->tls);
+	free(gen->expiry_warned);
 	gw_cfg_free(gen->cfg);
 	free(gen);
 }
@@ -124,7 +165,8 @@ struct gw_gen *gw_gen_build(const char *path, struct gw_diag *diag,
 	if (!gen->cfg)
 		goto out_free;
 	gen->tls = calloc(gen->cfg->n_listeners, sizeof(*gen->tls));
-	if (!gen->tls)
+	gen->expiry_warned = calloc(gen->cfg->n_listeners, 1);
+	if (!gen->tls || !gen->expiry_warned)
 		goto out_free;
 	for (i = 0; i < gen->cfg->n_listeners; i++) {
 		const struct gw_cfg_listener *lc = &gen->cfg->listeners[i];
@@ -310,7 +352,12 @@ static void accept_one(struct gw_listener *ls, int fd, struct sockaddr_storage *
 	    !gw_cidr_match_any(lc->allow_sources, lc->n_allow_sources,
 			       (struct sockaddr *)src)) {
 		bool enforce = lc->mode == GW_MODE_ENFORCE;
+		char labels[256];
 
+		if (!gw_metric_labels(labels, sizeof(labels), "listener", lc->name,
+				      "rule", "allow_sources", "decision",
+				      enforce ? "deny" : "would_deny", NULL))
+			gw_metric_add("mtlsgw_authz_decisions_total", labels, 1);
 		gw_audit_emit(&GW_AUDIT_EVENT(.event = "authz_deny",
 			.listener = lc->name, .src = (struct sockaddr *)src,
 			.dst = (struct sockaddr *)&lc->listen,
@@ -480,6 +527,8 @@ static void reap_dead(struct gw_worker *w)
 		w->dead = c->dead_next;
 		SSL_free(c->ssl);
 		X509_free(c->vr.leaf);
+		sk_X509_pop_free(c->vr.chain, X509_free);
+		gw_certrefs_free(c->certrefs);
 		gw_identity_free(c->ident);
 		gw_dp_userspace_free(c);
 		gw_gen_put(c->gen);
@@ -633,6 +682,754 @@ out_undo:
 	return err;
 }
 
+/* ---- Stage 1 observability ---- */
+
+static void s1_prefix_of(const struct gw_s1_event *e, struct gw_cidr *p)
+{
+	memset(p, 0, sizeof(*p));
+	if (e->family == 4) {
+		p->family = AF_INET;
+		p->prefix_len = 24;
+		memcpy(p->addr, e->saddr, 3);
+	} else {
+		p->family = AF_INET6;
+		p->prefix_len = 64;
+		memcpy(p->addr, e->saddr, 8);
+	}
+}
+
+/* Count a sample; when the table is full the least-seen prefix makes room. */
+static void s1_on_event(const struct gw_s1_event *e, void *ctx)
+{
+	struct gw_worker *w = ctx;
+	struct s1_source *top, *min;
+	struct gw_cidr p;
+	unsigned int i;
+
+	if (e->listener >= GW_S1_MAX_LISTENERS)
+		return;
+	top = w->s1_sum->top[e->listener];
+	s1_prefix_of(e, &p);
+	min = &top[0];
+	for (i = 0; i < S1_TOP; i++) {
+		if (top[i].samples && !memcmp(&top[i].prefix, &p, sizeof(p)) &&
+		    top[i].verdict == e->verdict) {
+			top[i].samples++;
+			return;
+		}
+		if (top[i].samples < min->samples)
+			min = &top[i];
+	}
+	min->prefix = p;
+	min->verdict = e->verdict;
+	min->samples = 1;
+}
+
+static void s1_events_event(struct gw_ev *ev, uint32_t events)
+{
+	struct gw_worker *w = container_of(ev, struct gw_worker, s1_ev);
+
+	(void)events;
+	gw_stage1_events_consume(w->s1, s1_on_event, w);
+}
+
+/* The top sampled sources of one listener as a JSON array body. */
+static void s1_top_json(struct s1_source *top, char *buf, size_t len)
+{
+	size_t o = 0;
+	unsigned int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < S1_TOP; i++) {
+		char pfx[64];
+		int n;
+
+		if (!top[i].samples || gw_cidr_fmt(&top[i].prefix, pfx, sizeof(pfx)))
+			continue;
+		n = snprintf(buf + o, len - o, "%s{\"prefix\":\"%s\",\"samples\":%llu}",
+			     o ? "," : "", pfx, (unsigned long long)top[i].samples);
+		if (n < 0 || (size_t)n >= len - o)
+			break;
+		o += n;
+	}
+	memset(top, 0, S1_TOP * sizeof(*top));
+}
+
+/* One stage1_drops line per listener whose program dropped (or would have). */
+static void s1_summary_event(struct gw_ev *ev, uint32_t events)
+{
+	static const unsigned int verdicts[] = { GW_S1_DROP, GW_S1_DROP_FRAGMENT,
+						 GW_S1_DROP_MALFORMED, GW_S1_AUDIT_PASS };
+	struct gw_worker *w = container_of(ev, struct gw_worker, s1_timer_ev);
+	const struct gw_config *cfg = w->gen->cfg;
+	uint64_t expirations;
+	unsigned int i, k;
+
+	(void)events;
+	if (read(ev->fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		return;
+	gw_stage1_events_consume(w->s1, s1_on_event, w);
+	for (i = 0; i < cfg->n_listeners; i++) {
+		uint64_t pkts[4], bytes = 0, total = 0;
+		char top[1536], extra[2048];
+
+		for (k = 0; k < ARRAY_SIZE(verdicts); k++) {
+			struct gw_s1_counter now, *last = &w->s1_sum->last[i][verdicts[k]];
+
+			if (gw_stage1_counter(w->s1, i, verdicts[k], &now))
+				now = *last;
+			pkts[k] = now.packets - last->packets;
+			bytes += now.bytes - last->bytes;
+			total += pkts[k];
+			*last = now;
+		}
+		s1_top_json(w->s1_sum->top[i], top, sizeof(top));
+		if (!total)
+			continue;
+		if (gw_snprintf(extra, sizeof(extra),
+				",\"packets\":%llu,\"bytes\":%llu,\"dropped\":%llu,\"fragments\":%llu,\"malformed\":%llu,\"would_drop\":%llu,\"top_sources\":[%s]",
+				(unsigned long long)total, (unsigned long long)bytes,
+				(unsigned long long)pkts[0], (unsigned long long)pkts[1],
+				(unsigned long long)pkts[2], (unsigned long long)pkts[3], top))
+			continue;
+		gw_audit_emit(&GW_AUDIT_EVENT(.event = "stage1_drops",
+			.listener = cfg->listeners[i].name,
+			.decision = pkts[3] == total ? "would_drop" : "drop",
+			.extra_json = extra));
+	}
+}
+
+static int s1_start(struct gw_worker *w)
+{
+	const struct gw_config *cfg = w->gen->cfg;
+	struct itimerspec its = { 0 };
+	char err[256];
+	int ret;
+
+	ret = gw_stage1_update(w->s1, cfg, err, sizeof(err));
+	if (ret) {
+		pr_err("Stage 1: %s", err);
+		return ret;
+	}
+	gw_stage1_attach(w->s1, cfg);
+	w->s1_sum = calloc(1, sizeof(*w->s1_sum));
+	w->s1_timer_ev.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (!w->s1_sum || w->s1_timer_ev.fd < 0)
+		return -ENOMEM;
+	its.it_value.tv_sec = cfg->stage1_summary_ms / 1000;
+	its.it_value.tv_nsec = (cfg->stage1_summary_ms % 1000) * 1000000;
+	its.it_interval = its.it_value;
+	timerfd_settime(w->s1_timer_ev.fd, 0, &its, NULL);
+	w->s1_timer_ev.fn = s1_summary_event;
+	w->s1_ev.fd = gw_stage1_events_fd(w->s1);
+	w->s1_ev.fn = s1_events_event;
+	ev_set(w, &w->s1_timer_ev, EPOLLIN);
+	ev_set(w, &w->s1_ev, EPOLLIN);
+	return 0;
+}
+
+void gw_worker_set_stage1(struct gw_worker *w, struct gw_stage1 *s1)
+{
+	w->s1 = s1;
+}
+
+/* ---- administration: control socket and metrics ---- */
+
+struct abuf {
+	char *p;
+	size_t len, cap;
+};
+
+static void __attribute__((format(printf, 2, 3))) ab_put(struct abuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (b->p && (size_t)n < b->cap - b->len) {
+			b->len += n;
+			return;
+		}
+		b->cap = 2 * b->cap + n + 256;
+		b->p = realloc(b->p, b->cap);
+		if (!b->p) {
+			b->len = b->cap = 0;
+			return;
+		}
+	}
+}
+
+static const char *const s1_verdict_names[GW_S1_NR_VERDICTS] = {
+	[GW_S1_PASS_OTHER] = "pass_other",
+	[GW_S1_PASS_ALLOWED] = "pass_allowed",
+	[GW_S1_DROP] = "drop",
+	[GW_S1_AUDIT_PASS] = "audit_pass",
+	[GW_S1_DROP_FRAGMENT] = "drop_fragment",
+	[GW_S1_DROP_MALFORMED] = "drop_malformed",
+};
+
+/* Gauges and kernel-side counters, set right before each scrape. */
+static void metrics_snapshot(struct gw_worker *w)
+{
+	const struct gw_config *cfg = w->gen->cfg;
+	struct gw_listener *ls;
+	struct gw_conn *c;
+	char labels[512];
+	unsigned int i, k;
+
+	gw_metric_reset("mtlsgw_connections_active");
+	gw_metric_reset("mtlsgw_cert_not_after_timestamp_seconds");
+	gw_metric_reset("mtlsgw_crl_next_update_timestamp_seconds");
+	for (ls = w->listeners; ls; ls = ls->next) {
+		double active = 0;
+
+		for (c = w->all; c; c = c->all_next)
+			active += c->ls == ls && c->state >= GW_CONN_CONNECTING;
+		if (!gw_metric_labels(labels, sizeof(labels), "listener", ls->cfg->name,
+				      "datapath", "userspace", NULL))
+			gw_metric_set("mtlsgw_connections_active", labels, active);
+		if (!gw_metric_labels(labels, sizeof(labels), "listener", ls->cfg->name,
+				      "direction", "in", NULL))
+			gw_metric_set("mtlsgw_bytes_total", labels, (double)ls->bytes_in);
+		if (!gw_metric_labels(labels, sizeof(labels), "listener", ls->cfg->name,
+				      "direction", "out", NULL))
+			gw_metric_set("mtlsgw_bytes_total", labels, (double)ls->bytes_out);
+	}
+	for (i = 0; i < cfg->n_listeners; i++) {
+		const struct gw_tls_server *ts = w->gen->tls[i];
+		const char *name = cfg->listeners[i].name;
+
+		if (!gw_metric_labels(labels, sizeof(labels), "listener", name, "kind", "server", NULL))
+			gw_metric_set("mtlsgw_cert_not_after_timestamp_seconds", labels,
+				      (double)ts->server_not_after);
+		if (!gw_metric_labels(labels, sizeof(labels), "listener", name, "kind", "ca", NULL))
+			gw_metric_set("mtlsgw_cert_not_after_timestamp_seconds", labels,
+				      (double)ts->ca_not_after);
+		for (k = 0; k < ts->n_crls; k++)
+			if (ts->crls[k].next_update &&
+			    !gw_metric_labels(labels, sizeof(labels), "listener", name,
+					      "file", ts->crls[k].file, NULL))
+				gw_metric_set("mtlsgw_crl_next_update_timestamp_seconds", labels,
+					      (double)ts->crls[k].next_update);
+		for (k = 0; w->s1 && k < GW_S1_NR_VERDICTS; k++) {
+			struct gw_s1_counter cnt;
+
+			if (!gw_stage1_counter(w->s1, i, k, &cnt) &&
+			    !gw_metric_labels(labels, sizeof(labels), "listener", name,
+					      "verdict", s1_verdict_names[k], NULL))
+				gw_metric_set("mtlsgw_stage1_packets_total", labels,
+					      (double)cnt.packets);
+		}
+	}
+}
+
+static void metrics_event(struct gw_ev *ev, uint32_t events)
+{
+	struct gw_worker *w = container_of(ev, struct gw_worker, metrics_ev);
+	char req[GW_CTL_MAX_REQUEST], head[256], *body;
+	size_t len = 0;
+	int cfd;
+
+	(void)events;
+	cfd = gw_ctl_accept(ev->fd, req, sizeof(req));
+	if (cfd < 0)
+		return;
+	if (strncmp(req, "GET /metrics", 12) || (req[12] != ' ' && req[12] != '?')) {
+		static const char nf[] = "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n"
+					 "Content-Length: 26\r\n\r\ntry GET /metrics instead\r\n";
+
+		gw_ctl_reply(cfd, nf, sizeof(nf) - 1);
+		return;
+	}
+	metrics_snapshot(w);
+	body = gw_metrics_render(&len);
+	if (!body) {
+		gw_ctl_reply(cfd, "HTTP/1.0 500 Internal Server Error\r\n\r\n", 38);
+		return;
+	}
+	gw_snprintf(head, sizeof(head), "HTTP/1.0 200 OK\r\n"
+		    "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+		    "Content-Length: %zu\r\n\r\n", len);
+	/* One reply buffer: head then body. */
+	{
+		size_t hl = strlen(head);
+		char *all = malloc(hl + len);
+
+		if (all) {
+			memcpy(all, head, hl);
+			memcpy(all + hl, body, len);
+			gw_ctl_reply(cfd, all, hl + len);
+			free(all);
+		} else {
+			close(cfd);
+		}
+	}
+	free(body);
+}
+
+static const char *conn_state_str(enum gw_conn_state s)
+{
+	switch (s) {
+	case GW_CONN_HANDSHAKE:
+		return "handshake";
+	case GW_CONN_CONNECTING:
+		return "connecting";
+	case GW_CONN_FORWARDING:
+		return "forwarding";
+	default:
+		return "closed";
+	}
+}
+
+static void cmd_status(struct gw_worker *w, struct abuf *b)
+{
+	const struct gw_config *cfg = w->gen->cfg;
+	struct gw_listener *ls;
+	unsigned int j;
+
+	ab_put(b, "mtlsgw %s\n", GW_VERSION);
+	ab_put(b, "uptime: %llu s\n", (unsigned long long)((gw_now_ms() - w->t_start_ms) / 1000));
+	ab_put(b, "config: %s (generation %llu)\n", cfg->path, (unsigned long long)w->gen->id);
+	ab_put(b, "kernel: %s\n", w->kernel_info);
+	ab_put(b, "stage1: %s\n", w->s1 ? "eBPF loaded" : "userspace check only");
+	ab_put(b, "connections: %u\n", w->n_conns);
+	for (ls = w->listeners; ls; ls = ls->next) {
+		if (ls->removed) {
+			ab_put(b, "listener %s: removed, %u connections finishing\n",
+			       ls->cfg->name, ls->n_conns);
+			continue;
+		}
+		ab_put(b, "listener %s: %s mode %s datapath userspace connections %u handshakes %u bytes_in %llu bytes_out %llu\n",
+		       ls->cfg->name, ls->cfg->listen_str, gw_mode_str(ls->cfg->mode),
+		       ls->n_conns, ls->n_handshakes, (unsigned long long)ls->bytes_in,
+		       (unsigned long long)ls->bytes_out);
+		for (j = 0; j < ls->cfg->n_interfaces; j++) {
+			const char *m = gw_stage1_mode(w->s1, ls->cfg->interfaces[j]);
+
+			ab_put(b, "  stage1 %s: %s\n", ls->cfg->interfaces[j],
+			       m ? m : "not attached (userspace check only)");
+		}
+	}
+}
+
+static void cmd_conns(struct gw_worker *w, struct abuf *b, bool json)
+{
+	uint64_t now = gw_now_ms();
+	struct gw_conn *c;
+
+	if (!json)
+		ab_put(b, "%-6s %-12s %-28s %-44s %-8s %-30s %-9s %12s %12s %8s\n", "ID",
+		       "LISTENER", "SOURCE", "IDENTITY", "TLS", "CIPHER", "DATAPATH",
+		       "BYTES_IN", "BYTES_OUT", "AGE_S");
+	for (c = w->all; c; c = c->all_next) {
+		char src[GW_SOCKADDR_STRLEN] = "?";
+		const char *who = c->ident ? (c->ident->spiffe_id ? c->ident->spiffe_id :
+					      c->ident->subject) : "-";
+
+		gw_sockaddr_fmt((struct sockaddr *)&c->src, src, sizeof(src));
+		if (json)
+			ab_put(b, "{\"id\":%llu,\"listener\":\"%s\",\"src\":\"%s\",\"state\":\"%s\",\"identity\":\"%s\",\"serial\":\"%s\",\"tls_version\":\"%s\",\"cipher\":\"%s\",\"datapath\":\"userspace\",\"bytes_in\":%llu,\"bytes_out\":%llu,\"age_ms\":%llu}\n",
+			       (unsigned long long)c->id, c->lc->name, src, conn_state_str(c->state),
+			       who, c->ident ? c->ident->serial : "",
+			       c->tls_version ? c->tls_version : "", c->cipher ? c->cipher : "",
+			       (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
+			       (unsigned long long)(now - c->t_start_ms));
+		else
+			ab_put(b, "%-6llu %-12s %-28s %-44s %-8s %-30s %-9s %12llu %12llu %8llu\n",
+			       (unsigned long long)c->id, c->lc->name, src, who,
+			       c->tls_version ? c->tls_version : conn_state_str(c->state),
+			       c->cipher ? c->cipher : "-", "userspace",
+			       (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
+			       (unsigned long long)((now - c->t_start_ms) / 1000));
+	}
+}
+
+/* Close every live connection matching; returns how many. */
+static unsigned int cmd_kill(struct gw_worker *w, const char *what, const char *value)
+{
+	struct gw_conn *c, *next;
+	unsigned int n = 0;
+
+	for (c = w->all; c; c = next) {
+		bool match = false;
+
+		next = c->all_next;
+		if (!strcmp(what, "conn"))
+			match = c->id == strtoull(value, NULL, 10);
+		else if (!strcmp(what, "serial"))
+			match = c->ident && !strcasecmp(c->ident->serial, value);
+		else if (!strcmp(what, "spiffe-id"))
+			match = c->ident && c->ident->spiffe_id &&
+				!strcmp(c->ident->spiffe_id, value);
+		if (!match)
+			continue;
+		/* Tell the client it was a deliberate end, then close. */
+		if (c->state == GW_CONN_FORWARDING)
+			SSL_shutdown(c->ssl);
+		/* gw_conn_close unlinks c; next was taken before. */
+		gw_conn_close(c, "killed", false);
+		n++;
+	}
+	return n;
+}
+
+static int worker_reload_diag(struct gw_worker *w, struct gw_diag *out);
+
+static void ctl_event(struct gw_ev *ev, uint32_t events)
+{
+	struct gw_worker *w = container_of(ev, struct gw_worker, ctl_ev);
+	char req[GW_CTL_MAX_REQUEST], *arg, *arg2, *nl;
+	struct abuf b = { 0 };
+	int cfd;
+
+	(void)events;
+	cfd = gw_ctl_accept(ev->fd, req, sizeof(req));
+	if (cfd < 0)
+		return;
+	nl = strpbrk(req, "\r\n");
+	if (nl)
+		*nl = '\0';
+	arg = strchr(req, ' ');
+	if (arg)
+		*arg++ = '\0';
+	arg2 = arg ? strchr(arg, ' ') : NULL;
+	if (arg2)
+		*arg2++ = '\0';
+	if (!strcmp(req, "status")) {
+		cmd_status(w, &b);
+	} else if (!strcmp(req, "conns")) {
+		cmd_conns(w, &b, arg && !strcmp(arg, "json"));
+	} else if (!strcmp(req, "reload")) {
+		struct gw_diag d = { 0 };
+		unsigned int i;
+
+		if (worker_reload_diag(w, &d)) {
+			ab_put(&b, "error: reload refused, the running configuration stays\n");
+			for (i = 0; i < d.n; i++)
+				ab_put(&b, "%s\n", d.msgs[i]);
+		} else {
+			ab_put(&b, "ok: generation %llu\n", (unsigned long long)w->gen->id);
+		}
+		gw_diag_free(&d);
+	} else if (!strcmp(req, "kill") && arg && arg2 &&
+		   (!strcmp(arg, "conn") || !strcmp(arg, "serial") || !strcmp(arg, "spiffe-id"))) {
+		ab_put(&b, "killed %u\n", cmd_kill(w, arg, arg2));
+	} else {
+		ab_put(&b, "error: unknown command \"%s\"; try status, conns [json], reload, kill conn|serial|spiffe-id VALUE\n",
+		       req);
+	}
+	if (b.p)
+		gw_ctl_reply(cfd, b.p, b.len);
+	else
+		close(cfd);
+	free(b.p);
+}
+
+/* Control socket and metrics endpoint; failures here stop the start. */
+static int admin_start(struct gw_worker *w)
+{
+	const struct gw_config *cfg = w->gen->cfg;
+	char *dir, *slash;
+	int fd;
+
+	dir = strdup(cfg->control_socket);
+	slash = dir ? strrchr(dir, '/') : NULL;
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0750) && errno != EEXIST)
+			pr_warn("control.socket: cannot create \"%s\": %s", dir, strerror(errno));
+	}
+	free(dir);
+	fd = gw_ctl_listen_unix(cfg->control_socket);
+	if (fd < 0) {
+		pr_err("control.socket: cannot listen on \"%s\": %s", cfg->control_socket,
+		       strerror(-fd));
+		return fd;
+	}
+	w->ctl_path = strdup(cfg->control_socket);
+	w->ctl_ev.fd = fd;
+	w->ctl_ev.fn = ctl_event;
+	ev_set(w, &w->ctl_ev, EPOLLIN);
+	if (!cfg->metrics_listen)
+		return 0;
+	fd = gw_ctl_listen_tcp(cfg->metrics_listen);
+	if (fd < 0) {
+		pr_err("metrics.listen: cannot listen on %s: %s", cfg->metrics_listen,
+		       strerror(-fd));
+		return fd;
+	}
+	w->metrics_ev.fd = fd;
+	w->metrics_ev.fn = metrics_event;
+	ev_set(w, &w->metrics_ev, EPOLLIN);
+	pr_info("metrics on http://%s/metrics", cfg->metrics_listen);
+	return 0;
+}
+
+void gw_worker_set_kernel_info(struct gw_worker *w, const char *info)
+{
+	gw_snprintf(w->kernel_info, sizeof(w->kernel_info), "%s", info);
+}
+
+/* ---- live connections after a reload ---- */
+
+/*
+ * Why the current generation would no longer let c through, or NULL.
+ * A revoked certificate closes the connection in any mode; source and rule
+ * changes only in enforce mode.
+ */
+static const char *conn_no_longer_allowed(struct gw_worker *w, struct gw_conn *c)
+{
+	const struct gw_config *cfg = w->gen->cfg;
+	const struct gw_cfg_listener *lc = NULL;
+	unsigned int i;
+	int k;
+
+	for (i = 0; i < cfg->n_listeners && !lc; i++)
+		if (!strcmp(cfg->listeners[i].name, c->lc->name))
+			lc = &cfg->listeners[i];
+	/* A removed listener's connections finish under their old policy. */
+	if (!lc)
+		return NULL;
+	k = gw_tls_revoked(w->gen->tls[i - 1], c->certrefs);
+	if (k >= 0)
+		return k == 0 ? "revoked" : "issuer_revoked";
+	if (lc->mode != GW_MODE_ENFORCE)
+		return NULL;
+	if (!lc->allow_any &&
+	    !gw_cidr_match_any(lc->allow_sources, lc->n_allow_sources, (struct sockaddr *)&c->src))
+		return "source_denied";
+	if (c->ident && gw_authz_decide(lc->rules, lc->n_rules, c->ident) == GW_AUTHZ_NO_MATCH)
+		return "not_authorized";
+	return NULL;
+}
+
+/* Close c because the running policy revokes it; true when closed. */
+bool gw_conn_revalidate(struct gw_conn *c)
+{
+	struct gw_worker *w = c->ls->w;
+	const char *why = conn_no_longer_allowed(w, c);
+
+	if (!why)
+		return false;
+	gw_audit_emit(&GW_AUDIT_EVENT(.event = "revoked_close", .conn_id = c->id,
+		.listener = c->lc->name, .src = (struct sockaddr *)&c->src,
+		.dst = (struct sockaddr *)&c->dst, .id = c->ident,
+		.decision = "deny", .reason = why));
+	gw_metric_add("mtlsgw_revoked_connections_closed_total", "", 1);
+	pr_info("listener \"%s\": conn %llu closed: %s by the new configuration",
+		c->lc->name, (unsigned long long)c->id, why);
+	if (c->state == GW_CONN_FORWARDING)
+		SSL_shutdown(c->ssl);
+	gw_conn_close(c, why, false);
+	return true;
+}
+
+static void revalidate_all(struct gw_worker *w)
+{
+	struct gw_conn *c, *next;
+
+	for (c = w->all; c; c = next) {
+		next = c->all_next;
+		/* Handshakes in flight are checked when they complete. */
+		if (c->state == GW_CONN_CONNECTING || c->state == GW_CONN_FORWARDING)
+			gw_conn_revalidate(c);
+	}
+}
+
+/* ---- reload_on_change: inotify ---- */
+
+static void watch_clear(struct gw_worker *w)
+{
+	unsigned int i;
+
+	for (i = 0; i < w->n_watches; i++) {
+		inotify_rm_watch(w->ino_ev.fd, w->watches[i].wd);
+		free(w->watches[i].name);
+	}
+	free(w->watches);
+	w->watches = NULL;
+	w->n_watches = 0;
+}
+
+static void watch_add(struct gw_worker *w, const char *path)
+{
+	char *d = strdup(path), *b = strdup(path);
+	struct watch *nw;
+	int wd;
+
+	if (!d || !b)
+		goto out;
+	wd = inotify_add_watch(w->ino_ev.fd, dirname(d), IN_CLOSE_WRITE | IN_MOVED_TO |
+			       IN_CREATE | IN_DELETE | IN_MOVED_FROM);
+	if (wd < 0) {
+		pr_warn("reload_on_change: cannot watch \"%s\": %s", path, strerror(errno));
+		goto out;
+	}
+	nw = realloc(w->watches, (w->n_watches + 1) * sizeof(*nw));
+	if (!nw)
+		goto out;
+	w->watches = nw;
+	nw[w->n_watches].wd = wd;
+	nw[w->n_watches].name = strdup(basename(b));
+	if (nw[w->n_watches].name)
+		w->n_watches++;
+out:
+	free(d);
+	free(b);
+}
+
+/* Watch the directory of every file the running configuration reads. */
+static void watch_setup(struct gw_worker *w)
+{
+	const struct gw_config *cfg = w->gen->cfg;
+	unsigned int i, j;
+
+	watch_clear(w);
+	if (!cfg->reload_on_change || w->ino_ev.fd < 0)
+		return;
+	watch_add(w, cfg->path);
+	for (i = 0; i < cfg->n_listeners; i++) {
+		const struct gw_cfg_listener *l = &cfg->listeners[i];
+
+		watch_add(w, l->tls.cert);
+		watch_add(w, l->tls.key);
+		watch_add(w, l->tls.client_ca);
+		for (j = 0; j < l->tls.n_crl; j++)
+			watch_add(w, l->tls.crl[j]);
+	}
+}
+
+static bool watched(const struct gw_worker *w, int wd, const char *name)
+{
+	unsigned int i;
+
+	/* Kubernetes secret volumes swap a "..data" symlink. */
+	if (!strncmp(name, "..data", 6))
+		return true;
+	for (i = 0; i < w->n_watches; i++)
+		if (w->watches[i].wd == wd && !strcmp(w->watches[i].name, name))
+			return true;
+	return false;
+}
+
+/* Writes come in bursts (write, rename, several files): settle for 100 ms. */
+#define WATCH_DEBOUNCE_MS 100
+
+static void ino_event(struct gw_ev *ev, uint32_t events)
+{
+	struct gw_worker *w = container_of(ev, struct gw_worker, ino_ev);
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	struct itimerspec its = { .it_value.tv_nsec = WATCH_DEBOUNCE_MS * 1000000L };
+	bool hit = false;
+	ssize_t n;
+
+	(void)events;
+	while ((n = read(ev->fd, buf, sizeof(buf))) > 0) {
+		char *p;
+
+		for (p = buf; p < buf + n;) {
+			const struct inotify_event *ie = (const struct inotify_event *)p;
+
+			if (ie->len && watched(w, ie->wd, ie->name))
+				hit = true;
+			p += sizeof(*ie) + ie->len;
+		}
+	}
+	if (hit && !w->stopping)
+		timerfd_settime(w->debounce_ev.fd, 0, &its, NULL);
+}
+
+static void debounce_event(struct gw_ev *ev, uint32_t events)
+{
+	struct gw_worker *w = container_of(ev, struct gw_worker, debounce_ev);
+	uint64_t x;
+
+	(void)events;
+	if (read(ev->fd, &x, sizeof(x)) < 0)
+		return;
+	pr_info("reload_on_change: a watched file changed, reloading");
+	gw_worker_reload(w);
+}
+
+static void watch_start(struct gw_worker *w)
+{
+	if (!w->gen->cfg->reload_on_change)
+		return;
+	w->ino_ev.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	w->debounce_ev.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (w->ino_ev.fd < 0 || w->debounce_ev.fd < 0) {
+		pr_warn("reload_on_change: inotify unavailable (%s); reload with SIGHUP",
+			strerror(errno));
+		return;
+	}
+	w->ino_ev.fn = ino_event;
+	w->debounce_ev.fn = debounce_event;
+	ev_set(w, &w->ino_ev, EPOLLIN);
+	ev_set(w, &w->debounce_ev, EPOLLIN);
+	watch_setup(w);
+}
+
+/* ---- housekeeping ---- */
+
+#define HOUSEKEEPING_S 60
+
+/* Warn once at 72 h and once at 24 h before a server certificate expires. */
+static void check_expiry(struct gw_worker *w)
+{
+	const struct gw_config *cfg = w->gen->cfg;
+	time_t now = time(NULL);
+	unsigned int i;
+
+	for (i = 0; i < cfg->n_listeners; i++) {
+		time_t na = w->gen->tls[i]->server_not_after;
+		unsigned char *warned = &w->gen->expiry_warned[i];
+		long hours = (long)((na - now) / 3600);
+
+		if (!na)
+			continue;
+		if (na - now <= 24 * 3600 && !(*warned & 2)) {
+			*warned |= 3;
+			pr_warn("listener \"%s\": server certificate \"%s\" expires in %ld h%s",
+				cfg->listeners[i].name, cfg->listeners[i].tls.cert,
+				hours, na <= now ? " (already expired)" : "; rotate it now");
+		} else if (na - now <= 72 * 3600 && !(*warned & 1)) {
+			*warned |= 1;
+			pr_warn("listener \"%s\": server certificate \"%s\" expires in %ld h",
+				cfg->listeners[i].name, cfg->listeners[i].tls.cert, hours);
+		}
+	}
+}
+
+static void house_event(struct gw_ev *ev, uint32_t events)
+{
+	struct gw_worker *w = container_of(ev, struct gw_worker, house_ev);
+	uint64_t x;
+
+	(void)events;
+	if (read(ev->fd, &x, sizeof(x)) < 0 && errno != EAGAIN)
+		return;
+	check_expiry(w);
+}
+
+static void house_start(struct gw_worker *w)
+{
+	struct itimerspec its = { .it_value.tv_sec = HOUSEKEEPING_S,
+				  .it_interval.tv_sec = HOUSEKEEPING_S };
+
+	w->house_ev.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (w->house_ev.fd < 0)
+		return;
+	w->house_ev.fn = house_event;
+	timerfd_settime(w->house_ev.fd, 0, &its, NULL);
+	ev_set(w, &w->house_ev, EPOLLIN);
+	check_expiry(w);
+}
+
 /* ---- reload ---- */
 
 static void print_diag_log(const struct gw_diag *d, enum gw_log_level level)
@@ -645,6 +1442,12 @@ static void print_diag_log(const struct gw_diag *d, enum gw_log_level level)
 
 int gw_worker_reload(struct gw_worker *w)
 {
+	return worker_reload_diag(w, NULL);
+}
+
+/* Reload; when out is given, the problems are copied there too. */
+static int worker_reload_diag(struct gw_worker *w, struct gw_diag *out)
+{
 	struct gw_diag diag = { 0 }, warn = { 0 };
 	const char *path = w->gen->cfg->path;
 	const char *old_audit = w->gen->cfg->audit;
@@ -656,18 +1459,38 @@ int gw_worker_reload(struct gw_worker *w)
 	gen = gw_gen_build(path, &diag, &warn);
 	print_diag_log(&warn, GW_LOG_WARN);
 	if (!gen) {
+		unsigned int i;
+
 		print_diag_log(&diag, GW_LOG_ERROR);
+		for (i = 0; out && i < diag.n; i++)
+			gw_diag_add(out, "%s", diag.msgs[i]);
 		pr_err("reload: \"%s\" is invalid (%u problem%s); keeping the running configuration",
 		       path, gw_diag_count(&diag), gw_diag_count(&diag) == 1 ? "" : "s");
 		err = -EINVAL;
 		goto out;
 	}
+	if (w->s1) {
+		char why[256];
+
+		err = gw_stage1_update(w->s1, gen->cfg, why, sizeof(why));
+		if (err) {
+			pr_err("reload: Stage 1: %s; keeping the running configuration", why);
+			gw_gen_put(gen);
+			goto out;
+		}
+	}
 	err = listeners_apply(w, gen);
 	if (err) {
+		char why[256];
+
 		pr_err("reload: keeping the running configuration");
+		if (w->s1 && gw_stage1_update(w->s1, w->gen->cfg, why, sizeof(why)))
+			pr_err("reload: Stage 1: cannot restore the running allowlist: %s", why);
 		gw_gen_put(gen);
 		goto out;
 	}
+	if (w->s1)
+		gw_stage1_attach(w->s1, gen->cfg);
 	gen->id = ++w->next_gen_id;
 	if (strcmp(old_audit, gen->cfg->audit)) {
 		err = gw_audit_open(gen->cfg->audit);
@@ -679,11 +1502,15 @@ int gw_worker_reload(struct gw_worker *w)
 	gw_gen_put(w->gen);
 	w->gen = gen;
 	gw_log_set_level(gen->cfg->log_level);
+	revalidate_all(w);
+	watch_setup(w);
+	check_expiry(w);
 	pr_info("reload: configuration generation %llu in effect",
 		(unsigned long long)gen->id);
 out:
 	gw_snprintf(detail, sizeof(detail), "generation %llu",
 		    (unsigned long long)w->gen->id);
+	gw_metric_add("mtlsgw_reloads_total", err ? "result=\"error\"" : "result=\"ok\"", 1);
 	gw_audit_emit(&GW_AUDIT_EVENT(.event = "reload",
 		.decision = err ? "error" : "ok",
 		.reason = err ? (gen ? "listen_failed" : "invalid_config") : NULL,
@@ -765,6 +1592,10 @@ struct gw_worker *gw_worker_new(struct gw_gen *gen)
 	w->gen = gen;
 	gen->id = ++w->next_gen_id;
 	w->epfd = w->sig_ev.fd = w->timer_ev.fd = -1;
+	w->s1_ev.fd = w->s1_timer_ev.fd = -1;
+	w->ctl_ev.fd = w->metrics_ev.fd = -1;
+	w->ino_ev.fd = w->debounce_ev.fd = w->house_ev.fd = -1;
+	gw_snprintf(w->kernel_info, sizeof(w->kernel_info), "not probed");
 	return w;
 }
 
@@ -791,6 +1622,17 @@ int gw_worker_listen(struct gw_worker *w)
 	w->timer_ev.fn = timer_event;
 	ev_set(w, &w->sig_ev, EPOLLIN);
 	ev_set(w, &w->timer_ev, EPOLLIN);
+	if (w->s1) {
+		int err = s1_start(w);
+
+		if (err)
+			return err;
+	}
+	if (admin_start(w))
+		return -EADDRINUSE;
+	watch_start(w);
+	house_start(w);
+	w->t_start_ms = gw_now_ms();
 	return listeners_apply(w, w->gen);
 }
 
@@ -838,6 +1680,26 @@ void gw_worker_free(struct gw_worker *w)
 	}
 	free(w->heap);
 	gw_gen_put(w->gen);
+	if (w->s1_timer_ev.fd >= 0)
+		close(w->s1_timer_ev.fd);
+	gw_stage1_free(w->s1);
+	free(w->s1_sum);
+	if (w->ctl_ev.fd >= 0) {
+		close(w->ctl_ev.fd);
+		if (w->ctl_path)
+			unlink(w->ctl_path);
+	}
+	free(w->ctl_path);
+	watch_clear(w);
+	if (w->ino_ev.fd >= 0)
+		close(w->ino_ev.fd);
+	if (w->debounce_ev.fd >= 0)
+		close(w->debounce_ev.fd);
+	if (w->house_ev.fd >= 0)
+		close(w->house_ev.fd);
+	if (w->metrics_ev.fd >= 0)
+		close(w->metrics_ev.fd);
+	gw_metrics_free();
 	if (w->sig_ev.fd >= 0)
 		close(w->sig_ev.fd);
 	if (w->timer_ev.fd >= 0)

@@ -41,6 +41,17 @@ int gw_worker_run(struct gw_worker *w);
  */
 int gw_worker_reload(struct gw_worker *w);
 
+/*
+ * Hand the loaded Stage 1 programs to the worker (it takes ownership): it
+ * fills their maps from every generation, attaches them, and turns their
+ * counters and samples into stage1_drops audit summaries.
+ */
+struct gw_stage1;
+void gw_worker_set_stage1(struct gw_worker *w, struct gw_stage1 *s1);
+
+/* What the kernel capability probe found, for "mtlsgwctl status". */
+void gw_worker_set_kernel_info(struct gw_worker *w, const char *info);
+
 void gw_worker_free(struct gw_worker *w);
 
 #endif

@@ -472,6 +472,8 @@ int gwt_gw_config(struct gwt_gw *g, const struct gwt_gw_opts *o)
 	snprintf(g->audit, sizeof(g->audit), "%s/audit.jsonl", g->dir);
 	snprintf(g->log, sizeof(g->log), "%s/mtlsgw.log", g->dir);
 	snprintf(g->notify, sizeof(g->notify), "%s/notify.sock", g->dir);
+	snprintf(g->ctl, sizeof(g->ctl), "%s/control.sock", g->dir);
+	g->metrics_port = gwt_free_port();
 	return gwt_gw_rewrite(g, o);
 }
 
@@ -491,6 +493,10 @@ int gwt_gw_rewrite(struct gwt_gw *g, const struct gwt_gw_opts *o)
 		     "  level: debug\n"
 		     "  audit: %s\n"
 		     "drain_timeout: 2s\n"
+		     "control:\n"
+		     "  socket: %s\n"
+		     "metrics:\n"
+		     "  listen: 127.0.0.1:%d\n"
 		     "%s"
 		     "listeners:\n"
 		     "  - name: test\n"
@@ -512,8 +518,8 @@ int gwt_gw_rewrite(struct gwt_gw *g, const struct gwt_gw_opts *o)
 		     "%s"
 		     "    upstream:\n"
 		     "      address: \"%s:%d\"\n"
-		     "%s",
-		     g->audit, o->top_extra ? o->top_extra : "", listen, o->mode ? o->mode : "enforce",
+		     "%s%s",
+		     g->audit, g->ctl, g->metrics_port, o->top_extra ? o->top_extra : "", listen, o->mode ? o->mode : "enforce",
 		     o->allow_sources ? "    allow_sources: " : "",
 		     o->allow_sources ? o->allow_sources : "",
 		     o->allow_sources ? "\n" : "",
@@ -527,7 +533,8 @@ int gwt_gw_rewrite(struct gwt_gw *g, const struct gwt_gw_opts *o)
 		     o->tls_extra ? o->tls_extra : "",
 		     o->authorize ? o->authorize : default_authorize,
 		     o->upstream_host ? o->upstream_host : "127.0.0.1",
-		     o->upstream_port, o->upstream_extra ? o->upstream_extra : "") < 0)
+		     o->upstream_port, o->upstream_extra ? o->upstream_extra : "",
+		     o->extra_listeners ? o->extra_listeners : "") < 0)
 		text = NULL;
 	free(crl_all);
 	if (!text)
@@ -572,6 +579,9 @@ int gwt_gw_start(struct gwt_gw *g)
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", g->notify);
 	if (g->notify_fd < 0 || bind(g->notify_fd, (struct sockaddr *)&sun, sizeof(sun)))
 		return -1;
+	/* As systemd's: reachable after the daemon dropped to another user. */
+	chmod(g->dir, 0711);
+	chmod(g->notify, 0666);
 	fflush(NULL);
 	g->pid = fork();
 	if (g->pid < 0)
@@ -663,19 +673,82 @@ int gwt_gw_cleanup(struct gwt_gw *g)
 	return ret;
 }
 
+static int run_capture(const char *cmd, char **out);
+
 int gwt_gw_check(const char *cfg, char **out)
 {
 	char *cmd;
+	int rc;
+
+	if (asprintf(&cmd, "'%s' -c '%s' --check 2>&1", gwt_mtlsgw(), cfg) < 0)
+		return -1;
+	rc = run_capture(cmd, out);
+	free(cmd);
+	return rc;
+}
+
+int gwt_ctl(struct gwt_gw *g, char **out, const char *args)
+{
+	const char *ctl = getenv("MTLSGWCTL");
+	char *cmd;
+	int rc;
+
+	if (!ctl || asprintf(&cmd, "'%s' -s '%s' %s 2>&1", ctl, g->ctl, args) < 0) {
+		*out = strdup("MTLSGWCTL is not set: run the tests through 'make test'");
+		return -1;
+	}
+	rc = run_capture(cmd, out);
+	free(cmd);
+	return rc;
+}
+
+char *gwt_metrics(struct gwt_gw *g)
+{
+	char *cmd, *out = NULL;
+
+	if (asprintf(&cmd, "/usr/bin/python3 -c 'import urllib.request,sys; sys.stdout.write(urllib.request.urlopen(\"http://127.0.0.1:%d/metrics\", timeout=5).read().decode())'",
+		     g->metrics_port) < 0)
+		return NULL;
+	if (run_capture(cmd, &out)) {
+		free(out);
+		out = NULL;
+	}
+	free(cmd);
+	return out;
+}
+
+int gwt_sh_capture(char **out, const char *fmt, ...)
+{
+	va_list ap;
+	char *cmd, *full;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vasprintf(&cmd, fmt, ap);
+	va_end(ap);
+	if (rc < 0)
+		return -1;
+	if (asprintf(&full, "%s 2>&1", cmd) < 0) {
+		free(cmd);
+		return -1;
+	}
+	free(cmd);
+	rc = run_capture(full, out);
+	free(full);
+	return rc;
+}
+
+static int run_capture(const char *cmd, char **out)
+{
 	FILE *p;
 	size_t len = 0, cap = 4096;
 	int status;
 
 	*out = calloc(1, cap);
-	if (!*out || asprintf(&cmd, "'%s' -c '%s' --check 2>&1", gwt_mtlsgw(), cfg) < 0)
+	if (!*out)
 		return -1;
 	fflush(NULL);
 	p = popen(cmd, "r");
-	free(cmd);
 	if (!p)
 		return -1;
 	for (;;) {
@@ -794,21 +867,32 @@ static int tcp_connect(int port, int family)
 
 int gwt_client_connect(struct gwt_client *c, int port, const struct gwt_client_opts *o)
 {
+	int fd = tcp_connect(port, o->family);
+
+	if (fd < 0) {
+		memset(c, 0, sizeof(*c));
+		c->fd = -1;
+		c->alert = -1;
+		return -1;
+	}
+	return gwt_client_handshake(c, fd, o);
+}
+
+int gwt_client_handshake(struct gwt_client *c, int fd, const struct gwt_client_opts *o)
+{
 	struct timeval tv = { .tv_sec = 10 };
 	char path[PATH_MAX];
 
 	/* A gateway that closes on us must fail the write, not kill the test. */
 	signal(SIGPIPE, SIG_IGN);
 	memset(c, 0, sizeof(*c));
-	c->fd = -1;
+	c->fd = fd;
 	c->alert = -1;
 	c->ctx = SSL_CTX_new(TLS_client_method());
 	if (!c->ctx)
 		return -1;
 	SSL_CTX_set_min_proto_version(c->ctx, o->min_version ? o->min_version : TLS1_2_VERSION);
 	SSL_CTX_set_max_proto_version(c->ctx, o->max_version ? o->max_version : TLS1_3_VERSION);
-	if (o->min_version && o->min_version < TLS1_2_VERSION)
-		SSL_CTX_set_security_level(c->ctx, 0);
 	if (o->ciphers)
 		SSL_CTX_set_cipher_list(c->ctx, o->ciphers);
 	if (o->ciphersuites)
@@ -826,16 +910,15 @@ int gwt_client_connect(struct gwt_client *c, int port, const struct gwt_client_o
 		if (SSL_CTX_use_PrivateKey_file(c->ctx, path, SSL_FILETYPE_PEM) != 1)
 			return -1;
 	}
-	c->fd = tcp_connect(port, o->family);
-	if (c->fd < 0)
-		return -1;
 	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	c->ssl = SSL_new(c->ctx);
 	SSL_set_app_data(c->ssl, c);
 	SSL_set_fd(c->ssl, c->fd);
+	/* The server certificate names localhost, 127.0.0.1 and ::1 only. */
 	SSL_set_tlsext_host_name(c->ssl, "localhost");
-	SSL_set1_host(c->ssl, "localhost");
+	if (!o->no_server_check)
+		SSL_set1_host(c->ssl, "localhost");
 	if (SSL_connect(c->ssl) != 1) {
 		ERR_clear_error();
 		return -1;
@@ -855,18 +938,15 @@ void gwt_client_close(struct gwt_client *c)
 	ERR_clear_error();
 }
 
-void gwt_client_try(int port, const struct gwt_client_opts *o, const char *msg,
-		    size_t expect, struct gwt_outcome *out)
+static void client_try(struct gwt_client *c, bool connected, const char *msg,
+		       size_t expect, struct gwt_outcome *out)
 {
-	struct gwt_client c;
-
 	memset(out, 0, sizeof(*out));
-	out->alert = -1;
-	out->handshake_ok = gwt_client_connect(&c, port, o) == 0;
-	if (out->handshake_ok && msg && SSL_write(c.ssl, msg, strlen(msg)) <= 0)
+	out->handshake_ok = connected;
+	if (out->handshake_ok && msg && SSL_write(c->ssl, msg, strlen(msg)) <= 0)
 		ERR_clear_error();
 	while (out->handshake_ok && out->rx < expect) {
-		int n = SSL_read(c.ssl, out->data + out->rx,
+		int n = SSL_read(c->ssl, out->data + out->rx,
 				 sizeof(out->data) - 1 - out->rx);
 
 		if (n <= 0) {
@@ -877,12 +957,30 @@ void gwt_client_try(int port, const struct gwt_client_opts *o, const char *msg,
 	}
 	if (out->handshake_ok && out->rx >= expect && !out->closed) {
 		/* Everything expected arrived: say goodbye. */
-		SSL_shutdown(c.ssl);
+		SSL_shutdown(c->ssl);
 	}
 	if (!out->handshake_ok)
 		out->closed = true;
-	out->alert = c.alert;
-	gwt_client_close(&c);
+	out->alert = c->alert;
+	gwt_client_close(c);
+}
+
+void gwt_client_try(int port, const struct gwt_client_opts *o, const char *msg,
+		    size_t expect, struct gwt_outcome *out)
+{
+	struct gwt_client c;
+	bool ok = gwt_client_connect(&c, port, o) == 0;
+
+	client_try(&c, ok, msg, expect, out);
+}
+
+void gwt_client_try_fd(int fd, const struct gwt_client_opts *o, const char *msg,
+		       size_t expect, struct gwt_outcome *out)
+{
+	struct gwt_client c;
+	bool ok = gwt_client_handshake(&c, fd, o) == 0;
+
+	client_try(&c, ok, msg, expect, out);
 }
 
 int gwt_client_bulk(struct gwt_client *c, uint64_t send_bytes, uint64_t seed,

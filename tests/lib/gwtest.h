@@ -98,6 +98,7 @@ struct gwt_gw_opts {
 	const char *listen_host;	/* NULL = "127.0.0.1"; "[::1]" for IPv6 */
 	const char *top_extra;		/* more top-level lines */
 	const char *upstream_host;	/* NULL = "127.0.0.1" */
+	const char *extra_listeners;	/* more "  - name: ..." listener blocks */
 };
 
 struct gwt_gw {
@@ -108,6 +109,8 @@ struct gwt_gw {
 	char audit[96];
 	char log[96];
 	char notify[96];
+	char ctl[96];			/* control socket */
+	int metrics_port;
 	int notify_fd;
 };
 
@@ -125,6 +128,13 @@ int gwt_gw_stop(struct gwt_gw *g);
  * printed) and remove the temporary directory.
  */
 int gwt_gw_cleanup(struct gwt_gw *g);
+/* Run "mtlsgwctl -s g->ctl ARGS"; returns the exit status, output in *out. */
+int gwt_ctl(struct gwt_gw *g, char **out, const char *args);
+/* Run a shell command; its exit status, stdout+stderr in *out (malloc'd). */
+int gwt_sh_capture(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* GET /metrics; the body (malloc'd) or NULL. */
+char *gwt_metrics(struct gwt_gw *g);
+
 /* Run "mtlsgw -c cfg --check"; returns the exit status, output in *out. */
 int gwt_gw_check(const char *cfg, char **out);
 
@@ -144,6 +154,7 @@ struct gwt_client_opts {
 	const char *ciphers;		/* TLS 1.2 list, NULL = default */
 	const char *ciphersuites;	/* TLS 1.3 list, NULL = default */
 	int family;			/* AF_INET (default) or AF_INET6 */
+	bool no_server_check;		/* don't check the server's name (netns addresses) */
 };
 
 struct gwt_client {
@@ -160,6 +171,8 @@ struct gwt_client {
  */
 int gwt_client_connect(struct gwt_client *c, int port, const struct gwt_client_opts *o);
 void gwt_client_close(struct gwt_client *c);
+/* The same over an already connected socket (it takes the fd). */
+int gwt_client_handshake(struct gwt_client *c, int fd, const struct gwt_client_opts *o);
 
 /*
  * What a client experiences when it tries to talk through the gateway:
@@ -175,6 +188,9 @@ struct gwt_outcome {
 
 void gwt_client_try(int port, const struct gwt_client_opts *o, const char *msg,
 		    size_t expect, struct gwt_outcome *out);
+
+void gwt_client_try_fd(int fd, const struct gwt_client_opts *o, const char *msg,
+		       size_t expect, struct gwt_outcome *out);
 
 /*
  * Send send_bytes of pattern(seed) and close_notify, while reading until the

@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The daemon's lifecycle: SIGTERM drains, drain_timeout ends stragglers,
+ * max_connection_lifetime, privileges after start, audit log reopen, and
+ * certificate rotation under a steady stream of handshakes.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/ssl.h>
+
+#include "harness.h"
+#include "lib/gwtest.h"
+
+FIXTURE(lc) {
+	struct gwt_backend be;
+	struct gwt_gw gw;
+	struct gwt_gw_opts go;
+};
+
+FIXTURE_SETUP(lc)
+{
+	struct gwt_backend_opts bo = { .echo = true };
+
+	self->gw.pid = -1;
+	self->gw.notify_fd = -1;
+	ASSERT_EQ(0, gwt_backend_start(&self->be, &bo));
+	self->go.upstream_port = self->be.port;
+	ASSERT_EQ(0, gwt_gw_config(&self->gw, &self->go));
+}
+
+FIXTURE_TEARDOWN(lc)
+{
+	gwt_backend_stop(&self->be);
+	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool roundtrip(struct gwt_client *c, const char *msg)
+{
+	char buf[64];
+	int n = (int)strlen(msg);
+
+	return SSL_write(c->ssl, msg, n) == n && SSL_read(c->ssl, buf, sizeof(buf)) == n &&
+	       !memcmp(buf, msg, n);
+}
+
+static bool echo_ok(int port, const char *cert)
+{
+	struct gwt_client_opts co = { .cert = cert };
+	struct gwt_outcome out;
+
+	gwt_client_try(port, &co, "life", 4, &out);
+	return out.handshake_ok && out.rx == 4;
+}
+
+TEST_F(lc, sigterm_drains_then_exits_zero)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa" };
+	struct gwt_client c;
+	int status;
+
+	ASSERT_EQ(0, gwt_gw_start(&self->gw));
+	ASSERT_EQ(0, gwt_client_connect(&c, self->gw.port, &co));
+	ASSERT_TRUE(roundtrip(&c, "one"));
+	ASSERT_EQ(0, gwt_gw_signal(&self->gw, SIGTERM));
+	/* Not accepting any more, but the live connection keeps working. */
+	{
+		struct gwt_client n;
+		uint64_t end = now_ms() + 2000;
+		int r;
+
+		while ((r = gwt_client_connect(&n, self->gw.port, &co)) == 0 && now_ms() < end) {
+			gwt_client_close(&n);
+			usleep(10000);
+		}
+		gwt_client_close(&n);
+		ASSERT_NE(0, r);
+	}
+	ASSERT_TRUE(roundtrip(&c, "two"));
+	SSL_shutdown(c.ssl);
+	gwt_client_close(&c);
+	status = gwt_gw_stop(&self->gw);
+	ASSERT_EQ(0, status);
+}
+
+TEST_F(lc, drain_timeout_closes_stragglers)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa" };
+	struct gwt_client c;
+	uint64_t t0;
+	char buf[8], *line;
+
+	ASSERT_EQ(0, gwt_gw_start(&self->gw));
+	ASSERT_EQ(0, gwt_client_connect(&c, self->gw.port, &co));
+	ASSERT_TRUE(roundtrip(&c, "one"));
+	t0 = now_ms();
+	ASSERT_EQ(0, gwt_gw_signal(&self->gw, SIGTERM));
+	/* drain_timeout is 2 s in the test configuration. */
+	ASSERT_GE(0, SSL_read(c.ssl, buf, sizeof(buf)));
+	TH_LOG("straggler closed %llu ms after SIGTERM", (unsigned long long)(now_ms() - t0));
+	ASSERT_GE(now_ms() - t0, 1500);
+	ASSERT_LT(now_ms() - t0, 5000);
+	gwt_client_close(&c);
+	ASSERT_EQ(0, gwt_gw_stop(&self->gw));
+	line = gwt_audit_wait(&self->gw, 100, "\"reason\":\"shutdown\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+}
+
+TEST_F(lc, max_connection_lifetime)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa" };
+	struct gwt_client c;
+	uint64_t t0;
+	char buf[8], *line;
+
+	self->go.listener_extra = "    max_connection_lifetime: 500ms\n";
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	ASSERT_EQ(0, gwt_gw_start(&self->gw));
+	t0 = now_ms();
+	ASSERT_EQ(0, gwt_client_connect(&c, self->gw.port, &co));
+	ASSERT_TRUE(roundtrip(&c, "one"));
+	ASSERT_GE(0, SSL_read(c.ssl, buf, sizeof(buf)));
+	ASSERT_TRUE(c.got_close_notify);
+	ASSERT_GE(now_ms() - t0, 400);
+	gwt_client_close(&c);
+	line = gwt_audit_wait(&self->gw, 2000, "\"event\":\"conn_close\"",
+			      "\"reason\":\"max_lifetime\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+}
+
+static char *proc_status_field(pid_t pid, const char *field)
+{
+	char path[64], *all, *p, *end;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	all = gwt_read_file(path);
+	p = all ? strstr(all, field) : NULL;
+	if (!p) {
+		free(all);
+		return NULL;
+	}
+	end = strchr(p, '\n');
+	p = strndup(p, end ? (size_t)(end - p) : strlen(p));
+	free(all);
+	return p;
+}
+
+TEST_F(lc, drops_privileges_to_user)
+{
+	char *uid, *caps;
+
+	self->go.top_extra = "user: nobody\n";
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	ASSERT_EQ(0, gwt_gw_start(&self->gw));
+	uid = proc_status_field(self->gw.pid, "Uid:");
+	caps = proc_status_field(self->gw.pid, "CapEff:");
+	ASSERT_NOT_NULL(uid);
+	ASSERT_NOT_NULL(caps);
+	EXPECT_STREQ("Uid:\t65534\t65534\t65534\t65534", uid);
+	/* NET_BIND_SERVICE (10), NET_ADMIN (12), PERFMON (38), BPF (39) */
+	EXPECT_STREQ("CapEff:\t000000c000001400", caps);
+	free(uid);
+	free(caps);
+	ASSERT_TRUE(echo_ok(self->gw.port, "client-ecdsa"));
+}
+
+TEST_F(lc, sigusr1_reopens_audit_log)
+{
+	char rotated[128], *line;
+
+	ASSERT_EQ(0, gwt_gw_start(&self->gw));
+	ASSERT_TRUE(echo_ok(self->gw.port, "client-ecdsa"));
+	line = gwt_audit_wait(&self->gw, 2000, "\"event\":\"conn_close\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	snprintf(rotated, sizeof(rotated), "%s.1", self->gw.audit);
+	ASSERT_EQ(0, rename(self->gw.audit, rotated));
+	ASSERT_EQ(0, gwt_gw_signal(&self->gw, SIGUSR1));
+	/* Wait for the reopen: the file reappears. */
+	{
+		uint64_t end = now_ms() + 2000;
+
+		while (access(self->gw.audit, F_OK) && now_ms() < end)
+			usleep(5000);
+		ASSERT_EQ(0, access(self->gw.audit, F_OK));
+	}
+	ASSERT_TRUE(echo_ok(self->gw.port, "client-rsa"));
+	line = gwt_audit_wait(&self->gw, 2000, "\"event\":\"conn_open\"", "rsa-client", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	ASSERT_EQ(0, gwt_audit_count(&self->gw, "spiffe://corp.test/prod/payments"));
+}
+
+/* A child hammering handshakes while the parent rotates certificates. */
+struct hammer {
+	volatile int stop;
+	unsigned long ok, failed;
+};
+
+TEST_F_TIMEOUT(lc, rotation_under_steady_stream, 60)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa" };
+	struct hammer *h = mmap(NULL, sizeof(*h), PROT_READ | PROT_WRITE,
+				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct gwt_client lived;
+	char gen[64], *line;
+	pid_t pid;
+	int i;
+
+	ASSERT_NE(MAP_FAILED, (void *)h);
+	ASSERT_EQ(0, gwt_gw_start(&self->gw));
+	ASSERT_EQ(0, gwt_client_connect(&lived, self->gw.port, &co));
+	fflush(NULL);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		while (!h->stop) {
+			if (echo_ok(self->gw.port, "client-ecdsa"))
+				__atomic_add_fetch(&h->ok, 1, __ATOMIC_SEQ_CST);
+			else
+				__atomic_add_fetch(&h->failed, 1, __ATOMIC_SEQ_CST);
+		}
+		_exit(0);
+	}
+	for (i = 1; i <= 6; i++) {
+		/* Alternate ECDSA and RSA server certificates, and CRL sets. */
+		self->go.server_cert = i % 2 ? "server-rsa" : "server";
+		self->go.crl_check = i % 3 ? NULL : "leaf";
+		ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+		ASSERT_EQ(0, gwt_gw_signal(&self->gw, SIGHUP));
+		snprintf(gen, sizeof(gen), "\"detail\":\"generation %d\"", i + 1);
+		line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"reload\"", gen, NULL);
+		ASSERT_NOT_NULL(line);
+		free(line);
+		ASSERT_TRUE(roundtrip(&lived, "still here"));
+		usleep(200000);
+	}
+	h->stop = 1;
+	waitpid(pid, NULL, 0);
+	TH_LOG("%lu handshakes during 6 rotations, %lu failed", h->ok, h->failed);
+	ASSERT_GT(h->ok, 10);
+	ASSERT_EQ(0, h->failed);
+	ASSERT_EQ(0, gwt_audit_count(&self->gw, "\"decision\":\"error\""));
+	gwt_client_close(&lived);
+	munmap(h, sizeof(*h));
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Stage 1 on real traffic: the daemon in a gateway namespace with the
+ * eBPF allowlist attached to its veth, clients in another namespace with
+ * an allowed and a denied source address. A denied source's SYNs never
+ * get an answer and never reach accept(); an allowed one completes mTLS.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "lib/gwtest.h"
+#include "lib/netns.h"
+
+FIXTURE(s1) {
+	struct gwt_topo topo;
+	struct gwt_backend be;
+	struct gwt_gw gw;
+	struct gwt_gw_opts go;
+	char top_extra[128];
+	char listener_extra[128];
+};
+
+FIXTURE_VARIANT(s1) {
+	const char *attach;	/* stage1.attach */
+	const char *mode;	/* as "ip -d link" / tc show it */
+};
+
+FIXTURE_VARIANT_ADD(s1, xdp) { .attach = "xdp", .mode = "xdp" };
+FIXTURE_VARIANT_ADD(s1, xdp_generic) { .attach = "xdp-generic", .mode = "xdpgeneric" };
+FIXTURE_VARIANT_ADD(s1, tc) { .attach = "tc", .mode = "tc" };
+
+FIXTURE_SETUP(s1)
+{
+	struct gwt_backend_opts bo = { .echo = true };
+	int saved;
+
+	self->gw.pid = -1;
+	self->gw.notify_fd = -1;
+	self->be.pid = -1;
+	if (geteuid())
+		SKIP("network namespaces and BPF need root");
+	ASSERT_EQ(0, gwt_topo_create(&self->topo));
+	saved = gwt_netns_enter(self->topo.gw_ns);
+	ASSERT_LE(0, saved);
+	ASSERT_EQ(0, gwt_backend_start(&self->be, &bo));
+	gwt_netns_leave(saved);
+
+	snprintf(self->top_extra, sizeof(self->top_extra),
+		 "stage1:\n  attach: %s\n  summary_interval: 300ms\n", variant->attach);
+	snprintf(self->listener_extra, sizeof(self->listener_extra),
+		 "    interfaces: [%s]\n", self->topo.gw_if);
+	self->go.upstream_port = self->be.port;
+	self->go.listen_host = GWT_GW_V4;
+	self->go.allow_sources = "[" GWT_CL_V4_ALLOWED "/32, \"" GWT_CL_V6_ALLOWED "/128\"]";
+	self->go.top_extra = self->top_extra;
+	self->go.listener_extra = self->listener_extra;
+	ASSERT_EQ(0, gwt_gw_config(&self->gw, &self->go));
+}
+
+FIXTURE_TEARDOWN(s1)
+{
+	gwt_backend_stop(&self->be);
+	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
+	gwt_topo_destroy(&self->topo);
+}
+
+static int gw_start_in_ns(FIXTURE_DATA(s1) *self)
+{
+	int saved = gwt_netns_enter(self->topo.gw_ns), err;
+
+	if (saved < 0)
+		return -1;
+	err = gwt_gw_start(&self->gw);
+	gwt_netns_leave(saved);
+	return err;
+}
+
+/* Connect from the client namespace; the fd or -errno. */
+static int client_connect(FIXTURE_DATA(s1) *self, const char *src, const char *dst,
+			  int timeout_ms)
+{
+	int saved = gwt_netns_enter(self->topo.cl_ns), fd;
+
+	if (saved < 0)
+		return -EINVAL;
+	fd = gwt_tcp_connect_from(src, dst, self->gw.port, timeout_ms);
+	gwt_netns_leave(saved);
+	return fd;
+}
+
+static bool mtls_echo_from(FIXTURE_DATA(s1) *self, const char *src, const char *dst)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa", .no_server_check = true };
+	struct gwt_outcome out;
+	int fd = client_connect(self, src, dst, 3000);
+
+	if (fd < 0)
+		return false;
+	gwt_client_try_fd(fd, &co, "stage1", 6, &out);
+	return out.handshake_ok && out.rx == 6 && !strcmp(out.data, "stage1");
+}
+
+/* Is a BPF link pointing at our tc program? (bpftool 7.1 can't name tcx links) */
+static bool tcx_linked(void)
+{
+	char *prog = gwt_sh_out("bpftool prog show name gw_stage1_tc");
+	char *links = gwt_sh_out("bpftool link show");
+	char needle[32];
+	bool linked = false;
+
+	if (prog && links && atoi(prog) > 0) {
+		snprintf(needle, sizeof(needle), "prog %d ", atoi(prog));
+		linked = strstr(links, needle) != NULL;
+	}
+	free(prog);
+	free(links);
+	return linked;
+}
+
+/* Is anything of ours attached to the gateway's veth? */
+static bool attached(FIXTURE_DATA(s1) *self)
+{
+	char *link = gwt_sh_out("ip -n %s -d link show dev %s", self->topo.gw_ns, self->topo.gw_if);
+	char *tc = gwt_sh_out("tc -n %s filter show dev %s ingress", self->topo.gw_ns,
+			      self->topo.gw_if);
+	bool any = (link && strstr(link, "prog/xdp")) || (tc && strstr(tc, "bpf")) ||
+		   tcx_linked();
+
+	free(link);
+	free(tc);
+	return any;
+}
+
+/* After the daemon is gone: no program of ours loaded or attached anywhere. */
+static bool anything_left(FIXTURE_DATA(s1) *self)
+{
+	char *progs = gwt_sh_out("bpftool prog show");
+	bool left = attached(self) || (progs && strstr(progs, "gw_stage1"));
+
+	free(progs);
+	return left;
+}
+
+TEST_F(s1, allowed_passes_denied_never_answered)
+{
+	char *line;
+	int fd;
+
+	ASSERT_EQ(0, gw_start_in_ns(self));
+	ASSERT_TRUE(attached(self));
+	ASSERT_TRUE(mtls_echo_from(self, GWT_CL_V4_ALLOWED, GWT_GW_V4));
+	/* The denied source's SYN is dropped: no RST, no accept, a timeout. */
+	fd = client_connect(self, GWT_CL_V4_DENIED, GWT_GW_V4, 1000);
+	ASSERT_EQ(-ETIMEDOUT, fd);
+	/* The userspace check never saw it: the kernel stopped it first. */
+	ASSERT_EQ(0, gwt_audit_count(&self->gw, "source_denied"));
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"stage1_drops\"",
+			      "\"listener\":\"test\"", "\"decision\":\"drop\"",
+			      "\"prefix\":\"10.213.0.0/24\"", NULL);
+	ASSERT_NOT_NULL(line);
+	TH_LOG("%s", line);
+	free(line);
+	ASSERT_EQ(1, gwt_audit_count(&self->gw, "\"event\":\"conn_open\""));
+}
+
+TEST_F(s1, ipv6_allowed_and_denied)
+{
+	char *line;
+
+	self->go.listen_host = "[" GWT_GW_V6 "]";
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	ASSERT_EQ(0, gw_start_in_ns(self));
+	ASSERT_TRUE(mtls_echo_from(self, GWT_CL_V6_ALLOWED, GWT_GW_V6));
+	ASSERT_EQ(-ETIMEDOUT, client_connect(self, GWT_CL_V6_DENIED, GWT_GW_V6, 1000));
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"stage1_drops\"",
+			      "\"prefix\":\"fd00:213::/64\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+}
+
+TEST_F(s1, reload_moves_prefix_both_ways)
+{
+	char *line;
+
+	ASSERT_EQ(0, gw_start_in_ns(self));
+	ASSERT_EQ(-ETIMEDOUT, client_connect(self, GWT_CL_V4_DENIED, GWT_GW_V4, 1000));
+	/* Allow the /24: the denied address is now in. */
+	self->go.allow_sources = "[10.213.0.0/24]";
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	ASSERT_EQ(0, gwt_gw_signal(&self->gw, SIGHUP));
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"reload\"", "\"decision\":\"ok\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	ASSERT_TRUE(mtls_echo_from(self, GWT_CL_V4_DENIED, GWT_GW_V4));
+	/* And back out. */
+	self->go.allow_sources = "[" GWT_CL_V4_ALLOWED "/32]";
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	ASSERT_EQ(0, gwt_gw_signal(&self->gw, SIGHUP));
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"reload\"",
+			      "\"detail\":\"generation 3\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	ASSERT_EQ(-ETIMEDOUT, client_connect(self, GWT_CL_V4_DENIED, GWT_GW_V4, 1000));
+	ASSERT_TRUE(mtls_echo_from(self, GWT_CL_V4_ALLOWED, GWT_GW_V4));
+}
+
+TEST_F(s1, audit_mode_passes_and_counts)
+{
+	char *line;
+
+	self->go.mode = "audit";
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	ASSERT_EQ(0, gw_start_in_ns(self));
+	ASSERT_TRUE(mtls_echo_from(self, GWT_CL_V4_DENIED, GWT_GW_V4));
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"stage1_drops\"",
+			      "\"decision\":\"would_drop\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	/* The userspace check logs the same source as would_deny. */
+	line = gwt_audit_wait(&self->gw, 5000, "\"reason\":\"source_denied\"",
+			      "\"decision\":\"would_deny\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+}
+
+TEST_F(s1, two_listeners_two_allowlists)
+{
+	char extra[512];
+	int port2 = gwt_free_port();
+	int fd;
+
+	/* Listener "other" on another port allows only the "denied" address. */
+	snprintf(extra, sizeof(extra),
+		 "  - name: other\n"
+		 "    listen: \"%s:%d\"\n"
+		 "    interfaces: [%s]\n"
+		 "    allow_sources: [%s/32]\n"
+		 "    tls:\n"
+		 "      cert: %s\n      key: %s\n      client_ca: %s\n      crl_check: off\n"
+		 "    authorize:\n      - name: any-prod\n        spiffe_id: [\"spiffe://corp.test/prod/*\"]\n"
+		 "    upstream:\n      address: \"127.0.0.1:%d\"\n",
+		 GWT_GW_V4, port2, self->topo.gw_if, GWT_CL_V4_DENIED,
+		 gwt_pki_path("server-chain.pem"), gwt_pki_path("server.key"),
+		 gwt_pki_path("ca-bundle.pem"), self->be.port);
+	self->go.extra_listeners = extra;
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	ASSERT_EQ(0, gw_start_in_ns(self));
+	/* test: .2 yes, .3 no.  other: .3 yes, .2 no. */
+	ASSERT_TRUE(mtls_echo_from(self, GWT_CL_V4_ALLOWED, GWT_GW_V4));
+	ASSERT_EQ(-ETIMEDOUT, client_connect(self, GWT_CL_V4_DENIED, GWT_GW_V4, 1000));
+	{
+		int saved = gwt_netns_enter(self->topo.cl_ns);
+
+		fd = gwt_tcp_connect_from(GWT_CL_V4_DENIED, GWT_GW_V4, port2, 3000);
+		gwt_netns_leave(saved);
+		ASSERT_LE(0, fd);
+		close(fd);
+		saved = gwt_netns_enter(self->topo.cl_ns);
+		fd = gwt_tcp_connect_from(GWT_CL_V4_ALLOWED, GWT_GW_V4, port2, 1000);
+		gwt_netns_leave(saved);
+		ASSERT_EQ(-ETIMEDOUT, fd);
+	}
+}
+
+TEST_F(s1, nothing_left_after_sigterm)
+{
+	ASSERT_EQ(0, gw_start_in_ns(self));
+	ASSERT_TRUE(attached(self));
+	ASSERT_EQ(0, gwt_gw_stop(&self->gw));
+	ASSERT_FALSE(anything_left(self));
+}
+
+TEST_F(s1, nothing_left_after_sigkill)
+{
+	ASSERT_EQ(0, gw_start_in_ns(self));
+	ASSERT_TRUE(attached(self));
+	ASSERT_EQ(0, gwt_gw_signal(&self->gw, SIGKILL));
+	ASSERT_EQ(128 + SIGKILL, gwt_gw_stop(&self->gw));
+	ASSERT_FALSE(anything_left(self));
+	/* And a fresh start attaches again. */
+	ASSERT_EQ(0, gw_start_in_ns(self));
+	ASSERT_TRUE(attached(self));
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Revocation of live connections: replacing a CRL file (watched with
+ * inotify) closes the connections whose certificates it revokes within a
+ * second and leaves the others alone; a rule change does the same for
+ * connections the new rules no longer allow.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/ssl.h>
+
+#include "harness.h"
+#include "lib/gwtest.h"
+
+FIXTURE(rv) {
+	struct gwt_backend be;
+	struct gwt_gw gw;
+	struct gwt_gw_opts go;
+	char crl[160];
+	char crlpath[128];
+};
+
+static int copy_file(const char *from, const char *to)
+{
+	char tmp[160], *data = gwt_read_file(from);
+	int err;
+
+	if (!data)
+		return -ENOMEM;
+	/* Write a temporary file and rename it over: the cert-manager pattern. */
+	snprintf(tmp, sizeof(tmp), "%s.new", to);
+	err = gwt_write_file(tmp, data);
+	free(data);
+	if (!err && rename(tmp, to))
+		err = -errno;
+	return err;
+}
+
+FIXTURE_SETUP(rv)
+{
+	struct gwt_backend_opts bo = { .echo = true };
+
+	self->gw.pid = -1;
+	self->gw.notify_fd = -1;
+	ASSERT_EQ(0, gwt_backend_start(&self->be, &bo));
+	/* issuing.crl, next to the config, starts without the revocation. */
+	snprintf(self->crl, sizeof(self->crl), "[%s, %s, issuing.crl]",
+		 gwt_pki_path("root-ca.crl"), gwt_pki_path("intermediate-ca.crl"));
+	self->go.upstream_port = self->be.port;
+	self->go.crl = self->crl;
+	ASSERT_EQ(0, gwt_gw_config(&self->gw, &self->go));
+	snprintf(self->crlpath, sizeof(self->crlpath), "%s/issuing.crl", self->gw.dir);
+	ASSERT_EQ(0, copy_file(gwt_pki_path("issuing-ca-norevoke.crl"), self->crlpath));
+	ASSERT_EQ(0, gwt_gw_start(&self->gw));
+}
+
+FIXTURE_TEARDOWN(rv)
+{
+	gwt_backend_stop(&self->be);
+	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool roundtrip(struct gwt_client *c, const char *msg)
+{
+	char buf[64];
+	int n = (int)strlen(msg);
+
+	return SSL_write(c->ssl, msg, n) == n && SSL_read(c->ssl, buf, sizeof(buf)) == n &&
+	       !memcmp(buf, msg, n);
+}
+
+/* Milliseconds until the gateway ends c (read returns <= 0), or -1. */
+static long wait_closed(struct gwt_client *c, int timeout_ms)
+{
+	uint64_t start = now_ms();
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	char buf[64];
+
+	while (now_ms() - start < (uint64_t)timeout_ms) {
+		if (poll(&p, 1, 10) > 0) {
+			if (SSL_read(c->ssl, buf, sizeof(buf)) <= 0)
+				return (long)(now_ms() - start);
+		}
+	}
+	return -1;
+}
+
+TEST_F(rv, crl_replacement_closes_revoked_live_connection_within_1s)
+{
+	struct gwt_client_opts bad = { .cert = "client-revoked" }, good = { .cert = "client-ecdsa" };
+	struct gwt_client cb, cg;
+	char *line, *out;
+	long ms;
+
+	/* Both are allowed while the CRL does not list client-revoked yet. */
+	ASSERT_EQ(0, gwt_client_connect(&cb, self->gw.port, &bad));
+	ASSERT_EQ(0, gwt_client_connect(&cg, self->gw.port, &good));
+	ASSERT_TRUE(roundtrip(&cb, "before"));
+	ASSERT_TRUE(roundtrip(&cg, "before"));
+
+	ASSERT_EQ(0, copy_file(gwt_pki_path("issuing-ca.crl"), self->crlpath));
+	ms = wait_closed(&cb, 3000);
+	TH_LOG("revoked connection closed %ld ms after the CRL file was replaced", ms);
+	ASSERT_GE(ms, 0);
+	ASSERT_LT(ms, 1000);
+	/* The other client is untouched. */
+	ASSERT_TRUE(roundtrip(&cg, "after"));
+	gwt_client_close(&cb);
+	gwt_client_close(&cg);
+
+	line = gwt_audit_wait(&self->gw, 2000, "\"event\":\"revoked_close\"",
+			      "\"reason\":\"revoked\"", "\"spiffe_id\":\"spiffe://corp.test/prod/revoked\"",
+			      NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	ASSERT_EQ(1, gwt_audit_count(&self->gw, "\"event\":\"revoked_close\""));
+	/* New handshakes with it are refused now. */
+	{
+		struct gwt_outcome o;
+
+		gwt_client_try(self->gw.port, &bad, "x", 1, &o);
+		ASSERT_EQ(0, o.rx);
+		ASSERT_EQ(SSL_AD_CERTIFICATE_REVOKED, o.alert);
+	}
+	out = gwt_metrics(&self->gw);
+	ASSERT_NOT_NULL(out);
+	ASSERT_NOT_NULL(strstr(out, "mtlsgw_revoked_connections_closed_total 1\n"));
+	free(out);
+}
+
+TEST_F(rv, corrupt_crl_keeps_running_set_and_connections)
+{
+	struct gwt_client_opts good = { .cert = "client-ecdsa" };
+	struct gwt_client cg;
+	char *line, *out;
+
+	ASSERT_EQ(0, gwt_client_connect(&cg, self->gw.port, &good));
+	ASSERT_TRUE(roundtrip(&cg, "before"));
+	ASSERT_EQ(0, gwt_write_file(self->crlpath, "-----BEGIN X509 CRL-----\ngarbage\n-----END X509 CRL-----\n"));
+	line = gwt_audit_wait(&self->gw, 3000, "\"event\":\"reload\"", "\"decision\":\"error\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	ASSERT_TRUE(roundtrip(&cg, "after"));
+	gwt_client_close(&cg);
+	out = gwt_metrics(&self->gw);
+	ASSERT_NOT_NULL(out);
+	ASSERT_NOT_NULL(strstr(out, "mtlsgw_reloads_total{result=\"error\"} "));
+	free(out);
+}
+
+TEST_F(rv, rule_change_closes_no_longer_authorized)
+{
+	struct gwt_client_opts dns = { .cert = "client-dns" }, prod = { .cert = "client-ecdsa" };
+	struct gwt_client cd, cp;
+	char *out, *line;
+
+	ASSERT_EQ(0, gwt_client_connect(&cd, self->gw.port, &dns));
+	ASSERT_EQ(0, gwt_client_connect(&cp, self->gw.port, &prod));
+	ASSERT_TRUE(roundtrip(&cd, "dns"));
+	ASSERT_TRUE(roundtrip(&cp, "prod"));
+	/* Drop the api-dns rule. */
+	self->go.authorize = "      - name: prod-callers\n"
+			     "        spiffe_id: [\"spiffe://corp.test/prod/*\"]\n";
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	ASSERT_EQ(0, gwt_ctl(&self->gw, &out, "reload"));
+	free(out);
+	ASSERT_LE(0, wait_closed(&cd, 2000));
+	ASSERT_TRUE(roundtrip(&cp, "prod again"));
+	gwt_client_close(&cd);
+	gwt_client_close(&cp);
+	line = gwt_audit_wait(&self->gw, 2000, "\"event\":\"revoked_close\"",
+			      "\"reason\":\"not_authorized\"", "\"san_dns\":[\"api.corp.test\"]", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+}
+
+TEST_HARNESS_MAIN
