@@ -23,6 +23,21 @@
  * the port allows any source) -> pass; else drop (GW_S1_F_AUDIT: count as
  * would-drop and pass). A TCP IP fragment while any port is protected is
  * dropped: a non-first fragment has no port to check.
+ *
+ * What the parser cannot see:
+ *  - a frame that ends before the IP header or the TCP ports ends too early
+ *    for the kernel as well (it drops it): pass, GW_S1_PASS_OTHER;
+ *  - TCP to a protected port whose frame ends inside the fixed 20-byte TCP
+ *    header: GW_S1_DROP_MALFORMED under that port's listener (also in
+ *    audit mode: it is not an allowlist decision);
+ *  - headers beyond the parser's limits (more than GW_S1_MAX_VLAN_TAGS
+ *    tags, more than GW_S1_MAX_IPV6_EXTHDRS IPv6 extension headers): the
+ *    kernel may still deliver such a packet, so while any port is
+ *    protected it is dropped, GW_S1_DROP_MALFORMED under GW_S1_NO_LISTENER;
+ *  - TCP to port 0 (GW_S1_PROTECTING_PORT) is never a listener's traffic:
+ *    pass, GW_S1_PASS_OTHER (no socket accepts it).
+ * Drops without a port (fragments, unparsed headers) are counted under
+ * GW_S1_NO_LISTENER and produce no s1_events sample.
  */
 #ifndef GW_ABI_H
 #define GW_ABI_H
@@ -40,6 +55,10 @@ enum {
 	GW_S1_DROP_MALFORMED = 5, /* truncated headers to a protected port */
 	GW_S1_NR_VERDICTS = 6,
 };
+
+/* Parser limits (see the verdict rules above). */
+#define GW_S1_MAX_VLAN_TAGS	2	/* 802.1Q / 802.1ad tags in the frame */
+#define GW_S1_MAX_IPV6_EXTHDRS	6	/* hop-by-hop, routing, dest. options, fragment */
 
 /* Counters of traffic that belongs to no listener use this listener index. */
 #define GW_S1_NO_LISTENER	(GW_S1_MAX_LISTENERS - 1)

@@ -63,21 +63,39 @@ const char *gwt_pki_path(const char *name)
 	return b;
 }
 
+/*
+ * A port nobody listens on now. The kernel may hand out the same
+ * ephemeral port twice in a row once the probe socket is closed, so
+ * remember what this process handed out and never repeat it.
+ */
 int gwt_free_port(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int fd, port = -1;
+	static int given[256];
+	static unsigned int n_given;
+	unsigned int tries, i;
 
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (!bind(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
-	    !getsockname(fd, (struct sockaddr *)&sa, &len))
-		port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
+	for (tries = 0; tries < 100; tries++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET,
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		socklen_t len = sizeof(sa);
+		int fd, port = -1;
+		bool seen = false;
+
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -1;
+		if (!bind(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
+		    !getsockname(fd, (struct sockaddr *)&sa, &len))
+			port = ntohs(sa.sin_port);
+		close(fd);
+		for (i = 0; i < n_given && i < 256; i++)
+			seen |= given[i] == port;
+		if (port > 0 && !seen) {
+			given[n_given++ % 256] = port;
+			return port;
+		}
+	}
+	return -1;
 }
 
 int gwt_mkdtemp(char *dir, size_t len)

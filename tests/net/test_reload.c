@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <openssl/ssl.h>
 
 #include "harness.h"
@@ -113,6 +114,68 @@ TEST_F(reload, corrupt_crl_keeps_running_set)
 	/* Still the old policy, still revocation-checked. */
 	ASSERT_TRUE(echo_ok(self->gw.port, "client-ecdsa"));
 	ASSERT_FALSE(echo_ok(self->gw.port, "client-revoked"));
+}
+
+/* Point tls.cert (or key) at a bad file; reload must refuse and keep serving. */
+static void bad_file_reload(HARNESS_CTX, FIXTURE_DATA(reload) *self,
+			    bool truncate_cert, const char *expect)
+{
+	char cert[128], key[128], *pem, *line, *log;
+
+	snprintf(cert, sizeof(cert), "%s/server-chain.pem", self->gw.dir);
+	snprintf(key, sizeof(key), "%s/server.key", self->gw.dir);
+	pem = gwt_read_file(gwt_pki_path("server-chain.pem"));
+	ASSERT_NOT_NULL(pem);
+	if (truncate_cert)
+		pem[strlen(pem) / 5] = '\0';
+	ASSERT_EQ(0, gwt_write_file(cert, pem));
+	free(pem);
+	/* A valid key that belongs to another certificate. */
+	pem = gwt_read_file(gwt_pki_path(truncate_cert ? "server.key" : "server-rsa.key"));
+	ASSERT_NOT_NULL(pem);
+	ASSERT_EQ(0, gwt_write_file(key, pem));
+	ASSERT_EQ(0, chmod(key, 0600));
+	free(pem);
+	self->go.tls_extra = NULL;
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	/* Swap the paths: tls.cert/key now relative, next to the config. */
+	{
+		char *cfg = gwt_read_file(self->gw.cfg), *out = NULL, *p;
+		char oldc[160], oldk[160];
+
+		snprintf(oldc, sizeof(oldc), "%s/server-chain.pem", gwt_pki());
+		snprintf(oldk, sizeof(oldk), "%s/server.key", gwt_pki());
+		p = strstr(cfg, oldc);
+		ASSERT_NOT_NULL(p);
+		*p = '\0';
+		ASSERT_LT(0, asprintf(&out, "%sserver-chain.pem%s", cfg, p + strlen(oldc)));
+		free(cfg);
+		cfg = out;
+		p = strstr(cfg, oldk);
+		ASSERT_NOT_NULL(p);
+		*p = '\0';
+		ASSERT_LT(0, asprintf(&out, "%sserver.key%s", cfg, p + strlen(oldk)));
+		free(cfg);
+		ASSERT_EQ(0, gwt_write_file(self->gw.cfg, out));
+		free(out);
+	}
+	line = sighup_and_wait(&self->gw, 1, "error");
+	ASSERT_NOT_NULL(line);
+	free(line);
+	log = gwt_read_file(self->gw.log);
+	ASSERT_NOT_NULL(strstr(log, expect));
+	free(log);
+	ASSERT_TRUE(echo_ok(self->gw.port, "client-ecdsa"));
+}
+
+TEST_F(reload, truncated_certificate_keeps_running_set)
+{
+	bad_file_reload(_ctx, self, true, "listeners[0].tls.cert");
+}
+
+TEST_F(reload, key_not_matching_keeps_running_set)
+{
+	bad_file_reload(_ctx, self, false, "does not match the certificate");
 }
 
 TEST_F(reload, established_connection_survives)
