@@ -31,7 +31,7 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wformat=2 \
 	  -Wno-missing-field-initializers -fno-strict-aliasing \
 	  -D_GNU_SOURCE -Iuserspace -Itests -I$(O)
-LDLIBS := -lssl -lcrypto -lcyaml -lyaml -lsystemd -lbpf -lelf -lz -lcap-ng
+LDLIBS := -lssl -lcrypto -lcyaml -lyaml -lsystemd -lbpf -lelf -lz -lcap-ng -lmnl
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined

@@ -108,6 +108,7 @@ struct gw_conn {
 	struct gw_tls_server *tls;
 	enum gw_conn_state state;
 	struct gw_ev cev;		/* client socket */
+	uint64_t cookie;		/* SO_COOKIE of the client socket (sock_diag) */
 	struct gw_ev bev;		/* backend socket, fd -1 until connect */
 	struct sockaddr_storage src;
 	struct sockaddr_storage dst;	/* local address the client reached */

@@ -36,6 +36,7 @@
 #include "control.h"
 #include "log.h"
 #include "metrics.h"
+#include "sockdiag.h"
 #include "stage1.h"
 #include "worker.h"
 
@@ -382,6 +383,7 @@ static void accept_one(struct gw_listener *ls, int fd, struct sockaddr_storage *
 	c->lc = lc;
 	c->tls = ls->tls;
 	c->cev.fd = fd;
+	c->cookie = gw_sock_cookie(fd);
 	c->bev.fd = -1;
 	c->src = *src;
 	if (getsockname(fd, (struct sockaddr *)&c->dst, &len))
@@ -1017,36 +1019,74 @@ static void cmd_status(struct gw_worker *w, struct abuf *b)
 	}
 }
 
+/* The kernel's view of each live client socket, matched by SO_COOKIE. */
+struct kview {
+	struct gw_worker *w;
+	struct gw_sockdiag *d;		/* one per live connection, list order */
+	unsigned int n;
+};
+
+static void kview_one(const struct gw_sockdiag *d, void *ctx)
+{
+	struct kview *kv = ctx;
+	struct gw_conn *c;
+	unsigned int i;
+
+	for (c = kv->w->all, i = 0; c && i < kv->n; c = c->all_next, i++)
+		if (c->cookie && c->cookie == d->cookie)
+			kv->d[i] = *d;
+}
+
 static void cmd_conns(struct gw_worker *w, struct abuf *b, bool json)
 {
+	struct kview kv = { .w = w, .n = w->n_conns };
 	uint64_t now = gw_now_ms();
 	struct gw_conn *c;
+	unsigned int i;
+	int err;
 
+	kv.d = calloc(kv.n ? kv.n : 1, sizeof(*kv.d));
+	err = kv.d ? gw_sockdiag_dump(kview_one, &kv) : -ENOMEM;
+	if (err && !json)
+		ab_put(b, "# kernel view unavailable (sock_diag: %s)\n", strerror(-err));
 	if (!json)
-		ab_put(b, "%-6s %-12s %-28s %-44s %-8s %-30s %-9s %12s %12s %8s\n", "ID",
-		       "LISTENER", "SOURCE", "IDENTITY", "TLS", "CIPHER", "DATAPATH",
-		       "BYTES_IN", "BYTES_OUT", "AGE_S");
-	for (c = w->all; c; c = c->all_next) {
-		char src[GW_SOCKADDR_STRLEN] = "?";
+		ab_put(b, "%-6s %-12s %-28s %-44s %-8s %-30s %-9s %12s %12s %8s %12s %12s %s\n",
+		       "ID", "LISTENER", "SOURCE", "IDENTITY", "TLS", "CIPHER", "DATAPATH",
+		       "BYTES_IN", "BYTES_OUT", "AGE_S", "K_RECEIVED", "K_ACKED", "K_ULP");
+	for (c = w->all, i = 0; c; c = c->all_next, i++) {
+		const struct gw_sockdiag *d = kv.d && i < kv.n && kv.d[i].cookie ? &kv.d[i] : NULL;
+		char src[GW_SOCKADDR_STRLEN] = "?", ulp[64] = "-";
 		const char *who = c->ident ? (c->ident->spiffe_id ? c->ident->spiffe_id :
 					      c->ident->subject) : "-";
 
 		gw_sockaddr_fmt((struct sockaddr *)&c->src, src, sizeof(src));
+		if (d && d->ulp[0])
+			gw_snprintf(ulp, sizeof(ulp), "%s %s %s", d->ulp,
+				    gw_sockdiag_tls_version(d->tls_version),
+				    gw_sockdiag_tls_cipher(d->tls_cipher));
+		else if (d)
+			gw_snprintf(ulp, sizeof(ulp), "none");
 		if (json)
-			ab_put(b, "{\"id\":%llu,\"listener\":\"%s\",\"src\":\"%s\",\"state\":\"%s\",\"identity\":\"%s\",\"serial\":\"%s\",\"tls_version\":\"%s\",\"cipher\":\"%s\",\"datapath\":\"userspace\",\"bytes_in\":%llu,\"bytes_out\":%llu,\"age_ms\":%llu}\n",
+			ab_put(b, "{\"id\":%llu,\"listener\":\"%s\",\"src\":\"%s\",\"state\":\"%s\",\"identity\":\"%s\",\"serial\":\"%s\",\"tls_version\":\"%s\",\"cipher\":\"%s\",\"datapath\":\"userspace\",\"bytes_in\":%llu,\"bytes_out\":%llu,\"age_ms\":%llu,\"kernel\":{\"found\":%s,\"tcp_state\":%u,\"bytes_received\":%llu,\"bytes_acked\":%llu,\"rtt_us\":%u,\"ulp\":\"%s\"}}\n",
 			       (unsigned long long)c->id, c->lc->name, src, conn_state_str(c->state),
 			       who, c->ident ? c->ident->serial : "",
 			       c->tls_version ? c->tls_version : "", c->cipher ? c->cipher : "",
 			       (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
-			       (unsigned long long)(now - c->t_start_ms));
+			       (unsigned long long)(now - c->t_start_ms), d ? "true" : "false",
+			       d ? d->state : 0, d ? (unsigned long long)d->bytes_received : 0ULL,
+			       d ? (unsigned long long)d->bytes_acked : 0ULL, d ? d->rtt_us : 0,
+			       ulp);
 		else
-			ab_put(b, "%-6llu %-12s %-28s %-44s %-8s %-30s %-9s %12llu %12llu %8llu\n",
+			ab_put(b, "%-6llu %-12s %-28s %-44s %-8s %-30s %-9s %12llu %12llu %8llu %12llu %12llu %s\n",
 			       (unsigned long long)c->id, c->lc->name, src, who,
 			       c->tls_version ? c->tls_version : conn_state_str(c->state),
 			       c->cipher ? c->cipher : "-", "userspace",
 			       (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
-			       (unsigned long long)((now - c->t_start_ms) / 1000));
+			       (unsigned long long)((now - c->t_start_ms) / 1000),
+			       d ? (unsigned long long)d->bytes_received : 0ULL,
+			       d ? (unsigned long long)d->bytes_acked : 0ULL, ulp);
 	}
+	free(kv.d);
 }
 
 /* Close every live connection matching; returns how many. */

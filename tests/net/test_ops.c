@@ -80,6 +80,9 @@ TEST_F(ops, conns_and_kill_by_spiffe_id)
 	ASSERT_EQ(0, gwt_ctl(&self->gw, &out, "conns --json"));
 	ASSERT_NOT_NULL(strstr(out, "\"identity\":\"spiffe://corp.test/prod/payments\""));
 	ASSERT_NOT_NULL(strstr(out, "\"bytes_in\":2"));
+	/* The kernel's view of the client socket, through sock_diag. */
+	ASSERT_NOT_NULL(strstr(out, "\"kernel\":{\"found\":true,\"tcp_state\":1,"));
+	ASSERT_NOT_NULL(strstr(out, "\"ulp\":\"none\""));
 	free(out);
 
 	ASSERT_EQ(0, gwt_ctl(&self->gw, &out, "kill --spiffe-id spiffe://corp.test/prod/payments"));
