@@ -24,13 +24,15 @@
 #include "gwtest.h"
 #include "util.h"
 
-static uint64_t now_ms(void)
+uint64_t gwt_now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+#define now_ms gwt_now_ms
 
 static const char *env_or_die(const char *name)
 {
@@ -1106,4 +1108,54 @@ int gwt_cert_fingerprint(const char *pem_path, char *out, size_t len)
 	X509_free(x);
 	err = gw_hex(md, mdlen, true, out, len);
 	return err;
+}
+
+bool gwt_echo_ok(int port, const char *cert, const char *msg)
+{
+	struct gwt_client_opts co = { .cert = cert };
+	struct gwt_outcome out;
+	size_t n = strlen(msg);
+
+	gwt_client_try(port, &co, msg, n, &out);
+	return out.handshake_ok && out.rx == n && !memcmp(out.data, msg, n);
+}
+
+bool gwt_roundtrip(struct gwt_client *c, const char *msg)
+{
+	char buf[256];
+	int n = (int)strlen(msg);
+
+	return n < (int)sizeof(buf) && SSL_write(c->ssl, msg, n) == n &&
+	       SSL_read(c->ssl, buf, sizeof(buf)) == n && !memcmp(buf, msg, n);
+}
+
+long gwt_wait_closed(struct gwt_client *c, int timeout_ms)
+{
+	uint64_t start = now_ms();
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	char buf[64];
+
+	while (now_ms() - start < (uint64_t)timeout_ms) {
+		if (poll(&p, 1, 10) > 0 && SSL_read(c->ssl, buf, sizeof(buf)) <= 0)
+			return (long)(now_ms() - start);
+	}
+	return -1;
+}
+
+int gwt_raw_connect(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				  .sin_port = htons(port) };
+	struct timeval tv = { .tv_sec = 10 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }

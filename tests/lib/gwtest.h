@@ -199,6 +199,21 @@ void gwt_client_try_fd(int fd, const struct gwt_client_opts *o, const char *msg,
 int gwt_client_bulk(struct gwt_client *c, uint64_t send_bytes, uint64_t seed,
 		    uint64_t *rx_bytes, unsigned char rx_sha256[32], int timeout_ms);
 
+/* Monotonic milliseconds. */
+uint64_t gwt_now_ms(void);
+
+/* A full mTLS round trip of msg through the gateway with cert; true if echoed. */
+bool gwt_echo_ok(int port, const char *cert, const char *msg);
+
+/* Send msg on a connected client and read the same number of bytes back. */
+bool gwt_roundtrip(struct gwt_client *c, const char *msg);
+
+/* Milliseconds until the gateway ends c (a read returns <= 0), or -1. */
+long gwt_wait_closed(struct gwt_client *c, int timeout_ms);
+
+/* Plain TCP connection to 127.0.0.1:port with a 10 s receive timeout. */
+int gwt_raw_connect(int port);
+
 /* Hex of a certificate's SHA-256 fingerprint, "AB:CD:..." */
 int gwt_cert_fingerprint(const char *pem_path, char *out, size_t len);
 

@@ -23,23 +23,6 @@
 
 #define MiB (1024 * 1024ULL)
 
-static int raw_connect(int port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-				  .sin_port = htons(port) };
-	struct timeval tv = { .tv_sec = 10 };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
 
 /* Read until EOF/RST; returns bytes read, or -1 on timeout. */
 static ssize_t raw_read_to_end(int fd)
@@ -145,7 +128,7 @@ TEST_F(echo, plain_tcp_garbage_is_not_tls)
 	char *line;
 	int fd;
 
-	fd = raw_connect(self->gw.port);
+	fd = gwt_raw_connect(self->gw.port);
 	ASSERT_GE(fd, 0);
 	ASSERT_EQ((ssize_t)strlen(req), send(fd, req, strlen(req), 0));
 	ASSERT_EQ(0, raw_read_to_end(fd));
@@ -165,7 +148,7 @@ TEST_F(echo, binary_garbage_after_record_header)
 	char *line;
 	int fd;
 
-	fd = raw_connect(self->gw.port);
+	fd = gwt_raw_connect(self->gw.port);
 	ASSERT_GE(fd, 0);
 	ASSERT_EQ((ssize_t)sizeof(junk), send(fd, junk, sizeof(junk), 0));
 	ASSERT_LE(0, raw_read_to_end(fd));

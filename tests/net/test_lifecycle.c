@@ -41,30 +41,11 @@ FIXTURE_TEARDOWN(lc)
 	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static bool roundtrip(struct gwt_client *c, const char *msg)
-{
-	char buf[64];
-	int n = (int)strlen(msg);
-
-	return SSL_write(c->ssl, msg, n) == n && SSL_read(c->ssl, buf, sizeof(buf)) == n &&
-	       !memcmp(buf, msg, n);
-}
 
 static bool echo_ok(int port, const char *cert)
 {
-	struct gwt_client_opts co = { .cert = cert };
-	struct gwt_outcome out;
-
-	gwt_client_try(port, &co, "life", 4, &out);
-	return out.handshake_ok && out.rx == 4;
+	return gwt_echo_ok(port, cert, "life");
 }
 
 TEST_F(lc, sigterm_drains_then_exits_zero)
@@ -75,22 +56,22 @@ TEST_F(lc, sigterm_drains_then_exits_zero)
 
 	ASSERT_EQ(0, gwt_gw_start(&self->gw));
 	ASSERT_EQ(0, gwt_client_connect(&c, self->gw.port, &co));
-	ASSERT_TRUE(roundtrip(&c, "one"));
+	ASSERT_TRUE(gwt_roundtrip(&c, "one"));
 	ASSERT_EQ(0, gwt_gw_signal(&self->gw, SIGTERM));
 	/* Not accepting any more, but the live connection keeps working. */
 	{
 		struct gwt_client n;
-		uint64_t end = now_ms() + 2000;
+		uint64_t end = gwt_now_ms() + 2000;
 		int r;
 
-		while ((r = gwt_client_connect(&n, self->gw.port, &co)) == 0 && now_ms() < end) {
+		while ((r = gwt_client_connect(&n, self->gw.port, &co)) == 0 && gwt_now_ms() < end) {
 			gwt_client_close(&n);
 			usleep(10000);
 		}
 		gwt_client_close(&n);
 		ASSERT_NE(0, r);
 	}
-	ASSERT_TRUE(roundtrip(&c, "two"));
+	ASSERT_TRUE(gwt_roundtrip(&c, "two"));
 	SSL_shutdown(c.ssl);
 	gwt_client_close(&c);
 	status = gwt_gw_stop(&self->gw);
@@ -106,14 +87,14 @@ TEST_F(lc, drain_timeout_closes_stragglers)
 
 	ASSERT_EQ(0, gwt_gw_start(&self->gw));
 	ASSERT_EQ(0, gwt_client_connect(&c, self->gw.port, &co));
-	ASSERT_TRUE(roundtrip(&c, "one"));
-	t0 = now_ms();
+	ASSERT_TRUE(gwt_roundtrip(&c, "one"));
+	t0 = gwt_now_ms();
 	ASSERT_EQ(0, gwt_gw_signal(&self->gw, SIGTERM));
 	/* drain_timeout is 2 s in the test configuration. */
 	ASSERT_GE(0, SSL_read(c.ssl, buf, sizeof(buf)));
-	TH_LOG("straggler closed %llu ms after SIGTERM", (unsigned long long)(now_ms() - t0));
-	ASSERT_GE(now_ms() - t0, 1500);
-	ASSERT_LT(now_ms() - t0, 5000);
+	TH_LOG("straggler closed %llu ms after SIGTERM", (unsigned long long)(gwt_now_ms() - t0));
+	ASSERT_GE(gwt_now_ms() - t0, 1500);
+	ASSERT_LT(gwt_now_ms() - t0, 5000);
 	gwt_client_close(&c);
 	ASSERT_EQ(0, gwt_gw_stop(&self->gw));
 	line = gwt_audit_wait(&self->gw, 100, "\"reason\":\"shutdown\"", NULL);
@@ -131,12 +112,12 @@ TEST_F(lc, max_connection_lifetime)
 	self->go.listener_extra = "    max_connection_lifetime: 500ms\n";
 	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
 	ASSERT_EQ(0, gwt_gw_start(&self->gw));
-	t0 = now_ms();
+	t0 = gwt_now_ms();
 	ASSERT_EQ(0, gwt_client_connect(&c, self->gw.port, &co));
-	ASSERT_TRUE(roundtrip(&c, "one"));
+	ASSERT_TRUE(gwt_roundtrip(&c, "one"));
 	ASSERT_GE(0, SSL_read(c.ssl, buf, sizeof(buf)));
 	ASSERT_TRUE(c.got_close_notify);
-	ASSERT_GE(now_ms() - t0, 400);
+	ASSERT_GE(gwt_now_ms() - t0, 400);
 	gwt_client_close(&c);
 	line = gwt_audit_wait(&self->gw, 2000, "\"event\":\"conn_close\"",
 			      "\"reason\":\"max_lifetime\"", NULL);
@@ -194,9 +175,9 @@ TEST_F(lc, sigusr1_reopens_audit_log)
 	ASSERT_EQ(0, gwt_gw_signal(&self->gw, SIGUSR1));
 	/* Wait for the reopen: the file reappears. */
 	{
-		uint64_t end = now_ms() + 2000;
+		uint64_t end = gwt_now_ms() + 2000;
 
-		while (access(self->gw.audit, F_OK) && now_ms() < end)
+		while (access(self->gw.audit, F_OK) && gwt_now_ms() < end)
 			usleep(5000);
 		ASSERT_EQ(0, access(self->gw.audit, F_OK));
 	}
@@ -248,7 +229,7 @@ TEST_F_TIMEOUT(lc, rotation_under_steady_stream, 60)
 		line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"reload\"", gen, NULL);
 		ASSERT_NOT_NULL(line);
 		free(line);
-		ASSERT_TRUE(roundtrip(&lived, "still here"));
+		ASSERT_TRUE(gwt_roundtrip(&lived, "still here"));
 		usleep(200000);
 	}
 	h->stop = 1;

@@ -40,11 +40,7 @@ FIXTURE_TEARDOWN(ops)
 
 static bool echo_ok(int port, const char *cert)
 {
-	struct gwt_client_opts co = { .cert = cert };
-	struct gwt_outcome out;
-
-	gwt_client_try(port, &co, "ops", 3, &out);
-	return out.handshake_ok && out.rx == 3;
+	return gwt_echo_ok(port, cert, "ops");
 }
 
 TEST_F(ops, status)

@@ -47,11 +47,7 @@ static int pol_start(FIXTURE_DATA(pol) *self, struct gwt_gw_opts *go)
 
 static bool echo_ok(int port, const char *cert)
 {
-	struct gwt_client_opts co = { .cert = cert };
-	struct gwt_outcome out;
-
-	gwt_client_try(port, &co, "policy", 6, &out);
-	return out.handshake_ok && out.rx == 6 && !strcmp(out.data, "policy");
+	return gwt_echo_ok(port, cert, "policy");
 }
 
 static uint64_t backend_rx(FIXTURE_DATA(pol) *self)
@@ -200,23 +196,6 @@ TEST_F(pol, min_version_13_refuses_tls12)
 	ASSERT_TRUE(echo_ok(self->gw.port, "client-ecdsa"));
 }
 
-static int raw_connect(int port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-				  .sin_port = htons(port) };
-	struct timeval tv = { .tv_sec = 10 };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
 
 TEST_F(pol, stalled_handshakes_time_out)
 {
@@ -226,8 +205,8 @@ TEST_F(pol, stalled_handshakes_time_out)
 	int silent, slow;
 
 	ASSERT_EQ(0, pol_start(self, &go));
-	silent = raw_connect(self->gw.port);
-	slow = raw_connect(self->gw.port);
+	silent = gwt_raw_connect(self->gw.port);
+	slow = gwt_raw_connect(self->gw.port);
 	ASSERT_GE(silent, 0);
 	ASSERT_GE(slow, 0);
 	/* A ClientHello header that promises 512 bytes and delivers one. */

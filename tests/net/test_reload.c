@@ -42,11 +42,7 @@ FIXTURE_TEARDOWN(reload)
 
 static bool echo_ok(int port, const char *cert)
 {
-	struct gwt_client_opts co = { .cert = cert };
-	struct gwt_outcome out;
-
-	gwt_client_try(port, &co, "reload", 6, &out);
-	return out.handshake_ok && out.rx == 6 && !strcmp(out.data, "reload");
+	return gwt_echo_ok(port, cert, "reload");
 }
 
 /* SIGHUP, then wait for the audit line of reload number n (generation n + 1). */

@@ -66,38 +66,7 @@ FIXTURE_TEARDOWN(rv)
 	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static bool roundtrip(struct gwt_client *c, const char *msg)
-{
-	char buf[64];
-	int n = (int)strlen(msg);
-
-	return SSL_write(c->ssl, msg, n) == n && SSL_read(c->ssl, buf, sizeof(buf)) == n &&
-	       !memcmp(buf, msg, n);
-}
-
-/* Milliseconds until the gateway ends c (read returns <= 0), or -1. */
-static long wait_closed(struct gwt_client *c, int timeout_ms)
-{
-	uint64_t start = now_ms();
-	struct pollfd p = { .fd = c->fd, .events = POLLIN };
-	char buf[64];
-
-	while (now_ms() - start < (uint64_t)timeout_ms) {
-		if (poll(&p, 1, 10) > 0) {
-			if (SSL_read(c->ssl, buf, sizeof(buf)) <= 0)
-				return (long)(now_ms() - start);
-		}
-	}
-	return -1;
-}
 
 TEST_F(rv, crl_replacement_closes_revoked_live_connection_within_1s)
 {
@@ -109,16 +78,16 @@ TEST_F(rv, crl_replacement_closes_revoked_live_connection_within_1s)
 	/* Both are allowed while the CRL does not list client-revoked yet. */
 	ASSERT_EQ(0, gwt_client_connect(&cb, self->gw.port, &bad));
 	ASSERT_EQ(0, gwt_client_connect(&cg, self->gw.port, &good));
-	ASSERT_TRUE(roundtrip(&cb, "before"));
-	ASSERT_TRUE(roundtrip(&cg, "before"));
+	ASSERT_TRUE(gwt_roundtrip(&cb, "before"));
+	ASSERT_TRUE(gwt_roundtrip(&cg, "before"));
 
 	ASSERT_EQ(0, copy_file(gwt_pki_path("issuing-ca.crl"), self->crlpath));
-	ms = wait_closed(&cb, 3000);
+	ms = gwt_wait_closed(&cb, 3000);
 	TH_LOG("revoked connection closed %ld ms after the CRL file was replaced", ms);
 	ASSERT_GE(ms, 0);
 	ASSERT_LT(ms, 1000);
 	/* The other client is untouched. */
-	ASSERT_TRUE(roundtrip(&cg, "after"));
+	ASSERT_TRUE(gwt_roundtrip(&cg, "after"));
 	gwt_client_close(&cb);
 	gwt_client_close(&cg);
 
@@ -149,12 +118,12 @@ TEST_F(rv, corrupt_crl_keeps_running_set_and_connections)
 	char *line, *out;
 
 	ASSERT_EQ(0, gwt_client_connect(&cg, self->gw.port, &good));
-	ASSERT_TRUE(roundtrip(&cg, "before"));
+	ASSERT_TRUE(gwt_roundtrip(&cg, "before"));
 	ASSERT_EQ(0, gwt_write_file(self->crlpath, "-----BEGIN X509 CRL-----\ngarbage\n-----END X509 CRL-----\n"));
 	line = gwt_audit_wait(&self->gw, 3000, "\"event\":\"reload\"", "\"decision\":\"error\"", NULL);
 	ASSERT_NOT_NULL(line);
 	free(line);
-	ASSERT_TRUE(roundtrip(&cg, "after"));
+	ASSERT_TRUE(gwt_roundtrip(&cg, "after"));
 	gwt_client_close(&cg);
 	out = gwt_metrics(&self->gw);
 	ASSERT_NOT_NULL(out);
@@ -170,16 +139,16 @@ TEST_F(rv, rule_change_closes_no_longer_authorized)
 
 	ASSERT_EQ(0, gwt_client_connect(&cd, self->gw.port, &dns));
 	ASSERT_EQ(0, gwt_client_connect(&cp, self->gw.port, &prod));
-	ASSERT_TRUE(roundtrip(&cd, "dns"));
-	ASSERT_TRUE(roundtrip(&cp, "prod"));
+	ASSERT_TRUE(gwt_roundtrip(&cd, "dns"));
+	ASSERT_TRUE(gwt_roundtrip(&cp, "prod"));
 	/* Drop the api-dns rule. */
 	self->go.authorize = "      - name: prod-callers\n"
 			     "        spiffe_id: [\"spiffe://corp.test/prod/*\"]\n";
 	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
 	ASSERT_EQ(0, gwt_ctl(&self->gw, &out, "reload"));
 	free(out);
-	ASSERT_LE(0, wait_closed(&cd, 2000));
-	ASSERT_TRUE(roundtrip(&cp, "prod again"));
+	ASSERT_LE(0, gwt_wait_closed(&cd, 2000));
+	ASSERT_TRUE(gwt_roundtrip(&cp, "prod again"));
 	gwt_client_close(&cd);
 	gwt_client_close(&cp);
 	line = gwt_audit_wait(&self->gw, 2000, "\"event\":\"revoked_close\"",
