@@ -143,7 +143,22 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)MTLSGW=$(O)/mtlsgw tools/demo
 
+# "make build/tests/test_x" works too (the real targets are absolute paths).
+ifneq ($(OUTPUT),$(O))
+$(OUTPUT)/tests/%: $(O)/tests/% ;
+$(OUTPUT)/%: $(O)/% ;
+endif
+
 clean:
 	rm -rf build build-san
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
+
+# QEMU test images (vm-images/): Debian cloud kernels (bookworm 6.1, trixie
+# 6.12, sid) under build/vm, a busybox initramfs, and a kTLS self-check on each.
+.PHONY: vm-kernels vm-selftest
+vm-kernels:
+	$(Q)vm-images/fetch-kernels
+
+vm-selftest:
+	$(Q)CC="$(CC)" vm-images/selftest

@@ -25,8 +25,9 @@
  * dropped: a non-first fragment has no port to check.
  *
  * What the parser cannot see:
- *  - a frame that ends before the IP header or the TCP ports ends too early
- *    for the kernel as well (it drops it): pass, GW_S1_PASS_OTHER;
+ *  - a frame that ends before the TCP ports, or an IPv4 header with IHL < 5,
+ *    is one the kernel drops as well, and it names no port: pass,
+ *    GW_S1_PASS_OTHER;
  *  - TCP to a protected port whose frame ends inside the fixed 20-byte TCP
  *    header: GW_S1_DROP_MALFORMED under that port's listener (also in
  *    audit mode: it is not an allowlist decision);

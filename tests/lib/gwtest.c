@@ -276,9 +276,17 @@ static void backend_loop(int lfd, const struct gwt_backend_opts *o,
 	if (!conns)
 		_exit(1);
 	for (;;) {
-		unsigned int np = 0;
+		unsigned int np = 0, slot = n_conns;
 
-		pfd[np++] = (struct pollfd){ .fd = n_conns < GWT_BACKEND_CONNS ? lfd : -1,
+		/*
+		 * A free slot: a new one, or, once all are used, the first
+		 * finished connection's (its record is then overwritten; the
+		 * tests that read records use fewer connections than slots).
+		 */
+		for (i = 0; slot == GWT_BACKEND_CONNS && i < n_conns; i++)
+			if (conns[i].fd < 0)
+				slot = i;
+		pfd[np++] = (struct pollfd){ .fd = slot < GWT_BACKEND_CONNS ? lfd : -1,
 					     .events = POLLIN };
 		for (i = 0; i < n_conns; i++) {
 			struct bconn *bc = &conns[i];
@@ -299,10 +307,12 @@ static void backend_loop(int lfd, const struct gwt_backend_opts *o,
 			int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 			if (fd >= 0) {
-				struct bconn *bc = &conns[n_conns];
+				struct bconn *bc = &conns[slot];
 
+				memset(bc, 0, sizeof(*bc));
 				bc->fd = fd;
-				bc->rec = &st->conn[n_conns];
+				bc->rec = &st->conn[slot];
+				memset(bc->rec, 0, sizeof(*bc->rec));
 				bc->md = EVP_MD_CTX_new();
 				EVP_DigestInit_ex(bc->md, EVP_sha256(), NULL);
 				pstream_init(&bc->ps, o->send_seed);
@@ -311,7 +321,8 @@ static void backend_loop(int lfd, const struct gwt_backend_opts *o,
 				bc->tx_done = !o->echo && !o->send_bytes;
 				if (bc->tx_done && o->fin_after_send && o->send_when == GWT_SEND_IMMEDIATELY)
 					shutdown(fd, SHUT_WR);
-				n_conns++;
+				if (slot == n_conns)
+					n_conns++;
 				__atomic_add_fetch(&st->accepted, 1, __ATOMIC_SEQ_CST);
 			}
 		}
@@ -527,7 +538,7 @@ int gwt_gw_rewrite(struct gwt_gw *g, const struct gwt_gw_opts *o)
 		     "    tls:\n"
 		     "      cert: %s/%s-chain.pem\n"
 		     "      key: %s/%s.key\n"
-		     "      client_ca: %s/ca-bundle.pem\n"
+		     "      client_ca: %s\n"
 		     "      crl: %s\n"
 		     "      crl_check: %s\n"
 		     "      verify_depth: 3\n"
@@ -545,7 +556,8 @@ int gwt_gw_rewrite(struct gwt_gw *g, const struct gwt_gw_opts *o)
 		     o->allow_sources ? "\n" : "",
 		     o->listener_extra ? o->listener_extra : "",
 		     pki, o->server_cert ? o->server_cert : "server",
-		     pki, o->server_cert ? o->server_cert : "server", pki,
+		     pki, o->server_cert ? o->server_cert : "server",
+		     o->client_ca ? o->client_ca : gwt_pki_path("ca-bundle.pem"),
 		     o->crl ? o->crl : crl_all,
 		     o->crl_check ? o->crl_check : "chain",
 		     o->min_version ? o->min_version : "1.2",

@@ -99,6 +99,7 @@ struct gwt_gw_opts {
 	const char *top_extra;		/* more top-level lines */
 	const char *upstream_host;	/* NULL = "127.0.0.1" */
 	const char *extra_listeners;	/* more "  - name: ..." listener blocks */
+	const char *client_ca;		/* path; NULL = the PKI's ca-bundle.pem */
 };
 
 struct gwt_gw {

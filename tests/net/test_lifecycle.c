@@ -200,11 +200,20 @@ TEST_F_TIMEOUT(lc, rotation_under_steady_stream, 60)
 	struct hammer *h = mmap(NULL, sizeof(*h), PROT_READ | PROT_WRITE,
 				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	struct gwt_client lived;
-	char gen[64], *line;
+	char gen[64], bundle[128], *line, *a, *b, *both;
 	pid_t pid;
 	int i;
 
 	ASSERT_NE(MAP_FAILED, (void *)h);
+	/* A second client CA bundle: the same root plus an unrelated one. */
+	snprintf(bundle, sizeof(bundle), "%s/two-roots.pem", self->gw.dir);
+	a = gwt_read_file(gwt_pki_path("root-ca.crt"));
+	b = gwt_read_file(gwt_pki_path("other-root-ca.crt"));
+	ASSERT_LT(0, asprintf(&both, "%s%s", b, a));
+	ASSERT_EQ(0, gwt_write_file(bundle, both));
+	free(a);
+	free(b);
+	free(both);
 	ASSERT_EQ(0, gwt_gw_start(&self->gw));
 	ASSERT_EQ(0, gwt_client_connect(&lived, self->gw.port, &co));
 	fflush(NULL);
@@ -220,8 +229,9 @@ TEST_F_TIMEOUT(lc, rotation_under_steady_stream, 60)
 		_exit(0);
 	}
 	for (i = 1; i <= 6; i++) {
-		/* Alternate ECDSA and RSA server certificates, and CRL sets. */
+		/* Alternate server certificates, client CA bundles and CRL checks. */
 		self->go.server_cert = i % 2 ? "server-rsa" : "server";
+		self->go.client_ca = i % 2 ? bundle : NULL;
 		self->go.crl_check = i % 3 ? NULL : "leaf";
 		ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
 		ASSERT_EQ(0, gwt_gw_signal(&self->gw, SIGHUP));
