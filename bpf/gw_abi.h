@@ -119,4 +119,46 @@ struct gw_s1_event {
 /* At most one event per CPU per this many nanoseconds. */
 #define GW_S1_EVENT_INTERVAL_NS	(10 * 1000 * 1000ULL)
 
+/*
+ * Steering (steer.bpf.c, sk_lookup): destinations besides a listener's own
+ * address that are delivered to its socket.
+ *
+ *   steer_gen[0]        live generation of steer_dst (0 or 1)
+ *   steer_dst_{0,1}     LPM_TRIE struct gw_steer_key -> struct gw_steer_val:
+ *                       for the longest matching destination prefix, the
+ *                       port ranges that apply there (the daemon copies the
+ *                       ranges of every less specific prefix in, so one
+ *                       lookup is enough), each with a socket slot
+ *   steer_socks         SOCKMAP slot -> the listening socket
+ *   steer_hits          PERCPU_ARRAY slot -> struct gw_steer_hits
+ */
+#define GW_STEER_MAX_SLOTS	64
+#define GW_STEER_MAX_RANGES	8
+#define GW_STEER_MAX_PREFIXES	4096
+
+struct gw_steer_key {
+	__u32 prefixlen;	/* 8 + CIDR length */
+	__u8 family;		/* 4 or 6 */
+	__u8 addr[16];
+};
+
+#define GW_STEER_PREFIX_BASE	8
+
+struct gw_steer_range {
+	__u16 lo;		/* host order, inclusive */
+	__u16 hi;
+	__u32 slot;
+};
+
+struct gw_steer_val {
+	__u32 n;
+	__u32 pad;
+	struct gw_steer_range r[GW_STEER_MAX_RANGES];
+};
+
+struct gw_steer_hits {
+	__u64 assigned;		/* SYNs handed to the slot's socket */
+	__u64 no_socket;	/* matched, but the slot had no socket */
+};
+
 #endif

@@ -287,3 +287,103 @@ int gw_sockaddr_fmt_host(const struct sockaddr *sa, char *buf, size_t len)
 		return err;
 	return gw_snprintf(buf, len, "%s", host);
 }
+
+static int parse_port(const char *s, const char *end, unsigned short *out)
+{
+	unsigned long v = 0;
+	const char *p;
+
+	if (s == end || end - s > 5 || (*s == '0' && end - s > 1))
+		return -EINVAL;
+	for (p = s; p < end; p++) {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	if (!v || v > 65535)
+		return -EINVAL;
+	*out = (unsigned short)v;
+	return 0;
+}
+
+int gw_steer_parse(const char *s, struct gw_steer *out)
+{
+	char cidr[INET6_ADDRSTRLEN + 8];
+	const char *colon, *dash, *end;
+	size_t n;
+
+	if (!s)
+		return -EINVAL;
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (!rb)
+			return -EINVAL;
+		n = (size_t)(rb - s - 1);
+		if (n >= sizeof(cidr))
+			return -EINVAL;
+		memcpy(cidr, s + 1, n);
+		cidr[n] = '\0';
+		/* "[addr]/len:port" or "[addr]:port" */
+		if (rb[1] == '/') {
+			colon = strchr(rb, ':');
+			if (!colon || (size_t)(colon - rb - 1) + n >= sizeof(cidr))
+				return -EINVAL;
+			memcpy(cidr + n, rb + 1, (size_t)(colon - rb - 1));
+			cidr[n + (size_t)(colon - rb - 1)] = '\0';
+		} else if (rb[1] == ':') {
+			colon = rb + 1;
+		} else {
+			return -EINVAL;
+		}
+		if (!strchr(cidr, ':'))
+			return -EINVAL;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || (size_t)(colon - s) >= sizeof(cidr))
+			return -EINVAL;
+		memcpy(cidr, s, (size_t)(colon - s));
+		cidr[colon - s] = '\0';
+		if (strchr(cidr, ':'))
+			return -EINVAL;
+	}
+	if (gw_cidr_parse(cidr, &out->dst))
+		return -EINVAL;
+	end = colon + 1 + strlen(colon + 1);
+	dash = strchr(colon + 1, '-');
+	if (dash) {
+		if (parse_port(colon + 1, dash, &out->lo) || parse_port(dash + 1, end, &out->hi) ||
+		    out->lo > out->hi)
+			return -EINVAL;
+	} else {
+		if (parse_port(colon + 1, end, &out->lo))
+			return -EINVAL;
+		out->hi = out->lo;
+	}
+	return 0;
+}
+
+bool gw_cidr_contains(const struct gw_cidr *a, const struct gw_cidr *b)
+{
+	unsigned int bits = a->prefix_len, i;
+
+	if (a->family != b->family || a->prefix_len > b->prefix_len)
+		return false;
+	for (i = 0; i < bits / 8; i++)
+		if (a->addr[i] != b->addr[i])
+			return false;
+	if (bits % 8) {
+		unsigned char mask = (unsigned char)(0xff << (8 - bits % 8));
+
+		if ((a->addr[i] & mask) != (b->addr[i] & mask))
+			return false;
+	}
+	return true;
+}
+
+bool gw_steer_overlap(const struct gw_steer *a, const struct gw_steer *b)
+{
+	if (a->hi < b->lo || b->hi < a->lo)
+		return false;
+	return gw_cidr_contains(&a->dst, &b->dst) || gw_cidr_contains(&b->dst, &a->dst);
+}

@@ -46,4 +46,22 @@ int gw_sockaddr_fmt_host(const struct sockaddr *sa, char *buf, size_t len);
 
 #define GW_SOCKADDR_STRLEN 64
 
+/* A steered destination: a prefix and an inclusive port range. */
+struct gw_steer {
+	struct gw_cidr dst;
+	unsigned short lo, hi;
+};
+
+/*
+ * "10.0.0.0/24:443", "10.0.0.0/24:8000-8100", "[2001:db8::]/64:443",
+ * "[2001:db8::1]:443" (a single address). 0 or -EINVAL.
+ */
+int gw_steer_parse(const char *s, struct gw_steer *out);
+
+/* Do two steered destinations share an address and a port? */
+bool gw_steer_overlap(const struct gw_steer *a, const struct gw_steer *b);
+
+/* Does prefix a contain prefix b (same family, a no longer than b)? */
+bool gw_cidr_contains(const struct gw_cidr *a, const struct gw_cidr *b);
+
 #endif

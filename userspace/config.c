@@ -251,6 +251,8 @@ struct raw_listener {
 	struct raw_upstream *upstream;
 	char *max_connections, *max_handshakes;
 	char *max_connection_lifetime, *close_on_expiry;
+	char **steer;
+	unsigned int steer_count;
 };
 
 struct raw_log {
@@ -361,6 +363,7 @@ static const cyaml_schema_field_t listener_fields[] = {
 	STR_OPT("max_handshakes", struct raw_listener, max_handshakes),
 	STR_OPT("max_connection_lifetime", struct raw_listener, max_connection_lifetime),
 	STR_OPT("close_on_expiry", struct raw_listener, close_on_expiry),
+	STR_LIST("steer", struct raw_listener, steer),
 	CYAML_FIELD_END
 };
 
@@ -809,6 +812,17 @@ static void vlistener(struct vctx *v, unsigned int idx, const struct raw_listene
 			     r->allow_sources[i]);
 	}
 
+	l->steer = calloc(r->steer_count ? r->steer_count : 1, sizeof(*l->steer));
+	l->n_steer = l->steer ? r->steer_count : 0;
+	for (i = 0; i < l->n_steer; i++) {
+		char sp[LM_PATH];
+
+		(void)gw_snprintf(sp, sizeof(sp), "%s.steer[%u]", p, i);
+		if (gw_steer_parse(r->steer[i], &l->steer[i]))
+			verr(v, sp, "\"%s\" is not ADDR/PREFIX:PORT or ADDR/PREFIX:PORT-PORT (IPv6 as [ADDR]/PREFIX:PORT)",
+			     r->steer[i]);
+	}
+
 	l->tls.cert = vfile(v, kp(tp, "cert"), t->cert, false);
 	l->tls.key = vfile(v, kp(tp, "key"), t->key, true);
 	l->tls.client_ca = vfile(v, kp(tp, "client_ca"), t->client_ca, false);
@@ -880,6 +894,27 @@ static void vlistener(struct vctx *v, unsigned int idx, const struct raw_listene
 		  &l->max_connection_lifetime_ms);
 	x = vchoice(v, kp(p, "close_on_expiry"), r->close_on_expiry, bools, 2, 1);
 	l->close_on_expiry = x != 0;
+}
+
+/* Steered destinations of listener i must not overlap any earlier ones. */
+static void vsteer_overlaps(struct vctx *v, const struct gw_config *cfg, unsigned int i)
+{
+	const struct gw_cfg_listener *b = &cfg->listeners[i];
+	unsigned int j, x, y;
+
+	for (x = 0; x < b->n_steer; x++) {
+		char sp[LM_PATH];
+
+		(void)gw_snprintf(sp, sizeof(sp), "listeners[%u].steer[%u]", i, x);
+		for (j = 0; j <= i; j++) {
+			const struct gw_cfg_listener *a = &cfg->listeners[j];
+
+			for (y = 0; y < (j == i ? x : a->n_steer); y++)
+				if (gw_steer_overlap(&a->steer[y], &b->steer[x]))
+					verr(v, sp, "overlaps listeners[%u].steer[%u] of listener \"%s\" (listener \"%s\")",
+					     j, y, a->name, b->name);
+		}
+	}
 }
 
 static struct gw_config *validate(struct vctx *v, struct raw_config *r)
@@ -959,6 +994,7 @@ static struct gw_config *validate(struct vctx *v, struct raw_config *r)
 				verr(v, kp(p, "listen"), "\"%s\" is also the address of listener \"%s\"",
 				     b->listen_str, a->name);
 		}
+		vsteer_overlaps(v, cfg, i);
 	}
 	return cfg;
 }
@@ -1048,6 +1084,7 @@ static void free_listener(struct gw_cfg_listener *l)
 	free(l->listen_str);
 	free_strlist(l->interfaces, l->n_interfaces);
 	free(l->allow_sources);
+	free(l->steer);
 	free(l->tls.cert);
 	free(l->tls.key);
 	free(l->tls.client_ca);

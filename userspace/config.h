@@ -95,6 +95,8 @@ struct gw_cfg_listener {
 	char **interfaces;
 	unsigned int n_interfaces;
 	enum gw_mode mode;		/* default enforce */
+	struct gw_steer *steer;		/* more destinations for this socket */
+	unsigned int n_steer;
 	struct gw_cidr *allow_sources;
 	unsigned int n_allow_sources;
 	bool allow_any;			/* allow_sources omitted */

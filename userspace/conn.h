@@ -66,6 +66,7 @@ struct gw_listener {
 	const struct gw_cfg_listener *cfg;
 	struct gw_tls_server *tls;
 	unsigned int index;		/* in gen->cfg->listeners */
+	unsigned int slot;		/* in the steering SOCKMAP */
 	bool paused;			/* limits reached: not accepting */
 	bool removed;
 	unsigned int n_conns;

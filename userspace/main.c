@@ -23,6 +23,7 @@
 #include "ktls.h"
 #include "log.h"
 #include "stage1.h"
+#include "steer.h"
 #include "worker.h"
 
 #define EXIT_INVALID 2
@@ -116,6 +117,25 @@ static struct gw_stage1 *stage1_start(const struct gw_config *cfg)
 		return NULL;
 	}
 	return s1;
+}
+
+/* The steering program, when some listener has steer: entries. */
+static int steer_start(const struct gw_config *cfg, struct gw_worker *w)
+{
+	struct gw_steer_prog *sp = NULL;
+	unsigned int i;
+	char err[256];
+
+	for (i = 0; i < cfg->n_listeners && !cfg->listeners[i].n_steer; i++)
+		;
+	if (i == cfg->n_listeners)
+		return 0;
+	if (gw_steer_load(&sp, err, sizeof(err))) {
+		pr_err("steering: %s", err);
+		return -EPERM;
+	}
+	gw_worker_set_steer(w, sp);
+	return 0;
 }
 
 /* --check: run the verifier on the programs without attaching them. */
@@ -247,6 +267,8 @@ int main(int argc, char **argv)
 	if (choose_datapath(cfg, w))
 		goto out_audit;
 	gw_worker_set_stage1(w, stage1_start(cfg));
+	if (steer_start(cfg, w))
+		goto out_audit;
 	if (gw_worker_listen(w))
 		goto out_audit;
 	if (cfg->user && drop_privileges(cfg->user, cfg->control_socket))

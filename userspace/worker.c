@@ -38,6 +38,7 @@
 #include "metrics.h"
 #include "sockdiag.h"
 #include "stage1.h"
+#include "steer.h"
 #include "worker.h"
 
 #define ACCEPT_BATCH 64
@@ -60,6 +61,8 @@ struct s1_summary {
 struct gw_worker {
 	struct gw_gen *gen;		/* current generation */
 	struct gw_stage1 *s1;		/* NULL: userspace Stage 1 only */
+	struct gw_steer_prog *steer;	/* NULL: no steering */
+	uint64_t slots_used;		/* steering socket slots, one per listener */
 	struct gw_ev s1_ev;		/* the ring buffer of sampled drops */
 	struct gw_ev s1_timer_ev;	/* stage1_drops summaries */
 	struct s1_summary *s1_sum;
@@ -513,6 +516,7 @@ void gw_conn_close(struct gw_conn *c, const char *reason, bool abort)
 
 static void listener_free(struct gw_listener *ls)
 {
+	ls->w->slots_used &= ~(1ULL << ls->slot);
 	if (ls->ev.fd >= 0)
 		close(ls->ev.fd);
 	gw_gen_put(ls->gen);
@@ -634,6 +638,7 @@ static int listeners_apply(struct gw_worker *w, struct gw_gen *gen)
 		fresh[i]->ev.fd = fd;
 		fresh[i]->ev.fn = listener_event;
 		fresh[i]->w = w;
+		fresh[i]->slot = GW_STEER_MAX_SLOTS;
 	}
 	/* Point of no return: retire, update, add. */
 	for (ls = w->listeners; ls; ls = ls->next) {
@@ -652,6 +657,8 @@ static int listeners_apply(struct gw_worker *w, struct gw_gen *gen)
 		if (!kept && !ls->removed) {
 			pr_info("listener \"%s\": removed, closing %s", ls->cfg->name,
 				ls->cfg->listen_str);
+			if (w->steer)
+				gw_steer_clear_socket(w->steer, ls->slot);
 			ev_set(w, &ls->ev, 0);
 			close(ls->ev.fd);
 			ls->ev.fd = -1;
@@ -659,9 +666,20 @@ static int listeners_apply(struct gw_worker *w, struct gw_gen *gen)
 		}
 	}
 	for (i = 0; i < cfg->n_listeners; i++) {
+		unsigned int slot;
+
 		ls = fresh[i];
 		if (!ls)
 			continue;
+		/* Up to GW_STEER_MAX_SLOTS listeners exist at once (checked by config). */
+		for (slot = 0; slot < GW_STEER_MAX_SLOTS && (w->slots_used >> slot & 1); slot++)
+			;
+		ls->slot = slot;
+		if (slot < GW_STEER_MAX_SLOTS)
+			w->slots_used |= 1ULL << slot;
+		if (w->steer && gw_steer_set_socket(w->steer, slot, ls->ev.fd))
+			pr_err("listener \"%s\": cannot put its socket in the steering map: %s",
+			       ls->cfg->name, strerror(errno));
 		listener_set_gen(ls, gen, i);
 		ls->next = w->listeners;
 		w->listeners = ls;
@@ -1010,6 +1028,21 @@ static void cmd_status(struct gw_worker *w, struct abuf *b)
 		       ls->cfg->name, ls->cfg->listen_str, gw_mode_str(ls->cfg->mode),
 		       ls->n_conns, ls->n_handshakes, (unsigned long long)ls->bytes_in,
 		       (unsigned long long)ls->bytes_out);
+		for (j = 0; j < ls->cfg->n_steer; j++) {
+			const struct gw_steer *st = &ls->cfg->steer[j];
+			char pfx[64];
+
+			if (!gw_cidr_fmt(&st->dst, pfx, sizeof(pfx)))
+				ab_put(b, "  steer %s:%u-%u\n", pfx, st->lo, st->hi);
+		}
+		if (w->steer && ls->cfg->n_steer) {
+			struct gw_steer_hits h;
+
+			if (!gw_steer_hits(w->steer, ls->slot, &h))
+				ab_put(b, "  steer hits %llu (no socket %llu)\n",
+				       (unsigned long long)h.assigned,
+				       (unsigned long long)h.no_socket);
+		}
 		for (j = 0; j < ls->cfg->n_interfaces; j++) {
 			const char *m = gw_stage1_mode(w->s1, ls->cfg->interfaces[j]);
 
@@ -1470,6 +1503,64 @@ static void house_start(struct gw_worker *w)
 	check_expiry(w);
 }
 
+/* ---- steering ---- */
+
+/* The destination table for the running listeners. 0 or -errno (logged). */
+static int steer_apply(struct gw_worker *w)
+{
+	struct gw_steer_entry *e = NULL, *grown;
+	struct gw_listener *ls;
+	unsigned int n = 0, k;
+	char err[256];
+	int ret;
+
+	if (!w->steer)
+		return 0;
+	for (ls = w->listeners; ls; ls = ls->next) {
+		if (ls->removed)
+			continue;
+		for (k = 0; k < ls->cfg->n_steer; k++) {
+			grown = realloc(e, (n + 1) * sizeof(*e));
+			if (!grown) {
+				free(e);
+				return -ENOMEM;
+			}
+			e = grown;
+			e[n].dst = ls->cfg->steer[k];
+			e[n].slot = ls->slot;
+			e[n].listener = ls->cfg->name;
+			n++;
+		}
+	}
+	ret = gw_steer_update(w->steer, e, n, err, sizeof(err));
+	if (ret)
+		pr_err("steering: %s; the previous table stays", err);
+	free(e);
+	return ret;
+}
+
+static int steer_start(struct gw_worker *w)
+{
+	int err;
+
+	if (!w->steer)
+		return 0;
+	err = steer_apply(w);
+	if (!err)
+		err = gw_steer_attach(w->steer);
+	if (err) {
+		pr_err("steering: cannot attach the sk_lookup program: %s", strerror(-err));
+		return err;
+	}
+	pr_info("steering: sk_lookup attached to the network namespace");
+	return 0;
+}
+
+void gw_worker_set_steer(struct gw_worker *w, struct gw_steer_prog *steer)
+{
+	w->steer = steer;
+}
+
 /* ---- reload ---- */
 
 static void print_diag_log(const struct gw_diag *d, enum gw_log_level level)
@@ -1531,6 +1622,7 @@ static int worker_reload_diag(struct gw_worker *w, struct gw_diag *out)
 	}
 	if (w->s1)
 		gw_stage1_attach(w->s1, gen->cfg);
+	steer_apply(w);
 	gen->id = ++w->next_gen_id;
 	if (strcmp(old_audit, gen->cfg->audit)) {
 		err = gw_audit_open(gen->cfg->audit);
@@ -1642,6 +1734,7 @@ struct gw_worker *gw_worker_new(struct gw_gen *gen)
 int gw_worker_listen(struct gw_worker *w)
 {
 	sigset_t mask;
+	int err;
 
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (w->epfd < 0)
@@ -1663,8 +1756,7 @@ int gw_worker_listen(struct gw_worker *w)
 	ev_set(w, &w->sig_ev, EPOLLIN);
 	ev_set(w, &w->timer_ev, EPOLLIN);
 	if (w->s1) {
-		int err = s1_start(w);
-
+		err = s1_start(w);
 		if (err)
 			return err;
 	}
@@ -1673,7 +1765,8 @@ int gw_worker_listen(struct gw_worker *w)
 	watch_start(w);
 	house_start(w);
 	w->t_start_ms = gw_now_ms();
-	return listeners_apply(w, w->gen);
+	err = listeners_apply(w, w->gen);
+	return err ? err : steer_start(w);
 }
 
 int gw_worker_run(struct gw_worker *w)
@@ -1723,6 +1816,7 @@ void gw_worker_free(struct gw_worker *w)
 	if (w->s1_timer_ev.fd >= 0)
 		close(w->s1_timer_ev.fd);
 	gw_stage1_free(w->s1);
+	gw_steer_free(w->steer);
 	free(w->s1_sum);
 	if (w->ctl_ev.fd >= 0) {
 		close(w->ctl_ev.fd);

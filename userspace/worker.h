@@ -49,6 +49,10 @@ int gw_worker_reload(struct gw_worker *w);
 struct gw_stage1;
 void gw_worker_set_stage1(struct gw_worker *w, struct gw_stage1 *s1);
 
+/* Hand the loaded steering program to the worker (it takes ownership). */
+struct gw_steer_prog;
+void gw_worker_set_steer(struct gw_worker *w, struct gw_steer_prog *steer);
+
 /* What the kernel capability probe found, for "mtlsgwctl status". */
 void gw_worker_set_kernel_info(struct gw_worker *w, const char *info);
 
