@@ -276,7 +276,7 @@ struct raw_config {
 	struct raw_log *log;
 	struct raw_metrics *metrics;
 	struct raw_control *control;
-	char *user, *datapath, *drain_timeout, *reload_on_change;
+	char *user, *datapath, *drain_timeout, *reload_on_change, *takeover, *bpf_pin_dir;
 	struct raw_listener *listeners;
 	unsigned int listeners_count;
 };
@@ -402,6 +402,8 @@ static const cyaml_schema_field_t config_fields[] = {
 	STR_OPT("datapath", struct raw_config, datapath),
 	STR_OPT("drain_timeout", struct raw_config, drain_timeout),
 	STR_OPT("reload_on_change", struct raw_config, reload_on_change),
+	STR_OPT("takeover", struct raw_config, takeover),
+	STR_OPT("bpf_pin_dir", struct raw_config, bpf_pin_dir),
 	CYAML_FIELD_SEQUENCE("listeners", CYAML_FLAG_POINTER, struct raw_config,
 			     listeners, &listener_value, 1, CYAML_UNLIMITED),
 	CYAML_FIELD_END
@@ -965,6 +967,9 @@ static struct gw_config *validate(struct vctx *v, struct raw_config *r)
 	vduration(v, "drain_timeout", r->drain_timeout, 30000, false, &cfg->drain_timeout_ms);
 	x = vchoice(v, "reload_on_change", r->reload_on_change, bools, 2, 1);
 	cfg->reload_on_change = x != 0;
+	x = vchoice(v, "takeover", r->takeover, bools, 2, 0);
+	cfg->takeover = x == 1;
+	cfg->bpf_pin_dir = strdup(r->bpf_pin_dir ? r->bpf_pin_dir : "/sys/fs/bpf/mtlsgw");
 	x = vchoice(v, "stage1.attach", r->stage1 ? r->stage1->attach : NULL, attaches, 4,
 		    GW_S1_ATTACH_AUTO);
 	cfg->stage1_attach = x < 0 ? GW_S1_ATTACH_AUTO : (enum gw_s1_attach)x;
@@ -1116,6 +1121,7 @@ void gw_cfg_free(struct gw_config *cfg)
 	free(cfg->metrics_listen);
 	free(cfg->control_socket);
 	free(cfg->user);
+	free(cfg->bpf_pin_dir);
 	free(cfg);
 }
 

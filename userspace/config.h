@@ -120,6 +120,8 @@ struct gw_config {
 	enum gw_datapath datapath;	/* default auto */
 	uint64_t drain_timeout_ms;	/* default 30000 */
 	bool reload_on_change;		/* watch the files (inotify), default true */
+	bool takeover;			/* restartable with --takeover (steering + pins) */
+	char *bpf_pin_dir;		/* default /sys/fs/bpf/mtlsgw */
 	enum gw_s1_attach stage1_attach;	/* default auto */
 	uint64_t stage1_summary_ms;	/* stage1_drops period, default 60000 */
 	struct gw_cfg_listener *listeners;

@@ -37,7 +37,7 @@ int gw_ctl_listen_unix(const char *path)
 	return fd;
 }
 
-int gw_ctl_listen_tcp(const char *addr)
+int gw_ctl_listen_tcp(const char *addr, bool reuseport)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -49,6 +49,7 @@ int gw_ctl_listen_tcp(const char *addr)
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) ||
 	    bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 16)) {
 		err = -errno;
 		close(fd);

@@ -11,6 +11,7 @@
 #ifndef GW_CONTROL_H
 #define GW_CONTROL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -19,8 +20,8 @@
 
 /* Bind a unix stream socket at path (stale socket replaced), mode 0600. */
 int gw_ctl_listen_unix(const char *path);
-/* Bind a TCP socket at "IP:port". */
-int gw_ctl_listen_tcp(const char *addr);
+/* Bind a TCP socket at "IP:port" (reuseport: for a takeover successor). */
+int gw_ctl_listen_tcp(const char *addr, bool reuseport);
 
 /*
  * Accept one client on lfd and read its request: up to the first newline

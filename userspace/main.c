@@ -35,6 +35,8 @@ static void usage(FILE *f)
 		"Usage: mtlsgw -c FILE [--check]\n"
 		"  -c, --config FILE  configuration file (YAML)\n"
 		"  -t, --check        validate configuration, certificates, keys and CRLs; exit 0 valid, 2 invalid\n"
+		"      --takeover     take the listening sockets over from a running mtlsgw (takeover: true),\n"
+		"                     which then drains and exits: a restart that refuses no connection\n"
 		"  -V, --version      print the version\n"
 		"  -h, --help         this help\n");
 }
@@ -119,8 +121,11 @@ static struct gw_stage1 *stage1_start(const struct gw_config *cfg)
 	return s1;
 }
 
-/* The steering program, when some listener has steer: entries. */
-static int steer_start(const struct gw_config *cfg, struct gw_worker *w)
+/*
+ * The steering program, when some listener has steer: entries or the
+ * configuration asks for takeover restarts (then its state is pinned).
+ */
+static int steer_start(const struct gw_config *cfg, struct gw_worker *w, bool takeover)
 {
 	struct gw_steer_prog *sp = NULL;
 	unsigned int i;
@@ -128,9 +133,14 @@ static int steer_start(const struct gw_config *cfg, struct gw_worker *w)
 
 	for (i = 0; i < cfg->n_listeners && !cfg->listeners[i].n_steer; i++)
 		;
-	if (i == cfg->n_listeners)
+	if (i == cfg->n_listeners && !cfg->takeover)
 		return 0;
-	if (gw_steer_load(&sp, err, sizeof(err))) {
+	if (takeover && !cfg->takeover) {
+		pr_err("--takeover needs \"takeover: true\" in the configuration");
+		return -EINVAL;
+	}
+	if (gw_steer_load(&sp, cfg->takeover ? cfg->bpf_pin_dir : NULL, takeover,
+			  err, sizeof(err))) {
 		pr_err("steering: %s", err);
 		return -EPERM;
 	}
@@ -192,6 +202,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", no_argument, NULL, 't' },
+		{ "takeover", no_argument, NULL, 'T' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -201,7 +212,7 @@ int main(int argc, char **argv)
 	struct gw_worker *w = NULL;
 	struct gw_gen *gen = NULL;
 	const char *path = NULL;
-	bool check = false;
+	bool check = false, takeover = false;
 	int opt, err, ret = 1;
 
 	while ((opt = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
@@ -211,6 +222,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			check = true;
+			break;
+		case 'T':
+			takeover = true;
 			break;
 		case 'V':
 			printf("mtlsgw %s (%s)\n", GW_VERSION, OpenSSL_version(OPENSSL_VERSION));
@@ -267,8 +281,9 @@ int main(int argc, char **argv)
 	if (choose_datapath(cfg, w))
 		goto out_audit;
 	gw_worker_set_stage1(w, stage1_start(cfg));
-	if (steer_start(cfg, w))
+	if (steer_start(cfg, w, takeover))
 		goto out_audit;
+	gw_worker_set_takeover(w, takeover);
 	if (gw_worker_listen(w))
 		goto out_audit;
 	if (cfg->user && drop_privileges(cfg->user, cfg->control_socket))

@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,9 +25,69 @@ struct gw_steer_prog {
 	struct bpf_link *link;
 	unsigned int gen;
 	int ncpus;
+	char *pin_dir;			/* NULL: nothing pinned */
+	bool handed_over;
 };
 
-int gw_steer_load(struct gw_steer_prog **out, char *err, size_t len)
+/* Pinned objects, by file name under the pin directory. */
+static const char *const pinned_maps[] = {
+	"steer_gen", "steer_dst_0", "steer_dst_1", "steer_socks", "steer_hits",
+};
+#define PINNED_LINK "steer_link"
+
+static struct bpf_map *map_by_name(struct gw_steer_prog *s, const char *name)
+{
+	return bpf_object__find_map_by_name(s->skel->obj, name);
+}
+
+static int pin_path(const struct gw_steer_prog *s, const char *name, char *buf, size_t len)
+{
+	return gw_snprintf(buf, len, "%s/%s", s->pin_dir, name);
+}
+
+static void unpin_all(struct gw_steer_prog *s)
+{
+	char path[PATH_MAX];
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(pinned_maps); i++)
+		if (!pin_path(s, pinned_maps[i], path, sizeof(path)))
+			unlink(path);
+	if (!pin_path(s, PINNED_LINK, path, sizeof(path)))
+		unlink(path);
+}
+
+/* Reuse every pinned map; -ENOENT when there is nothing to take over. */
+static int reuse_pinned(struct gw_steer_prog *s, char *err, size_t len)
+{
+	char path[PATH_MAX];
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(pinned_maps); i++) {
+		int fd, ret;
+
+		if (pin_path(s, pinned_maps[i], path, sizeof(path)))
+			return -ENAMETOOLONG;
+		fd = bpf_obj_get(path);
+		if (fd < 0) {
+			ret = -errno;
+			gw_snprintf(err, len, "--takeover: no pinned steering state at \"%s\": %s",
+				    path, strerror(-ret));
+			return ret;
+		}
+		ret = bpf_map__reuse_fd(map_by_name(s, pinned_maps[i]), fd);
+		close(fd);
+		if (ret) {
+			gw_snprintf(err, len, "--takeover: pinned map \"%s\" does not fit this version: %s",
+				    path, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int gw_steer_load(struct gw_steer_prog **out, const char *pin_dir, bool takeover,
+		  char *err, size_t len)
 {
 	struct gw_steer_prog *s = calloc(1, sizeof(*s));
 	int ret;
@@ -33,17 +95,41 @@ int gw_steer_load(struct gw_steer_prog **out, char *err, size_t len)
 	if (!s)
 		return -ENOMEM;
 	s->ncpus = libbpf_num_possible_cpus();
+	s->pin_dir = pin_dir ? strdup(pin_dir) : NULL;
 	s->skel = steer_bpf__open();
 	if (!s->skel) {
 		ret = -errno;
 		gw_snprintf(err, len, "cannot open the steering BPF object: %s", strerror(-ret));
 		goto out_free;
 	}
+	if (s->pin_dir) {
+		if (mkdir(s->pin_dir, 0700) && errno != EEXIST) {
+			ret = -errno;
+			gw_snprintf(err, len, "bpf_pin_dir \"%s\": %s (is bpffs mounted? mount -t bpf bpf /sys/fs/bpf)",
+				    s->pin_dir, strerror(-ret));
+			goto out_free;
+		}
+		if (takeover) {
+			ret = reuse_pinned(s, err, len);
+			if (ret)
+				goto out_free;
+		} else {
+			/* A crashed daemon's state: remove it, start afresh. */
+			unpin_all(s);
+		}
+	}
 	ret = steer_bpf__load(s->skel);
 	if (ret) {
 		gw_snprintf(err, len, "the kernel refused the steering program: %s%s",
 			    strerror(-ret), ret == -EPERM ? " (needs CAP_BPF and CAP_NET_ADMIN)" : "");
 		goto out_free;
+	}
+	if (takeover) {
+		__u32 zero = 0, gen = 0;
+
+		/* Continue from the generation the previous daemon left live. */
+		if (!bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.steer_gen), &zero, &gen))
+			s->gen = gen ? 1 : 0;
 	}
 	*out = s;
 	return 0;
@@ -137,17 +223,47 @@ void gw_steer_clear_socket(struct gw_steer_prog *s, unsigned int slot)
 	bpf_map_delete_elem(bpf_map__fd(s->skel->maps.steer_socks), &key);
 }
 
+/*
+ * Attach to this network namespace. With a pin directory: take over the
+ * pinned link when there is one (swap in our program, atomically), else
+ * create a link and pin it with the maps.
+ */
 int gw_steer_attach(struct gw_steer_prog *s)
 {
-	int nsfd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	int err;
+	char path[PATH_MAX];
+	unsigned int i;
+	int nsfd, err;
 
+	if (s->pin_dir && !pin_path(s, PINNED_LINK, path, sizeof(path)) && !access(path, F_OK)) {
+		s->link = bpf_link__open(path);
+		if (s->link) {
+			err = bpf_link__update_program(s->link, s->skel->progs.gw_steer);
+			return err;
+		}
+	}
+	nsfd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (nsfd < 0)
 		return -errno;
 	s->link = bpf_program__attach_netns(s->skel->progs.gw_steer, nsfd);
 	err = s->link ? 0 : -errno;
 	close(nsfd);
-	return err;
+	if (err || !s->pin_dir)
+		return err;
+	for (i = 0; i < ARRAY_SIZE(pinned_maps); i++) {
+		if (pin_path(s, pinned_maps[i], path, sizeof(path)))
+			return -ENAMETOOLONG;
+		err = bpf_map__pin(map_by_name(s, pinned_maps[i]), path);
+		if (err)
+			return err;
+	}
+	if (pin_path(s, PINNED_LINK, path, sizeof(path)))
+		return -ENAMETOOLONG;
+	return bpf_link__pin(s->link, path);
+}
+
+void gw_steer_set_handed_over(struct gw_steer_prog *s)
+{
+	s->handed_over = true;
 }
 
 int gw_steer_hits(const struct gw_steer_prog *s, unsigned int slot, struct gw_steer_hits *out)
@@ -175,6 +291,14 @@ void gw_steer_free(struct gw_steer_prog *s)
 {
 	if (!s)
 		return;
+	/* A normal stop cleans up; a daemon that handed over leaves the pins. */
+	if (s->pin_dir && !s->handed_over) {
+		unpin_all(s);
+		rmdir(s->pin_dir);
+	}
+	free(s->pin_dir);
+	if (s->link && s->handed_over)
+		bpf_link__disconnect(s->link);
 	bpf_link__destroy(s->link);
 	steer_bpf__destroy(s->skel);
 	free(s);

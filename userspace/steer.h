@@ -7,6 +7,7 @@
 #ifndef GW_STEER_H
 #define GW_STEER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 
@@ -22,7 +23,16 @@ struct gw_steer_entry {
 	const char *listener;		/* for messages */
 };
 
-int gw_steer_load(struct gw_steer_prog **out, char *err, size_t len);
+/*
+ * Load the program. With pin_dir, its maps and link live there so another
+ * mtlsgw can take them over: takeover=true reuses the pinned maps and
+ * swaps the program of the pinned link; takeover=false removes stale pins
+ * (a crashed daemon's) and starts afresh.
+ */
+int gw_steer_load(struct gw_steer_prog **out, const char *pin_dir, bool takeover,
+		  char *err, size_t len);
+/* On exit: remove the pins unless another daemon took them over. */
+void gw_steer_set_handed_over(struct gw_steer_prog *s);
 /* Replace the destination table (idle generation, then one flip). */
 int gw_steer_update(struct gw_steer_prog *s, const struct gw_steer_entry *e,
 		    unsigned int n, char *err, size_t len);

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include <sys/epoll.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
+#include <sys/un.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +44,8 @@
 #include "worker.h"
 
 #define ACCEPT_BATCH 64
+/* Time the old daemon keeps accepting after a handover (SYNs in flight). */
+#define HANDOVER_GRACE_MS 300
 #define EPOLL_BATCH 128
 
 /* Sampled Stage 1 drops per listener and source prefix (/24, /64). */
@@ -62,6 +66,9 @@ struct gw_worker {
 	struct gw_gen *gen;		/* current generation */
 	struct gw_stage1 *s1;		/* NULL: userspace Stage 1 only */
 	struct gw_steer_prog *steer;	/* NULL: no steering */
+	bool takeover;			/* started with --takeover */
+	uint64_t handover_ms;		/* a successor took over: stop at this time */
+	ino_t ctl_ino;			/* our control socket's inode (unlink guard) */
 	uint64_t slots_used;		/* steering socket slots, one per listener */
 	struct gw_ev s1_ev;		/* the ring buffer of sampled drops */
 	struct gw_ev s1_timer_ev;	/* stage1_drops summaries */
@@ -241,6 +248,8 @@ static void timer_rearm(struct gw_worker *w)
 	if (w->stopping && w->drain_deadline_ms &&
 	    (!next || w->drain_deadline_ms < next))
 		next = w->drain_deadline_ms;
+	if (w->handover_ms && (!next || w->handover_ms < next))
+		next = w->handover_ms;
 	if (next == w->timer_armed_ms)
 		return;
 	w->timer_armed_ms = next;
@@ -298,6 +307,8 @@ void gw_conn_timer_start(struct gw_conn *c, uint64_t timeout_ms,
 }
 
 static void close_all(struct gw_worker *w, const char *reason);
+static void accept_all(struct gw_worker *w);
+static void begin_stop(struct gw_worker *w, const char *why);
 
 static void timer_event(struct gw_ev *ev, uint32_t events)
 {
@@ -313,6 +324,12 @@ static void timer_event(struct gw_ev *ev, uint32_t events)
 
 		gw_conn_timer_stop(c);
 		c->on_timeout(c);
+	}
+	if (w->handover_ms && w->handover_ms <= now) {
+		w->handover_ms = 0;
+		/* Whatever completed its handshake in our queues: take it. */
+		accept_all(w);
+		begin_stop(w, "takeover");
 	}
 	if (w->stopping && w->drain_deadline_ms && w->drain_deadline_ms <= now) {
 		pr_info("drain_timeout reached: closing %u remaining connections",
@@ -428,6 +445,15 @@ static void listener_event(struct gw_ev *ev, uint32_t events)
 		accept_one(ls, fd, &src);
 		listener_update(ls);
 	}
+}
+
+static void accept_all(struct gw_worker *w)
+{
+	struct gw_listener *ls;
+
+	for (ls = w->listeners; ls; ls = ls->next)
+		if (ls->ev.fd >= 0 && !ls->paused)
+			listener_event(&ls->ev, EPOLLIN);
 }
 
 void gw_conn_handshake_done(struct gw_conn *c)
@@ -560,7 +586,7 @@ static void close_all(struct gw_worker *w, const char *reason)
 
 /* ---- listening sockets ---- */
 
-static int listen_socket(const struct gw_cfg_listener *lc)
+static int listen_socket(const struct gw_cfg_listener *lc, bool reuseport)
 {
 	int one = 1, fd, err;
 
@@ -568,6 +594,13 @@ static int listen_socket(const struct gw_cfg_listener *lc)
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
+		goto out_errno;
+	/*
+	 * takeover: the successor binds the same addresses while we still
+	 * listen; the steering map decides which socket gets the SYNs. Off
+	 * otherwise, so a second daemon on the same ports fails loudly.
+	 */
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
 		goto out_errno;
 	/* "[::]:port" means IPv6 only, as in nginx; list 0.0.0.0 separately. */
 	if (lc->listen.ss_family == AF_INET6 &&
@@ -628,7 +661,7 @@ static int listeners_apply(struct gw_worker *w, struct gw_gen *gen)
 		if (listener_find(w, lc))
 			continue;
 		fresh[i] = calloc(1, sizeof(*fresh[i]));
-		fd = fresh[i] ? listen_socket(lc) : -ENOMEM;
+		fd = fresh[i] ? listen_socket(lc, cfg->takeover) : -ENOMEM;
 		if (fd < 0) {
 			pr_err("listener \"%s\": cannot listen on %s: %s", lc->name,
 			       lc->listen_str, strerror(-fd));
@@ -1189,6 +1222,22 @@ static void ctl_event(struct gw_ev *ev, uint32_t events)
 			ab_put(&b, "ok: generation %llu\n", (unsigned long long)w->gen->id);
 		}
 		gw_diag_free(&d);
+	} else if (!strcmp(req, "handover")) {
+		/*
+		 * A successor owns the steering map now. Keep accepting for a
+		 * moment (SYNs already queued for our sockets), then drain.
+		 */
+		if (w->steer)
+			gw_steer_set_handed_over(w->steer);
+		w->handover_ms = gw_now_ms() + HANDOVER_GRACE_MS;
+		/* Scrapes go to the successor from now on. */
+		if (w->metrics_ev.fd >= 0) {
+			ev_set(w, &w->metrics_ev, 0);
+			close(w->metrics_ev.fd);
+			w->metrics_ev.fd = -1;
+		}
+		timer_rearm(w);
+		ab_put(&b, "ok: draining\n");
 	} else if (!strcmp(req, "kill") && arg && arg2 &&
 		   (!strcmp(arg, "conn") || !strcmp(arg, "serial") || !strcmp(arg, "spiffe-id"))) {
 		ab_put(&b, "killed %u\n", cmd_kill(w, arg, arg2));
@@ -1225,12 +1274,19 @@ static int admin_start(struct gw_worker *w)
 		return fd;
 	}
 	w->ctl_path = strdup(cfg->control_socket);
+	{
+		struct stat st;
+
+		/* The socket file's inode, to recognise it at exit. */
+		if (!stat(cfg->control_socket, &st))
+			w->ctl_ino = st.st_ino;
+	}
 	w->ctl_ev.fd = fd;
 	w->ctl_ev.fn = ctl_event;
 	ev_set(w, &w->ctl_ev, EPOLLIN);
 	if (!cfg->metrics_listen)
 		return 0;
-	fd = gw_ctl_listen_tcp(cfg->metrics_listen);
+	fd = gw_ctl_listen_tcp(cfg->metrics_listen, cfg->takeover);
 	if (fd < 0) {
 		pr_err("metrics.listen: cannot listen on %s: %s", cfg->metrics_listen,
 		       strerror(-fd));
@@ -1505,6 +1561,32 @@ static void house_start(struct gw_worker *w)
 
 /* ---- steering ---- */
 
+/* A listener's own address as a steering entry (/32 or /128, its port). */
+static int own_steer(const struct gw_cfg_listener *lc, struct gw_steer *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (lc->listen.ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)&lc->listen;
+
+		if (s4->sin_addr.s_addr == htonl(INADDR_ANY))
+			return -EINVAL;	/* a wildcard address: not a prefix to steer */
+		st->dst.family = AF_INET;
+		st->dst.prefix_len = 32;
+		memcpy(st->dst.addr, &s4->sin_addr, 4);
+		st->lo = st->hi = ntohs(s4->sin_port);
+	} else {
+		const struct sockaddr_in6 *s6 = (const void *)&lc->listen;
+
+		if (IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr))
+			return -EINVAL;
+		st->dst.family = AF_INET6;
+		st->dst.prefix_len = 128;
+		memcpy(st->dst.addr, &s6->sin6_addr, 16);
+		st->lo = st->hi = ntohs(s6->sin6_port);
+	}
+	return 0;
+}
+
 /* The destination table for the running listeners. 0 or -errno (logged). */
 static int steer_apply(struct gw_worker *w)
 {
@@ -1519,6 +1601,20 @@ static int steer_apply(struct gw_worker *w)
 	for (ls = w->listeners; ls; ls = ls->next) {
 		if (ls->removed)
 			continue;
+		/* takeover: the own address too, so the map decides every SYN. */
+		if (w->gen->cfg->takeover) {
+			grown = realloc(e, (n + 1) * sizeof(*e));
+			if (!grown) {
+				free(e);
+				return -ENOMEM;
+			}
+			e = grown;
+			if (own_steer(ls->cfg, &e[n].dst) == 0) {
+				e[n].slot = ls->slot;
+				e[n].listener = ls->cfg->name;
+				n++;
+			}
+		}
 		for (k = 0; k < ls->cfg->n_steer; k++) {
 			grown = realloc(e, (n + 1) * sizeof(*e));
 			if (!grown) {
@@ -1560,6 +1656,42 @@ void gw_worker_set_steer(struct gw_worker *w, struct gw_steer_prog *steer)
 {
 	w->steer = steer;
 }
+
+void gw_worker_set_takeover(struct gw_worker *w, bool takeover)
+{
+	w->takeover = takeover;
+}
+
+/*
+ * Our sockets are in the steering map now: ask the daemon we replace to
+ * drain. It may be gone already (a crash): then there is nobody to ask.
+ */
+static void takeover_notify(struct gw_worker *w)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char reply[64] = "";
+	ssize_t n;
+	int fd;
+
+	if (gw_snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", w->gen->cfg->control_socket))
+		return;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+		pr_info("takeover: no running mtlsgw at %s (%s); starting on our own",
+			sun.sun_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	if (write(fd, "handover\n", 9) == 9) {
+		n = read(fd, reply, sizeof(reply) - 1);
+		reply[n > 0 ? n : 0] = '\0';
+	}
+	close(fd);
+	pr_info("takeover: the previous mtlsgw answered \"%.*s\"", (int)strcspn(reply, "\n"), reply);
+}
+
+
 
 /* ---- reload ---- */
 
@@ -1760,13 +1892,22 @@ int gw_worker_listen(struct gw_worker *w)
 		if (err)
 			return err;
 	}
-	if (admin_start(w))
+	w->t_start_ms = gw_now_ms();
+	if (!w->takeover && admin_start(w))
 		return -EADDRINUSE;
+	err = listeners_apply(w, w->gen);
+	err = err ?: steer_start(w);
+	if (err)
+		return err;
+	if (w->takeover) {
+		/* Our sockets get the SYNs now; the old daemon may go. */
+		takeover_notify(w);
+		if (admin_start(w))
+			return -EADDRINUSE;
+	}
 	watch_start(w);
 	house_start(w);
-	w->t_start_ms = gw_now_ms();
-	err = listeners_apply(w, w->gen);
-	return err ? err : steer_start(w);
+	return 0;
 }
 
 int gw_worker_run(struct gw_worker *w)
@@ -1819,8 +1960,11 @@ void gw_worker_free(struct gw_worker *w)
 	gw_steer_free(w->steer);
 	free(w->s1_sum);
 	if (w->ctl_ev.fd >= 0) {
+		struct stat st;
+
 		close(w->ctl_ev.fd);
-		if (w->ctl_path)
+		/* After a takeover the path is our successor's socket: keep it. */
+		if (w->ctl_path && !stat(w->ctl_path, &st) && st.st_ino == w->ctl_ino)
 			unlink(w->ctl_path);
 	}
 	free(w->ctl_path);

@@ -9,6 +9,8 @@
 #ifndef GW_WORKER_H
 #define GW_WORKER_H
 
+#include <stdbool.h>
+
 #include "config.h"
 #include "util.h"
 
@@ -52,6 +54,13 @@ void gw_worker_set_stage1(struct gw_worker *w, struct gw_stage1 *s1);
 /* Hand the loaded steering program to the worker (it takes ownership). */
 struct gw_steer_prog;
 void gw_worker_set_steer(struct gw_worker *w, struct gw_steer_prog *steer);
+
+/*
+ * Start as the successor of a running daemon: open our sockets, switch
+ * the steering map to them, then tell the old daemon (over its control
+ * socket) to drain and exit.
+ */
+void gw_worker_set_takeover(struct gw_worker *w, bool takeover);
 
 /* What the kernel capability probe found, for "mtlsgwctl status". */
 void gw_worker_set_kernel_info(struct gw_worker *w, const char *info);

@@ -626,7 +626,7 @@ int gwt_gw_start(struct gwt_gw *g)
 			dup2(fd, STDOUT_FILENO);
 		}
 		setenv("NOTIFY_SOCKET", g->notify, 1);
-		execl(gwt_mtlsgw(), "mtlsgw", "-c", g->cfg, (char *)NULL);
+		execl(gwt_mtlsgw(), "mtlsgw", "-c", g->cfg, g->extra_arg, (char *)NULL);
 		_exit(127);
 	}
 	for (;;) {
@@ -658,6 +658,22 @@ int gwt_gw_start(struct gwt_gw *g)
 			return 0;
 		}
 	}
+}
+
+int gwt_gw_wait_exit(struct gwt_gw *g, int timeout_ms)
+{
+	uint64_t end = now_ms() + timeout_ms;
+	int status;
+
+	if (g->pid <= 0)
+		return -1;
+	while (waitpid(g->pid, &status, WNOHANG) != g->pid) {
+		if (now_ms() > end)
+			return -1;
+		poll(NULL, 0, 5);
+	}
+	g->pid = -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 int gwt_gw_stop(struct gwt_gw *g)

@@ -113,6 +113,7 @@ struct gwt_gw {
 	char ctl[96];			/* control socket */
 	int metrics_port;
 	int notify_fd;
+	const char *extra_arg;		/* one more daemon argument, e.g. "--takeover" */
 };
 
 /* Write the config into a fresh temporary directory. 0 or -errno. */
@@ -122,6 +123,8 @@ int gwt_gw_rewrite(struct gwt_gw *g, const struct gwt_gw_opts *o);
 int gwt_gw_signal(struct gwt_gw *g, int sig);
 /* Start mtlsgw on g->cfg and wait for READY=1 (10 s). 0, or -1 with the log printed. */
 int gwt_gw_start(struct gwt_gw *g);
+/* Wait up to timeout_ms for the daemon to exit by itself; its status or -1. */
+int gwt_gw_wait_exit(struct gwt_gw *g, int timeout_ms);
 /* SIGTERM, wait; returns the exit status (or -1). */
 int gwt_gw_stop(struct gwt_gw *g);
 /*
