@@ -1187,3 +1187,24 @@ int gwt_raw_connect(int port)
 	}
 	return fd;
 }
+
+int gwt_env_start(struct gwt_backend *be, struct gwt_gw *gw, struct gwt_gw_opts *go,
+		  bool start)
+{
+	struct gwt_backend_opts bo = { .echo = true };
+
+	gw->pid = -1;
+	gw->notify_fd = -1;
+	if (gwt_backend_start(be, &bo))
+		return -1;
+	go->upstream_port = be->port;
+	if (gwt_gw_config(gw, go))
+		return -1;
+	return start ? gwt_gw_start(gw) : 0;
+}
+
+int gwt_env_stop(struct gwt_backend *be, struct gwt_gw *gw)
+{
+	gwt_backend_stop(be);
+	return gwt_gw_cleanup(gw);
+}

@@ -203,6 +203,16 @@ void gwt_client_try_fd(int fd, const struct gwt_client_opts *o, const char *msg,
 int gwt_client_bulk(struct gwt_client *c, uint64_t send_bytes, uint64_t seed,
 		    uint64_t *rx_bytes, unsigned char rx_sha256[32], int timeout_ms);
 
+/*
+ * The usual test environment: an echo backend and a gateway in front of
+ * it (go->upstream_port is set here), started when start is true.
+ * Returns 0 or -1. gwt_env_stop stops both and returns 0 when the
+ * gateway exited cleanly on SIGTERM.
+ */
+int gwt_env_start(struct gwt_backend *be, struct gwt_gw *gw, struct gwt_gw_opts *go,
+		  bool start);
+int gwt_env_stop(struct gwt_backend *be, struct gwt_gw *gw);
+
 /* Monotonic milliseconds. */
 uint64_t gwt_now_ms(void);
 

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "gwtest.h"
 #include "netns.h"
 
 static char *vcmd(const char *fmt, va_list ap)
@@ -194,4 +195,52 @@ out_errno:
 	err = -errno;
 	close(fd);
 	return err;
+}
+
+int gwt_gw_start_in(struct gwt_gw *g, const char *ns)
+{
+	int saved = gwt_netns_enter(ns), err;
+
+	if (saved < 0)
+		return -1;
+	err = gwt_gw_start(g);
+	gwt_netns_leave(saved);
+	return err;
+}
+
+int gwt_connect_in(const char *ns, const char *src, const char *dst, int port, int timeout_ms)
+{
+	int saved = gwt_netns_enter(ns), fd;
+
+	if (saved < 0)
+		return -EINVAL;
+	fd = gwt_tcp_connect_from(src, dst, port, timeout_ms);
+	gwt_netns_leave(saved);
+	return fd;
+}
+
+int gwt_topo_env_start(struct gwt_topo *t, struct gwt_backend *be)
+{
+	struct gwt_backend_opts bo = { .echo = true };
+	int saved, err;
+
+	be->pid = -1;
+	if (gwt_topo_create(t))
+		return -1;
+	saved = gwt_netns_enter(t->gw_ns);
+	if (saved < 0)
+		return -1;
+	err = gwt_backend_start(be, &bo);
+	gwt_netns_leave(saved);
+	return err ? -1 : 0;
+}
+
+int gwt_topo_env_stop(struct gwt_topo *t, struct gwt_backend *be, struct gwt_gw *gw)
+{
+	int ret;
+
+	gwt_backend_stop(be);
+	ret = gwt_gw_cleanup(gw);
+	gwt_topo_destroy(t);
+	return ret;
 }

@@ -52,4 +52,18 @@ void gwt_netns_leave(int saved);
  */
 int gwt_tcp_connect_from(const char *src, const char *dst, int port, int timeout_ms);
 
+struct gwt_gw;
+struct gwt_backend;
+
+/* The topology and an echo backend inside its gateway namespace. 0 or -1. */
+int gwt_topo_env_start(struct gwt_topo *t, struct gwt_backend *be);
+/* Stop backend and gateway, remove the topology; 0 when the gateway exited cleanly. */
+int gwt_topo_env_stop(struct gwt_topo *t, struct gwt_backend *be, struct gwt_gw *gw);
+
+/* Start the daemon inside namespace ns (it forks from there). 0 or -1. */
+int gwt_gw_start_in(struct gwt_gw *g, const char *ns);
+
+/* gwt_tcp_connect_from, from inside namespace ns. */
+int gwt_connect_in(const char *ns, const char *src, const char *dst, int port, int timeout_ms);
+
 #endif

@@ -52,19 +52,14 @@ FIXTURE(echo) {
 
 FIXTURE_SETUP(echo)
 {
-	struct gwt_backend_opts bo = { .echo = true };
 	struct gwt_gw_opts go = { 0 };
 
-	ASSERT_EQ(0, gwt_backend_start(&self->be, &bo));
-	go.upstream_port = self->be.port;
-	ASSERT_EQ(0, gwt_gw_config(&self->gw, &go));
-	ASSERT_EQ(0, gwt_gw_start(&self->gw));
+	ASSERT_EQ(0, gwt_env_start(&self->be, &self->gw, &go, true));
 }
 
 FIXTURE_TEARDOWN(echo)
 {
-	gwt_backend_stop(&self->be);
-	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
+	EXPECT_EQ(0, gwt_env_stop(&self->be, &self->gw));
 }
 
 static void expect_echo(HARNESS_CTX, int port,
@@ -273,19 +268,14 @@ FIXTURE_VARIANT_ADD(refused, two_spiffe_ids) {
 
 FIXTURE_SETUP(refused)
 {
-	struct gwt_backend_opts bo = { .echo = true };
 	struct gwt_gw_opts go = { 0 };
 
-	ASSERT_EQ(0, gwt_backend_start(&self->be, &bo));
-	go.upstream_port = self->be.port;
-	ASSERT_EQ(0, gwt_gw_config(&self->gw, &go));
-	ASSERT_EQ(0, gwt_gw_start(&self->gw));
+	ASSERT_EQ(0, gwt_env_start(&self->be, &self->gw, &go, true));
 }
 
 FIXTURE_TEARDOWN(refused)
 {
-	gwt_backend_stop(&self->be);
-	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
+	EXPECT_EQ(0, gwt_env_stop(&self->be, &self->gw));
 }
 
 static void expect_refused(HARNESS_CTX,

@@ -26,19 +26,12 @@ FIXTURE(lc) {
 
 FIXTURE_SETUP(lc)
 {
-	struct gwt_backend_opts bo = { .echo = true };
-
-	self->gw.pid = -1;
-	self->gw.notify_fd = -1;
-	ASSERT_EQ(0, gwt_backend_start(&self->be, &bo));
-	self->go.upstream_port = self->be.port;
-	ASSERT_EQ(0, gwt_gw_config(&self->gw, &self->go));
+	ASSERT_EQ(0, gwt_env_start(&self->be, &self->gw, &self->go, false));
 }
 
 FIXTURE_TEARDOWN(lc)
 {
-	gwt_backend_stop(&self->be);
-	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
+	EXPECT_EQ(0, gwt_env_stop(&self->be, &self->gw));
 }
 
 

@@ -36,19 +36,12 @@ FIXTURE_VARIANT_ADD(s1, tc) { .attach = "tc", .mode = "tc" };
 
 FIXTURE_SETUP(s1)
 {
-	struct gwt_backend_opts bo = { .echo = true };
-	int saved;
-
 	self->gw.pid = -1;
 	self->gw.notify_fd = -1;
 	self->be.pid = -1;
 	if (geteuid())
 		SKIP("network namespaces and BPF need root");
-	ASSERT_EQ(0, gwt_topo_create(&self->topo));
-	saved = gwt_netns_enter(self->topo.gw_ns);
-	ASSERT_LE(0, saved);
-	ASSERT_EQ(0, gwt_backend_start(&self->be, &bo));
-	gwt_netns_leave(saved);
+	ASSERT_EQ(0, gwt_topo_env_start(&self->topo, &self->be));
 
 	snprintf(self->top_extra, sizeof(self->top_extra),
 		 "stage1:\n  attach: %s\n  summary_interval: 300ms\n", variant->attach);
@@ -64,33 +57,19 @@ FIXTURE_SETUP(s1)
 
 FIXTURE_TEARDOWN(s1)
 {
-	gwt_backend_stop(&self->be);
-	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
-	gwt_topo_destroy(&self->topo);
+	EXPECT_EQ(0, gwt_topo_env_stop(&self->topo, &self->be, &self->gw));
 }
 
 static int gw_start_in_ns(FIXTURE_DATA(s1) *self)
 {
-	int saved = gwt_netns_enter(self->topo.gw_ns), err;
-
-	if (saved < 0)
-		return -1;
-	err = gwt_gw_start(&self->gw);
-	gwt_netns_leave(saved);
-	return err;
+	return gwt_gw_start_in(&self->gw, self->topo.gw_ns);
 }
 
 /* Connect from the client namespace; the fd or -errno. */
 static int client_connect(FIXTURE_DATA(s1) *self, const char *src, const char *dst,
 			  int timeout_ms)
 {
-	int saved = gwt_netns_enter(self->topo.cl_ns), fd;
-
-	if (saved < 0)
-		return -EINVAL;
-	fd = gwt_tcp_connect_from(src, dst, self->gw.port, timeout_ms);
-	gwt_netns_leave(saved);
-	return fd;
+	return gwt_connect_in(self->topo.cl_ns, src, dst, self->gw.port, timeout_ms);
 }
 
 static bool mtls_echo_from(FIXTURE_DATA(s1) *self, const char *src, const char *dst)
@@ -259,18 +238,11 @@ TEST_F(s1, two_listeners_two_allowlists)
 	/* test: .2 yes, .3 no.  other: .3 yes, .2 no. */
 	ASSERT_TRUE(mtls_echo_from(self, GWT_CL_V4_ALLOWED, GWT_GW_V4));
 	ASSERT_EQ(-ETIMEDOUT, client_connect(self, GWT_CL_V4_DENIED, GWT_GW_V4, 1000));
-	{
-		int saved = gwt_netns_enter(self->topo.cl_ns);
-
-		fd = gwt_tcp_connect_from(GWT_CL_V4_DENIED, GWT_GW_V4, port2, 3000);
-		gwt_netns_leave(saved);
-		ASSERT_LE(0, fd);
-		close(fd);
-		saved = gwt_netns_enter(self->topo.cl_ns);
-		fd = gwt_tcp_connect_from(GWT_CL_V4_ALLOWED, GWT_GW_V4, port2, 1000);
-		gwt_netns_leave(saved);
-		ASSERT_EQ(-ETIMEDOUT, fd);
-	}
+	fd = gwt_connect_in(self->topo.cl_ns, GWT_CL_V4_DENIED, GWT_GW_V4, port2, 3000);
+	ASSERT_LE(0, fd);
+	close(fd);
+	fd = gwt_connect_in(self->topo.cl_ns, GWT_CL_V4_ALLOWED, GWT_GW_V4, port2, 1000);
+	ASSERT_EQ(-ETIMEDOUT, fd);
 }
 
 TEST_F(s1, nothing_left_after_sigterm)

@@ -26,15 +26,12 @@ FIXTURE(st) {
 
 FIXTURE_SETUP(st)
 {
-	struct gwt_backend_opts bo = { .echo = true };
-	int saved;
-
 	self->gw.pid = -1;
 	self->gw.notify_fd = -1;
 	self->be.pid = -1;
 	if (geteuid())
 		SKIP("network namespaces and BPF need root");
-	ASSERT_EQ(0, gwt_topo_create(&self->topo));
+	ASSERT_EQ(0, gwt_topo_env_start(&self->topo, &self->be));
 	/* Service addresses the gateway answers for without configuring them. */
 	ASSERT_EQ(0, gwt_sh("ip -n %s route add local 10.214.0.0/24 dev lo && "
 			    "ip -n %s -6 route add local fd00:214::/64 dev lo && "
@@ -42,10 +39,6 @@ FIXTURE_SETUP(st)
 			    "ip -n %s -6 route add fd00:214::/64 via %s",
 			    self->topo.gw_ns, self->topo.gw_ns, self->topo.cl_ns, GWT_GW_V4,
 			    self->topo.cl_ns, GWT_GW_V6));
-	saved = gwt_netns_enter(self->topo.gw_ns);
-	ASSERT_LE(0, saved);
-	ASSERT_EQ(0, gwt_backend_start(&self->be, &bo));
-	gwt_netns_leave(saved);
 
 	self->port6 = gwt_free_port();
 	snprintf(self->extra, sizeof(self->extra),
@@ -67,31 +60,17 @@ FIXTURE_SETUP(st)
 
 FIXTURE_TEARDOWN(st)
 {
-	gwt_backend_stop(&self->be);
-	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
-	gwt_topo_destroy(&self->topo);
+	EXPECT_EQ(0, gwt_topo_env_stop(&self->topo, &self->be, &self->gw));
 }
 
 static int gw_start_in_ns(FIXTURE_DATA(st) *self)
 {
-	int saved = gwt_netns_enter(self->topo.gw_ns), err;
-
-	if (saved < 0)
-		return -1;
-	err = gwt_gw_start(&self->gw);
-	gwt_netns_leave(saved);
-	return err;
+	return gwt_gw_start_in(&self->gw, self->topo.gw_ns);
 }
 
 static int connect_to(FIXTURE_DATA(st) *self, const char *src, const char *dst, int port)
 {
-	int saved = gwt_netns_enter(self->topo.cl_ns), fd;
-
-	if (saved < 0)
-		return -EINVAL;
-	fd = gwt_tcp_connect_from(src, dst, port, 3000);
-	gwt_netns_leave(saved);
-	return fd;
+	return gwt_connect_in(self->topo.cl_ns, src, dst, port, 3000);
 }
 
 static bool echo_via(FIXTURE_DATA(st) *self, const char *src, const char *dst, int port,

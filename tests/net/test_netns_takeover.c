@@ -30,9 +30,6 @@ FIXTURE(tk) {
 
 FIXTURE_SETUP(tk)
 {
-	struct gwt_backend_opts bo = { .echo = true };
-	int saved;
-
 	self->gw.pid = -1;
 	self->gw.notify_fd = -1;
 	self->be.pid = -1;
@@ -41,11 +38,7 @@ FIXTURE_SETUP(tk)
 	if (gwt_sh("mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf"))
 		SKIP("no bpffs at /sys/fs/bpf and cannot mount one");
 	snprintf(self->pin_dir, sizeof(self->pin_dir), "/sys/fs/bpf/mtlsgw-test-%d", getpid());
-	ASSERT_EQ(0, gwt_topo_create(&self->topo));
-	saved = gwt_netns_enter(self->topo.gw_ns);
-	ASSERT_LE(0, saved);
-	ASSERT_EQ(0, gwt_backend_start(&self->be, &bo));
-	gwt_netns_leave(saved);
+	ASSERT_EQ(0, gwt_topo_env_start(&self->topo, &self->be));
 	snprintf(self->top_extra, sizeof(self->top_extra),
 		 "takeover: true\nbpf_pin_dir: %s\n", self->pin_dir);
 	self->go.top_extra = self->top_extra;
@@ -56,21 +49,13 @@ FIXTURE_SETUP(tk)
 
 FIXTURE_TEARDOWN(tk)
 {
-	gwt_backend_stop(&self->be);
-	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
-	gwt_topo_destroy(&self->topo);
+	EXPECT_EQ(0, gwt_topo_env_stop(&self->topo, &self->be, &self->gw));
 	gwt_sh("rm -rf %s", self->pin_dir);
 }
 
 static int gw_start_in_ns(FIXTURE_DATA(tk) *self, struct gwt_gw *g)
 {
-	int saved = gwt_netns_enter(self->topo.gw_ns), err;
-
-	if (saved < 0)
-		return -1;
-	err = gwt_gw_start(g);
-	gwt_netns_leave(saved);
-	return err;
+	return gwt_gw_start_in(g, self->topo.gw_ns);
 }
 
 struct tally {
@@ -181,10 +166,9 @@ TEST_F(tk, sigkill_then_fresh_start_cleans_pins)
 	{
 		struct gwt_client_opts co = { .cert = "client-ecdsa", .no_server_check = true };
 		struct gwt_outcome o;
-		int saved = gwt_netns_enter(self->topo.cl_ns);
-		int fd = gwt_tcp_connect_from(GWT_CL_V4_ALLOWED, GWT_GW_V4, self->gw.port, 3000);
+		int fd = gwt_connect_in(self->topo.cl_ns, GWT_CL_V4_ALLOWED, GWT_GW_V4,
+					self->gw.port, 3000);
 
-		gwt_netns_leave(saved);
 		ASSERT_LE(0, fd);
 		gwt_client_try_fd(fd, &co, "pins", 4, &o);
 		ASSERT_EQ(4, o.rx);

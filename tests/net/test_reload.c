@@ -24,20 +24,12 @@ FIXTURE(reload) {
 
 FIXTURE_SETUP(reload)
 {
-	struct gwt_backend_opts bo = { .echo = true };
-
-	self->gw.pid = -1;
-	self->gw.notify_fd = -1;
-	ASSERT_EQ(0, gwt_backend_start(&self->be, &bo));
-	self->go.upstream_port = self->be.port;
-	ASSERT_EQ(0, gwt_gw_config(&self->gw, &self->go));
-	ASSERT_EQ(0, gwt_gw_start(&self->gw));
+	ASSERT_EQ(0, gwt_env_start(&self->be, &self->gw, &self->go, true));
 }
 
 FIXTURE_TEARDOWN(reload)
 {
-	gwt_backend_stop(&self->be);
-	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
+	EXPECT_EQ(0, gwt_env_stop(&self->be, &self->gw));
 }
 
 static bool echo_ok(int port, const char *cert)

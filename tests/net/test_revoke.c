@@ -62,8 +62,7 @@ FIXTURE_SETUP(rv)
 
 FIXTURE_TEARDOWN(rv)
 {
-	gwt_backend_stop(&self->be);
-	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
+	EXPECT_EQ(0, gwt_env_stop(&self->be, &self->gw));
 }
 
 
