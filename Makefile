@@ -57,6 +57,8 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
 BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
 BPFT_BINS := $(patsubst tests/bpf/%.c,$(O)/tests/%,$(BPFT_SRCS))
+VMT_SRCS := $(wildcard tests/vm/test_*.c)
+VMT_BINS := $(patsubst tests/vm/%.c,$(O)/tests/%,$(VMT_SRCS))
 NET_SRCS := $(wildcard tests/net/test_*.c)
 NET_BINS := $(patsubst tests/net/%.c,$(O)/tests/%,$(NET_SRCS))
 TESTLIB_SRCS := $(wildcard tests/lib/*.c)
@@ -64,7 +66,7 @@ TESTLIB_OBJS := $(patsubst %.c,$(O)/%.o,$(TESTLIB_SRCS))
 
 BINS := $(O)/mtlsgw $(O)/mtlsgwctl
 
-.PHONY: all deps test unit net demo clean
+.PHONY: all deps test unit net demo clean vm-test vm-fetch
 all: $(BINS)
 
 # Skeletons first: any object may include one.
@@ -109,6 +111,11 @@ $(O)/tests/%: $(O)/tests/bpf/%.o $(TESTLIB_OBJS) $(LIB)
 	$(if $(Q),@echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(O)/tests/%: $(O)/tests/vm/%.o $(TESTLIB_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 $(O)/tests/%: $(O)/tests/net/%.o $(TESTLIB_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  LD      $@")
@@ -136,9 +143,29 @@ unit: $(UNIT_BINS) $(BPFT_BINS)
 net: $(BINS) $(NET_BINS) $(PKI)/.done
 	$(Q)MTLSGW=$(O)/mtlsgw PKI=$(PKI) tests/run $(NET_BINS)
 
+# The kTLS tests run inside QEMU, once per kernel of the matrix: each
+# (binary, kernel) pair is a small wrapper tests/run can execute.
+VM_KERNELS := bookworm trixie sid
+VM_WRAPPERS := $(foreach k,$(VM_KERNELS),$(patsubst $(O)/tests/%,$(O)/vm/tests/%@$(k),$(VMT_BINS)))
+
+$(O)/vm/tests/%: $(VMT_BINS)
+	@mkdir -p $(@D)
+	$(Q)printf '#!/bin/sh\nexec %s/vm-images/run-test %s %s\n' "$(CURDIR)" \
+		"$(lastword $(subst @, ,$*))" "$(O)/tests/$(firstword $(subst @, ,$*))" > $@
+	$(Q)chmod +x $@
+
+vm-fetch:
+	$(Q)vm-images/fetch-kernels $(VM_KERNELS) >/dev/null 2>&1 || \
+		echo "# vm: some kernels could not be fetched; their tests will be skipped"
+
+vm-test: $(VMT_BINS) $(VM_WRAPPERS) $(PKI)/.done vm-fetch
+	$(Q)PKI=$(PKI) tests/run $(VM_WRAPPERS)
+
 test: deps
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BPFT_BINS) $(NET_BINS) $(PKI)/.done
-	$(Q)MTLSGW=$(O)/mtlsgw MTLSGWCTL=$(O)/mtlsgwctl PKI=$(PKI) tests/run $(UNIT_BINS) $(BPFT_BINS) $(NET_BINS)
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BPFT_BINS) $(NET_BINS) $(VMT_BINS) \
+		$(VM_WRAPPERS) $(PKI)/.done vm-fetch
+	$(Q)MTLSGW=$(O)/mtlsgw MTLSGWCTL=$(O)/mtlsgwctl PKI=$(PKI) tests/run $(UNIT_BINS) $(BPFT_BINS) \
+		$(NET_BINS) $(VM_WRAPPERS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -6,6 +6,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <stdlib.h>
+#include <linux/tls.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/kdf.h>
+
 #include "ktls.h"
 #include "util.h"
 
@@ -67,5 +73,297 @@ int gw_ktls_probe(char *why, size_t len)
 	else
 		gw_snprintf(why, len, "kTLS not available: TCP_ULP \"tls\": %s",
 			    strerror(-err));
+	return err;
+}
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+
+static int secrets_idx = -1;
+
+static void secrets_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+			 long argl, void *argp)
+{
+	(void)parent; (void)ad; (void)idx; (void)argl; (void)argp;
+	if (ptr) {
+		OPENSSL_cleanse(ptr, sizeof(struct gw_ktls_secrets));
+		free(ptr);
+	}
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * "CLIENT_TRAFFIC_SECRET_0 <client_random> <secret>": keep the secret
+ * (in hex in the line), nothing else. OpenSSL calls this during the
+ * handshake from inside SSL_do_handshake.
+ */
+static void keylog_cb(const SSL *ssl, const char *line)
+{
+	struct gw_ktls_secrets *s;
+	unsigned char *dst;
+	const char *hex;
+	unsigned int bit, n = 0;
+
+	if (!strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24))
+		bit = 1;
+	else if (!strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24))
+		bit = 2;
+	else
+		return;
+	hex = strrchr(line, ' ');
+	if (!hex)
+		return;
+	hex++;
+	s = SSL_get_ex_data(ssl, secrets_idx);
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s || !SSL_set_ex_data((SSL *)ssl, secrets_idx, s)) {
+			free(s);
+			return;
+		}
+	}
+	dst = bit == 1 ? s->client : s->server;
+	while (hex[0] && hex[1] && n < sizeof(s->client)) {
+		int hi = hexval(hex[0]), lo = hexval(hex[1]);
+
+		if (hi < 0 || lo < 0)
+			return;
+		dst[n++] = (unsigned char)(hi << 4 | lo);
+		hex += 2;
+	}
+	s->len = n;
+	s->have |= bit;
+}
+
+void gw_ktls_enable_keylog(SSL_CTX *ctx)
+{
+	if (secrets_idx < 0)
+		secrets_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, secrets_free);
+	SSL_CTX_set_keylog_callback(ctx, keylog_cb);
+}
+
+void gw_ktls_forget(SSL *ssl)
+{
+	void *s = secrets_idx >= 0 ? SSL_get_ex_data(ssl, secrets_idx) : NULL;
+
+	if (s) {
+		SSL_set_ex_data(ssl, secrets_idx, NULL);
+		secrets_free(NULL, s, NULL, 0, 0, NULL);
+	}
+}
+
+/* HKDF-Expand-Label(secret, label, "", len) of TLS 1.3 (RFC 8446 7.1). */
+static int hkdf_expand_label(const EVP_MD *md, const unsigned char *secret, size_t slen,
+			     const char *label, unsigned char *out, size_t len)
+{
+	unsigned char info[2 + 1 + 6 + 32 + 1];
+	size_t llen = strlen(label), ilen = 0;
+	OSSL_PARAM params[5], *p = params;
+	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY, ret = -EINVAL;
+	EVP_KDF_CTX *kctx;
+	EVP_KDF *kdf;
+
+	if (llen > 32)
+		return -EINVAL;
+	info[ilen++] = (unsigned char)(len >> 8);
+	info[ilen++] = (unsigned char)len;
+	info[ilen++] = (unsigned char)(6 + llen);
+	memcpy(info + ilen, "tls13 ", 6);
+	ilen += 6;
+	memcpy(info + ilen, label, llen);
+	ilen += llen;
+	info[ilen++] = 0;		/* empty context */
+	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	EVP_KDF_free(kdf);
+	if (!kctx)
+		return -ENOMEM;
+	*p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+						(char *)EVP_MD_get0_name(md), 0);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, slen);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, ilen);
+	*p = OSSL_PARAM_construct_end();
+	if (EVP_KDF_derive(kctx, out, len, params) == 1)
+		ret = 0;
+	EVP_KDF_CTX_free(kctx);
+	OPENSSL_cleanse(info, sizeof(info));
+	return ret;
+}
+
+/* TLS 1.2 key block: PRF(master, "key expansion", server_random || client_random). */
+static int tls12_key_block(SSL *ssl, const EVP_MD *md, unsigned char *out, size_t len)
+{
+	unsigned char master[48], seed[13 + 64];
+	OSSL_PARAM params[4], *p = params;
+	SSL_SESSION *sess = SSL_get_session(ssl);
+	EVP_KDF_CTX *kctx;
+	EVP_KDF *kdf;
+	size_t mlen;
+	int ret = -EINVAL;
+
+	if (!sess)
+		return -EINVAL;
+	mlen = SSL_SESSION_get_master_key(sess, master, sizeof(master));
+	memcpy(seed, "key expansion", 13);
+	if (SSL_get_server_random(ssl, seed + 13, 32) != 32 ||
+	    SSL_get_client_random(ssl, seed + 45, 32) != 32 || mlen != 48)
+		goto out;
+	kdf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
+	kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	EVP_KDF_free(kdf);
+	if (!kctx) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+						(char *)EVP_MD_get0_name(md), 0);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, master, mlen);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed, sizeof(seed));
+	*p = OSSL_PARAM_construct_end();
+	if (EVP_KDF_derive(kctx, out, len, params) == 1)
+		ret = 0;
+	EVP_KDF_CTX_free(kctx);
+out:
+	OPENSSL_cleanse(master, sizeof(master));
+	return ret;
+}
+
+static void put_seq(unsigned char *rec_seq, uint64_t seq)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--, seq >>= 8)
+		rec_seq[i] = (unsigned char)seq;
+}
+
+/*
+ * Fill one direction. iv is the full 12-byte TLS 1.3 IV, or for TLS 1.2
+ * the 4-byte GCM salt / 12-byte ChaCha20 IV from the key block.
+ */
+static void fill_dir(struct gw_ktls_dir *d, uint16_t version, uint16_t cipher,
+		     const unsigned char *key, const unsigned char *iv, uint64_t seq)
+{
+	memset(d, 0, sizeof(*d));
+	if (cipher == TLS_CIPHER_AES_GCM_128) {
+		struct tls12_crypto_info_aes_gcm_128 *ci = (void *)d->info;
+
+		ci->info.version = version;
+		ci->info.cipher_type = cipher;
+		memcpy(ci->key, key, sizeof(ci->key));
+		memcpy(ci->salt, iv, 4);
+		/* 1.3: the rest of the IV; 1.2: the explicit nonce, our sequence. */
+		if (version == TLS_1_3_VERSION)
+			memcpy(ci->iv, iv + 4, 8);
+		else
+			put_seq(ci->iv, seq);
+		put_seq(ci->rec_seq, seq);
+		d->len = sizeof(*ci);
+	} else if (cipher == TLS_CIPHER_AES_GCM_256) {
+		struct tls12_crypto_info_aes_gcm_256 *ci = (void *)d->info;
+
+		ci->info.version = version;
+		ci->info.cipher_type = cipher;
+		memcpy(ci->key, key, sizeof(ci->key));
+		memcpy(ci->salt, iv, 4);
+		if (version == TLS_1_3_VERSION)
+			memcpy(ci->iv, iv + 4, 8);
+		else
+			put_seq(ci->iv, seq);
+		put_seq(ci->rec_seq, seq);
+		d->len = sizeof(*ci);
+	} else {
+		struct tls12_crypto_info_chacha20_poly1305 *ci = (void *)d->info;
+
+		ci->info.version = version;
+		ci->info.cipher_type = cipher;
+		memcpy(ci->key, key, sizeof(ci->key));
+		memcpy(ci->iv, iv, sizeof(ci->iv));
+		put_seq(ci->rec_seq, seq);
+		d->len = sizeof(*ci);
+	}
+}
+
+int gw_ktls_derive(SSL *ssl, uint64_t tx_seq, uint64_t rx_seq,
+		   struct gw_ktls_dir *tx, struct gw_ktls_dir *rx)
+{
+	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+	const char *name = c ? SSL_CIPHER_get_name(c) : "";
+	unsigned char kb[2 * 32 + 2 * 12], ckey[32], skey[32], civ[12], siv[12];
+	unsigned int keylen, ivlen;
+	uint16_t cipher;
+	const EVP_MD *md;
+	int ret = 0;
+
+	if (strstr(name, "CHACHA20")) {
+		cipher = TLS_CIPHER_CHACHA20_POLY1305;
+		keylen = 32;
+		md = EVP_sha256();
+	} else if (strstr(name, "AES_256_GCM") || strstr(name, "AES256-GCM")) {
+		cipher = TLS_CIPHER_AES_GCM_256;
+		keylen = 32;
+		md = EVP_sha384();
+	} else if (strstr(name, "AES_128_GCM") || strstr(name, "AES128-GCM")) {
+		cipher = TLS_CIPHER_AES_GCM_128;
+		keylen = 16;
+		md = EVP_sha256();
+	} else {
+		return -EOPNOTSUPP;
+	}
+	if (SSL_version(ssl) == TLS1_3_VERSION) {
+		struct gw_ktls_secrets *s = secrets_idx >= 0 ?
+					    SSL_get_ex_data(ssl, secrets_idx) : NULL;
+
+		if (!s || s->have != 3 || s->len != (unsigned int)EVP_MD_get_size(md))
+			return -EINVAL;
+		ret = hkdf_expand_label(md, s->client, s->len, "key", ckey, keylen);
+		ret = ret ?: hkdf_expand_label(md, s->client, s->len, "iv", civ, 12);
+		ret = ret ?: hkdf_expand_label(md, s->server, s->len, "key", skey, keylen);
+		ret = ret ?: hkdf_expand_label(md, s->server, s->len, "iv", siv, 12);
+		if (!ret) {
+			fill_dir(tx, TLS_1_3_VERSION, cipher, skey, siv, tx_seq);
+			fill_dir(rx, TLS_1_3_VERSION, cipher, ckey, civ, rx_seq);
+		}
+	} else if (SSL_version(ssl) == TLS1_2_VERSION) {
+		ivlen = cipher == TLS_CIPHER_CHACHA20_POLY1305 ? 12 : 4;
+		ret = tls12_key_block(ssl, md, kb, 2 * keylen + 2 * ivlen);
+		if (!ret) {
+			/* client key, server key, client IV, server IV */
+			fill_dir(tx, TLS_1_2_VERSION, cipher, kb + keylen, kb + 2 * keylen + ivlen,
+				 tx_seq);
+			fill_dir(rx, TLS_1_2_VERSION, cipher, kb, kb + 2 * keylen, rx_seq);
+		}
+	} else {
+		ret = -EOPNOTSUPP;
+	}
+	OPENSSL_cleanse(kb, sizeof(kb));
+	OPENSSL_cleanse(ckey, sizeof(ckey));
+	OPENSSL_cleanse(skey, sizeof(skey));
+	OPENSSL_cleanse(civ, sizeof(civ));
+	OPENSSL_cleanse(siv, sizeof(siv));
+	return ret;
+}
+
+int gw_ktls_install(int fd, struct gw_ktls_dir *tx, struct gw_ktls_dir *rx)
+{
+	int err = 0;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) ||
+	    setsockopt(fd, SOL_TLS, TLS_TX, tx->info, tx->len) ||
+	    setsockopt(fd, SOL_TLS, TLS_RX, rx->info, rx->len))
+		err = -errno;
+	OPENSSL_cleanse(tx, sizeof(*tx));
+	OPENSSL_cleanse(rx, sizeof(*rx));
 	return err;
 }

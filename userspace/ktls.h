@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Try to attach the "tls" upper layer protocol to a connected loopback TCP
@@ -12,5 +13,55 @@
  * loaded or not built). Fills why with an operator-facing explanation.
  */
 int gw_ktls_probe(char *why, size_t len);
+
+/*
+ * Handing an OpenSSL session to kernel TLS.
+ *
+ * TLS 1.3: Debian's OpenSSL 3.0 offloads TX only, so the daemon installs
+ * both directions itself from the traffic secrets OpenSSL reports through
+ * the keylog callback: key = HKDF-Expand-Label(secret, "key", "", keylen),
+ * iv = HKDF-Expand-Label(secret, "iv", "", 12). TLS 1.2: the key block from
+ * the master secret (TLS1-PRF "key expansion", server_random first).
+ * Record sequence numbers start where OpenSSL stopped: for TLS 1.3 with
+ * no tickets 0 both ways, for TLS 1.2 1 both ways (Finished was 0).
+ *
+ * Order (DESIGN.md): TCP_ULP "tls" on the established socket, then TLS_TX,
+ * then TLS_RX. Key material is wiped after use.
+ */
+#include <openssl/ssl.h>
+
+/* Secrets captured from the keylog callback, per SSL (ex_data). */
+struct gw_ktls_secrets {
+	unsigned char client[48];	/* CLIENT_TRAFFIC_SECRET_0 */
+	unsigned char server[48];	/* SERVER_TRAFFIC_SECRET_0 */
+	unsigned int len;		/* 32 (SHA-256) or 48 (SHA-384); 0 = none */
+	unsigned int have;		/* bit 0 client, bit 1 server */
+};
+
+/* One direction's parameters for setsockopt(SOL_TLS, TLS_TX/TLS_RX). */
+struct gw_ktls_dir {
+	unsigned char info[64];		/* a struct tls12_crypto_info_* */
+	unsigned int len;
+};
+
+/* Register the keylog hook on a server context (call once per SSL_CTX). */
+void gw_ktls_enable_keylog(SSL_CTX *ctx);
+
+/*
+ * Derive both directions for the server side of ssl. tx_seq/rx_seq are the
+ * next record sequence numbers. 0, -EOPNOTSUPP (cipher kTLS can't carry),
+ * or -EINVAL (secrets missing).
+ */
+int gw_ktls_derive(SSL *ssl, uint64_t tx_seq, uint64_t rx_seq,
+		   struct gw_ktls_dir *tx, struct gw_ktls_dir *rx);
+
+/*
+ * ULP, TX, RX on fd, in that order. 0 or -errno; on failure the socket
+ * must be closed (it may be half configured). Wipes tx and rx.
+ */
+int gw_ktls_install(int fd, struct gw_ktls_dir *tx, struct gw_ktls_dir *rx);
+
+/* Free the secrets kept for ssl and wipe them. */
+void gw_ktls_forget(SSL *ssl);
 
 #endif
