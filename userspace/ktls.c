@@ -252,42 +252,53 @@ static void put_seq(unsigned char *rec_seq, uint64_t seq)
  * Fill one direction. iv is the full 12-byte TLS 1.3 IV, or for TLS 1.2
  * the 4-byte GCM salt / 12-byte ChaCha20 IV from the key block.
  */
+/*
+ * The GCM layouts differ only in key size: info, iv[8], key[N], salt[4],
+ * rec_seq[8]. TLS 1.3: salt and iv are the 12-byte IV split 4 + 8; TLS
+ * 1.2: salt is the key block's 4-byte IV and iv the explicit nonce of the
+ * next record, for which we use its sequence number.
+ */
+static void fill_gcm(struct tls_crypto_info *info, unsigned char *ci_iv,
+		     unsigned char *ci_key, size_t keylen, unsigned char *ci_salt,
+		     unsigned char *ci_seq, const unsigned char *key,
+		     const unsigned char *iv, uint64_t seq)
+{
+	memcpy(ci_key, key, keylen);
+	memcpy(ci_salt, iv, 4);
+	if (info->version == TLS_1_3_VERSION)
+		memcpy(ci_iv, iv + 4, 8);
+	else
+		put_seq(ci_iv, seq);
+	put_seq(ci_seq, seq);
+}
+
+/*
+ * Fill one direction. iv is the full 12-byte TLS 1.3 IV, or for TLS 1.2
+ * the 4-byte GCM salt / 12-byte ChaCha20 IV from the key block.
+ */
 static void fill_dir(struct gw_ktls_dir *d, uint16_t version, uint16_t cipher,
 		     const unsigned char *key, const unsigned char *iv, uint64_t seq)
 {
+	struct tls_crypto_info *info = (void *)d->info;
+
 	memset(d, 0, sizeof(*d));
+	info->version = version;
+	info->cipher_type = cipher;
 	if (cipher == TLS_CIPHER_AES_GCM_128) {
 		struct tls12_crypto_info_aes_gcm_128 *ci = (void *)d->info;
 
-		ci->info.version = version;
-		ci->info.cipher_type = cipher;
-		memcpy(ci->key, key, sizeof(ci->key));
-		memcpy(ci->salt, iv, 4);
-		/* 1.3: the rest of the IV; 1.2: the explicit nonce, our sequence. */
-		if (version == TLS_1_3_VERSION)
-			memcpy(ci->iv, iv + 4, 8);
-		else
-			put_seq(ci->iv, seq);
-		put_seq(ci->rec_seq, seq);
+		fill_gcm(info, ci->iv, ci->key, sizeof(ci->key), ci->salt, ci->rec_seq,
+			 key, iv, seq);
 		d->len = sizeof(*ci);
 	} else if (cipher == TLS_CIPHER_AES_GCM_256) {
 		struct tls12_crypto_info_aes_gcm_256 *ci = (void *)d->info;
 
-		ci->info.version = version;
-		ci->info.cipher_type = cipher;
-		memcpy(ci->key, key, sizeof(ci->key));
-		memcpy(ci->salt, iv, 4);
-		if (version == TLS_1_3_VERSION)
-			memcpy(ci->iv, iv + 4, 8);
-		else
-			put_seq(ci->iv, seq);
-		put_seq(ci->rec_seq, seq);
+		fill_gcm(info, ci->iv, ci->key, sizeof(ci->key), ci->salt, ci->rec_seq,
+			 key, iv, seq);
 		d->len = sizeof(*ci);
 	} else {
 		struct tls12_crypto_info_chacha20_poly1305 *ci = (void *)d->info;
 
-		ci->info.version = version;
-		ci->info.cipher_type = cipher;
 		memcpy(ci->key, key, sizeof(ci->key));
 		memcpy(ci->iv, iv, sizeof(ci->iv));
 		put_seq(ci->rec_seq, seq);
