@@ -2,108 +2,167 @@
 /*
  * Configuration: YAML -> validated struct gw_config.
  *
- * Two passes over the file:
- *  1. libyaml events build a map "key.path[i].key" -> line, so every
- *     message can name the line of the key it is about;
+ * Three steps over the file:
+ *  1. a libyaml event walk builds a table "key.path[i].key" -> line, kind
+ *     (value, list, mapping) and scalar text, so every message can name the
+ *     exact line of the key it is about. The walk also refuses what the
+ *     schema cannot see: syntax errors, duplicate keys, aliases, keys with
+ *     no value, more than one document;
  *  2. libcyaml loads the document into "raw" structs that mirror the YAML
- *     (structure, unknown keys, required keys, scalar vs list vs map); all
- *     scalars are loaded as strings so that step 3 can say exactly what is
- *     wrong with a value.
+ *     (unknown keys, required keys, scalar vs list vs mapping). Scalars are
+ *     loaded as strings so that step 3 can say exactly what is wrong with a
+ *     value. Its log output is turned into "FILE:LINE: key.path: message";
+ *     libcyaml errors stop the load. tls.crl, which may be a single path or a
+ *     list of paths, is skipped by the schema and read from the table;
  *  3. validation turns raw into struct gw_config, collecting every problem
  *     rather than stopping at the first.
+ *
+ * Reentrant: no static state; every call works on its own buffers.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <cyaml/cyaml.h>
 #include <openssl/ssl.h>
 #include <yaml.h>
 
 #include "config.h"
 
-/* ---- pass 1: key path -> line ---- */
+#define LM_DEPTH 32
+#define LM_PATH 1024
+#define LM_KEY 256
 
-struct line_ent {
-	char *path;
-	unsigned int line;
+/* ---- step 1: key path -> line, kind, value ---- */
+
+enum lm_kind {
+	LM_SCALAR,
+	LM_SEQ,
+	LM_MAP,
+};
+
+struct lm_node {
+	char *path;		/* "listeners[0].tls.cert"; "" is the document */
+	char *value;		/* scalar text; NULL for lists and mappings */
+	unsigned int line;	/* of the key, or of the entry in a list */
+	enum lm_kind kind;
 };
 
 struct line_map {
-	struct line_ent *e;
+	struct lm_node *e;
 	unsigned int n, cap;
 };
 
-static void lm_add(struct line_map *lm, const char *path, unsigned int line)
+/* Index of the new node, or -ENOMEM. */
+static int lm_add(struct line_map *lm, const char *path, unsigned int line)
 {
-	struct line_ent *e;
-	char *p;
+	struct lm_node *e;
 
 	if (lm->n == lm->cap) {
 		unsigned int cap = lm->cap ? 2 * lm->cap : 64;
 
 		e = realloc(lm->e, cap * sizeof(*e));
 		if (!e)
-			return;
+			return -ENOMEM;
 		lm->e = e;
 		lm->cap = cap;
 	}
-	p = strdup(path);
-	if (!p)
-		return;
-	lm->e[lm->n].path = p;
-	lm->e[lm->n].line = line;
-	lm->n++;
+	e = &lm->e[lm->n];
+	memset(e, 0, sizeof(*e));
+	e->path = strdup(path);
+	if (!e->path)
+		return -ENOMEM;
+	e->line = line;
+	return (int)lm->n++;
 }
 
-static unsigned int lm_line(const struct line_map *lm, const char *path)
+static const struct lm_node *lm_find(const struct line_map *lm, const char *path)
 {
 	unsigned int i;
 
 	for (i = 0; i < lm->n; i++)
 		if (!strcmp(lm->e[i].path, path))
-			return lm->e[i].line;
-	return 0;
+			return &lm->e[i];
+	return NULL;
+}
+
+static unsigned int lm_line(const struct line_map *lm, const char *path)
+{
+	const struct lm_node *e = lm_find(lm, path);
+
+	return e ? e->line : 0;
+}
+
+/*
+ * The line of path, or of the nearest enclosing key that is in the file
+ * (a defaulted key has no line of its own; its mapping has).
+ */
+static unsigned int lm_line_near(const struct line_map *lm, const char *path)
+{
+	char p[LM_PATH], *dot, *bracket;
+	unsigned int line;
+
+	if (gw_snprintf(p, sizeof(p), "%s", path))
+		return 0;
+	for (;;) {
+		line = lm_line(lm, p);
+		if (line || !p[0])
+			return line;
+		/* Drop the last ".key" or "[i]". */
+		dot = strrchr(p, '.');
+		bracket = strrchr(p, '[');
+		if (dot && (!bracket || dot > bracket))
+			*dot = '\0';
+		else if (bracket)
+			*bracket = '\0';
+		else
+			p[0] = '\0';
+	}
 }
 
 static void lm_free(struct line_map *lm)
 {
 	unsigned int i;
 
-	for (i = 0; i < lm->n; i++)
+	for (i = 0; i < lm->n; i++) {
 		free(lm->e[i].path);
+		free(lm->e[i].value);
+	}
 	free(lm->e);
+	lm->e = NULL;
+	lm->n = lm->cap = 0;
 }
-
-#define LM_DEPTH 32
-#define LM_PATH 512
 
 struct lm_frame {
 	bool is_map;
 	bool expect_key;
-	unsigned int idx;
+	bool dup;		/* inside a duplicate key: already reported, not recorded */
+	int key_node;		/* node of the key whose value comes next, or -1 */
+	unsigned int idx;	/* next entry of a list */
 	char path[LM_PATH];
-	char key[128];
+	char key[LM_KEY];
 };
 
-/* The path of the value about to start under frame f. */
-static void lm_child_path(const struct lm_frame *f, char *out, size_t len)
+/* The path of the value about to start under frame f (NULL: the root). */
+static int lm_child_path(const struct lm_frame *f, char *out, size_t len)
 {
 	if (!f) {
 		out[0] = '\0';
-		return;
+		return 0;
 	}
 	if (f->is_map)
-		(void)gw_snprintf(out, len, "%s%s%s", f->path, f->path[0] ? "." : "", f->key);
-	else
-		(void)gw_snprintf(out, len, "%s[%u]", f->path, f->idx);
+		return gw_snprintf(out, len, "%s%s%s", f->path, f->path[0] ? "." : "", f->key);
+	return gw_snprintf(out, len, "%s[%u]", f->path, f->idx);
 }
 
 static void lm_value_done(struct lm_frame *f)
@@ -116,95 +175,225 @@ static void lm_value_done(struct lm_frame *f)
 		f->idx++;
 }
 
-/* 0, or -EINVAL with a syntax message (line included) in err. */
-static int lm_build(const char *file, struct line_map *lm, char *err, size_t errlen)
+/* YAML's null: a plain scalar that is empty, "~" or "null". */
+static bool yaml_is_null(const yaml_event_t *ev)
 {
+	const char *s = (const char *)ev->data.scalar.value;
+
+	if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	return !s[0] || !strcmp(s, "~") || !strcmp(s, "null") ||
+	       !strcmp(s, "Null") || !strcmp(s, "NULL");
+}
+
+struct lm_walk {
+	const char *file;
+	struct line_map *lm;
+	struct gw_diag *diag;
 	struct lm_frame stack[LM_DEPTH];
+	int depth;
+	int err;
+};
+
+static void __attribute__((format(printf, 3, 4)))
+lm_err(struct lm_walk *w, unsigned int line, const char *fmt, ...)
+{
+	char msg[LM_PATH + 256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	gw_diag_add(w->diag, "%s:%u: %s", w->file, line, msg);
+	if (!w->err)
+		w->err = -EINVAL;
+}
+
+/*
+ * A value (scalar, list or mapping) starts at line under the current frame:
+ * record its kind (and text) on the node of its key or list entry, and
+ * enter it when it is a collection. 0, or -errno to stop the walk.
+ */
+static int lm_value(struct lm_walk *w, const yaml_event_t *ev, unsigned int line)
+{
+	struct lm_frame *top = w->depth ? &w->stack[w->depth - 1] : NULL;
+	enum lm_kind kind = ev->type == YAML_MAPPING_START_EVENT ? LM_MAP :
+			    ev->type == YAML_SEQUENCE_START_EVENT ? LM_SEQ : LM_SCALAR;
+	char path[LM_PATH];
+	int node = -1;
+
+	if (lm_child_path(top, path, sizeof(path))) {
+		lm_err(w, line, "%s: key path is too long", top->path);
+		return -EINVAL;
+	}
+	if (top && (top->is_map || top->dup)) {
+		node = top->key_node;
+	} else if (!top && lm_find(w->lm, "")) {
+		lm_err(w, line, "a second YAML document; put everything in one");
+		return -EINVAL;
+	} else {
+		node = lm_add(w->lm, path, line);
+		if (node < 0)
+			return node;
+	}
+	if (node >= 0) {
+		w->lm->e[node].kind = kind;
+		if (kind == LM_SCALAR) {
+			w->lm->e[node].value = strdup((const char *)ev->data.scalar.value);
+			if (!w->lm->e[node].value)
+				return -ENOMEM;
+		}
+	}
+	if (kind == LM_SCALAR) {
+		if (top && yaml_is_null(ev))
+			lm_err(w, line, "%s: has no value; give one or remove the key", path);
+		lm_value_done(top);
+		return 0;
+	}
+	if (w->depth == LM_DEPTH) {
+		lm_err(w, line, "%s: nested too deeply", path);
+		return -EINVAL;
+	}
+	top = &w->stack[w->depth++];
+	memset(top, 0, sizeof(*top));
+	top->is_map = kind == LM_MAP;
+	top->expect_key = true;
+	top->key_node = -1;
+	top->dup = w->depth > 1 && (w->stack[w->depth - 2].dup ||
+				    (w->stack[w->depth - 2].is_map &&
+				     w->stack[w->depth - 2].key_node < 0));
+	(void)gw_snprintf(top->path, sizeof(top->path), "%s", path);
+	return 0;
+}
+
+/* A key scalar under a mapping: record its line, refuse a duplicate. */
+static int lm_key(struct lm_walk *w, const yaml_event_t *ev, unsigned int line)
+{
+	struct lm_frame *top = &w->stack[w->depth - 1];
+	const struct lm_node *dup;
+	char path[LM_PATH];
+	int node;
+
+	top->expect_key = false;
+	top->key_node = -1;
+	if (top->dup)
+		return 0;
+	if (gw_snprintf(top->key, sizeof(top->key), "%s",
+			(const char *)ev->data.scalar.value) ||
+	    lm_child_path(top, path, sizeof(path))) {
+		lm_err(w, line, "%s: key \"%.40s...\" is too long", top->path[0] ? top->path :
+		       "(top level)", top->key);
+		return -EINVAL;
+	}
+	dup = lm_find(w->lm, path);
+	if (dup) {
+		lm_err(w, line, "%s: duplicate key (first at line %u)", path, dup->line);
+		return 0;
+	}
+	node = lm_add(w->lm, path, line);
+	if (node < 0)
+		return node;
+	top->key_node = node;
+	return 0;
+}
+
+/*
+ * Walk the file with libyaml and fill lm. Returns 0; -EINVAL when the file
+ * is not a usable document, with every problem in diag; or -errno (which
+ * the caller reports when diag did not get a message).
+ */
+static int lm_build(const char *file, struct line_map *lm, struct gw_diag *diag)
+{
+	struct lm_walk *w;
 	yaml_parser_t parser;
 	yaml_event_t ev;
-	int depth = 0, ret = 0;
 	bool done = false;
+	int ret = 0;
 	FILE *f;
 
-	f = fopen(file, "r");
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->file = file;
+	w->lm = lm;
+	w->diag = diag;
+	f = fopen(file, "re");
 	if (!f) {
-		(void)gw_snprintf(err, errlen, "%s", strerror(errno));
-		return -errno;
+		ret = -errno;
+		gw_diag_add(diag, "%s: %s", file, strerror(-ret));
+		goto out_free;
 	}
 	if (!yaml_parser_initialize(&parser)) {
-		fclose(f);
-		(void)gw_snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
+		ret = -ENOMEM;
+		goto out_close;
 	}
 	yaml_parser_set_input_file(&parser, f);
-	while (!done) {
-		struct lm_frame *top = depth ? &stack[depth - 1] : NULL;
+	while (!done && !ret) {
+		struct lm_frame *top = w->depth ? &w->stack[w->depth - 1] : NULL;
 		unsigned int line;
-		char path[LM_PATH];
 
 		if (!yaml_parser_parse(&parser, &ev)) {
-			(void)gw_snprintf(err, errlen, "%u: YAML syntax error: %s%s%s",
-				 (unsigned int)parser.problem_mark.line + 1,
-				 parser.problem ? parser.problem : "malformed",
-				 parser.context ? " " : "", parser.context ? parser.context : "");
-			ret = -EINVAL;
+			if (parser.context && parser.context_mark.line != parser.problem_mark.line)
+				lm_err(w, (unsigned int)parser.problem_mark.line + 1,
+				       "YAML syntax error: %s (%s at line %u)",
+				       parser.problem ? parser.problem : "malformed",
+				       parser.context, (unsigned int)parser.context_mark.line + 1);
+			else
+				lm_err(w, (unsigned int)parser.problem_mark.line + 1,
+				       "YAML syntax error: %s%s%s",
+				       parser.problem ? parser.problem : "malformed",
+				       parser.context ? " " : "",
+				       parser.context ? parser.context : "");
 			break;
 		}
-		line = ev.start_mark.line + 1;
+		line = (unsigned int)ev.start_mark.line + 1;
 		switch (ev.type) {
 		case YAML_STREAM_END_EVENT:
 			done = true;
 			break;
 		case YAML_MAPPING_START_EVENT:
 		case YAML_SEQUENCE_START_EVENT:
-			lm_child_path(top, path, sizeof(path));
-			if (top && !top->is_map)
-				lm_add(lm, path, line);
-			if (depth == LM_DEPTH) {
-				(void)gw_snprintf(err, errlen, "%u: nested too deeply", line);
-				ret = -EINVAL;
+			if (top && top->is_map && top->expect_key) {
+				lm_err(w, line, "%s: a key must be a single value, not a %s",
+				       top->path[0] ? top->path : "(top level)",
+				       ev.type == YAML_MAPPING_START_EVENT ? "mapping" : "list");
 				done = true;
 				break;
 			}
-			top = &stack[depth++];
-			memset(top, 0, sizeof(*top));
-			top->is_map = ev.type == YAML_MAPPING_START_EVENT;
-			top->expect_key = true;
-			(void)gw_snprintf(top->path, sizeof(top->path), "%s", path);
+			ret = lm_value(w, &ev, line);
 			break;
 		case YAML_MAPPING_END_EVENT:
 		case YAML_SEQUENCE_END_EVENT:
-			depth--;
-			lm_value_done(depth ? &stack[depth - 1] : NULL);
+			w->depth--;
+			lm_value_done(w->depth ? &w->stack[w->depth - 1] : NULL);
 			break;
 		case YAML_SCALAR_EVENT:
+			if (top && top->is_map && top->expect_key)
+				ret = lm_key(w, &ev, line);
+			else
+				ret = lm_value(w, &ev, line);
+			break;
 		case YAML_ALIAS_EVENT:
-			if (top && top->is_map && top->expect_key) {
-				(void)gw_snprintf(top->key, sizeof(top->key), "%s",
-					 ev.type == YAML_SCALAR_EVENT ?
-					 (const char *)ev.data.scalar.value : "*");
-				lm_child_path(top, path, sizeof(path));
-				lm_add(lm, path, line);
-				top->expect_key = false;
-			} else {
-				if (top && !top->is_map) {
-					lm_child_path(top, path, sizeof(path));
-					lm_add(lm, path, line);
-				}
-				lm_value_done(top);
-			}
+			lm_err(w, line, "YAML aliases (*%s) are not supported; write the value out",
+			       (const char *)ev.data.alias.anchor);
+			done = true;
 			break;
 		default:
 			break;
 		}
 		yaml_event_delete(&ev);
 	}
+	if (!ret)
+		ret = w->err;
 	yaml_parser_delete(&parser);
+out_close:
 	fclose(f);
+out_free:
+	free(w);
 	return ret;
 }
 
-/* ---- pass 2: raw structs loaded by libcyaml ---- */
+/* ---- step 2: raw structs loaded by libcyaml ---- */
 
 struct raw_subject {
 	char *CN, *O, *OU, *C, *ST, *L;
@@ -221,10 +410,9 @@ struct raw_rule {
 	unsigned int fingerprint_sha256_count;
 };
 
+/* tls.crl is not here: the schema skips it, validation reads the walk. */
 struct raw_tls {
 	char *cert, *key, *client_ca;
-	char **crl;
-	unsigned int crl_count;
 	char *crl_check, *verify_depth, *min_version, *handshake_timeout;
 };
 
@@ -244,7 +432,6 @@ struct raw_listener {
 	char *mode;
 	char **allow_sources;
 	unsigned int allow_sources_count;
-	bool allow_sources_set;		/* derived from the line map */
 	struct raw_tls *tls;
 	struct raw_rule *authorize;
 	unsigned int authorize_count;
@@ -324,7 +511,7 @@ static const cyaml_schema_field_t tls_fields[] = {
 	STR_REQ("cert", struct raw_tls, cert),
 	STR_REQ("key", struct raw_tls, key),
 	STR_REQ("client_ca", struct raw_tls, client_ca),
-	STR_LIST("crl", struct raw_tls, crl),
+	CYAML_FIELD_IGNORE("crl", CYAML_FLAG_OPTIONAL),
 	STR_OPT("crl_check", struct raw_tls, crl_check),
 	STR_OPT("verify_depth", struct raw_tls, verify_depth),
 	STR_OPT("min_version", struct raw_tls, min_version),
@@ -393,6 +580,7 @@ static const cyaml_schema_field_t stage1_fields[] = {
 	CYAML_FIELD_END
 };
 
+/* "listeners" may be empty here so that validation can say so in its words. */
 static const cyaml_schema_field_t config_fields[] = {
 	MAP_OPT("stage1", struct raw_config, stage1, stage1_fields),
 	MAP_OPT("log", struct raw_config, log, log_fields),
@@ -405,7 +593,7 @@ static const cyaml_schema_field_t config_fields[] = {
 	STR_OPT("takeover", struct raw_config, takeover),
 	STR_OPT("bpf_pin_dir", struct raw_config, bpf_pin_dir),
 	CYAML_FIELD_SEQUENCE("listeners", CYAML_FLAG_POINTER, struct raw_config,
-			     listeners, &listener_value, 1, CYAML_UNLIMITED),
+			     listeners, &listener_value, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_END
 };
 
@@ -416,13 +604,14 @@ static const cyaml_schema_value_t config_value = {
 /*
  * libcyaml reports one error as a message line, then "Backtrace:" and one
  * line per level, innermost first:
+ *   "  in mapping (line: 7, column: 5)"              (no name: skipped)
  *   "  in mapping field 'tls' (line: 7, column: 5)"
  *   "  in sequence entry '1' (line: 5, column: 5)"   (1-based entry)
- * Collect them and turn them into "FILE:LINE: path: message".
+ * Collect them here; cy_report() turns them into one message.
  */
 struct cy_log {
 	char msg[512];
-	char levels[LM_DEPTH][160];
+	char levels[LM_DEPTH][LM_KEY + 64];
 	unsigned int n_levels;
 	bool in_backtrace;
 };
@@ -430,7 +619,7 @@ struct cy_log {
 static void cy_log_fn(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
 {
 	struct cy_log *cl = ctx;
-	char line[512];
+	char line[LM_KEY + 64];
 	size_t n;
 
 	if (level < CYAML_LOG_ERROR)
@@ -447,7 +636,8 @@ static void cy_log_fn(cyaml_log_t level, void *ctx, const char *fmt, va_list arg
 	}
 	if (cl->in_backtrace) {
 		if (cl->n_levels < LM_DEPTH)
-			(void)gw_snprintf(cl->levels[cl->n_levels++], sizeof(cl->levels[0]), "%s", line);
+			(void)gw_snprintf(cl->levels[cl->n_levels++], sizeof(cl->levels[0]),
+					  "%s", line);
 		return;
 	}
 	if (!cl->msg[0])
@@ -455,11 +645,11 @@ static void cy_log_fn(cyaml_log_t level, void *ctx, const char *fmt, va_list arg
 }
 
 /*
- * Path from backtrace levels [from, n) (outermost last), and the line the
- * innermost of them names.
+ * Key path of backtrace levels [from, n) (the outermost level is the last),
+ * and the line the innermost of them names.
  */
-static void cy_path(const struct cy_log *cl, unsigned int from, char *path,
-		    size_t len, unsigned int *line)
+static void cy_path(const struct cy_log *cl, unsigned int from, char *path, size_t len,
+		    unsigned int *line)
 {
 	int i;
 
@@ -467,7 +657,7 @@ static void cy_path(const struct cy_log *cl, unsigned int from, char *path,
 	*line = 0;
 	for (i = (int)cl->n_levels - 1; i >= (int)from; i--) {
 		const char *l = cl->levels[i], *q;
-		char name[128];
+		char name[LM_KEY];
 		size_t k, o = strlen(path);
 		unsigned int ln;
 
@@ -479,7 +669,8 @@ static void cy_path(const struct cy_log *cl, unsigned int from, char *path,
 			if (strstr(l, "mapping field"))
 				(void)gw_snprintf(path + o, len - o, "%s%s", o ? "." : "", name);
 			else if (strstr(l, "sequence entry"))
-				(void)gw_snprintf(path + o, len - o, "[%ld]", strtol(name, NULL, 10) - 1);
+				(void)gw_snprintf(path + o, len - o, "[%ld]",
+						  strtol(name, NULL, 10) - 1);
 		}
 		q = strstr(l, "line: ");
 		if (q && sscanf(q, "line: %u", &ln) == 1)
@@ -487,58 +678,119 @@ static void cy_path(const struct cy_log *cl, unsigned int from, char *path,
 	}
 }
 
+static const char *kind_name(enum lm_kind k)
+{
+	switch (k) {
+	case LM_SEQ:
+		return "a list";
+	case LM_MAP:
+		return "a mapping";
+	default:
+		return "a single value";
+	}
+}
+
+/*
+ * The mapping a key-related libcyaml error is about. For a missing required
+ * key libcyaml has finished the mapping, and its innermost level names a
+ * field of that mapping (the last one read, or the first of the schema), not
+ * a level of its own: drop it. For an unknown key the innermost level is the
+ * mapping itself; should it name a field, the walk tells which path holds
+ * the key.
+ */
+static void cy_key_path(const struct cy_log *cl, const struct line_map *lm,
+			const char *key, bool unknown, char *path, size_t len,
+			unsigned int *line)
+{
+	bool stale = cl->n_levels && strstr(cl->levels[0], "mapping field");
+	char full[LM_PATH + LM_KEY];
+
+	if (!unknown || !stale) {
+		cy_path(cl, stale ? 1 : 0, path, len, line);
+		return;
+	}
+	cy_path(cl, 0, path, len, line);
+	(void)gw_snprintf(full, sizeof(full), "%s%s%s", path, path[0] ? "." : "", key);
+	if (!lm_find(lm, full))
+		cy_path(cl, 1, path, len, line);
+}
+
+/* One libcyaml error as "FILE:LINE: key.path: message". */
 static void cy_report(const struct cy_log *cl, const struct line_map *lm,
 		      const char *file, cyaml_err_t err, struct gw_diag *diag)
 {
-	char path[LM_PATH], full[LM_PATH + 130];
-	const char *key;
-	unsigned int line, from = 0;
+	char path[LM_PATH], full[LM_PATH + LM_KEY];
+	const struct lm_node *node;
+	const char *shown, *key = NULL;
+	unsigned int line;
 
-	if (!cl->msg[0]) {
-		gw_diag_add(diag, "%s: %s", file, cyaml_strerror(err));
-		return;
-	}
-	key = NULL;
 	if (!strncmp(cl->msg, "Unexpected key: ", 16))
 		key = cl->msg + 16;
 	else if (!strncmp(cl->msg, "Missing required mapping field: ", 32))
 		key = cl->msg + 32;
 	if (key) {
-		/* The innermost level is the last field read, not the key. */
-		if (cl->n_levels && strstr(cl->levels[0], "mapping field"))
-			from = 1;
-		cy_path(cl, from, path, sizeof(path), &line);
+		bool unknown = cl->msg[0] == 'U';
+
+		cy_key_path(cl, lm, key, unknown, path, sizeof(path), &line);
 		(void)gw_snprintf(full, sizeof(full), "%s%s%s", path, path[0] ? "." : "", key);
-		if (cl->msg[0] == 'U') {
+		if (unknown)
 			gw_diag_add(diag, "%s:%u: %s: unknown key", file,
-				    lm_line(lm, full) ?: line, full);
-		} else {
+				    lm_line(lm, full) ?: line ?: 1, full);
+		else
 			gw_diag_add(diag, "%s:%u: %s: required key is missing", file,
-				    lm_line(lm, path) ?: line, full);
-		}
+				    lm_line(lm, path) ?: line ?: 1, full);
 		return;
 	}
 	cy_path(cl, 0, path, sizeof(path), &line);
+	shown = path[0] ? path : "(top level)";
+	line = lm_line(lm, path) ?: line ?: 1;
 	if (!strncmp(cl->msg, "Expecting ", 10)) {
-		const char *want = strstr(cl->msg, "SEQUENCE") == cl->msg + 10 ? "a list" :
-				   strstr(cl->msg, "MAPPING") == cl->msg + 10 ? "a mapping" :
+		const char *want = !strncmp(cl->msg + 10, "SEQUENCE", 8) ? "a list" :
+				   !strncmp(cl->msg + 10, "MAPPING", 7) ? "a mapping" :
 				   "a single value";
-		gw_diag_add(diag, "%s:%u: %s: expected %s", file, lm_line(lm, path) ?: line,
-			    path[0] ? path : "(top level)", want);
+
+		node = lm_find(lm, path);
+		if (node)
+			gw_diag_add(diag, "%s:%u: %s: expected %s, not %s", file, line, shown,
+				    want, kind_name(node->kind));
+		else
+			gw_diag_add(diag, "%s:%u: %s: expected %s", file, line, shown, want);
 		return;
 	}
-	gw_diag_add(diag, "%s:%u: %s%s%s", file, lm_line(lm, path) ?: line, path,
-		    path[0] ? ": " : "", cl->msg);
+	gw_diag_add(diag, "%s:%u: %s: %s", file, line, shown,
+		    cl->msg[0] ? cl->msg : cyaml_strerror(err));
 }
 
-/* ---- pass 3: validation ---- */
+/* ---- step 3: validation ---- */
 
 struct vctx {
 	const char *file;
 	char dir[PATH_MAX];
 	const struct line_map *lm;
 	struct gw_diag *diag;
+	bool oom;
 };
+
+/* A key path built on the stack: kp(prefix, key).s lives for the statement. */
+struct kpath {
+	char s[LM_PATH];
+};
+
+static struct kpath kp(const char *prefix, const char *key)
+{
+	struct kpath p;
+
+	(void)gw_snprintf(p.s, sizeof(p.s), "%s%s%s", prefix, prefix[0] ? "." : "", key);
+	return p;
+}
+
+static struct kpath kpi(const char *prefix, const char *key, unsigned int i)
+{
+	struct kpath p;
+
+	(void)gw_snprintf(p.s, sizeof(p.s), "%s%s%s[%u]", prefix, prefix[0] ? "." : "", key, i);
+	return p;
+}
 
 static void __attribute__((format(printf, 3, 4)))
 verr(struct vctx *v, const char *path, const char *fmt, ...)
@@ -549,26 +801,32 @@ verr(struct vctx *v, const char *path, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	gw_diag_add(v->diag, "%s:%u: %s: %s", v->file, lm_line(v->lm, path), path, msg);
+	gw_diag_add(v->diag, "%s:%u: %s: %s", v->file, lm_line_near(v->lm, path), path, msg);
 }
 
-/* Build "prefix.key" into buf (static rotating storage for brevity). */
-static const char *kp(const char *prefix, const char *key)
+static char *vstrdup(struct vctx *v, const char *s)
 {
-	static char bufs[8][LM_PATH];
-	static unsigned int next;
-	char *b = bufs[next++ % 8];
+	char *d;
 
-	(void)gw_snprintf(b, LM_PATH, "%s%s%s", prefix, prefix[0] ? "." : "", key);
-	return b;
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		v->oom = true;
+	return d;
 }
 
-static char *xstrdup(const char *s)
+/* calloc of at least one element, so that "no entries" is not an error. */
+static void *vcalloc(struct vctx *v, size_t n, size_t size)
 {
-	return s ? strdup(s) : NULL;
+	void *p = calloc(n ? n : 1, size);
+
+	if (!p)
+		v->oom = true;
+	return p;
 }
 
-/* One of names[]; returns its index, or -1 after reporting. */
+/* One of names[]; returns its index, dflt when val is NULL, -1 after reporting. */
 static int vchoice(struct vctx *v, const char *path, const char *val,
 		   const char *const *names, unsigned int n, int dflt)
 {
@@ -598,12 +856,20 @@ static int vduration(struct vctx *v, const char *path, const char *val,
 	if (!val)
 		return 0;
 	err = gw_parse_duration_ms(val, out);
+	if (err == -ERANGE) {
+		verr(v, path, "\"%s\" is too long a duration", val);
+		*out = dflt;
+		return err;
+	}
 	if (err) {
-		verr(v, path, "\"%s\" is not a duration (a whole number with ms, s, m or h, e.g. \"5s\")", val);
+		verr(v, path, "\"%s\" is not a duration (a whole number with ms, s, m or h, like \"30s\")",
+		     val);
+		*out = dflt;
 		return err;
 	}
 	if (nonzero && !*out) {
 		verr(v, path, "must be greater than 0");
+		*out = dflt;
 		return -EINVAL;
 	}
 	return 0;
@@ -629,8 +895,82 @@ static int vuint(struct vctx *v, const char *path, const char *val, unsigned int
 }
 
 /*
- * Resolve path against the config directory; the file must be a readable
- * regular file. private_key: refuse group/other permission bits.
+ * "IPv4:port" or "[IPv6]:port", numeric, port 1..65535. On error, say which
+ * part is wrong.
+ */
+static int vsockaddr(struct vctx *v, const char *path, const char *val,
+		     struct sockaddr_storage *ss, socklen_t *len)
+{
+	const char *host = val, *end, *port;
+	char h[INET6_ADDRSTRLEN + 1];
+	unsigned char buf[16];
+	unsigned long p = 0;
+	bool v6 = val[0] == '[';
+	char *pend = NULL;
+
+	*len = sizeof(*ss);
+	if (!gw_sockaddr_parse(val, ss, len)) {
+		if (ss->ss_family == AF_INET ?
+		    ((struct sockaddr_in *)ss)->sin_port :
+		    ((struct sockaddr_in6 *)ss)->sin6_port)
+			return 0;
+		memset(ss, 0, sizeof(*ss));
+		*len = 0;
+		verr(v, path, "\"%s\": port 0 is not allowed; use a port from 1 to 65535", val);
+		return -EINVAL;
+	}
+	memset(ss, 0, sizeof(*ss));
+	*len = 0;
+	if (v6) {
+		host++;
+		end = strchr(host, ']');
+		port = end && end[1] == ':' ? end + 2 : NULL;
+	} else {
+		end = strchr(host, ':');
+		port = end ? end + 1 : NULL;
+	}
+	if (!end || !port || (size_t)(end - host) >= sizeof(h)) {
+		verr(v, path, "\"%s\" is not \"IPv4:port\" or \"[IPv6]:port\"", val);
+		return -EINVAL;
+	}
+	memcpy(h, host, (size_t)(end - host));
+	h[end - host] = '\0';
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, h, buf) != 1) {
+		if (v6)
+			verr(v, path, "\"%s\": \"%s\" is not a numeric IPv6 address", val, h);
+		else
+			verr(v, path, "\"%s\": \"%s\" is not a numeric IPv4 address (write IPv6 as \"[addr]:port\")",
+			     val, h);
+		return -EINVAL;
+	}
+	errno = 0;
+	if (isdigit((unsigned char)port[0]))
+		p = strtoul(port, &pend, 10);
+	if (!isdigit((unsigned char)port[0]) || *pend || errno || !p || p > 65535)
+		verr(v, path, "\"%s\": port \"%s\" is not a number from 1 to 65535", val, port);
+	else
+		verr(v, path, "\"%s\" is not \"IPv4:port\" or \"[IPv6]:port\"", val);
+	return -EINVAL;
+}
+
+/* val made absolute against the config file's directory; NULL on OOM. */
+static char *vabspath(struct vctx *v, const char *val)
+{
+	char *abs;
+
+	if (val[0] == '/')
+		return vstrdup(v, val);
+	if (asprintf(&abs, "%s/%s", v->dir, val) < 0) {
+		v->oom = true;
+		return NULL;
+	}
+	return abs;
+}
+
+/*
+ * An input file: resolved against the config directory, it must be a
+ * readable regular file. private_key: refuse any group/other permission.
+ * Returns the absolute path, or NULL after reporting.
  */
 static char *vfile(struct vctx *v, const char *keypath, const char *val, bool private_key)
 {
@@ -642,47 +982,46 @@ static char *vfile(struct vctx *v, const char *keypath, const char *val, bool pr
 		verr(v, keypath, "empty path");
 		return NULL;
 	}
-	if (val[0] == '/')
-		abs = strdup(val);
-	else if (asprintf(&abs, "%s/%s", v->dir, val) < 0)
-		abs = NULL;
-	if (!abs) {
-		verr(v, keypath, "out of memory");
+	abs = vabspath(v, val);
+	if (!abs)
 		return NULL;
-	}
-	fd = open(abs, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st)) {
+	/* O_NONBLOCK: a FIFO in the wrong place must not hang the load. */
+	fd = open(abs, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
 		verr(v, keypath, "\"%s\": %s", abs, strerror(errno));
 		goto out_free;
 	}
-	close(fd);
-	fd = -1;
+	if (fstat(fd, &st)) {
+		verr(v, keypath, "\"%s\": %s", abs, strerror(errno));
+		goto out_close;
+	}
 	if (!S_ISREG(st.st_mode)) {
 		verr(v, keypath, "\"%s\" is not a regular file", abs);
-		goto out_free;
+		goto out_close;
 	}
 	if (private_key && (st.st_mode & 077)) {
 		verr(v, keypath, "\"%s\" is readable by group or other (mode %04o); chmod 600 it",
 		     abs, (unsigned int)(st.st_mode & 07777));
-		goto out_free;
+		goto out_close;
 	}
+	close(fd);
 	return abs;
+out_close:
+	close(fd);
 out_free:
-	if (fd >= 0)
-		close(fd);
 	free(abs);
 	return NULL;
 }
 
-static char **vstrlist(char **src, unsigned int n)
+static char **vstrlist(struct vctx *v, char **src, unsigned int n)
 {
-	char **dst = calloc(n ? n : 1, sizeof(*dst));
+	char **dst = vcalloc(v, n, sizeof(*dst));
 	unsigned int i;
 
 	if (!dst)
 		return NULL;
 	for (i = 0; i < n; i++)
-		dst[i] = xstrdup(src[i]);
+		dst[i] = vstrdup(v, src[i]);
 	return dst;
 }
 
@@ -696,26 +1035,30 @@ static int hexval(int c)
 	return -1;
 }
 
-/* 64 hex digits, optionally separated by colons. */
+/*
+ * A SHA-256 fingerprint: 64 hex digits, either run together or as 32
+ * colon-separated pairs ("AB:CD:..."), any case. 0 or -EINVAL.
+ */
 static int parse_fingerprint(const char *s, unsigned char out[32])
 {
-	unsigned int n = 0;
+	size_t len = strlen(s), step;
+	unsigned int i;
 
-	while (*s) {
-		int hi, lo;
+	if (len == 64)
+		step = 2;
+	else if (len == 32 * 3 - 1)
+		step = 3;
+	else
+		return -EINVAL;
+	for (i = 0; i < 32; i++) {
+		const char *p = s + i * step;
+		int hi = hexval((unsigned char)p[0]), lo = hexval((unsigned char)p[1]);
 
-		if (*s == ':') {
-			s++;
-			continue;
-		}
-		hi = hexval((unsigned char)s[0]);
-		lo = s[1] ? hexval((unsigned char)s[1]) : -1;
-		if (hi < 0 || lo < 0 || n == 32)
+		if (hi < 0 || lo < 0 || (step == 3 && i < 31 && p[2] != ':'))
 			return -EINVAL;
-		out[n++] = (unsigned char)(hi << 4 | lo);
-		s += 2;
+		out[i] = (unsigned char)(hi << 4 | lo);
 	}
-	return n == 32 ? 0 : -EINVAL;
+	return 0;
 }
 
 static void vrule(struct vctx *v, const char *p, const struct raw_rule *r,
@@ -724,33 +1067,39 @@ static void vrule(struct vctx *v, const char *p, const struct raw_rule *r,
 	const struct raw_subject *s = r->subject;
 	unsigned int i;
 
-	out->name = xstrdup(r->name);
-	out->spiffe_id = vstrlist(r->spiffe_id, r->spiffe_id_count);
-	out->n_spiffe_id = r->spiffe_id_count;
-	out->san_dns = vstrlist(r->san_dns, r->san_dns_count);
-	out->n_san_dns = r->san_dns_count;
+	out->name = vstrdup(v, r->name);
+	if (!r->name[0])
+		verr(v, kp(p, "name").s, "empty rule name");
+	out->spiffe_id = vstrlist(v, r->spiffe_id, r->spiffe_id_count);
+	out->n_spiffe_id = out->spiffe_id ? r->spiffe_id_count : 0;
+	out->san_dns = vstrlist(v, r->san_dns, r->san_dns_count);
+	out->n_san_dns = out->san_dns ? r->san_dns_count : 0;
 	for (i = 0; i < r->spiffe_id_count; i++)
 		if (strncmp(r->spiffe_id[i], "spiffe://", 9))
-			verr(v, kp(p, "spiffe_id"), "\"%s\" does not start with \"spiffe://\"",
-			     r->spiffe_id[i]);
+			verr(v, kpi(p, "spiffe_id", i).s,
+			     "\"%s\" does not start with \"spiffe://\"", r->spiffe_id[i]);
+	for (i = 0; i < r->san_dns_count; i++)
+		if (!r->san_dns[i][0])
+			verr(v, kpi(p, "san_dns", i).s, "empty DNS name pattern");
 	if (s) {
-		out->subject.CN = xstrdup(s->CN);
-		out->subject.O = xstrdup(s->O);
-		out->subject.OU = xstrdup(s->OU);
-		out->subject.C = xstrdup(s->C);
-		out->subject.ST = xstrdup(s->ST);
-		out->subject.L = xstrdup(s->L);
+		out->subject.CN = vstrdup(v, s->CN);
+		out->subject.O = vstrdup(v, s->O);
+		out->subject.OU = vstrdup(v, s->OU);
+		out->subject.C = vstrdup(v, s->C);
+		out->subject.ST = vstrdup(v, s->ST);
+		out->subject.L = vstrdup(v, s->L);
 	}
 	if (r->fingerprint_sha256_count) {
-		out->fingerprint_sha256 = calloc(r->fingerprint_sha256_count,
-						 sizeof(*out->fingerprint_sha256));
-		out->n_fingerprint_sha256 = r->fingerprint_sha256_count;
-		for (i = 0; out->fingerprint_sha256 && i < r->fingerprint_sha256_count; i++)
-			if (parse_fingerprint(r->fingerprint_sha256[i], out->fingerprint_sha256[i]))
-				verr(v, kp(p, "fingerprint_sha256"),
-				     "\"%s\" is not a SHA-256 fingerprint (64 hex digits, colons allowed)",
-				     r->fingerprint_sha256[i]);
+		out->fingerprint_sha256 = vcalloc(v, r->fingerprint_sha256_count,
+						  sizeof(*out->fingerprint_sha256));
+		out->n_fingerprint_sha256 = out->fingerprint_sha256 ?
+					    r->fingerprint_sha256_count : 0;
 	}
+	for (i = 0; i < out->n_fingerprint_sha256; i++)
+		if (parse_fingerprint(r->fingerprint_sha256[i], out->fingerprint_sha256[i]))
+			verr(v, kpi(p, "fingerprint_sha256", i).s,
+			     "\"%s\" is not a SHA-256 fingerprint (64 hex digits, optionally as 32 pairs separated by colons)",
+			     r->fingerprint_sha256[i]);
 	if (!r->spiffe_id_count && !r->san_dns_count && !r->fingerprint_sha256_count &&
 	    !(s && (s->CN || s->O || s->OU || s->C || s->ST || s->L)))
 		verr(v, p, "rule \"%s\" has no criterion (spiffe_id, san_dns, subject or fingerprint_sha256); it would match every certificate",
@@ -769,132 +1118,188 @@ static bool valid_name(const char *s)
 	return true;
 }
 
+static bool valid_ifname(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (!n || n >= IFNAMSIZ || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (i = 0; i < n; i++)
+		if (s[i] == '/' || s[i] == ':' || isspace((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/*
+ * tls.crl: one path, or a list of paths. The schema skips the key; its
+ * shape and values come from the walk.
+ */
+static void vcrl(struct vctx *v, const char *tp, struct gw_cfg_tls *t)
+{
+	struct kpath cp = kp(tp, "crl");
+	const struct lm_node *node = lm_find(v->lm, cp.s), *ent;
+	unsigned int i, n = 0;
+
+	t->pos_crl.line = node ? node->line : 0;
+	if (!node)
+		return;
+	if (node->kind == LM_MAP) {
+		verr(v, cp.s, "expected a path or a list of paths, not a mapping");
+		return;
+	}
+	if (node->kind == LM_SCALAR)
+		n = 1;
+	else
+		while (lm_find(v->lm, kpi(tp, "crl", n).s))
+			n++;
+	t->crl = vcalloc(v, n, sizeof(*t->crl));
+	if (!t->crl)
+		return;
+	t->n_crl = n;
+	if (node->kind == LM_SCALAR) {
+		t->crl[0] = vfile(v, cp.s, node->value, false);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		struct kpath ep = kpi(tp, "crl", i);
+
+		ent = lm_find(v->lm, ep.s);
+		if (ent->kind != LM_SCALAR)
+			verr(v, ep.s, "expected a path, not %s", kind_name(ent->kind));
+		else
+			t->crl[i] = vfile(v, ep.s, ent->value, false);
+	}
+}
+
+static void vtls(struct vctx *v, const char *tp, const struct raw_tls *t,
+		 struct gw_cfg_tls *out)
+{
+	static const char *const crl_checks[] = { "chain", "leaf", "off" };
+	static const char *const versions[] = { "1.2", "1.3" };
+	int x;
+
+	out->cert = vfile(v, kp(tp, "cert").s, t->cert, false);
+	out->key = vfile(v, kp(tp, "key").s, t->key, true);
+	out->client_ca = vfile(v, kp(tp, "client_ca").s, t->client_ca, false);
+	out->pos_cert.line = lm_line(v->lm, kp(tp, "cert").s);
+	out->pos_key.line = lm_line(v->lm, kp(tp, "key").s);
+	out->pos_client_ca.line = lm_line(v->lm, kp(tp, "client_ca").s);
+	vcrl(v, tp, out);
+
+	x = vchoice(v, kp(tp, "crl_check").s, t->crl_check, crl_checks, 3, GW_CRL_CHAIN);
+	out->crl_check = x < 0 ? GW_CRL_CHAIN : (enum gw_crl_check)x;
+	if (x >= 0 && out->crl_check != GW_CRL_OFF && !out->n_crl)
+		verr(v, t->crl_check ? kp(tp, "crl_check").s : tp,
+		     "crl_check: %s needs at least one crl file; set crl_check: off to run without revocation checks",
+		     t->crl_check ? t->crl_check : "chain (the default)");
+	vuint(v, kp(tp, "verify_depth").s, t->verify_depth, 3, 1, 16, &out->verify_depth);
+	/* A plain 1.2 in YAML arrives here as the string "1.2" as well. */
+	x = vchoice(v, kp(tp, "min_version").s, t->min_version, versions, 2, 0);
+	out->min_version = x == 1 ? TLS1_3_VERSION : TLS1_2_VERSION;
+	vduration(v, kp(tp, "handshake_timeout").s, t->handshake_timeout, 5000, true,
+		  &out->handshake_timeout_ms);
+}
+
+static void vupstream(struct vctx *v, const char *up, const struct raw_upstream *u,
+		      struct gw_cfg_upstream *out)
+{
+	static const char *const proxies[] = { "off", "v2" };
+	const struct raw_upstream_tls *t = u->tls;
+	struct kpath utp = kp(up, "tls");
+	int x;
+
+	out->address_str = vstrdup(v, u->address);
+	vsockaddr(v, kp(up, "address").s, u->address, &out->addr, &out->addr_len);
+	x = vchoice(v, kp(up, "proxy_protocol").s, u->proxy_protocol, proxies, 2, GW_PROXY_OFF);
+	out->proxy_protocol = x < 0 ? GW_PROXY_OFF : (enum gw_proxy_protocol)x;
+	vduration(v, kp(up, "connect_timeout").s, u->connect_timeout, 5000, true,
+		  &out->connect_timeout_ms);
+	if (!t)
+		return;
+	out->tls = calloc(1, sizeof(*out->tls));
+	if (!out->tls) {
+		v->oom = true;
+		return;
+	}
+	out->tls->cert = vfile(v, kp(utp.s, "cert").s, t->cert, false);
+	out->tls->key = vfile(v, kp(utp.s, "key").s, t->key, true);
+	out->tls->ca = vfile(v, kp(utp.s, "ca").s, t->ca, false);
+	out->tls->server_name = vstrdup(v, t->server_name);
+	if (t->server_name && !t->server_name[0])
+		verr(v, kp(utp.s, "server_name").s, "empty name; omit the key to send none");
+}
+
 static void vlistener(struct vctx *v, unsigned int idx, const struct raw_listener *r,
 		      struct gw_cfg_listener *l)
 {
 	static const char *const modes[] = { "enforce", "audit" };
-	static const char *const crl_checks[] = { "chain", "leaf", "off" };
-	static const char *const versions[] = { "1.2", "1.3" };
-	static const char *const proxies[] = { "off", "v2" };
 	static const char *const bools[] = { "false", "true" };
-	const struct raw_tls *t = r->tls;
-	const struct raw_upstream *u = r->upstream;
-	char p[64], tp[80], up[80];
+	struct kpath p = kpi("", "listeners", idx);
 	unsigned int i;
 	int x;
 
-	(void)gw_snprintf(p, sizeof(p), "listeners[%u]", idx);
-	(void)gw_snprintf(tp, sizeof(tp), "%s.tls", p);
-	(void)gw_snprintf(up, sizeof(up), "%s.upstream", p);
-
-	l->name = xstrdup(r->name);
+	l->name = vstrdup(v, r->name);
 	if (!valid_name(r->name))
-		verr(v, kp(p, "name"), "\"%s\": use 1 to 64 of A-Z a-z 0-9 _ . -", r->name);
-	l->listen_str = xstrdup(r->listen);
-	l->listen_len = sizeof(l->listen);
-	if (gw_sockaddr_parse(r->listen, &l->listen, &l->listen_len))
-		verr(v, kp(p, "listen"), "\"%s\" is not \"IPv4:port\" or \"[IPv6]:port\"", r->listen);
-	l->interfaces = vstrlist(r->interfaces, r->interfaces_count);
-	l->n_interfaces = r->interfaces_count;
-	x = vchoice(v, kp(p, "mode"), r->mode, modes, 2, GW_MODE_ENFORCE);
+		verr(v, kp(p.s, "name").s, "\"%s\": use 1 to 64 of A-Z a-z 0-9 _ . -", r->name);
+	l->listen_str = vstrdup(v, r->listen);
+	vsockaddr(v, kp(p.s, "listen").s, r->listen, &l->listen, &l->listen_len);
+	l->interfaces = vstrlist(v, r->interfaces, r->interfaces_count);
+	l->n_interfaces = l->interfaces ? r->interfaces_count : 0;
+	for (i = 0; i < r->interfaces_count; i++)
+		if (!valid_ifname(r->interfaces[i]))
+			verr(v, kpi(p.s, "interfaces", i).s,
+			     "\"%s\" is not an interface name (1 to %d characters, no \"/\", \":\" or spaces)",
+			     r->interfaces[i], IFNAMSIZ - 1);
+	x = vchoice(v, kp(p.s, "mode").s, r->mode, modes, 2, GW_MODE_ENFORCE);
 	l->mode = x < 0 ? GW_MODE_ENFORCE : (enum gw_mode)x;
 
-	l->allow_any = !r->allow_sources_set;
-	if (r->allow_sources_set && !r->allow_sources_count)
-		verr(v, kp(p, "allow_sources"), "empty list would deny every source; omit the key to allow any");
-	l->allow_sources = calloc(r->allow_sources_count ? r->allow_sources_count : 1,
-				  sizeof(*l->allow_sources));
-	l->n_allow_sources = r->allow_sources_count;
-	for (i = 0; l->allow_sources && i < r->allow_sources_count; i++) {
-		char ip[LM_PATH];
-
-		(void)gw_snprintf(ip, sizeof(ip), "%s.allow_sources[%u]", p, i);
+	/* Omitted: any source. Present but empty: an error, never "deny all". */
+	l->allow_any = !lm_find(v->lm, kp(p.s, "allow_sources").s);
+	if (!l->allow_any && !r->allow_sources_count)
+		verr(v, kp(p.s, "allow_sources").s,
+		     "empty list would deny every source; omit the key to allow any");
+	l->allow_sources = vcalloc(v, r->allow_sources_count, sizeof(*l->allow_sources));
+	l->n_allow_sources = l->allow_sources ? r->allow_sources_count : 0;
+	for (i = 0; i < l->n_allow_sources; i++)
 		if (gw_cidr_parse(r->allow_sources[i], &l->allow_sources[i]))
-			verr(v, ip, "\"%s\" is not a CIDR prefix (like 10.0.0.0/8 or 2001:db8::/32, host bits zero)",
+			verr(v, kpi(p.s, "allow_sources", i).s,
+			     "\"%s\" is not a CIDR prefix (like 10.0.0.0/8 or 2001:db8::/32, host bits zero)",
 			     r->allow_sources[i]);
-	}
 
-	l->steer = calloc(r->steer_count ? r->steer_count : 1, sizeof(*l->steer));
+	l->steer = vcalloc(v, r->steer_count, sizeof(*l->steer));
 	l->n_steer = l->steer ? r->steer_count : 0;
-	for (i = 0; i < l->n_steer; i++) {
-		char sp[LM_PATH];
-
-		(void)gw_snprintf(sp, sizeof(sp), "%s.steer[%u]", p, i);
+	for (i = 0; i < l->n_steer; i++)
 		if (gw_steer_parse(r->steer[i], &l->steer[i]))
-			verr(v, sp, "\"%s\" is not ADDR/PREFIX:PORT or ADDR/PREFIX:PORT-PORT (IPv6 as [ADDR]/PREFIX:PORT)",
+			verr(v, kpi(p.s, "steer", i).s,
+			     "\"%s\" is not ADDR/PREFIX:PORT or ADDR/PREFIX:PORT-PORT (IPv6 as [ADDR]/PREFIX:PORT)",
 			     r->steer[i]);
-	}
 
-	l->tls.cert = vfile(v, kp(tp, "cert"), t->cert, false);
-	l->tls.key = vfile(v, kp(tp, "key"), t->key, true);
-	l->tls.client_ca = vfile(v, kp(tp, "client_ca"), t->client_ca, false);
-	l->tls.pos_cert.line = lm_line(v->lm, kp(tp, "cert"));
-	l->tls.pos_key.line = lm_line(v->lm, kp(tp, "key"));
-	l->tls.pos_client_ca.line = lm_line(v->lm, kp(tp, "client_ca"));
-	l->tls.pos_crl.line = lm_line(v->lm, kp(tp, "crl"));
-	l->tls.crl = calloc(t->crl_count ? t->crl_count : 1, sizeof(*l->tls.crl));
-	l->tls.n_crl = t->crl_count;
-	for (i = 0; l->tls.crl && i < t->crl_count; i++) {
-		char cp[LM_PATH];
+	vtls(v, kp(p.s, "tls").s, r->tls, &l->tls);
 
-		(void)gw_snprintf(cp, sizeof(cp), "%s.crl[%u]", tp, i);
-		l->tls.crl[i] = vfile(v, cp, t->crl[i], false);
-	}
-	x = vchoice(v, kp(tp, "crl_check"), t->crl_check, crl_checks, 3, GW_CRL_CHAIN);
-	l->tls.crl_check = x < 0 ? GW_CRL_CHAIN : (enum gw_crl_check)x;
-	if (x >= 0 && l->tls.crl_check != GW_CRL_OFF && !t->crl_count)
-		verr(v, t->crl_check ? kp(tp, "crl_check") : tp,
-		     "crl_check: %s needs at least one crl file; set crl_check: off to run without revocation checks",
-		     t->crl_check ? t->crl_check : "chain (the default)");
-	vuint(v, kp(tp, "verify_depth"), t->verify_depth, 3, 1, 16, &l->tls.verify_depth);
-	x = vchoice(v, kp(tp, "min_version"), t->min_version, versions, 2, 0);
-	l->tls.min_version = x == 1 ? TLS1_3_VERSION : TLS1_2_VERSION;
-	vduration(v, kp(tp, "handshake_timeout"), t->handshake_timeout, 5000, true,
-		  &l->tls.handshake_timeout_ms);
-
-	l->rules = calloc(r->authorize_count ? r->authorize_count : 1, sizeof(*l->rules));
+	l->rules = vcalloc(v, r->authorize_count, sizeof(*l->rules));
 	l->n_rules = l->rules ? r->authorize_count : 0;
 	if (!r->authorize_count)
-		verr(v, kp(p, "authorize"), "needs at least one rule (no rule denies everyone)");
+		verr(v, kp(p.s, "authorize").s, "needs at least one rule (no rule denies everyone)");
 	for (i = 0; i < l->n_rules; i++) {
-		char rp[LM_PATH];
+		struct kpath rp = kpi(p.s, "authorize", i);
 		unsigned int j;
 
-		(void)gw_snprintf(rp, sizeof(rp), "%s.authorize[%u]", p, i);
-		vrule(v, rp, &r->authorize[i], &l->rules[i]);
+		vrule(v, rp.s, &r->authorize[i], &l->rules[i]);
 		for (j = 0; j < i; j++)
 			if (!strcmp(r->authorize[i].name, r->authorize[j].name))
-				verr(v, kp(rp, "name"), "rule name \"%s\" is used twice",
-				     r->authorize[i].name);
+				verr(v, kp(rp.s, "name").s,
+				     "rule name \"%s\" is already used by authorize[%u]",
+				     r->authorize[i].name, j);
 	}
 
-	l->upstream.address_str = xstrdup(u->address);
-	l->upstream.addr_len = sizeof(l->upstream.addr);
-	if (gw_sockaddr_parse(u->address, &l->upstream.addr, &l->upstream.addr_len))
-		verr(v, kp(up, "address"), "\"%s\" is not \"IPv4:port\" or \"[IPv6]:port\"", u->address);
-	x = vchoice(v, kp(up, "proxy_protocol"), u->proxy_protocol, proxies, 2, GW_PROXY_OFF);
-	l->upstream.proxy_protocol = x < 0 ? GW_PROXY_OFF : (enum gw_proxy_protocol)x;
-	vduration(v, kp(up, "connect_timeout"), u->connect_timeout, 5000, true,
-		  &l->upstream.connect_timeout_ms);
-	if (u->tls) {
-		char utp[LM_PATH];
-
-		(void)gw_snprintf(utp, sizeof(utp), "%s.tls", up);
-		l->upstream.tls = calloc(1, sizeof(*l->upstream.tls));
-		if (l->upstream.tls) {
-			l->upstream.tls->cert = vfile(v, kp(utp, "cert"), u->tls->cert, false);
-			l->upstream.tls->key = vfile(v, kp(utp, "key"), u->tls->key, true);
-			l->upstream.tls->ca = vfile(v, kp(utp, "ca"), u->tls->ca, false);
-			l->upstream.tls->server_name = xstrdup(u->tls->server_name);
-		}
-	}
-	vuint(v, kp(p, "max_connections"), r->max_connections, 10000, 1, 1000000,
+	vupstream(v, kp(p.s, "upstream").s, r->upstream, &l->upstream);
+	vuint(v, kp(p.s, "max_connections").s, r->max_connections, 10000, 1, 1000000,
 	      &l->max_connections);
-	vuint(v, kp(p, "max_handshakes"), r->max_handshakes, 1000, 1, 100000,
+	vuint(v, kp(p.s, "max_handshakes").s, r->max_handshakes, 1000, 1, 100000,
 	      &l->max_handshakes);
-	vduration(v, kp(p, "max_connection_lifetime"), r->max_connection_lifetime, 0, false,
+	vduration(v, kp(p.s, "max_connection_lifetime").s, r->max_connection_lifetime, 0, false,
 		  &l->max_connection_lifetime_ms);
-	x = vchoice(v, kp(p, "close_on_expiry"), r->close_on_expiry, bools, 2, 1);
+	x = vchoice(v, kp(p.s, "close_on_expiry").s, r->close_on_expiry, bools, 2, 1);
 	l->close_on_expiry = x != 0;
 }
 
@@ -905,18 +1310,88 @@ static void vsteer_overlaps(struct vctx *v, const struct gw_config *cfg, unsigne
 	unsigned int j, x, y;
 
 	for (x = 0; x < b->n_steer; x++) {
-		char sp[LM_PATH];
+		struct kpath sp = kpi(kpi("", "listeners", i).s, "steer", x);
 
-		(void)gw_snprintf(sp, sizeof(sp), "listeners[%u].steer[%u]", i, x);
 		for (j = 0; j <= i; j++) {
 			const struct gw_cfg_listener *a = &cfg->listeners[j];
 
 			for (y = 0; y < (j == i ? x : a->n_steer); y++)
 				if (gw_steer_overlap(&a->steer[y], &b->steer[x]))
-					verr(v, sp, "overlaps listeners[%u].steer[%u] of listener \"%s\" (listener \"%s\")",
+					verr(v, sp.s, "overlaps listeners[%u].steer[%u] of listener \"%s\" (listener \"%s\")",
 					     j, y, a->name, b->name);
 		}
 	}
+}
+
+/* Listener i against the earlier ones: names and addresses are unique. */
+static void vlistener_unique(struct vctx *v, const struct gw_config *cfg, unsigned int i)
+{
+	const struct gw_cfg_listener *b = &cfg->listeners[i];
+	struct kpath p = kpi("", "listeners", i);
+	unsigned int j;
+
+	for (j = 0; j < i; j++) {
+		const struct gw_cfg_listener *a = &cfg->listeners[j];
+
+		if (a->name && b->name && !strcmp(a->name, b->name))
+			verr(v, kp(p.s, "name").s,
+			     "listener name \"%s\" is already used by listeners[%u]", b->name, j);
+		if (a->listen_len && a->listen_len == b->listen_len &&
+		    !memcmp(&a->listen, &b->listen, a->listen_len))
+			verr(v, kp(p.s, "listen").s,
+			     "\"%s\" is the address of both listener \"%s\" (listeners[%u]) and listener \"%s\"",
+			     b->listen_str, a->name, j, b->name);
+	}
+}
+
+/* log.audit: "-" (stderr), or a file whose directory exists. */
+static void vaudit(struct vctx *v, const char *val, struct gw_config *cfg)
+{
+	struct stat st;
+	char *tmp, *dir;
+
+	if (!val || !strcmp(val, "-")) {
+		cfg->audit = vstrdup(v, "-");
+		return;
+	}
+	if (!val[0]) {
+		verr(v, "log.audit", "empty path; use \"-\" for stderr");
+		return;
+	}
+	cfg->audit = vabspath(v, val);
+	if (!cfg->audit)
+		return;
+	if (!stat(cfg->audit, &st) && S_ISDIR(st.st_mode)) {
+		verr(v, "log.audit", "\"%s\" is a directory", cfg->audit);
+		return;
+	}
+	tmp = vstrdup(v, cfg->audit);
+	if (!tmp)
+		return;
+	dir = dirname(tmp);
+	if (stat(dir, &st))
+		verr(v, "log.audit", "directory \"%s\": %s", dir, strerror(errno));
+	else if (!S_ISDIR(st.st_mode))
+		verr(v, "log.audit", "\"%s\" is not a directory", dir);
+	free(tmp);
+}
+
+static void vcontrol(struct vctx *v, const char *val, struct gw_config *cfg)
+{
+	const size_t max = sizeof(((struct sockaddr_un *)0)->sun_path) - 1;
+
+	if (!val) {
+		cfg->control_socket = vstrdup(v, "/run/mtlsgw/control.sock");
+		return;
+	}
+	if (!val[0]) {
+		verr(v, "control.socket", "empty path");
+		return;
+	}
+	cfg->control_socket = vabspath(v, val);
+	if (cfg->control_socket && strlen(cfg->control_socket) > max)
+		verr(v, "control.socket", "\"%s\" is longer than %zu bytes, the limit of a unix socket path",
+		     cfg->control_socket, max);
 }
 
 static struct gw_config *validate(struct vctx *v, struct raw_config *r)
@@ -926,42 +1401,29 @@ static struct gw_config *validate(struct vctx *v, struct raw_config *r)
 	static const char *const attaches[] = { "auto", "xdp", "xdp-generic", "tc" };
 	static const char *const bools[] = { "false", "true" };
 	struct gw_config *cfg;
-	unsigned int i, j;
+	unsigned int i;
 	int x;
 
 	cfg = calloc(1, sizeof(*cfg));
-	if (!cfg)
+	if (!cfg) {
+		v->oom = true;
 		return NULL;
-	cfg->path = strdup(v->file);
+	}
+	cfg->path = vstrdup(v, v->file);
 	x = vchoice(v, "log.level", r->log ? r->log->level : NULL, levels, 4, GW_LOG_INFO);
 	cfg->log_level = x < 0 ? GW_LOG_INFO : (enum gw_log_level)x;
-	cfg->audit = strdup("-");
-	if (r->log && r->log->audit && strcmp(r->log->audit, "-")) {
-		char *dir, *tmp;
-
-		free(cfg->audit);
-		if (r->log->audit[0] == '/')
-			cfg->audit = strdup(r->log->audit);
-		else if (asprintf(&cfg->audit, "%s/%s", v->dir, r->log->audit) < 0)
-			cfg->audit = NULL;
-		tmp = cfg->audit ? strdup(cfg->audit) : NULL;
-		dir = tmp ? dirname(tmp) : NULL;
-		if (dir && access(dir, W_OK))
-			verr(v, "log.audit", "directory \"%s\": %s", dir, strerror(errno));
-		free(tmp);
-	}
-	cfg->metrics_listen = xstrdup(r->metrics ? r->metrics->listen : NULL);
+	vaudit(v, r->log ? r->log->audit : NULL, cfg);
+	cfg->metrics_listen = vstrdup(v, r->metrics ? r->metrics->listen : NULL);
 	if (cfg->metrics_listen) {
 		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
+		socklen_t len;
 
-		if (gw_sockaddr_parse(cfg->metrics_listen, &ss, &len))
-			verr(v, "metrics.listen", "\"%s\" is not \"IPv4:port\" or \"[IPv6]:port\"",
-			     cfg->metrics_listen);
+		vsockaddr(v, "metrics.listen", cfg->metrics_listen, &ss, &len);
 	}
-	cfg->control_socket = strdup(r->control && r->control->socket ? r->control->socket :
-				     "/run/mtlsgw/control.sock");
-	cfg->user = xstrdup(r->user);
+	vcontrol(v, r->control ? r->control->socket : NULL, cfg);
+	cfg->user = vstrdup(v, r->user);
+	if (r->user && !r->user[0])
+		verr(v, "user", "empty user name; omit the key to keep running as the starting user");
 	x = vchoice(v, "datapath", r->datapath, datapaths, 3, GW_DATAPATH_AUTO);
 	cfg->datapath = x < 0 ? GW_DATAPATH_AUTO : (enum gw_datapath)x;
 	vduration(v, "drain_timeout", r->drain_timeout, 30000, false, &cfg->drain_timeout_ms);
@@ -969,41 +1431,34 @@ static struct gw_config *validate(struct vctx *v, struct raw_config *r)
 	cfg->reload_on_change = x != 0;
 	x = vchoice(v, "takeover", r->takeover, bools, 2, 0);
 	cfg->takeover = x == 1;
-	cfg->bpf_pin_dir = strdup(r->bpf_pin_dir ? r->bpf_pin_dir : "/sys/fs/bpf/mtlsgw");
+	if (r->bpf_pin_dir && !r->bpf_pin_dir[0])
+		verr(v, "bpf_pin_dir", "empty path");
+	cfg->bpf_pin_dir = r->bpf_pin_dir && r->bpf_pin_dir[0] ? vabspath(v, r->bpf_pin_dir) :
+			   vstrdup(v, "/sys/fs/bpf/mtlsgw");
 	x = vchoice(v, "stage1.attach", r->stage1 ? r->stage1->attach : NULL, attaches, 4,
 		    GW_S1_ATTACH_AUTO);
 	cfg->stage1_attach = x < 0 ? GW_S1_ATTACH_AUTO : (enum gw_s1_attach)x;
 	vduration(v, "stage1.summary_interval", r->stage1 ? r->stage1->summary_interval : NULL,
 		  60000, true, &cfg->stage1_summary_ms);
 
-	cfg->listeners = calloc(r->listeners_count, sizeof(*cfg->listeners));
-	if (!cfg->listeners) {
-		gw_cfg_free(cfg);
-		return NULL;
-	}
+	if (!r->listeners_count)
+		verr(v, "listeners", "needs at least one listener");
+	cfg->listeners = vcalloc(v, r->listeners_count, sizeof(*cfg->listeners));
+	if (!cfg->listeners)
+		return cfg;
 	cfg->n_listeners = r->listeners_count;
-	for (i = 0; i < r->listeners_count; i++) {
-		char p[64];
-
-		(void)gw_snprintf(p, sizeof(p), "listeners[%u]", i);
-		r->listeners[i].allow_sources_set = lm_line(v->lm, kp(p, "allow_sources")) != 0;
+	for (i = 0; i < cfg->n_listeners; i++) {
 		vlistener(v, i, &r->listeners[i], &cfg->listeners[i]);
-		for (j = 0; j < i; j++) {
-			const struct gw_cfg_listener *a = &cfg->listeners[j], *b = &cfg->listeners[i];
-
-			if (!strcmp(a->name, b->name))
-				verr(v, kp(p, "name"), "listener name \"%s\" is already used by listeners[%u]",
-				     b->name, j);
-			if (a->listen_len == b->listen_len &&
-			    !memcmp(&a->listen, &b->listen, a->listen_len))
-				verr(v, kp(p, "listen"), "\"%s\" is also the address of listener \"%s\"",
-				     b->listen_str, a->name);
-		}
+		vlistener_unique(v, cfg, i);
 		vsteer_overlaps(v, cfg, i);
 	}
 	return cfg;
 }
 
+/*
+ * Load and validate path. Returns a complete configuration, or NULL with
+ * every problem found added to diag.
+ */
 struct gw_config *gw_cfg_load(const char *path, struct gw_diag *diag)
 {
 	cyaml_config_t cy = {
@@ -1012,47 +1467,71 @@ struct gw_config *gw_cfg_load(const char *path, struct gw_diag *diag)
 		.log_level = CYAML_LOG_ERROR,
 		.flags = CYAML_CFG_NO_ALIAS,
 	};
+	unsigned int before = gw_diag_count(diag);
+	struct vctx *v;
 	struct line_map lm = { 0 };
 	struct raw_config *raw = NULL;
-	struct cy_log cl = { 0 };
 	struct gw_config *cfg = NULL;
-	char abs[PATH_MAX], err[512], *tmp;
-	unsigned int before = gw_diag_count(diag);
-	struct vctx v = { .lm = &lm, .diag = diag };
+	struct cy_log *cl = NULL;
+	const struct lm_node *root;
+	char abs[PATH_MAX], *tmp;
+	struct stat st;
 	cyaml_err_t ce;
 
 	if (!realpath(path, abs)) {
 		gw_diag_add(diag, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
-	v.file = abs;
-	tmp = strdup(abs);
-	if (!tmp)
+	if (stat(abs, &st)) {
+		gw_diag_add(diag, "%s: %s", abs, strerror(errno));
 		return NULL;
-	(void)gw_snprintf(v.dir, sizeof(v.dir), "%s", dirname(tmp));
-	free(tmp);
-
-	if (lm_build(abs, &lm, err, sizeof(err))) {
-		gw_diag_add(diag, "%s:%s", abs, err);
-		goto out;
 	}
-	cy.log_ctx = &cl;
+	if (!S_ISREG(st.st_mode)) {
+		gw_diag_add(diag, "%s: not a regular file", abs);
+		return NULL;
+	}
+	v = calloc(1, sizeof(*v));
+	cl = calloc(1, sizeof(*cl));
+	tmp = strdup(abs);
+	if (!v || !cl || !tmp) {
+		gw_diag_add(diag, "%s: out of memory", abs);
+		goto out_free;
+	}
+	v->file = abs;
+	v->lm = &lm;
+	v->diag = diag;
+	(void)gw_snprintf(v->dir, sizeof(v->dir), "%s", dirname(tmp));
+
+	if (lm_build(abs, &lm, diag)) {
+		if (gw_diag_count(diag) == before)
+			gw_diag_add(diag, "%s: out of memory", abs);
+		goto out_free;
+	}
+	root = lm_find(&lm, "");
+	if (!root || (root->kind == LM_SCALAR && !root->value[0])) {
+		gw_diag_add(diag, "%s:1: listeners: required key is missing (the file is empty)", abs);
+		goto out_free;
+	}
+	cy.log_ctx = cl;
 	ce = cyaml_load_file(abs, &cy, &config_value, (cyaml_data_t **)&raw, NULL);
 	if (ce != CYAML_OK) {
-		cy_report(&cl, &lm, abs, ce, diag);
-		goto out;
+		cy_report(cl, &lm, abs, ce, diag);
+		goto out_free;
 	}
-	cfg = validate(&v, raw);
-	if (!cfg)
+	cfg = validate(v, raw);
+	if (v->oom)
 		gw_diag_add(diag, "%s: out of memory", abs);
-	if (cfg && gw_diag_count(diag) != before) {
+	if (gw_diag_count(diag) != before) {
 		gw_cfg_free(cfg);
 		cfg = NULL;
 	}
-out:
+out_free:
 	if (raw)
 		cyaml_free(&cy, &config_value, raw, 0);
 	lm_free(&lm);
+	free(tmp);
+	free(cl);
+	free(v);
 	return cfg;
 }
 
