@@ -190,3 +190,9 @@ vm-kernels:
 
 vm-selftest:
 	$(Q)CC="$(CC)" vm-images/selftest
+
+# Stage 1 benchmark (tests/bench/bench-stage1, root): XDP drops/s against
+# userspace rejects/s from a denied source. Not part of "make test".
+.PHONY: bench-stage1
+bench-stage1: all $(PKI)/.done
+	$(Q)CC="$(CC)" CFLAGS="$(CFLAGS)" O="$(O)" tests/bench/bench-stage1
