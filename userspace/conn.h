@@ -76,6 +76,13 @@ struct gw_listener {
 	struct gw_listener *next;
 };
 
+struct gw_ktls_secrets;
+
+enum gw_dp {
+	GW_DP_USERSPACE,		/* OpenSSL copy loop */
+	GW_DP_SPLICE,			/* kTLS on the client socket, splice() */
+};
+
 enum gw_conn_state {
 	GW_CONN_HANDSHAKE,
 	GW_CONN_CONNECTING,
@@ -132,6 +139,17 @@ struct gw_conn {
 	uint64_t t_start_ms;
 	uint64_t t_open_ms;		/* conn_open logged (0 = not yet) */
 
+	enum gw_dp dp;
+	/* splice datapath: client->backend and backend->client pipes */
+	int pipe_cb[2], pipe_bc[2];
+	uint32_t pipe_cb_len, pipe_bc_len;
+	struct gw_ktls_secrets *ktls_secrets;	/* TLS 1.3 on kTLS: for rekey */
+	bool ku_tx_pending;		/* owe the client a KeyUpdate of ours */
+	/* peer KeyUpdates in the current one-second window (both datapaths) */
+	unsigned int ku_count;
+	uint64_t ku_window_ms;
+	bool ku_flood;			/* over the limit (userspace: seen in a callback) */
+
 	/* forwarding state (userspace datapath) */
 	struct gw_buf c2b, b2c;
 	bool c_eof;			/* client sent close_notify or FIN */
@@ -166,6 +184,29 @@ bool gw_handshake_authz(SSL *ssl, X509 *leaf, const char **reason);
 /* upstream.c */
 void gw_upstream_connect(struct gw_conn *c);
 void gw_upstream_timeout(struct gw_conn *c);
+
+/* worker.c: datapath-independent helpers */
+const char *gw_conn_datapath(const struct gw_conn *c);
+/* Tell the client we are done (close_notify), whichever datapath. */
+void gw_conn_close_notify(struct gw_conn *c);
+/*
+ * May this connection move to kTLS with cipher (a gw_kcaps index, or
+ * GW_KTLS_ANY_CIPHER: with any): the kernel takes it, the config allows it.
+ */
+#define GW_KTLS_ANY_CIPHER (-1)
+bool gw_conn_ktls_allowed(const struct gw_conn *c, int cipher);
+/*
+ * Count a KeyUpdate from the client; false once it sent more than
+ * GW_KEY_UPDATES_PER_S in one second (a storm costs us a key derivation
+ * and a setsockopt each, see DESIGN.md).
+ */
+#define GW_KEY_UPDATES_PER_S 16
+bool gw_conn_key_update_ok(struct gw_conn *c);
+
+/* datapath_splice.c */
+int gw_dp_splice_start(struct gw_conn *c);
+void gw_dp_splice_free(struct gw_conn *c);
+int gw_dp_splice_close_notify(struct gw_conn *c);
 
 /* datapath_userspace.c */
 void gw_dp_userspace_start(struct gw_conn *c);

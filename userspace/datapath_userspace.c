@@ -85,6 +85,13 @@ static enum step client_read(struct gw_conn *c)
 		return abort_conn(c, "out_of_memory");
 	ERR_clear_error();
 	n = SSL_read(c->ssl, c->c2b.data + c->c2b.tail, gw_buf_space(&c->c2b));
+	if (c->ku_flood) {
+		pr_info("listener \"%s\": conn %llu: more than %d KeyUpdates in a second, closing",
+			c->lc->name, (unsigned long long)c->id, GW_KEY_UPDATES_PER_S);
+		SSL_shutdown(c->ssl);
+		gw_conn_close(c, "key_update_flood", false);
+		return STEP_CLOSED;
+	}
 	if (n > 0) {
 		c->c2b.tail += n;
 		return STEP_MOVED;
@@ -254,8 +261,23 @@ static void dp_backend_event(struct gw_ev *ev, uint32_t events)
 	pump((struct gw_conn *)((char *)ev - offsetof(struct gw_conn, bev)));
 }
 
+/*
+ * OpenSSL follows a client's KeyUpdate by itself; we only count them, so a
+ * storm ends with key_update_flood as on the splice datapath.
+ */
+static void key_update_seen(int write_p, int version, int content_type, const void *buf,
+			    size_t len, SSL *ssl, void *arg)
+{
+	(void)version; (void)ssl;
+	if (!write_p && content_type == SSL3_RT_HANDSHAKE && len >= 1 &&
+	    ((const unsigned char *)buf)[0] == SSL3_MT_KEY_UPDATE)
+		gw_conn_key_update_ok(arg);
+}
+
 void gw_dp_userspace_start(struct gw_conn *c)
 {
+	SSL_set_msg_callback(c->ssl, key_update_seen);
+	SSL_set_msg_callback_arg(c->ssl, c);
 	c->cev.fn = dp_client_event;
 	c->bev.fn = dp_backend_event;
 	pump(c);

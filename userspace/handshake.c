@@ -14,11 +14,14 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <linux/tls.h>
 #include <openssl/err.h>
 
 #include "audit.h"
 #include "authz.h"
 #include "conn.h"
+#include "kcaps.h"
+#include "ktls.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -108,6 +111,62 @@ bool gw_handshake_authz(SSL *ssl, X509 *leaf, const char **reason)
 	return false;
 }
 
+/*
+ * Move the session into the kernel (DESIGN.md's lossless recipe): only
+ * when OpenSSL holds no bytes past the handshake (read_ahead is off, so it
+ * should not), with sequence numbers where OpenSSL stopped: TLS 1.3 with no
+ * tickets sent 0 both ways, TLS 1.2 1 both ways (Finished was 0).
+ * Returns 0 when the connection now uses kTLS or stays in userspace, or
+ * -1 when it was closed (a half-installed socket must never carry bytes).
+ */
+static int ktls_handoff(struct gw_conn *c)
+{
+	const struct tls_crypto_info *info;
+	struct gw_ktls_dir tx, rx;
+	uint64_t seq;
+	int err, idx;
+
+	if (!gw_conn_ktls_allowed(c, GW_KTLS_ANY_CIPHER))
+		return 0;
+	if (SSL_has_pending(c->ssl)) {
+		pr_debug("conn %llu: OpenSSL holds bytes past the handshake; staying in userspace",
+			 (unsigned long long)c->id);
+		return 0;
+	}
+	seq = SSL_version(c->ssl) == TLS1_2_VERSION ? 1 : 0;
+	err = gw_ktls_derive(c->ssl, seq, seq, &tx, &rx);
+	if (err) {
+		pr_debug("conn %llu: no kTLS for %s: %s", (unsigned long long)c->id,
+			 c->cipher, strerror(-err));
+		return 0;
+	}
+	info = (const void *)tx.info;
+	idx = gw_kcaps_cipher_index(info->version, info->cipher_type);
+	if (idx < 0 || !gw_conn_ktls_allowed(c, idx)) {
+		pr_debug("conn %llu: this kernel's kTLS does not take %s; staying in userspace",
+			 (unsigned long long)c->id, c->cipher);
+		OPENSSL_cleanse(&tx, sizeof(tx));
+		OPENSSL_cleanse(&rx, sizeof(rx));
+		return 0;
+	}
+	err = gw_ktls_install(c->cev.fd, &tx, &rx);
+	if (err) {
+		pr_warn("listener \"%s\": conn %llu: kTLS key install failed: %s; closing",
+			c->lc->name, (unsigned long long)c->id, strerror(-err));
+		gw_conn_close(c, "ktls_failed", true);
+		return -1;
+	}
+	/*
+	 * The kernel has the session: the SSL object is no longer needed,
+	 * only the TLS 1.3 traffic secrets to follow a KeyUpdate.
+	 */
+	c->ktls_secrets = gw_ktls_secrets_take(c->ssl);
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	c->dp = GW_DP_SPLICE;
+	return 0;
+}
+
 static void handshake_ok(struct gw_conn *c)
 {
 	const struct gw_cfg_listener *lc = c->lc;
@@ -136,12 +195,14 @@ static void handshake_ok(struct gw_conn *c)
 	c->vr.chain = NULL;
 	X509_free(c->vr.leaf);
 	c->vr.leaf = NULL;
+	if (ktls_handoff(c))
+		return;
 	gw_audit_emit(&GW_AUDIT_EVENT(.event = "conn_open", .conn_id = c->id,
 		.listener = lc->name, .src = (struct sockaddr *)&c->src,
 		.dst = (struct sockaddr *)&c->dst, .id = c->ident,
 		.tls_version = c->tls_version, .cipher = c->cipher,
 		.rule = c->rule, .decision = c->would_deny ? "would_deny" : "allow",
-		.datapath = "userspace"));
+		.datapath = gw_conn_datapath(c)));
 	gw_conn_set_events(c, &c->cev, 0);
 	/* Accepted under an older generation: check against the running one. */
 	if (c->gen != c->ls->gen && gw_conn_revalidate(c))

@@ -19,63 +19,6 @@
 #define TCP_ULP 31
 #endif
 
-/* A connected TCP pair on 127.0.0.1: ULP needs an established socket. */
-static int loopback_pair(int *cfd, int *sfd)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int lfd, err = 0;
-
-	*cfd = *sfd = -1;
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (lfd < 0)
-		return -errno;
-	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 1) ||
-	    getsockname(lfd, (struct sockaddr *)&sa, &len))
-		goto out_errno;
-	*cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (*cfd < 0 || connect(*cfd, (struct sockaddr *)&sa, sizeof(sa)))
-		goto out_errno;
-	*sfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (*sfd < 0)
-		goto out_errno;
-	close(lfd);
-	return 0;
-out_errno:
-	err = -errno;
-	if (*cfd >= 0)
-		close(*cfd);
-	*cfd = -1;
-	close(lfd);
-	return err;
-}
-
-int gw_ktls_probe(char *why, size_t len)
-{
-	int cfd, sfd, err;
-
-	err = loopback_pair(&cfd, &sfd);
-	if (err) {
-		gw_snprintf(why, len, "cannot open a loopback TCP pair to probe: %s",
-			    strerror(-err));
-		return err;
-	}
-	err = 0;
-	if (setsockopt(sfd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")))
-		err = -errno;
-	close(cfd);
-	close(sfd);
-	if (!err)
-		gw_snprintf(why, len, "kTLS available");
-	else if (err == -ENOENT)
-		gw_snprintf(why, len, "kTLS not available: the kernel has no \"tls\" ULP (modprobe tls; CONFIG_TLS)");
-	else
-		gw_snprintf(why, len, "kTLS not available: TCP_ULP \"tls\": %s",
-			    strerror(-err));
-	return err;
-}
-
 #ifndef SOL_TLS
 #define SOL_TLS 282
 #endif
@@ -249,10 +192,6 @@ static void put_seq(unsigned char *rec_seq, uint64_t seq)
 }
 
 /*
- * Fill one direction. iv is the full 12-byte TLS 1.3 IV, or for TLS 1.2
- * the 4-byte GCM salt / 12-byte ChaCha20 IV from the key block.
- */
-/*
  * The GCM layouts differ only in key size: info, iv[8], key[N], salt[4],
  * rec_seq[8]. TLS 1.3: salt and iv are the 12-byte IV split 4 + 8; TLS
  * 1.2: salt is the key block's 4-byte IV and iv the explicit nonce of the
@@ -306,32 +245,41 @@ static void fill_dir(struct gw_ktls_dir *d, uint16_t version, uint16_t cipher,
 	}
 }
 
+/* kTLS cipher, key length and handshake hash of an OpenSSL cipher name. */
+static int cipher_params(const char *name, uint16_t *cipher, unsigned int *keylen,
+			 const EVP_MD **md)
+{
+	if (strstr(name, "CHACHA20")) {
+		*cipher = TLS_CIPHER_CHACHA20_POLY1305;
+		*keylen = 32;
+		*md = EVP_sha256();
+	} else if (strstr(name, "AES_256_GCM") || strstr(name, "AES256-GCM")) {
+		*cipher = TLS_CIPHER_AES_GCM_256;
+		*keylen = 32;
+		*md = EVP_sha384();
+	} else if (strstr(name, "AES_128_GCM") || strstr(name, "AES128-GCM")) {
+		*cipher = TLS_CIPHER_AES_GCM_128;
+		*keylen = 16;
+		*md = EVP_sha256();
+	} else {
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
 int gw_ktls_derive(SSL *ssl, uint64_t tx_seq, uint64_t rx_seq,
 		   struct gw_ktls_dir *tx, struct gw_ktls_dir *rx)
 {
 	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
-	const char *name = c ? SSL_CIPHER_get_name(c) : "";
 	unsigned char kb[2 * 32 + 2 * 12], ckey[32], skey[32], civ[12], siv[12];
 	unsigned int keylen, ivlen;
 	uint16_t cipher;
 	const EVP_MD *md;
-	int ret = 0;
+	int ret;
 
-	if (strstr(name, "CHACHA20")) {
-		cipher = TLS_CIPHER_CHACHA20_POLY1305;
-		keylen = 32;
-		md = EVP_sha256();
-	} else if (strstr(name, "AES_256_GCM") || strstr(name, "AES256-GCM")) {
-		cipher = TLS_CIPHER_AES_GCM_256;
-		keylen = 32;
-		md = EVP_sha384();
-	} else if (strstr(name, "AES_128_GCM") || strstr(name, "AES128-GCM")) {
-		cipher = TLS_CIPHER_AES_GCM_128;
-		keylen = 16;
-		md = EVP_sha256();
-	} else {
-		return -EOPNOTSUPP;
-	}
+	ret = cipher_params(c ? SSL_CIPHER_get_name(c) : "", &cipher, &keylen, &md);
+	if (ret)
+		return ret;
 	if (SSL_version(ssl) == TLS1_3_VERSION) {
 		struct gw_ktls_secrets *s = secrets_idx >= 0 ?
 					    SSL_get_ex_data(ssl, secrets_idx) : NULL;
@@ -376,5 +324,54 @@ int gw_ktls_install(int fd, struct gw_ktls_dir *tx, struct gw_ktls_dir *rx)
 		err = -errno;
 	OPENSSL_cleanse(tx, sizeof(*tx));
 	OPENSSL_cleanse(rx, sizeof(*rx));
+	return err;
+}
+
+struct gw_ktls_secrets *gw_ktls_secrets_take(SSL *ssl)
+{
+	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+	struct gw_ktls_secrets *s = secrets_idx >= 0 ? SSL_get_ex_data(ssl, secrets_idx) : NULL;
+	unsigned int keylen;
+	const EVP_MD *md;
+
+	if (!s)
+		return NULL;
+	SSL_set_ex_data(ssl, secrets_idx, NULL);
+	if (SSL_version(ssl) != TLS1_3_VERSION || s->have != 3 ||
+	    cipher_params(c ? SSL_CIPHER_get_name(c) : "", &s->cipher, &keylen, &md)) {
+		gw_ktls_secrets_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void gw_ktls_secrets_free(struct gw_ktls_secrets *s)
+{
+	secrets_free(NULL, s, NULL, 0, 0, NULL);
+}
+
+int gw_ktls_rekey(int fd, struct gw_ktls_secrets *s, bool rx)
+{
+	unsigned char *secret = rx ? s->client : s->server;
+	unsigned char next[48], key[32], iv[12];
+	const EVP_MD *md = s->len == 48 ? EVP_sha384() : EVP_sha256();
+	unsigned int keylen = s->cipher == TLS_CIPHER_AES_GCM_128 ? 16 : 32;
+	struct gw_ktls_dir d;
+	int err;
+
+	err = hkdf_expand_label(md, secret, s->len, "traffic upd", next, s->len);
+	err = err ?: hkdf_expand_label(md, next, s->len, "key", key, keylen);
+	err = err ?: hkdf_expand_label(md, next, s->len, "iv", iv, sizeof(iv));
+	if (!err) {
+		fill_dir(&d, TLS_1_3_VERSION, s->cipher, key, iv, 0);
+		if (setsockopt(fd, SOL_TLS, rx ? TLS_RX : TLS_TX, d.info, d.len))
+			err = -errno;
+		else
+			memcpy(secret, next, s->len);
+		OPENSSL_cleanse(&d, sizeof(d));
+	}
+	OPENSSL_cleanse(next, sizeof(next));
+	OPENSSL_cleanse(key, sizeof(key));
+	OPENSSL_cleanse(iv, sizeof(iv));
 	return err;
 }

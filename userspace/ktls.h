@@ -1,18 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* Kernel TLS: what the running kernel can do. */
+/* Kernel TLS: handing an OpenSSL session to the kernel (kcaps.h probes). */
 #ifndef GW_KTLS_H
 #define GW_KTLS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-/*
- * Try to attach the "tls" upper layer protocol to a connected loopback TCP
- * socket. 0 when the kernel has kTLS, else -errno (-ENOENT: tls.ko is not
- * loaded or not built). Fills why with an operator-facing explanation.
- */
-int gw_ktls_probe(char *why, size_t len);
 
 /*
  * Handing an OpenSSL session to kernel TLS.
@@ -36,6 +29,7 @@ struct gw_ktls_secrets {
 	unsigned char server[48];	/* SERVER_TRAFFIC_SECRET_0 */
 	unsigned int len;		/* 32 (SHA-256) or 48 (SHA-384); 0 = none */
 	unsigned int have;		/* bit 0 client, bit 1 server */
+	uint16_t cipher;		/* TLS_CIPHER_*, set by gw_ktls_secrets_take */
 };
 
 /* One direction's parameters for setsockopt(SOL_TLS, TLS_TX/TLS_RX). */
@@ -63,5 +57,18 @@ int gw_ktls_install(int fd, struct gw_ktls_dir *tx, struct gw_ktls_dir *rx);
 
 /* Free the secrets kept for ssl and wipe them. */
 void gw_ktls_forget(SSL *ssl);
+
+/*
+ * Following a TLS 1.3 KeyUpdate after the handoff (Linux 6.14+ can rekey a
+ * kTLS socket). gw_ktls_secrets_take moves the traffic secrets out of ssl
+ * (NULL for TLS 1.2, which has no KeyUpdate); gw_ktls_rekey steps one
+ * direction to the next generation, secret = HKDF-Expand-Label(secret,
+ * "traffic upd", "", hashlen), and installs it on fd with sequence 0:
+ * 0 or -errno (-EBUSY: this kernel cannot rekey). gw_ktls_secrets_free
+ * wipes and frees.
+ */
+struct gw_ktls_secrets *gw_ktls_secrets_take(SSL *ssl);
+int gw_ktls_rekey(int fd, struct gw_ktls_secrets *s, bool rx);
+void gw_ktls_secrets_free(struct gw_ktls_secrets *s);
 
 #endif

@@ -20,7 +20,7 @@
 #include "audit.h"
 #include "config.h"
 #include "conn.h"
-#include "ktls.h"
+#include "kcaps.h"
 #include "log.h"
 #include "stage1.h"
 #include "steer.h"
@@ -33,10 +33,13 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: mtlsgw -c FILE [--check]\n"
+		"       mtlsgw --check-kernel\n"
 		"  -c, --config FILE  configuration file (YAML)\n"
 		"  -t, --check        validate configuration, certificates, keys and CRLs; exit 0 valid, 2 invalid\n"
 		"      --takeover     take the listening sockets over from a running mtlsgw (takeover: true),\n"
 		"                     which then drains and exits: a restart that refuses no connection\n"
+		"      --check-kernel try what this kernel's TLS offload can do (kTLS per cipher, splice,\n"
+		"                     rekey, sockmap); exit 0 when the splice datapath can run, else 1\n"
 		"  -V, --version      print the version\n"
 		"  -h, --help         this help\n");
 }
@@ -173,26 +176,69 @@ static int stage1_check(const struct gw_config *cfg)
 	return ret;
 }
 
-/* Decide the datapath for the whole process; -errno when impossible. */
-static int choose_datapath(const struct gw_config *cfg, struct gw_worker *w)
+/* --check-kernel: the capability table on stdout; 0 when splice can run. */
+static int check_kernel(void)
 {
-	char why[256];
+	char report[GW_KCAPS_REPORT_LEN];
+	struct gw_kcaps k;
 	int err;
 
-	err = gw_ktls_probe(why, sizeof(why));
+	err = gw_kcaps_probe(&k);
+	if (err) {
+		fprintf(stderr, "mtlsgw: cannot probe the kernel: no loopback TCP pair: %s\n",
+			strerror(-err));
+		return 1;
+	}
+	err = gw_kcaps_report(&k, report, sizeof(report));
+	fputs(report, stdout);
+	if (err)
+		fprintf(stderr, "mtlsgw: the table above is cut short: %s\n", strerror(-err));
+	return gw_kcaps_splice_usable(&k) ? 0 : 1;
+}
+
+/*
+ * Decide the datapath for the whole process; -errno when impossible. The
+ * splice datapath needs kTLS both ways for the cipher every TLS 1.3 peer
+ * has (AES-128-GCM) and splice both ways; a connection whose cipher the
+ * kernel does not take stays in userspace.
+ */
+static int choose_datapath(const struct gw_config *cfg, struct gw_worker *w)
+{
+	char why[GW_KCAPS_SUMMARY_LEN];
+	struct gw_kcaps k;
+	bool ktls;
+	int err;
+
+	err = gw_kcaps_probe(&k);
+	if (err)
+		gw_snprintf(why, sizeof(why), "kTLS: not probed (no loopback TCP pair: %s)",
+			    strerror(-err));
+	else
+		gw_kcaps_format(&k, why, sizeof(why));
+	ktls = !err && gw_kcaps_cipher_ok(&k, GW_KCAPS_TLS13_AES128GCM) &&
+	       gw_kcaps_splice_usable(&k);
 	gw_worker_set_kernel_info(w, why);
+	gw_worker_set_ktls(w, ktls ? gw_kcaps_cipher_mask(&k) : 0);
 	switch (cfg->datapath) {
 	case GW_DATAPATH_USERSPACE:
-		pr_info("datapath: userspace (configured); %s", why);
+		pr_info("datapath: userspace (configured); kernel: %s", why);
+		gw_worker_set_ktls(w, 0);
 		return 0;
 	case GW_DATAPATH_AUTO:
-		pr_info("datapath: auto -> userspace: %s%s", why,
-			err ? "" : "; the splice datapath is not part of this build");
+		if (!ktls)
+			pr_info("datapath: auto -> userspace; kernel: %s", why);
+		else
+			pr_info("datapath: auto -> splice (kTLS + splice) for every connection whose cipher the kernel takes; kernel: %s",
+				why);
 		return 0;
 	case GW_DATAPATH_SPLICE:
-		pr_err("datapath: splice: %s", err ? why :
-		       "the splice datapath is not part of this build");
-		return -EOPNOTSUPP;
+		if (!ktls) {
+			pr_err("datapath: splice: the kernel cannot run it (mtlsgw --check-kernel says why); kernel: %s",
+			       why);
+			return -EOPNOTSUPP;
+		}
+		pr_info("datapath: splice (kTLS + splice); kernel: %s", why);
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -203,6 +249,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", no_argument, NULL, 't' },
 		{ "takeover", no_argument, NULL, 'T' },
+		{ "check-kernel", no_argument, NULL, 'K' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
@@ -212,7 +259,7 @@ int main(int argc, char **argv)
 	struct gw_worker *w = NULL;
 	struct gw_gen *gen = NULL;
 	const char *path = NULL;
-	bool check = false, takeover = false;
+	bool check = false, takeover = false, kernel = false;
 	int opt, err, ret = 1;
 
 	while ((opt = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
@@ -226,6 +273,9 @@ int main(int argc, char **argv)
 		case 'T':
 			takeover = true;
 			break;
+		case 'K':
+			kernel = true;
+			break;
 		case 'V':
 			printf("mtlsgw %s (%s)\n", GW_VERSION, OpenSSL_version(OPENSSL_VERSION));
 			return 0;
@@ -237,6 +287,8 @@ int main(int argc, char **argv)
 			return EXIT_INVALID;
 		}
 	}
+	if (kernel && optind == argc)
+		return check_kernel();
 	if (!path || optind != argc) {
 		usage(stderr);
 		return EXIT_INVALID;

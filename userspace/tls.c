@@ -23,6 +23,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "ktls.h"
 #include "tls.h"
 
 static int ssl_idx_conn = -1;
@@ -507,6 +508,8 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 	/* No resumption yet: no tickets, so no records after the handshake. */
 	SSL_CTX_set_num_tickets(ts->ctx, 0);
 	SSL_CTX_set_session_cache_mode(ts->ctx, SSL_SESS_CACHE_OFF);
+	/* TLS 1.3 traffic secrets for a kTLS handoff (ktls.c). */
+	gw_ktls_enable_keylog(ts->ctx);
 	SSL_CTX_set_mode(ts->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 

@@ -27,7 +27,7 @@ static void upstream_fail(struct gw_conn *c, int err)
 		(unsigned long long)c->id, lc->upstream.address_str,
 		err ? strerror(err) : "connect timed out");
 	/* Best effort: the client learns it was a deliberate close. */
-	SSL_shutdown(c->ssl);
+	gw_conn_close_notify(c);
 	gw_conn_close(c, "upstream_unreachable", false);
 }
 
@@ -61,7 +61,7 @@ static void lifetime_over(struct gw_conn *c)
 
 	pr_info("listener \"%s\": conn %llu: %s", c->lc->name, (unsigned long long)c->id,
 		expired ? "client certificate expired, closing" : "max_connection_lifetime reached, closing");
-	SSL_shutdown(c->ssl);
+	gw_conn_close_notify(c);
 	gw_conn_close(c, expired ? "expired" : "max_lifetime", false);
 }
 
@@ -99,6 +99,26 @@ static void upstream_connected(struct gw_conn *c)
 	setsockopt(c->cev.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->state = GW_CONN_FORWARDING;
 	lifetime_start(c);
+	if (c->dp == GW_DP_SPLICE) {
+		/* No userspace buffer on this path: the header goes out first, whole. */
+		if (c->c2b.data) {
+			ssize_t n = send(c->bev.fd, c->c2b.data, c->c2b.tail, MSG_NOSIGNAL);
+
+			if (n != (ssize_t)c->c2b.tail) {
+				gw_conn_close(c, "backend_reset", true);
+				return;
+			}
+			gw_dp_userspace_free(c);
+			c->proxy_hdr_left = 0;
+		}
+		err = gw_dp_splice_start(c);
+		if (err) {
+			pr_err("listener \"%s\": conn %llu: cannot start splicing: %s",
+			       c->lc->name, (unsigned long long)c->id, strerror(-err));
+			gw_conn_close(c, "internal_error", true);
+		}
+		return;
+	}
 	gw_dp_userspace_start(c);
 }
 

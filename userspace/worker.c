@@ -36,6 +36,7 @@
 #include "audit.h"
 #include "conn.h"
 #include "control.h"
+#include "ktls.h"
 #include "log.h"
 #include "metrics.h"
 #include "sockdiag.h"
@@ -66,6 +67,7 @@ struct gw_worker {
 	struct gw_gen *gen;		/* current generation */
 	struct gw_stage1 *s1;		/* NULL: userspace Stage 1 only */
 	struct gw_steer_prog *steer;	/* NULL: no steering */
+	unsigned int ktls;		/* ciphers the kernel takes (kcaps bits) */
 	bool takeover;			/* started with --takeover */
 	uint64_t handover_ms;		/* a successor took over: stop at this time */
 	ino_t ctl_ino;			/* our control socket's inode (unlink guard) */
@@ -77,7 +79,7 @@ struct gw_worker {
 	struct gw_ev metrics_ev;	/* Prometheus endpoint */
 	char *ctl_path;
 	uint64_t t_start_ms;
-	char kernel_info[256];		/* what the capability probe found */
+	char kernel_info[1024];		/* what the capability probe found (GW_KCAPS_SUMMARY_LEN) */
 
 	/* reload_on_change: inotify on the directories of every input file */
 	struct gw_ev ino_ev;
@@ -403,6 +405,7 @@ static void accept_one(struct gw_listener *ls, int fd, struct sockaddr_storage *
 	c->lc = lc;
 	c->tls = ls->tls;
 	c->cev.fd = fd;
+	c->pipe_cb[0] = c->pipe_cb[1] = c->pipe_bc[0] = c->pipe_bc[1] = -1;
 	c->cookie = gw_sock_cookie(fd);
 	c->bev.fd = -1;
 	c->src = *src;
@@ -456,6 +459,45 @@ static void accept_all(struct gw_worker *w)
 			listener_event(&ls->ev, EPOLLIN);
 }
 
+const char *gw_conn_datapath(const struct gw_conn *c)
+{
+	return c->dp == GW_DP_SPLICE ? "splice" : "userspace";
+}
+
+void gw_conn_close_notify(struct gw_conn *c)
+{
+	if (c->dp == GW_DP_SPLICE)
+		gw_dp_splice_close_notify(c);
+	else if (c->ssl)
+		SSL_shutdown(c->ssl);
+}
+
+bool gw_conn_ktls_allowed(const struct gw_conn *c, int cipher)
+{
+	unsigned int want = cipher == GW_KTLS_ANY_CIPHER ? ~0u : 1u << cipher;
+
+	return (c->ls->w->ktls & want) &&
+	       c->ls->gen->cfg->datapath != GW_DATAPATH_USERSPACE;
+}
+
+bool gw_conn_key_update_ok(struct gw_conn *c)
+{
+	uint64_t now = gw_now_ms();
+
+	if (now - c->ku_window_ms >= 1000) {
+		c->ku_window_ms = now;
+		c->ku_count = 0;
+	}
+	if (++c->ku_count > GW_KEY_UPDATES_PER_S)
+		c->ku_flood = true;
+	return !c->ku_flood;
+}
+
+void gw_worker_set_ktls(struct gw_worker *w, unsigned int ciphers)
+{
+	w->ktls = ciphers;
+}
+
 void gw_conn_handshake_done(struct gw_conn *c)
 {
 	c->ls->n_handshakes--;
@@ -506,7 +548,7 @@ void gw_conn_close(struct gw_conn *c, const char *reason, bool abort)
 			.src = (struct sockaddr *)&c->src,
 			.dst = (struct sockaddr *)&c->dst, .id = c->ident,
 			.tls_version = c->tls_version, .cipher = c->cipher,
-			.rule = c->rule, .reason = reason, .datapath = "userspace",
+			.rule = c->rule, .reason = reason, .datapath = gw_conn_datapath(c),
 			.counts = true, .bytes_in = c->bytes_in,
 			.bytes_out = c->bytes_out,
 			.duration_ms = gw_now_ms() - c->t_start_ms));
@@ -563,6 +605,8 @@ static void reap_dead(struct gw_worker *w)
 		gw_certrefs_free(c->certrefs);
 		gw_identity_free(c->ident);
 		gw_dp_userspace_free(c);
+		gw_dp_splice_free(c);
+		gw_ktls_secrets_free(c->ktls_secrets);
 		gw_gen_put(c->gen);
 		free(c);
 	}
@@ -939,13 +983,17 @@ static void metrics_snapshot(struct gw_worker *w)
 	gw_metric_reset("mtlsgw_cert_not_after_timestamp_seconds");
 	gw_metric_reset("mtlsgw_crl_next_update_timestamp_seconds");
 	for (ls = w->listeners; ls; ls = ls->next) {
-		double active = 0;
+		double active[2] = { 0, 0 };
 
 		for (c = w->all; c; c = c->all_next)
-			active += c->ls == ls && c->state >= GW_CONN_CONNECTING;
+			if (c->ls == ls && c->state >= GW_CONN_CONNECTING)
+				active[c->dp == GW_DP_SPLICE]++;
 		if (!gw_metric_labels(labels, sizeof(labels), "listener", ls->cfg->name,
 				      "datapath", "userspace", NULL))
-			gw_metric_set("mtlsgw_connections_active", labels, active);
+			gw_metric_set("mtlsgw_connections_active", labels, active[0]);
+		if (!gw_metric_labels(labels, sizeof(labels), "listener", ls->cfg->name,
+				      "datapath", "splice", NULL))
+			gw_metric_set("mtlsgw_connections_active", labels, active[1]);
 		if (!gw_metric_labels(labels, sizeof(labels), "listener", ls->cfg->name,
 				      "direction", "in", NULL))
 			gw_metric_set("mtlsgw_bytes_total", labels, (double)ls->bytes_in);
@@ -1057,9 +1105,10 @@ static void cmd_status(struct gw_worker *w, struct abuf *b)
 			       ls->cfg->name, ls->n_conns);
 			continue;
 		}
-		ab_put(b, "listener %s: %s mode %s datapath userspace connections %u handshakes %u bytes_in %llu bytes_out %llu\n",
+		ab_put(b, "listener %s: %s mode %s datapath %s connections %u handshakes %u bytes_in %llu bytes_out %llu\n",
 		       ls->cfg->name, ls->cfg->listen_str, gw_mode_str(ls->cfg->mode),
-		       ls->n_conns, ls->n_handshakes, (unsigned long long)ls->bytes_in,
+		       w->ktls && w->gen->cfg->datapath != GW_DATAPATH_USERSPACE ?
+		       "splice" : "userspace", ls->n_conns, ls->n_handshakes, (unsigned long long)ls->bytes_in,
 		       (unsigned long long)ls->bytes_out);
 		for (j = 0; j < ls->cfg->n_steer; j++) {
 			const struct gw_steer *st = &ls->cfg->steer[j];
@@ -1133,10 +1182,11 @@ static void cmd_conns(struct gw_worker *w, struct abuf *b, bool json)
 		else if (d)
 			gw_snprintf(ulp, sizeof(ulp), "none");
 		if (json)
-			ab_put(b, "{\"id\":%llu,\"listener\":\"%s\",\"src\":\"%s\",\"state\":\"%s\",\"identity\":\"%s\",\"serial\":\"%s\",\"tls_version\":\"%s\",\"cipher\":\"%s\",\"datapath\":\"userspace\",\"bytes_in\":%llu,\"bytes_out\":%llu,\"age_ms\":%llu,\"kernel\":{\"found\":%s,\"tcp_state\":%u,\"bytes_received\":%llu,\"bytes_acked\":%llu,\"rtt_us\":%u,\"ulp\":\"%s\"}}\n",
+			ab_put(b, "{\"id\":%llu,\"listener\":\"%s\",\"src\":\"%s\",\"state\":\"%s\",\"identity\":\"%s\",\"serial\":\"%s\",\"tls_version\":\"%s\",\"cipher\":\"%s\",\"datapath\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,\"age_ms\":%llu,\"kernel\":{\"found\":%s,\"tcp_state\":%u,\"bytes_received\":%llu,\"bytes_acked\":%llu,\"rtt_us\":%u,\"ulp\":\"%s\"}}\n",
 			       (unsigned long long)c->id, c->lc->name, src, conn_state_str(c->state),
 			       who, c->ident ? c->ident->serial : "",
 			       c->tls_version ? c->tls_version : "", c->cipher ? c->cipher : "",
+			       gw_conn_datapath(c),
 			       (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
 			       (unsigned long long)(now - c->t_start_ms), d ? "true" : "false",
 			       d ? d->state : 0, d ? (unsigned long long)d->bytes_received : 0ULL,
@@ -1146,7 +1196,7 @@ static void cmd_conns(struct gw_worker *w, struct abuf *b, bool json)
 			ab_put(b, "%-6llu %-12s %-28s %-44s %-8s %-30s %-9s %12llu %12llu %8llu %12llu %12llu %s\n",
 			       (unsigned long long)c->id, c->lc->name, src, who,
 			       c->tls_version ? c->tls_version : conn_state_str(c->state),
-			       c->cipher ? c->cipher : "-", "userspace",
+			       c->cipher ? c->cipher : "-", gw_conn_datapath(c),
 			       (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
 			       (unsigned long long)((now - c->t_start_ms) / 1000),
 			       d ? (unsigned long long)d->bytes_received : 0ULL,
@@ -1176,7 +1226,7 @@ static unsigned int cmd_kill(struct gw_worker *w, const char *what, const char *
 			continue;
 		/* Tell the client it was a deliberate end, then close. */
 		if (c->state == GW_CONN_FORWARDING)
-			SSL_shutdown(c->ssl);
+			gw_conn_close_notify(c);
 		/* gw_conn_close unlinks c; next was taken before. */
 		gw_conn_close(c, "killed", false);
 		n++;
@@ -1353,7 +1403,7 @@ bool gw_conn_revalidate(struct gw_conn *c)
 	pr_info("listener \"%s\": conn %llu closed: %s by the new configuration",
 		c->lc->name, (unsigned long long)c->id, why);
 	if (c->state == GW_CONN_FORWARDING)
-		SSL_shutdown(c->ssl);
+		gw_conn_close_notify(c);
 	gw_conn_close(c, why, false);
 	return true;
 }

@@ -62,6 +62,12 @@ void gw_worker_set_steer(struct gw_worker *w, struct gw_steer_prog *steer);
  */
 void gw_worker_set_takeover(struct gw_worker *w, bool takeover);
 
+/*
+ * The kernel has kTLS for these ciphers (gw_kcaps_cipher_mask; 0: none):
+ * connections that negotiated one of them move to the splice datapath.
+ */
+void gw_worker_set_ktls(struct gw_worker *w, unsigned int ciphers);
+
 /* What the kernel capability probe found, for "mtlsgwctl status". */
 void gw_worker_set_kernel_info(struct gw_worker *w, const char *info);
 

@@ -22,6 +22,7 @@
 #include <openssl/pem.h>
 
 #include "gwtest.h"
+#include "kcaps.h"
 #include "util.h"
 
 uint64_t gwt_now_ms(void)
@@ -1207,4 +1208,53 @@ int gwt_env_stop(struct gwt_backend *be, struct gwt_gw *gw)
 {
 	gwt_backend_stop(be);
 	return gwt_gw_cleanup(gw);
+}
+
+/* What the daemon's own probe finds on this kernel (probed once). */
+static const struct gw_kcaps *kcaps(void)
+{
+	static struct gw_kcaps k;
+	static bool done;
+
+	if (!done && gw_kcaps_probe(&k))
+		memset(&k, 0, sizeof(k));
+	done = true;
+	return &k;
+}
+
+/* The daemon's rule (main.c): splice where TLS 1.3 AES-128-GCM and splice work. */
+static bool splice_tier(void)
+{
+	return gw_kcaps_cipher_ok(kcaps(), GW_KCAPS_TLS13_AES128GCM) &&
+	       gw_kcaps_splice_usable(kcaps());
+}
+
+const char *gwt_expected_datapath(void)
+{
+	return splice_tier() ? "\"datapath\":\"splice\"" : "\"datapath\":\"userspace\"";
+}
+
+bool gwt_expect_key_update_followed(void)
+{
+	return !splice_tier() || (kcaps()->rekey_rx.ok && kcaps()->rekey_tx.ok);
+}
+
+int gwt_proc_io(pid_t pid, uint64_t *rchar, uint64_t *wchar)
+{
+	char path[64], *text, *r, *w;
+	int ret = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/io", (int)pid);
+	text = gwt_read_file(path);
+	if (!text)
+		return -1;
+	r = strstr(text, "rchar: ");
+	w = strstr(text, "wchar: ");
+	if (r && w) {
+		*rchar = strtoull(r + 7, NULL, 10);
+		*wchar = strtoull(w + 7, NULL, 10);
+		ret = 0;
+	}
+	free(text);
+	return ret;
 }

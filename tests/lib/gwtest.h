@@ -213,6 +213,19 @@ int gwt_env_start(struct gwt_backend *be, struct gwt_gw *gw, struct gwt_gw_opts 
 		  bool start);
 int gwt_env_stop(struct gwt_backend *be, struct gwt_gw *gw);
 
+/* "\"datapath\":\"splice\"" where this kernel has kTLS, else userspace's. */
+const char *gwt_expected_datapath(void);
+
+/*
+ * Whether the gateway follows a TLS 1.3 KeyUpdate on this machine: always
+ * on the userspace datapath, on the splice datapath only where the kernel
+ * can rekey a kTLS socket.
+ */
+bool gwt_expect_key_update_followed(void);
+
+/* rchar and wchar of /proc/PID/io: bytes the process moved with read/write. 0 or -1. */
+int gwt_proc_io(pid_t pid, uint64_t *rchar, uint64_t *wchar);
+
 /* Monotonic milliseconds. */
 uint64_t gwt_now_ms(void);
 

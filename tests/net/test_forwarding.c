@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The userspace datapath under real load: 64 MiB each way byte-exact,
- * half-close in both orders, resets in both directions, a slow backend.
+ * The datapath under real load (userspace here, splice in the kTLS
+ * guests): 64 MiB each way byte-exact, half-close in both orders, resets
+ * in both directions, a slow backend, TLS 1.3 KeyUpdates and a storm.
  * Variants cover TLS 1.2 and 1.3 and each AEAD suite we offer.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 
 #include "harness.h"
 #include "lib/gwtest.h"
@@ -67,21 +72,34 @@ FIXTURE_TEARDOWN(fwd)
 	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
 }
 
-/* Backend with the given behaviour, gateway in front, client connected. */
-static int fwd_start(FIXTURE_DATA(fwd) *self, const FIXTURE_VARIANT_TYPE(fwd) *variant,
-		     const struct gwt_backend_opts *bo)
+static void fwd_client_opts(const FIXTURE_VARIANT_TYPE(fwd) *variant,
+			    struct gwt_client_opts *co)
 {
-	struct gwt_client_opts co = {
+	*co = (struct gwt_client_opts){
 		.cert = variant->cert, .max_version = variant->version,
 		.min_version = variant->version, .ciphers = variant->ciphers,
 		.ciphersuites = variant->suites,
 	};
+}
+
+/* Backend with the given behaviour, gateway in front, client connected if asked. */
+static int fwd_start_gw(FIXTURE_DATA(fwd) *self, const struct gwt_backend_opts *bo)
+{
 	struct gwt_gw_opts go = { 0 };
 
 	if (gwt_backend_start(&self->be, bo))
 		return -1;
 	go.upstream_port = self->be.port;
-	if (gwt_gw_config(&self->gw, &go) || gwt_gw_start(&self->gw))
+	return gwt_gw_config(&self->gw, &go) || gwt_gw_start(&self->gw) ? -1 : 0;
+}
+
+static int fwd_start(FIXTURE_DATA(fwd) *self, const FIXTURE_VARIANT_TYPE(fwd) *variant,
+		     const struct gwt_backend_opts *bo)
+{
+	struct gwt_client_opts co;
+
+	fwd_client_opts(variant, &co);
+	if (fwd_start_gw(self, bo))
 		return -1;
 	if (gwt_client_connect(&self->cl, self->gw.port, &co))
 		return -1;
@@ -93,11 +111,17 @@ TEST_F_TIMEOUT(fwd, bulk_64mib_each_way, 120)
 {
 	struct gwt_backend_opts bo = { .send_bytes = 64 * MiB, .send_seed = 2,
 				       .fin_after_send = true };
+	uint64_t rx, rchar[2], wchar[2];
 	unsigned char want[32], got[32];
 	char counts[128], cipher[128], *line;
-	uint64_t rx;
+	struct gwt_client_opts co;
 
-	ASSERT_EQ(0, fwd_start(self, variant, &bo));
+	/* Counters first: the backend starts sending as soon as we connect. */
+	fwd_client_opts(variant, &co);
+	ASSERT_EQ(0, fwd_start_gw(self, &bo));
+	ASSERT_EQ(0, gwt_proc_io(self->gw.pid, &rchar[0], &wchar[0]));
+	ASSERT_EQ(0, gwt_client_connect(&self->cl, self->gw.port, &co));
+	self->connected = true;
 	ASSERT_EQ(0, gwt_client_bulk(&self->cl, 64 * MiB, 1, &rx, got, 100000));
 	/* Backend -> client: every byte, in order. */
 	ASSERT_EQ(64 * MiB, rx);
@@ -111,11 +135,29 @@ TEST_F_TIMEOUT(fwd, bulk_64mib_each_way, 120)
 	ASSERT_TRUE(self->be.st->conn[0].fin_seen);
 	ASSERT_TRUE(self->cl.got_close_notify);
 
+	/*
+	 * Where the payload went: the userspace tier read()s and write()s
+	 * every ciphertext byte of the client socket itself; on the splice
+	 * tier the daemon's own reads and writes stay far below the payload.
+	 */
+	ASSERT_EQ(0, gwt_proc_io(self->gw.pid, &rchar[1], &wchar[1]));
+	printf("# daemon read %llu, wrote %llu bytes itself for %llu payload bytes each way\n",
+	       (unsigned long long)(rchar[1] - rchar[0]),
+	       (unsigned long long)(wchar[1] - wchar[0]), 64 * MiB);
+	if (strstr(gwt_expected_datapath(), "splice")) {
+		ASSERT_GT(MiB, rchar[1] - rchar[0]);
+		ASSERT_GT(MiB, wchar[1] - wchar[0]);
+	} else {
+		ASSERT_LE(64 * MiB, rchar[1] - rchar[0]);
+		ASSERT_LE(64 * MiB, wchar[1] - wchar[0]);
+	}
+
 	snprintf(counts, sizeof(counts), "\"bytes_in\":%llu,\"bytes_out\":%llu",
 		 64 * MiB, 64 * MiB);
 	snprintf(cipher, sizeof(cipher), "\"cipher\":\"%s\"", variant->cipher_name);
+	/* Where the kernel has kTLS, the bytes moved by splice, else userspace. */
 	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_close\"", counts,
-			      cipher, "\"reason\":\"closed\"", NULL);
+			      cipher, "\"reason\":\"closed\"", gwt_expected_datapath(), NULL);
 	ASSERT_NOT_NULL(line);
 	free(line);
 }
@@ -220,6 +262,214 @@ TEST_F_TIMEOUT(fwd, slow_backend_backpressure, 60)
 	ASSERT_EQ(4 * MiB, self->be.st->conn[0].rx_bytes);
 	gwt_pattern_sha256(9, 4 * MiB, want);
 	ASSERT_MEMEQ(want, self->be.st->conn[0].rx_sha256, 32);
+}
+
+/* The peak resident set of a process (VmHWM), in bytes; 0 if unknown. */
+static uint64_t vm_hwm(pid_t pid)
+{
+	char path[64], *text, *p;
+	uint64_t kib = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	text = gwt_read_file(path);
+	p = text ? strstr(text, "VmHWM:") : NULL;
+	if (p)
+		kib = strtoull(p + 6, NULL, 10);
+	free(text);
+	return kib * 1024;
+}
+
+/*
+ * A client that reads slowly while the backend sends as fast as it can:
+ * every byte arrives in order, and the daemon's memory does not grow with
+ * what is in flight (backpressure reaches the backend through the kernel).
+ */
+TEST_F_TIMEOUT(fwd, slow_client_reader, 90)
+{
+	struct gwt_backend_opts bo = { .send_bytes = 8 * MiB, .send_seed = 13,
+				       .fin_after_send = true };
+	unsigned char want[32], got[32], buf[16384];
+	uint64_t hwm0, hwm1, rx = 0;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int n;
+
+	ASSERT_NOT_NULL(md);
+	ASSERT_EQ(1, EVP_DigestInit_ex(md, EVP_sha256(), NULL));
+	ASSERT_EQ(0, fwd_start(self, variant, &bo));
+	hwm0 = vm_hwm(self->gw.pid);
+	while ((n = SSL_read(self->cl.ssl, buf, sizeof(buf))) > 0) {
+		EVP_DigestUpdate(md, buf, n);
+		rx += n;
+		usleep(2000);
+	}
+	EVP_DigestFinal_ex(md, got, NULL);
+	EVP_MD_CTX_free(md);
+	hwm1 = vm_hwm(self->gw.pid);
+	ASSERT_EQ(8 * MiB, rx);
+	gwt_pattern_sha256(13, 8 * MiB, want);
+	ASSERT_MEMEQ(want, got, 32);
+	ASSERT_TRUE(self->cl.got_close_notify);
+	printf("# daemon peak RSS %llu KiB before, %llu KiB after 8 MiB to a slow reader\n",
+	       (unsigned long long)hwm0 / 1024, (unsigned long long)hwm1 / 1024);
+	ASSERT_NE(0, hwm0);
+	ASSERT_GT(2 * MiB, hwm1 - hwm0);
+}
+
+/* Many small records in a burst, echoed: all of them, in order. */
+TEST_F_TIMEOUT(fwd, burst_of_small_messages, 60)
+{
+	struct gwt_backend_opts bo = { .echo = true };
+	unsigned char want[32], got[32], buf[16384];
+	uint64_t seed = 17, total = 0, rx = 0;
+	EVP_MD_CTX *md = EVP_MD_CTX_new(), *sent = EVP_MD_CTX_new();
+	unsigned char msg[200];
+	int i, n;
+
+	ASSERT_NOT_NULL(md);
+	ASSERT_NOT_NULL(sent);
+	ASSERT_EQ(1, EVP_DigestInit_ex(md, EVP_sha256(), NULL));
+	ASSERT_EQ(1, EVP_DigestInit_ex(sent, EVP_sha256(), NULL));
+	ASSERT_EQ(0, fwd_start(self, variant, &bo));
+	/* 3000 records of 1..200 bytes, one SSL_write each, nothing read yet. */
+	for (i = 0; i < 3000; i++) {
+		size_t len = 1 + (size_t)(i * 37) % sizeof(msg);
+
+		gwt_pattern(&seed, msg, len);
+		ASSERT_EQ((int)len, SSL_write(self->cl.ssl, msg, (int)len));
+		EVP_DigestUpdate(sent, msg, len);
+		total += len;
+	}
+	ASSERT_EQ(1, SSL_shutdown(self->cl.ssl) >= 0);
+	while ((n = SSL_read(self->cl.ssl, buf, sizeof(buf))) > 0) {
+		EVP_DigestUpdate(md, buf, n);
+		rx += n;
+	}
+	EVP_DigestFinal_ex(md, got, NULL);
+	EVP_MD_CTX_free(md);
+	EVP_DigestFinal_ex(sent, want, NULL);
+	EVP_MD_CTX_free(sent);
+	ASSERT_EQ(total, rx);
+	ASSERT_MEMEQ(want, got, 32);
+}
+
+/*
+ * Application data in the same TCP segment as the client's Finished (TLS
+ * 1.3; corked so they leave together): the bytes past the handshake are
+ * in the socket when the keys move to the kernel, and none is lost.
+ */
+TEST_F(fwd, data_in_the_finished_flight)
+{
+	static const char msg[] = "sent in the same segment as Finished";
+	struct gwt_backend_opts bo = { .echo = true };
+	struct gwt_client_opts co;
+	int fd, on = 1, off = 0;
+	char buf[64];
+
+	fwd_client_opts(variant, &co);
+	ASSERT_EQ(0, fwd_start_gw(self, &bo));
+	fd = gwt_raw_connect(self->gw.port);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on)));
+	ASSERT_EQ(0, gwt_client_handshake(&self->cl, fd, &co));
+	self->connected = true;
+	ASSERT_EQ((int)strlen(msg), SSL_write(self->cl.ssl, msg, (int)strlen(msg)));
+	ASSERT_EQ(0, setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off)));
+	ASSERT_EQ((int)strlen(msg), SSL_read(self->cl.ssl, buf, sizeof(buf)));
+	ASSERT_MEMEQ(msg, buf, strlen(msg));
+	ASSERT_TRUE(gwt_roundtrip(&self->cl, "and after it"));
+}
+
+/* Counts the KeyUpdate messages the gateway sends the client. */
+static void count_key_updates(int write_p, int version, int content_type, const void *buf,
+			      size_t len, SSL *ssl, void *arg)
+{
+	(void)version; (void)ssl;
+	if (!write_p && content_type == SSL3_RT_HANDSHAKE && len >= 1 &&
+	    ((const unsigned char *)buf)[0] == SSL3_MT_KEY_UPDATE)
+		(*(int *)arg)++;
+}
+
+/*
+ * TLS 1.3 KeyUpdate mid-stream, both kinds, four times: the gateway
+ * answers update_requested with its own KeyUpdate and the stream stays
+ * byte-exact both ways. Where the kernel cannot rekey kTLS (6.1, 6.12)
+ * the connection ends cleanly instead: close_notify, and the audit log
+ * says key_update_unsupported.
+ */
+TEST_F_TIMEOUT(fwd, key_update_mid_stream, 60)
+{
+	struct gwt_backend_opts bo = { .echo = true };
+	unsigned char want[32], got[32];
+	int i, from_gw = 0;
+	char msg[32], *line;
+	uint64_t rx;
+
+	if (variant->version != TLS1_3_VERSION)
+		SKIP("KeyUpdate is TLS 1.3 only");
+	ASSERT_EQ(0, fwd_start(self, variant, &bo));
+	SSL_set_msg_callback(self->cl.ssl, count_key_updates);
+	SSL_set_msg_callback_arg(self->cl.ssl, &from_gw);
+	ASSERT_TRUE(gwt_roundtrip(&self->cl, "before any KeyUpdate"));
+	printf("# expecting the gateway to %s\n", gwt_expect_key_update_followed() ?
+	       "follow KeyUpdates" : "close with key_update_unsupported");
+	if (!gwt_expect_key_update_followed()) {
+		ASSERT_EQ(1, SSL_key_update(self->cl.ssl, SSL_KEY_UPDATE_REQUESTED));
+		ASSERT_FALSE(gwt_roundtrip(&self->cl, "after"));
+		ASSERT_TRUE(self->cl.got_close_notify);
+		line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_close\"",
+				      "\"reason\":\"key_update_unsupported\"", NULL);
+		ASSERT_NOT_NULL(line);
+		free(line);
+		return;
+	}
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(1, SSL_key_update(self->cl.ssl, i % 2 ? SSL_KEY_UPDATE_NOT_REQUESTED :
+							       SSL_KEY_UPDATE_REQUESTED));
+		snprintf(msg, sizeof(msg), "after KeyUpdate %d", i);
+		ASSERT_TRUE(gwt_roundtrip(&self->cl, msg));
+	}
+	/* Our two update_requested were answered, no more. */
+	ASSERT_EQ(2, from_gw);
+	/* 2 MiB each way under the fifth generation of keys, then close. */
+	ASSERT_EQ(0, gwt_client_bulk(&self->cl, 2 * MiB, 11, &rx, got, 30000));
+	ASSERT_EQ(2 * MiB, rx);
+	gwt_pattern_sha256(11, 2 * MiB, want);
+	ASSERT_MEMEQ(want, got, 32);
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_close\"",
+			      "\"reason\":\"closed\"", gwt_expected_datapath(), NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+}
+
+/*
+ * A KeyUpdate storm (HAProxy#3450 busy-looped kTLS + splice on one) is
+ * cut off: the connection closes with key_update_flood (or, where the
+ * kernel cannot rekey, at the first one) and the gateway keeps serving.
+ */
+TEST_F_TIMEOUT(fwd, key_update_storm_is_cut_off, 60)
+{
+	struct gwt_backend_opts bo = { .echo = true };
+	char *line;
+	int i;
+
+	if (variant->version != TLS1_3_VERSION)
+		SKIP("KeyUpdate is TLS 1.3 only");
+	ASSERT_EQ(0, fwd_start(self, variant, &bo));
+	ASSERT_TRUE(gwt_roundtrip(&self->cl, "ping"));
+	for (i = 0; i < 1000; i++) {
+		if (SSL_key_update(self->cl.ssl, SSL_KEY_UPDATE_NOT_REQUESTED) != 1 ||
+		    SSL_do_handshake(self->cl.ssl) != 1)
+			break;
+	}
+	ERR_clear_error();
+	ASSERT_LE(0, gwt_wait_closed(&self->cl, 10000));
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_close\"",
+			      gwt_expect_key_update_followed() ?
+			      "\"reason\":\"key_update_flood\"" :
+			      "\"reason\":\"key_update_unsupported\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	ASSERT_TRUE(gwt_echo_ok(self->gw.port, variant->cert, "still serving"));
 }
 
 TEST_HARNESS_MAIN

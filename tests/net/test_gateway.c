@@ -83,7 +83,7 @@ TEST_F(echo, ecdsa_client_spiffe_rule)
 	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_open\"",
 			      "\"spiffe_id\":\"spiffe://corp.test/prod/payments\"",
 			      "\"rule\":\"prod-callers\"", "\"decision\":\"allow\"",
-			      "\"tls_version\":\"TLSv1.3\"", "\"datapath\":\"userspace\"",
+			      "\"tls_version\":\"TLSv1.3\"", gwt_expected_datapath(),
 			      "\"src\":\"127.0.0.1:", NULL);
 	ASSERT_NOT_NULL(line);
 	free(line);

@@ -21,6 +21,7 @@
 #include <openssl/ssl.h>
 
 #include "harness.h"
+#include "kcaps.h"
 #include "ktls.h"
 
 #define PAYLOAD (256 * 1024)
@@ -47,12 +48,15 @@ FIXTURE_SETUP(kt)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sa);
-	char why[256];
+	char why[GW_KCAPS_SUMMARY_LEN];
+	struct gw_kcaps k;
 
 	self->lfd = self->cfd = self->sfd = -1;
 	self->child = -1;
-	if (gw_ktls_probe(why, sizeof(why)))
+	if (gw_kcaps_probe(&k) || !k.ulp.ok) {
+		gw_kcaps_format(&k, why, sizeof(why));
 		SKIP("%s", why);
+	}
 	if (!getenv("PKI"))
 		SKIP("PKI not set");
 	self->lfd = socket(AF_INET, SOCK_STREAM, 0);

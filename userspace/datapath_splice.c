@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The splice datapath: the client socket carries kernel TLS (keys handed
+ * over right after the handshake, see ktls.c), so the kernel decrypts what
+ * the client sends and encrypts what we send it. Payload moves with
+ * splice() socket -> pipe -> socket in both directions and never enters
+ * userspace.
+ *
+ *  - backpressure: one pipe per direction; a side is not read while its
+ *    pipe towards the other side holds data it could not pass on;
+ *  - control records: splice() from a kTLS socket stops with EINVAL at a
+ *    non-data record; recvmsg() with a TLS_GET_RECORD_TYPE cmsg reads it:
+ *    close_notify (alert 0) ends the client's direction (FIN to the
+ *    backend once the pipe is empty), any other alert aborts;
+ *  - a TLS 1.3 KeyUpdate (a handshake record) is followed where the kernel
+ *    can rekey (Linux 6.14+): the next client key goes in as TLS_RX, and
+ *    when the client asked for it our own KeyUpdate record goes out
+ *    before any more data, then the next TLS_TX key. A kernel that cannot
+ *    rekey (EBUSY) gets a clean close (close_notify, reason
+ *    key_update_unsupported); more than GW_KEY_UPDATES_PER_S a second
+ *    close with key_update_flood;
+ *  - a backend FIN becomes close_notify (a type-21 record via sendmsg with
+ *    TLS_SET_RECORD_TYPE) and a FIN to the client.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <linux/tls.h>
+
+#include "conn.h"
+#include "ktls.h"
+#include "log.h"
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+
+#define TLS_RECORD_ALERT 21
+#define TLS_RECORD_HANDSHAKE 22
+#define TLS_HS_KEY_UPDATE 24
+#define SPLICE_CHUNK (64 * 1024)
+
+enum step {
+	STEP_IDLE,
+	STEP_MOVED,
+	STEP_CLOSED,
+};
+
+static enum step abort_conn(struct gw_conn *c, const char *reason)
+{
+	gw_conn_close(c, reason, true);
+	return STEP_CLOSED;
+}
+
+/* One control record through kTLS: 0 or -errno (-EAGAIN: socket full). */
+static int send_record(struct gw_conn *c, unsigned char type, const void *body, size_t len)
+{
+	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
+	struct iovec iov = { .iov_base = (void *)body, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+
+	cm->cmsg_level = SOL_TLS;
+	cm->cmsg_type = TLS_SET_RECORD_TYPE;
+	cm->cmsg_len = CMSG_LEN(sizeof(unsigned char));
+	*CMSG_DATA(cm) = type;
+	return sendmsg(c->cev.fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len ?
+	       0 : -errno;
+}
+
+/* close_notify: an alert record, level warning (1), description 0. */
+int gw_dp_splice_close_notify(struct gw_conn *c)
+{
+	static const unsigned char alert[2] = { 1, 0 };
+
+	return send_record(c, TLS_RECORD_ALERT, alert, sizeof(alert));
+}
+
+/*
+ * Our KeyUpdate (update_not_requested) under the current key, then the
+ * next TX key. STEP_IDLE when the socket is full (retried on EPOLLOUT).
+ */
+static enum step key_update_send(struct gw_conn *c)
+{
+	static const unsigned char ku[5] = { TLS_HS_KEY_UPDATE, 0, 0, 1, 0 };
+	int err;
+
+	err = send_record(c, TLS_RECORD_HANDSHAKE, ku, sizeof(ku));
+	if (err == -EAGAIN)
+		return STEP_IDLE;
+	err = err ?: gw_ktls_rekey(c->cev.fd, c->ktls_secrets, false);
+	if (err) {
+		pr_warn("listener \"%s\": conn %llu: cannot answer a KeyUpdate: %s",
+			c->lc->name, (unsigned long long)c->id, strerror(-err));
+		return abort_conn(c, "ktls_failed");
+	}
+	c->ku_tx_pending = false;
+	return STEP_MOVED;
+}
+
+/* A clean close with close_notify (the TX key is still good). */
+static enum step close_clean(struct gw_conn *c, const char *reason)
+{
+	gw_dp_splice_close_notify(c);
+	gw_conn_close(c, reason, false);
+	return STEP_CLOSED;
+}
+
+/* The client's handshake record after the handoff: only KeyUpdate is legal. */
+static enum step key_update_recv(struct gw_conn *c, const unsigned char *m, ssize_t n)
+{
+	int err;
+
+	/* type 24, length 1, request_update 0 or 1, alone in its record */
+	if (!c->ktls_secrets || n != 5 || m[0] != TLS_HS_KEY_UPDATE || m[1] || m[2] ||
+	    m[3] != 1 || m[4] > 1)
+		return abort_conn(c, "client_tls_error");
+	if (!gw_conn_key_update_ok(c)) {
+		pr_info("listener \"%s\": conn %llu: more than %d KeyUpdates in a second, closing",
+			c->lc->name, (unsigned long long)c->id, GW_KEY_UPDATES_PER_S);
+		return close_clean(c, "key_update_flood");
+	}
+	err = gw_ktls_rekey(c->cev.fd, c->ktls_secrets, true);
+	if (err == -EBUSY) {
+		pr_info("listener \"%s\": conn %llu: client sent a TLS 1.3 KeyUpdate and this kernel cannot rekey kTLS; closing",
+			c->lc->name, (unsigned long long)c->id);
+		return close_clean(c, "key_update_unsupported");
+	}
+	if (err) {
+		pr_warn("listener \"%s\": conn %llu: kTLS RX rekey failed: %s",
+			c->lc->name, (unsigned long long)c->id, strerror(-err));
+		return abort_conn(c, "ktls_failed");
+	}
+	if (m[4])
+		c->ku_tx_pending = true;
+	return STEP_MOVED;
+}
+
+/* A non-data record stopped the splice: read it and act on it. */
+static enum step control_record(struct gw_conn *c)
+{
+	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
+	unsigned char rec[64], type = 0;
+	struct iovec iov = { .iov_base = rec, .iov_len = sizeof(rec) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	n = recvmsg(c->cev.fd, &msg, MSG_DONTWAIT);
+	if (n < 0)
+		return errno == EAGAIN ? STEP_IDLE : abort_conn(c, "client_tls_error");
+	if (n == 0) {
+		c->c_eof = true;
+		return STEP_MOVED;
+	}
+	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
+		if (cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE)
+			type = *CMSG_DATA(cm);
+	if (type == TLS_RECORD_ALERT && n >= 2 && rec[1] == 0) {
+		c->c_eof = true;		/* close_notify */
+		return STEP_MOVED;
+	}
+	if (type == TLS_RECORD_ALERT)
+		return abort_conn(c, "client_alert");
+	if (type == TLS_RECORD_HANDSHAKE)
+		return key_update_recv(c, rec, n);
+	/* Plain data read here (cannot happen after EINVAL): count and drop is wrong, abort. */
+	return abort_conn(c, "client_tls_error");
+}
+
+/* from -> pipe. Returns STEP_*, and how many bytes moved in *moved. */
+static enum step fill(struct gw_conn *c, int from, int pipe_w, uint32_t *inpipe,
+		      bool *eof, bool from_client)
+{
+	ssize_t n;
+
+	if (*eof || *inpipe >= SPLICE_CHUNK)
+		return STEP_IDLE;
+	n = splice(from, NULL, pipe_w, NULL, SPLICE_CHUNK - *inpipe,
+		   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n > 0) {
+		*inpipe += (uint32_t)n;
+		return STEP_MOVED;
+	}
+	if (n == 0) {
+		*eof = true;
+		return STEP_MOVED;
+	}
+	if (errno == EAGAIN || errno == EINTR)
+		return STEP_IDLE;
+	if (from_client && errno == EINVAL)
+		return control_record(c);
+	return abort_conn(c, from_client ? "client_reset" : "backend_reset");
+}
+
+/* pipe -> to. */
+static enum step drain(struct gw_conn *c, int pipe_r, int to, uint32_t *inpipe,
+		       uint64_t *count, uint64_t *ls_count, bool to_client)
+{
+	ssize_t n;
+
+	if (!*inpipe)
+		return STEP_IDLE;
+	n = splice(pipe_r, NULL, to, NULL, *inpipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	if (n > 0) {
+		*inpipe -= (uint32_t)n;
+		*count += (uint64_t)n;
+		*ls_count += (uint64_t)n;
+		return STEP_MOVED;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return STEP_IDLE;
+	return abort_conn(c, to_client ? "client_reset" : "backend_reset");
+}
+
+static void pump(struct gw_conn *c)
+{
+	enum step s[5];
+	bool moved;
+
+	do {
+		/* Owed a KeyUpdate: it goes out before any more data. */
+		s[4] = c->ku_tx_pending ? key_update_send(c) : STEP_IDLE;
+		if (s[4] == STEP_CLOSED)
+			return;
+		s[0] = fill(c, c->cev.fd, c->pipe_cb[1], &c->pipe_cb_len, &c->c_eof, true);
+		if (s[0] == STEP_CLOSED)
+			return;
+		s[1] = drain(c, c->pipe_cb[0], c->bev.fd, &c->pipe_cb_len, &c->bytes_in,
+			     &c->ls->bytes_in, false);
+		if (s[1] == STEP_CLOSED)
+			return;
+		if (c->c_eof && !c->pipe_cb_len && !c->b_shut) {
+			shutdown(c->bev.fd, SHUT_WR);
+			c->b_shut = true;
+		}
+		s[2] = fill(c, c->bev.fd, c->pipe_bc[1], &c->pipe_bc_len, &c->b_eof, false);
+		if (s[2] == STEP_CLOSED)
+			return;
+		s[3] = c->ku_tx_pending ? STEP_IDLE :
+		       drain(c, c->pipe_bc[0], c->cev.fd, &c->pipe_bc_len, &c->bytes_out,
+			     &c->ls->bytes_out, true);
+		if (s[3] == STEP_CLOSED)
+			return;
+		if (c->b_eof && !c->pipe_bc_len && !c->c_shut && !c->ku_tx_pending) {
+			if (gw_dp_splice_close_notify(c) && errno == EAGAIN)
+				break;		/* retry when the socket drains */
+			shutdown(c->cev.fd, SHUT_WR);
+			c->c_shut = true;
+		}
+		moved = s[0] == STEP_MOVED || s[1] == STEP_MOVED || s[2] == STEP_MOVED ||
+			s[3] == STEP_MOVED || s[4] == STEP_MOVED;
+	} while (moved);
+
+	if (c->c_eof && c->b_eof && c->b_shut && c->c_shut && !c->pipe_cb_len &&
+	    !c->pipe_bc_len) {
+		gw_conn_close(c, "closed", false);
+		return;
+	}
+	gw_conn_set_events(c, &c->cev,
+			   (!c->c_eof && c->pipe_cb_len < SPLICE_CHUNK ? EPOLLIN : 0) |
+			   (c->pipe_bc_len || c->ku_tx_pending || (c->b_eof && !c->c_shut) ?
+			    EPOLLOUT : 0));
+	gw_conn_set_events(c, &c->bev,
+			   (!c->b_eof && c->pipe_bc_len < SPLICE_CHUNK ? EPOLLIN : 0) |
+			   (c->pipe_cb_len ? EPOLLOUT : 0));
+}
+
+static void dp_client_event(struct gw_ev *ev, uint32_t events)
+{
+	(void)events;
+	pump((struct gw_conn *)((char *)ev - offsetof(struct gw_conn, cev)));
+}
+
+static void dp_backend_event(struct gw_ev *ev, uint32_t events)
+{
+	(void)events;
+	pump((struct gw_conn *)((char *)ev - offsetof(struct gw_conn, bev)));
+}
+
+int gw_dp_splice_start(struct gw_conn *c)
+{
+	if (pipe2(c->pipe_cb, O_NONBLOCK | O_CLOEXEC))
+		return -errno;
+	if (pipe2(c->pipe_bc, O_NONBLOCK | O_CLOEXEC)) {
+		int err = -errno;
+
+		close(c->pipe_cb[0]);
+		close(c->pipe_cb[1]);
+		c->pipe_cb[0] = c->pipe_cb[1] = -1;
+		return err;
+	}
+	c->cev.fn = dp_client_event;
+	c->bev.fn = dp_backend_event;
+	pump(c);
+	return 0;
+}
+
+void gw_dp_splice_free(struct gw_conn *c)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (c->pipe_cb[i] >= 0)
+			close(c->pipe_cb[i]);
+		if (c->pipe_bc[i] >= 0)
+			close(c->pipe_bc[i]);
+		c->pipe_cb[i] = c->pipe_bc[i] = -1;
+	}
+}
