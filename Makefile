@@ -64,7 +64,7 @@ NET_BINS := $(patsubst tests/net/%.c,$(O)/tests/%,$(NET_SRCS))
 TESTLIB_SRCS := $(wildcard tests/lib/*.c)
 TESTLIB_OBJS := $(patsubst %.c,$(O)/%.o,$(TESTLIB_SRCS))
 
-BINS := $(O)/mtlsgw $(O)/mtlsgwctl
+BINS := $(O)/mtlsgw $(O)/mtlsgwctl $(O)/mtls-load
 
 .PHONY: all deps test unit net demo clean vm-test vm-fetch
 all: $(BINS)
@@ -100,6 +100,11 @@ $(O)/mtlsgw: $(O)/userspace/main.o $(LIB)
 $(O)/mtlsgwctl: $(O)/tools/mtlsgwctl.o
 	$(if $(Q),@echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@
+
+# The load generator (tools/mtls-load.c): OpenSSL only.
+$(O)/mtls-load: $(O)/tools/mtls-load.o
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) $^ -lssl -lcrypto -o $@
 
 $(O)/tests/%: $(O)/tests/unit/%.o $(TESTLIB_OBJS) $(LIB)
 	@mkdir -p $(@D)
