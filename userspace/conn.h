@@ -17,6 +17,7 @@
 #define GW_CONN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <openssl/ssl.h>
@@ -184,6 +185,10 @@ bool gw_handshake_authz(SSL *ssl, X509 *leaf, const char **reason);
 /* upstream.c */
 void gw_upstream_connect(struct gw_conn *c);
 void gw_upstream_timeout(struct gw_conn *c);
+
+/* The connection an event of its client (cev) or backend (bev) socket belongs to. */
+#define gw_conn_of(ev, member) \
+	((struct gw_conn *)((char *)(ev) - offsetof(struct gw_conn, member)))
 
 /* worker.c: datapath-independent helpers */
 const char *gw_conn_datapath(const struct gw_conn *c);

@@ -274,13 +274,13 @@ static void pump(struct gw_conn *c)
 static void dp_client_event(struct gw_ev *ev, uint32_t events)
 {
 	(void)events;
-	pump((struct gw_conn *)((char *)ev - offsetof(struct gw_conn, cev)));
+	pump(gw_conn_of(ev, cev));
 }
 
 static void dp_backend_event(struct gw_ev *ev, uint32_t events)
 {
 	(void)events;
-	pump((struct gw_conn *)((char *)ev - offsetof(struct gw_conn, bev)));
+	pump(gw_conn_of(ev, bev));
 }
 
 int gw_dp_splice_start(struct gw_conn *c)

@@ -284,7 +284,7 @@ static void handshake_step(struct gw_conn *c)
 
 void gw_handshake_event(struct gw_ev *ev, uint32_t events)
 {
-	struct gw_conn *c = (struct gw_conn *)((char *)ev - offsetof(struct gw_conn, cev));
+	struct gw_conn *c = gw_conn_of(ev, cev);
 
 	(void)events;
 	handshake_step(c);

@@ -124,7 +124,7 @@ static void upstream_connected(struct gw_conn *c)
 
 static void upstream_event(struct gw_ev *ev, uint32_t events)
 {
-	struct gw_conn *c = (struct gw_conn *)((char *)ev - offsetof(struct gw_conn, bev));
+	struct gw_conn *c = gw_conn_of(ev, bev);
 	socklen_t len = sizeof(int);
 	int err = 0;
 
