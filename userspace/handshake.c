@@ -36,6 +36,10 @@ static void count_handshake(struct gw_conn *c, const char *result, const char *r
 	if (!gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name,
 			      "result", result, "reason", reason, NULL))
 		gw_metric_add("mtlsgw_handshakes_total", labels, 1);
+	if (c->vr.how != GW_VERIFY_NONE &&
+	    !gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name, "path",
+			      c->vr.how == GW_VERIFY_CACHED ? "cached" : "full", NULL))
+		gw_metric_add("mtlsgw_verify_cache_total", labels, 1);
 	if (!gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name, NULL))
 		gw_metric_observe("mtlsgw_handshake_duration_seconds", labels,
 				  (gw_now_ms() - c->t_start_ms) / 1000.0);

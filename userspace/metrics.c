@@ -38,6 +38,8 @@ static const double hs_buckets[] = {
 static struct family families[] = {
 	{ "mtlsgw_handshakes_total", COUNTER,
 	  "TLS handshakes by listener, result (ok, fail) and reason token" },
+	{ "mtlsgw_verify_cache_total", COUNTER,
+	  "Client chain verifications by listener and path: cached (leaf checks under an issuer path verified before) or full" },
 	{ "mtlsgw_handshake_duration_seconds", HISTOGRAM,
 	  "Time from accept to the end of the handshake" },
 	{ "mtlsgw_connections_active", GAUGE,

@@ -114,18 +114,29 @@ static int cert_verify_cb(X509_STORE_CTX *xctx, void *arg)
 {
 	SSL *ssl = X509_STORE_CTX_get_ex_data(xctx, SSL_get_ex_data_X509_STORE_CTX_idx());
 	struct gw_verify_result *vr = ssl ? ssl_vr(ssl) : NULL;
+	struct gw_tls_server *ts = arg;
 	const char *reason = NULL;
 	X509 *leaf;
+	int ret;
 
-	(void)arg;
 	if (!vr)
 		return 0;
 	leaf = X509_STORE_CTX_get0_cert(xctx);
 	if (leaf && !vr->leaf && X509_up_ref(leaf))
 		vr->leaf = leaf;
-	if (X509_verify_cert(xctx) <= 0) {
-		if (!vr->x509_err)
+	/* A path verified before: only the leaf's own checks (vcache.h). */
+	ret = gw_vcache_verify(ts->vcache, xctx);
+	vr->how = ret < 0 ? GW_VERIFY_FULL : GW_VERIFY_CACHED;
+	if (ret < 0) {
+		ret = X509_verify_cert(xctx) > 0;
+		if (ret)
+			gw_vcache_add(ts->vcache, xctx);
+	}
+	if (!ret) {
+		if (!vr->x509_err) {
 			vr->x509_err = X509_STORE_CTX_get_error(xctx);
+			vr->depth = X509_STORE_CTX_get_error_depth(xctx);
+		}
 		return 0;
 	}
 	if (X509_check_ca(leaf)) {
@@ -472,7 +483,10 @@ static int setup_verify(struct gw_tls_server *ts, const struct gw_cfg_tls *t,
 	SSL_CTX_set_verify_depth(ts->ctx, t->verify_depth);
 	SSL_CTX_set_verify(ts->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT |
 			   SSL_VERIFY_CLIENT_ONCE, verify_cb);
-	SSL_CTX_set_cert_verify_callback(ts->ctx, cert_verify_cb, NULL);
+	ts->vcache = gw_vcache_new();
+	if (!ts->vcache)
+		return -ENOMEM;
+	SSL_CTX_set_cert_verify_callback(ts->ctx, cert_verify_cb, ts);
 	return 0;
 }
 
@@ -532,6 +546,7 @@ void gw_tls_server_free(struct gw_tls_server *ts)
 	if (!ts)
 		return;
 	SSL_CTX_free(ts->ctx);
+	gw_vcache_free(ts->vcache);
 	free(ts->crls);
 	free(ts);
 }

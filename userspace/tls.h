@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "vcache.h"
 #include "util.h"
 
 /* Only AEAD suites that kTLS can carry (SPEC.md). */
@@ -36,6 +37,7 @@ struct gw_tls_server {
 	time_t ca_not_after;		/* earliest trust anchor expiry */
 	struct gw_tls_crl_info *crls;	/* one per tls.crl file */
 	unsigned int n_crls;
+	struct gw_vcache *vcache;	/* verified issuer paths (vcache.h) */
 };
 
 /*
@@ -47,6 +49,11 @@ struct gw_verify_result {
 	int x509_err;			/* X509_V_ERR_* or 0 */
 	int depth;
 	X509 *leaf;			/* the client's leaf, owned; may be NULL */
+	enum {
+		GW_VERIFY_NONE,		/* no certificate verified (yet) */
+		GW_VERIFY_FULL,		/* OpenSSL's X509_verify_cert */
+		GW_VERIFY_CACHED,	/* leaf checks under a cached path */
+	} how;
 	STACK_OF(X509) *chain;		/* the verified chain, owned; success only */
 };
 

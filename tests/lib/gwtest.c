@@ -1258,3 +1258,19 @@ int gwt_proc_io(pid_t pid, uint64_t *rchar, uint64_t *wchar)
 	free(text);
 	return ret;
 }
+
+double gwt_metric_value(struct gwt_gw *g, const char *series)
+{
+	char *text = gwt_metrics(g), *p;
+	size_t len = strlen(series);
+	double v = -1;
+
+	for (p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (!strncmp(p, series, len) && p[len] == ' ') {
+			v = strtod(p + len + 1, NULL);
+			break;
+		}
+	}
+	free(text);
+	return v;
+}

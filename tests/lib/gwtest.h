@@ -139,6 +139,9 @@ int gwt_sh_capture(char **out, const char *fmt, ...) __attribute__((format(print
 /* GET /metrics; the body (malloc'd) or NULL. */
 char *gwt_metrics(struct gwt_gw *g);
 
+/* The value of one metric series ("name{labels}" exactly as exposed); -1 if absent. */
+double gwt_metric_value(struct gwt_gw *g, const char *series);
+
 /* Run "mtlsgw -c cfg --check"; returns the exit status, output in *out. */
 int gwt_gw_check(const char *cfg, char **out);
 

@@ -210,6 +210,7 @@ FIXTURE_VARIANT(refused) {
 	const char *reason;	/* audit reason token */
 	int alert13;		/* alert a TLS 1.3 client reads, -1 = any */
 	int alert12;
+	bool cached;		/* same issuer path as client-ecdsa: decided by the vcache */
 };
 
 FIXTURE_VARIANT_ADD(refused, no_cert) {
@@ -219,14 +220,17 @@ FIXTURE_VARIANT_ADD(refused, no_cert) {
 FIXTURE_VARIANT_ADD(refused, expired) {
 	.cert = "client-expired", .reason = "expired",
 	.alert13 = SSL_AD_CERTIFICATE_EXPIRED, .alert12 = SSL_AD_CERTIFICATE_EXPIRED,
+	.cached = true,
 };
 FIXTURE_VARIANT_ADD(refused, not_yet_valid) {
 	.cert = "client-notyet", .reason = "not_yet_valid",
 	.alert13 = SSL_AD_BAD_CERTIFICATE, .alert12 = SSL_AD_BAD_CERTIFICATE,
+	.cached = true,
 };
 FIXTURE_VARIANT_ADD(refused, revoked) {
 	.cert = "client-revoked", .reason = "revoked",
 	.alert13 = SSL_AD_CERTIFICATE_REVOKED, .alert12 = SSL_AD_CERTIFICATE_REVOKED,
+	.cached = true,
 };
 FIXTURE_VARIANT_ADD(refused, under_revoked_ca) {
 	.cert = "client-under-revoked", .reason = "revoked",
@@ -243,15 +247,18 @@ FIXTURE_VARIANT_ADD(refused, self_signed) {
 FIXTURE_VARIANT_ADD(refused, server_auth_only) {
 	.cert = "client-serverauth", .reason = "bad_eku",
 	.alert13 = SSL_AD_UNSUPPORTED_CERTIFICATE, .alert12 = SSL_AD_UNSUPPORTED_CERTIFICATE,
+	.cached = true,
 };
 FIXTURE_VARIANT_ADD(refused, ca_as_client) {
 	.cert = "client-ca", .reason = "ca_as_client", .alert13 = -1, .alert12 = -1,
 };
 FIXTURE_VARIANT_ADD(refused, rsa1024) {
 	.cert = "client-rsa1024", .reason = "weak_key", .alert13 = -1, .alert12 = -1,
+	.cached = true,
 };
 FIXTURE_VARIANT_ADD(refused, sha1_signed) {
 	.cert = "client-sha1", .reason = "weak_signature", .alert13 = -1, .alert12 = -1,
+	.cached = true,
 };
 FIXTURE_VARIANT_ADD(refused, too_deep) {
 	.cert = "client-deep", .reason = "too_deep", .alert13 = -1, .alert12 = -1,
@@ -259,11 +266,13 @@ FIXTURE_VARIANT_ADD(refused, too_deep) {
 FIXTURE_VARIANT_ADD(refused, not_authorized) {
 	.cert = "client-dev", .reason = "not_authorized",
 	.alert13 = SSL_AD_HANDSHAKE_FAILURE, .alert12 = SSL_AD_HANDSHAKE_FAILURE,
+	.cached = true,
 };
 FIXTURE_VARIANT_ADD(refused, two_spiffe_ids) {
 	/* Two spiffe:// SANs mean no SPIFFE ID, so no rule matches. */
 	.cert = "client-twospiffe", .reason = "not_authorized",
 	.alert13 = SSL_AD_HANDSHAKE_FAILURE, .alert12 = SSL_AD_HANDSHAKE_FAILURE,
+	.cached = true,
 };
 
 FIXTURE_SETUP(refused)
@@ -278,10 +287,18 @@ FIXTURE_TEARDOWN(refused)
 	EXPECT_EQ(0, gwt_env_stop(&self->be, &self->gw));
 }
 
+/*
+ * warm: a good client (client-ecdsa) goes through first, so its issuer
+ * path is in the verification cache and every variant that shares it is
+ * decided by the cached leaf checks: the outcome must be the same.
+ */
 static void expect_refused(HARNESS_CTX,
 			   FIXTURE_DATA(refused) *self,
-			   const FIXTURE_VARIANT_TYPE(refused) *variant, int version)
+			   const FIXTURE_VARIANT_TYPE(refused) *variant, int version, bool warm)
 {
+	char series[128];
+	double cached = 0;
+
 	struct gwt_client_opts co = { .cert = variant->cert, .max_version = version };
 	int want = version == TLS1_3_VERSION ? variant->alert13 : variant->alert12;
 	const char *event = strcmp(variant->reason, "not_authorized") ?
@@ -289,6 +306,14 @@ static void expect_refused(HARNESS_CTX,
 	struct gwt_outcome out;
 	char reason[64], *line;
 
+	snprintf(series, sizeof(series),
+		 "mtlsgw_verify_cache_total{listener=\"test\",path=\"cached\"}");
+	if (warm) {
+		ASSERT_TRUE(gwt_echo_ok(self->gw.port, "client-ecdsa", "warm"));
+		cached = gwt_metric_value(&self->gw, series);
+		if (cached < 0)
+			cached = 0;	/* no cached verification yet */
+	}
 	gwt_client_try(self->gw.port, &co, "must never reach the backend", 1, &out);
 	ASSERT_EQ(0, out.rx);
 	ASSERT_NE(-1, out.alert);
@@ -302,19 +327,32 @@ static void expect_refused(HARNESS_CTX,
 		EXPECT_NOT_NULL(strstr(line, "\"subject\":"));
 	free(line);
 	/* Not one byte, not even a connection, reached the backend. */
-	ASSERT_EQ(0, __atomic_load_n(&self->be.st->accepted, __ATOMIC_SEQ_CST));
-	ASSERT_EQ(0, __atomic_load_n(&self->be.st->rx_total, __ATOMIC_SEQ_CST));
-	ASSERT_EQ(0, gwt_audit_count(&self->gw, "\"event\":\"conn_open\""));
+	ASSERT_EQ(warm ? 1 : 0, __atomic_load_n(&self->be.st->accepted, __ATOMIC_SEQ_CST));
+	ASSERT_EQ(warm ? 4 : 0, __atomic_load_n(&self->be.st->rx_total, __ATOMIC_SEQ_CST));
+	ASSERT_EQ(warm ? 1 : 0, gwt_audit_count(&self->gw, "\"event\":\"conn_open\""));
+	/* And the cache decided it where the variant shares the warm path. */
+	if (warm && variant->cached)
+		ASSERT_EQ(cached + 1, gwt_metric_value(&self->gw, series));
 }
 
 TEST_F(refused, tls13)
 {
-	expect_refused(_ctx, self, variant, TLS1_3_VERSION);
+	expect_refused(_ctx, self, variant, TLS1_3_VERSION, false);
 }
 
 TEST_F(refused, tls12)
 {
-	expect_refused(_ctx, self, variant, TLS1_2_VERSION);
+	expect_refused(_ctx, self, variant, TLS1_2_VERSION, false);
+}
+
+TEST_F(refused, tls13_after_a_good_client)
+{
+	expect_refused(_ctx, self, variant, TLS1_3_VERSION, true);
+}
+
+TEST_F(refused, tls12_after_a_good_client)
+{
+	expect_refused(_ctx, self, variant, TLS1_2_VERSION, true);
 }
 
 TEST_HARNESS_MAIN

@@ -96,13 +96,24 @@ TEST_F(rv, crl_replacement_closes_revoked_live_connection_within_1s)
 	ASSERT_NOT_NULL(line);
 	free(line);
 	ASSERT_EQ(1, gwt_audit_count(&self->gw, "\"event\":\"revoked_close\""));
-	/* New handshakes with it are refused now. */
+	/*
+	 * New handshakes with it are refused now, also when its issuer path
+	 * is in the verification cache (a good client put it there under the
+	 * new CRL): the reload started a new cache.
+	 */
 	{
+		static const char series[] =
+			"mtlsgw_verify_cache_total{listener=\"test\",path=\"cached\"}";
 		struct gwt_outcome o;
+		double cached;
 
+		ASSERT_TRUE(gwt_echo_ok(self->gw.port, "client-ecdsa", "warm"));
+		cached = gwt_metric_value(&self->gw, series);
+		ASSERT_LE(1, cached);	/* cg, before the reload */
 		gwt_client_try(self->gw.port, &bad, "x", 1, &o);
 		ASSERT_EQ(0, o.rx);
 		ASSERT_EQ(SSL_AD_CERTIFICATE_REVOKED, o.alert);
+		ASSERT_EQ(cached + 1, gwt_metric_value(&self->gw, series));
 	}
 	out = gwt_metrics(&self->gw);
 	ASSERT_NOT_NULL(out);

@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vcache.c against OpenSSL's own X509_verify_cert, on a PKI made in
+ * memory: root -> intermediate -> leaves. Whatever the cache decides must
+ * be what a full verification decides; where it cannot be sure (a path
+ * that just expired, a leaf from another issuer) it must step aside.
+ */
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "harness.h"
+#include "vcache.h"
+
+static EVP_PKEY *ec_key(void)
+{
+	return EVP_EC_gen("P-256");
+}
+
+static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX v3;
+	X509_EXTENSION *ext;
+	int ok;
+
+	X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+	if (!ext)
+		return -1;
+	ok = X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok ? 0 : -1;
+}
+
+/*
+ * A certificate for key, signed by signer (issuer's name; self-signed when
+ * issuer is NULL), valid from now + from to now + to seconds.
+ */
+static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *signer,
+		       bool ca, long from, long to, long serial)
+{
+	X509 *x = X509_new();
+	X509_NAME *name = X509_NAME_new();
+
+	if (!x || !name)
+		goto fail;
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_subject_name(x, name);
+	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
+	X509_gmtime_adj(X509_getm_notBefore(x), from);
+	X509_gmtime_adj(X509_getm_notAfter(x), to);
+	X509_set_pubkey(x, key);
+	if (add_ext(x, issuer, NID_subject_key_identifier, "hash") ||
+	    add_ext(x, issuer, NID_authority_key_identifier, "keyid:always") ||
+	    add_ext(x, issuer, NID_basic_constraints, ca ? "critical,CA:TRUE" : "critical,CA:FALSE") ||
+	    add_ext(x, issuer, NID_key_usage, ca ? "critical,keyCertSign,cRLSign" :
+					      "critical,digitalSignature") ||
+	    (!ca && add_ext(x, issuer, NID_ext_key_usage, "clientAuth")))
+		goto fail;
+	if (!X509_sign(x, signer, EVP_sha256()))
+		goto fail;
+	X509_NAME_free(name);
+	return x;
+fail:
+	X509_NAME_free(name);
+	X509_free(x);
+	return NULL;
+}
+
+FIXTURE(vc) {
+	EVP_PKEY *root_key, *int_key, *leaf_key, *other_key;
+	X509 *root, *inter, *leaf;
+	X509_STORE *store;
+	struct gw_vcache *vc;
+};
+
+FIXTURE_SETUP(vc)
+{
+	memset(self, 0, sizeof(*self));
+	self->root_key = ec_key();
+	self->int_key = ec_key();
+	self->leaf_key = ec_key();
+	self->other_key = ec_key();
+	ASSERT_NOT_NULL(self->other_key);
+	self->root = make_cert("root", self->root_key, NULL, self->root_key, true, -60, 86400, 1);
+	ASSERT_NOT_NULL(self->root);
+	self->inter = make_cert("intermediate", self->int_key, self->root, self->root_key,
+				true, -60, 86400, 2);
+	ASSERT_NOT_NULL(self->inter);
+	self->leaf = make_cert("leaf", self->leaf_key, self->inter, self->int_key,
+			       false, -60, 3600, 3);
+	ASSERT_NOT_NULL(self->leaf);
+	self->store = X509_STORE_new();
+	ASSERT_NOT_NULL(self->store);
+	ASSERT_EQ(1, X509_STORE_add_cert(self->store, self->root));
+	X509_STORE_set_purpose(self->store, X509_PURPOSE_SSL_CLIENT);
+	self->vc = gw_vcache_new();
+	ASSERT_NOT_NULL(self->vc);
+}
+
+FIXTURE_TEARDOWN(vc)
+{
+	gw_vcache_free(self->vc);
+	X509_STORE_free(self->store);
+	X509_free(self->leaf);
+	X509_free(self->inter);
+	X509_free(self->root);
+	EVP_PKEY_free(self->root_key);
+	EVP_PKEY_free(self->int_key);
+	EVP_PKEY_free(self->leaf_key);
+	EVP_PKEY_free(self->other_key);
+}
+
+/*
+ * One verification as libssl sets it up for a client: leaf and what the
+ * client sent (leaf, intermediate). Returns the cache's answer (1, 0, -1)
+ * and, with full, OpenSSL's (1 or 0) after a miss; *err gets the error.
+ */
+static int verify(FIXTURE_DATA(vc) *self, X509 *leaf, X509 *sent_inter, bool full, int *err)
+{
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	STACK_OF(X509) *sent = sk_X509_new_null();
+	int ret;
+
+	sk_X509_push(sent, leaf);
+	sk_X509_push(sent, sent_inter);
+	X509_STORE_CTX_init(ctx, self->store, leaf, sent);
+	X509_VERIFY_PARAM_set_auth_level(X509_STORE_CTX_get0_param(ctx), 2);
+	ret = gw_vcache_verify(self->vc, ctx);
+	if (ret < 0 && full) {
+		ret = X509_verify_cert(ctx) > 0;
+		if (ret)
+			gw_vcache_add(self->vc, ctx);
+		ret = ret ? 11 : 10;	/* full path: 10 + outcome */
+	}
+	if (ret == 1 || ret == 11)
+		/* The verified chain is whole: leaf, intermediate, root. */
+		ret = sk_X509_num(X509_STORE_CTX_get0_chain(ctx)) == 3 ? ret : 99;
+	*err = X509_STORE_CTX_get_error(ctx);
+	X509_STORE_CTX_free(ctx);
+	sk_X509_free(sent);
+	return ret;
+}
+
+TEST_F(vc, second_leaf_is_decided_by_the_cache)
+{
+	X509 *leaf2 = make_cert("leaf2", self->other_key, self->inter, self->int_key,
+				false, -60, 3600, 4);
+	int err;
+
+	ASSERT_NOT_NULL(leaf2);
+	ASSERT_EQ(-1, verify(self, self->leaf, self->inter, false, &err));
+	ASSERT_EQ(11, verify(self, self->leaf, self->inter, true, &err));
+	ASSERT_EQ(1, verify(self, self->leaf, self->inter, false, &err));
+	ASSERT_EQ(1, verify(self, leaf2, self->inter, false, &err));
+	ASSERT_EQ(X509_V_OK, err);
+	X509_free(leaf2);
+}
+
+TEST_F(vc, forged_leaf_fails_its_signature)
+{
+	/* Names the intermediate as issuer but is signed by another key. */
+	X509 *forged = make_cert("forged", self->other_key, self->inter, self->other_key,
+				 false, -60, 3600, 5);
+	int err;
+
+	ASSERT_NOT_NULL(forged);
+	ASSERT_EQ(11, verify(self, self->leaf, self->inter, true, &err));
+	ASSERT_EQ(0, verify(self, forged, self->inter, false, &err));
+	ASSERT_EQ(X509_V_ERR_CERT_SIGNATURE_FAILURE, err);
+	/* OpenSSL says the same. */
+	gw_vcache_free(self->vc);
+	self->vc = NULL;
+	ASSERT_EQ(10, verify(self, forged, self->inter, true, &err));
+	ASSERT_EQ(X509_V_ERR_CERT_SIGNATURE_FAILURE, err);
+	X509_free(forged);
+}
+
+TEST_F(vc, expired_and_not_yet_valid_leaves_same_error_as_openssl)
+{
+	X509 *old = make_cert("old", self->other_key, self->inter, self->int_key,
+			      false, -7200, -3600, 6);
+	X509 *young = make_cert("young", self->other_key, self->inter, self->int_key,
+				false, 3600, 7200, 7);
+	int err;
+
+	ASSERT_NOT_NULL(old);
+	ASSERT_NOT_NULL(young);
+	ASSERT_EQ(11, verify(self, self->leaf, self->inter, true, &err));
+	ASSERT_EQ(0, verify(self, old, self->inter, false, &err));
+	ASSERT_EQ(X509_V_ERR_CERT_HAS_EXPIRED, err);
+	ASSERT_EQ(0, verify(self, young, self->inter, false, &err));
+	ASSERT_EQ(X509_V_ERR_CERT_NOT_YET_VALID, err);
+	X509_free(old);
+	X509_free(young);
+}
+
+TEST_F(vc, leaf_of_another_issuer_is_not_decided)
+{
+	/* Sent with the same intermediate, but issued by the root itself. */
+	X509 *stray = make_cert("stray", self->other_key, self->root, self->root_key,
+				false, -60, 3600, 8);
+	int err;
+
+	ASSERT_NOT_NULL(stray);
+	ASSERT_EQ(11, verify(self, self->leaf, self->inter, true, &err));
+	ASSERT_EQ(-1, verify(self, stray, self->inter, false, &err));
+	X509_free(stray);
+}
+
+TEST_F_TIMEOUT(vc, path_that_expires_is_verified_in_full_again, 30)
+{
+	/* An intermediate that expires two seconds from now. */
+	X509 *brief = make_cert("intermediate", self->int_key, self->root, self->root_key,
+				true, -60, 2, 9);
+	int err;
+
+	ASSERT_NOT_NULL(brief);
+	ASSERT_EQ(11, verify(self, self->leaf, brief, true, &err));
+	ASSERT_EQ(1, verify(self, self->leaf, brief, false, &err));
+	sleep(3);
+	ASSERT_EQ(-1, verify(self, self->leaf, brief, false, &err));
+	ASSERT_EQ(10, verify(self, self->leaf, brief, true, &err));
+	ASSERT_EQ(X509_V_ERR_CERT_HAS_EXPIRED, err);
+	X509_free(brief);
+}
+
+TEST_F(vc, revoked_leaf_on_a_cached_path)
+{
+	X509_CRL *crl = X509_CRL_new();
+	X509_REVOKED *rev = X509_REVOKED_new();
+	ASN1_TIME *t = ASN1_TIME_new();
+	int err;
+
+	ASSERT_NOT_NULL(crl);
+	ASSERT_NOT_NULL(rev);
+	ASSERT_NOT_NULL(t);
+	/* The intermediate's CRL lists serial 3 (self->leaf); the root's lists none. */
+	X509_CRL_set_version(crl, 1);
+	X509_CRL_set_issuer_name(crl, X509_get_subject_name(self->inter));
+	X509_gmtime_adj(t, -60);
+	X509_CRL_set1_lastUpdate(crl, t);
+	X509_gmtime_adj(t, 86400);
+	X509_CRL_set1_nextUpdate(crl, t);
+	{
+		ASN1_INTEGER *serial = ASN1_INTEGER_new();
+
+		ASSERT_NOT_NULL(serial);
+		ASN1_INTEGER_set(serial, 3);
+		X509_REVOKED_set_serialNumber(rev, serial);
+		ASN1_INTEGER_free(serial);
+	}
+	X509_gmtime_adj(t, -30);
+	X509_REVOKED_set_revocationDate(rev, t);
+	X509_CRL_add0_revoked(crl, rev);
+	X509_CRL_sort(crl);
+	ASSERT_NE(0, X509_CRL_sign(crl, self->int_key, EVP_sha256()));
+	ASSERT_EQ(1, X509_STORE_add_crl(self->store, crl));
+	X509_STORE_set_flags(self->store, X509_V_FLAG_CRL_CHECK);
+	{
+		X509 *good = make_cert("good", self->other_key, self->inter, self->int_key,
+				       false, -60, 3600, 10);
+
+		ASSERT_NOT_NULL(good);
+		ASSERT_EQ(11, verify(self, good, self->inter, true, &err));
+		ASSERT_EQ(0, verify(self, self->leaf, self->inter, false, &err));
+		ASSERT_EQ(X509_V_ERR_CERT_REVOKED, err);
+		ASSERT_EQ(1, verify(self, good, self->inter, false, &err));
+		X509_free(good);
+	}
+	ASN1_TIME_free(t);
+	X509_CRL_free(crl);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Verified issuer paths (vcache.h). The leaf checks follow the order of
+ * OpenSSL 3.0's X509_verify_cert, so a refused leaf gets the same
+ * X509_V_ERR_* (and so the same alert and audit reason) either way:
+ * leaf key strength, extensions and purpose, signature algorithm
+ * strength, revocation, signature, validity period.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+
+#include "vcache.h"
+
+#ifndef MAX
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+
+#define VC_ENTRIES 64
+#define VC_MAX_CRLS 4
+
+struct vc_entry {
+	bool used;
+	unsigned char key[32];		/* SHA-256 over the sent certificates' SHA-256 */
+	STACK_OF(X509) *path;		/* issuer of the leaf .. trust anchor */
+	X509_CRL *crl[VC_MAX_CRLS];	/* CRLs of the leaf's issuer */
+	unsigned int n_crl;
+	time_t not_before, not_after;	/* every certificate and CRL of the path valid */
+};
+
+struct gw_vcache {
+	struct vc_entry e[VC_ENTRIES];
+	unsigned int next;		/* round-robin replacement */
+	EVP_MD *sha256;
+};
+
+/* Security bits per auth level 1..5, as OpenSSL's x509_vfy.c has them. */
+static const int minbits[] = { 80, 112, 128, 192, 256 };
+
+/* Verification options the fast path does not model: verify in full. */
+#define VC_UNMODELLED_FLAGS (X509_V_FLAG_POLICY_CHECK | X509_V_FLAG_EXPLICIT_POLICY | \
+			     X509_V_FLAG_INHIBIT_ANY | X509_V_FLAG_INHIBIT_MAP | \
+			     X509_V_FLAG_USE_DELTAS | X509_V_FLAG_EXTENDED_CRL_SUPPORT | \
+			     X509_V_FLAG_X509_STRICT | X509_V_FLAG_USE_CHECK_TIME | \
+			     X509_V_FLAG_NO_CHECK_TIME | X509_V_FLAG_PARTIAL_CHAIN | \
+			     X509_V_FLAG_ALLOW_PROXY_CERTS | X509_V_FLAG_SUITEB_128_LOS)
+
+struct gw_vcache *gw_vcache_new(void)
+{
+	struct gw_vcache *vc = calloc(1, sizeof(*vc));
+
+	if (!vc)
+		return NULL;
+	vc->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!vc->sha256) {
+		free(vc);
+		return NULL;
+	}
+	return vc;
+}
+
+static void entry_clear(struct vc_entry *e)
+{
+	unsigned int i;
+
+	sk_X509_pop_free(e->path, X509_free);
+	for (i = 0; i < e->n_crl; i++)
+		X509_CRL_free(e->crl[i]);
+	memset(e, 0, sizeof(*e));
+}
+
+void gw_vcache_free(struct gw_vcache *vc)
+{
+	unsigned int i;
+
+	if (!vc)
+		return;
+	for (i = 0; i < VC_ENTRIES; i++)
+		entry_clear(&vc->e[i]);
+	EVP_MD_free(vc->sha256);
+	free(vc);
+}
+
+static time_t asn1_time(const ASN1_TIME *t, time_t dflt)
+{
+	struct tm tm;
+
+	if (!t || !ASN1_TIME_to_tm(t, &tm))
+		return dflt;
+	return timegm(&tm);
+}
+
+/* The key: the certificates the client sent besides its leaf, in order. */
+static int chain_key(struct gw_vcache *vc, X509_STORE_CTX *xctx, unsigned char key[32])
+{
+	STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(xctx);
+	X509 *leaf = X509_STORE_CTX_get0_cert(xctx);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len;
+	EVP_MD_CTX *ctx;
+	int i, ret = -1;
+
+	ctx = EVP_MD_CTX_new();
+	if (!ctx || EVP_DigestInit_ex(ctx, vc->sha256, NULL) != 1)
+		goto out;
+	for (i = 0; i < sk_X509_num(sent); i++) {
+		X509 *x = sk_X509_value(sent, i);
+
+		if (x == leaf)
+			continue;
+		if (X509_digest(x, vc->sha256, md, &len) != 1 ||
+		    EVP_DigestUpdate(ctx, md, len) != 1)
+			goto out;
+	}
+	len = 32;
+	if (EVP_DigestFinal_ex(ctx, key, &len) == 1)
+		ret = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	return ret;
+}
+
+/* Extensions whose meaning the fast path does not model. */
+static bool cert_unmodelled(X509 *x, bool is_ca)
+{
+	uint32_t fl = X509_get_extension_flags(x);
+
+	if (fl & (EXFLAG_INVALID | EXFLAG_CRITICAL | EXFLAG_PROXY | EXFLAG_INVALID_POLICY))
+		return true;
+	if (X509_get_ext_by_NID(x, NID_sbgp_ipAddrBlock, -1) >= 0 ||
+	    X509_get_ext_by_NID(x, NID_sbgp_autonomousSysNum, -1) >= 0)
+		return true;
+	return is_ca && (X509_get_ext_by_NID(x, NID_name_constraints, -1) >= 0 ||
+			 X509_get_ext_by_NID(x, NID_policy_constraints, -1) >= 0 ||
+			 X509_get_ext_by_NID(x, NID_inhibit_any_policy, -1) >= 0 ||
+			 X509_get_ext_by_NID(x, NID_policy_mappings, -1) >= 0);
+}
+
+static bool param_unmodelled(X509_VERIFY_PARAM *param)
+{
+	return (X509_VERIFY_PARAM_get_flags(param) & VC_UNMODELLED_FLAGS) ||
+	       X509_VERIFY_PARAM_get0_host(param, 0) || X509_VERIFY_PARAM_get0_email(param);
+}
+
+static int level_bits(X509_VERIFY_PARAM *param)
+{
+	int level = X509_VERIFY_PARAM_get_auth_level(param);
+
+	if (level <= 0)
+		return 0;
+	if (level > (int)(sizeof(minbits) / sizeof(minbits[0])))
+		level = sizeof(minbits) / sizeof(minbits[0]);
+	return minbits[level - 1];
+}
+
+static struct vc_entry *lookup(struct gw_vcache *vc, const unsigned char key[32])
+{
+	unsigned int i;
+
+	for (i = 0; i < VC_ENTRIES; i++)
+		if (vc->e[i].used && !memcmp(vc->e[i].key, key, 32))
+			return &vc->e[i];
+	return NULL;
+}
+
+/*
+ * The checks X509_verify_cert makes of a leaf under an already verified
+ * path. X509_V_OK, an X509_V_ERR_*, or -1 to verify in full.
+ */
+static int leaf_checks(X509 *leaf, const struct vc_entry *e, X509_VERIFY_PARAM *param,
+		       time_t now)
+{
+	X509 *issuer = sk_X509_value(e->path, 0);
+	int bits = level_bits(param), secbits = -1, cmp;
+	unsigned int i;
+
+	if (bits && EVP_PKEY_get_security_bits(X509_get0_pubkey(leaf)) < bits)
+		return X509_V_ERR_EE_KEY_TOO_SMALL;
+	if (X509_check_purpose(leaf, X509_PURPOSE_SSL_CLIENT, 0) != 1)
+		return X509_V_ERR_INVALID_PURPOSE;
+	if (bits && (!X509_get_signature_info(leaf, NULL, NULL, &secbits, NULL) ||
+		     secbits < bits))
+		return X509_V_ERR_CA_MD_TOO_WEAK;
+	if (X509_VERIFY_PARAM_get_flags(param) & X509_V_FLAG_CRL_CHECK) {
+		/* Every CRL of the issuer is asked: revoked on any is revoked. */
+		for (i = 0; i < e->n_crl; i++) {
+			X509_REVOKED *rev;
+
+			if (X509_CRL_get0_by_serial(e->crl[i], &rev,
+						    X509_get0_serialNumber(leaf)) == 1)
+				return X509_V_ERR_CERT_REVOKED;
+		}
+	}
+	if (X509_verify(leaf, X509_get0_pubkey(issuer)) != 1)
+		return X509_V_ERR_CERT_SIGNATURE_FAILURE;
+	cmp = X509_cmp_time(X509_get0_notBefore(leaf), &now);
+	if (cmp == 0)
+		return -1;
+	if (cmp > 0)
+		return X509_V_ERR_CERT_NOT_YET_VALID;
+	cmp = X509_cmp_time(X509_get0_notAfter(leaf), &now);
+	if (cmp == 0)
+		return -1;
+	if (cmp < 0)
+		return X509_V_ERR_CERT_HAS_EXPIRED;
+	return X509_V_OK;
+}
+
+int gw_vcache_verify(struct gw_vcache *vc, X509_STORE_CTX *xctx)
+{
+	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(xctx);
+	X509 *leaf = X509_STORE_CTX_get0_cert(xctx);
+	STACK_OF(X509) *chain;
+	unsigned char key[32];
+	struct vc_entry *e;
+	time_t now = time(NULL);
+	int err, i;
+
+	if (!vc || !leaf || param_unmodelled(param) || cert_unmodelled(leaf, false) ||
+	    chain_key(vc, xctx, key))
+		return -1;
+	e = lookup(vc, key);
+	if (!e)
+		return -1;
+	if (now < e->not_before || now >= e->not_after) {
+		/* Something on the path expired or a CRL is stale: OpenSSL says what. */
+		entry_clear(e);
+		return -1;
+	}
+	if (X509_check_issued(sk_X509_value(e->path, 0), leaf) != X509_V_OK)
+		return -1;
+	err = leaf_checks(leaf, e, param, now);
+	if (err < 0)
+		return -1;
+	if (err != X509_V_OK) {
+		X509_STORE_CTX_set_current_cert(xctx, leaf);
+		X509_STORE_CTX_set_error_depth(xctx, 0);
+		X509_STORE_CTX_set_error(xctx, err);
+		return 0;
+	}
+	chain = sk_X509_new_reserve(NULL, sk_X509_num(e->path) + 1);
+	if (!chain)
+		return -1;
+	X509_up_ref(leaf);
+	sk_X509_push(chain, leaf);
+	for (i = 0; i < sk_X509_num(e->path); i++) {
+		X509_up_ref(sk_X509_value(e->path, i));
+		sk_X509_push(chain, sk_X509_value(e->path, i));
+	}
+	X509_STORE_CTX_set0_verified_chain(xctx, chain);
+	X509_STORE_CTX_set_error(xctx, X509_V_OK);
+	return 1;
+}
+
+/*
+ * The leaf issuer's CRLs and the validity window of every CRL that speaks
+ * for a certificate of the path. false: a CRL the fast path cannot
+ * model, or no usable CRL for the leaf's issuer although one is required.
+ */
+static bool add_crls(struct vc_entry *e, X509_STORE_CTX *xctx, bool need)
+{
+	STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(X509_STORE_CTX_get0_store(xctx));
+	X509 *issuer = sk_X509_value(e->path, 0);
+	int i, j;
+
+	for (i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509_CRL *crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, i));
+		bool ours = false;
+
+		if (!crl)
+			continue;
+		for (j = 0; j < sk_X509_num(e->path) && !ours; j++)
+			ours = !X509_NAME_cmp(X509_CRL_get_issuer(crl),
+					      X509_get_subject_name(sk_X509_value(e->path, j)));
+		if (!ours)
+			continue;
+		if (X509_CRL_get_ext_by_NID(crl, NID_issuing_distribution_point, -1) >= 0 ||
+		    X509_CRL_get_ext_by_NID(crl, NID_delta_crl, -1) >= 0 ||
+		    X509_CRL_get_ext_by_NID(crl, NID_freshest_crl, -1) >= 0 ||
+		    X509_CRL_get_ext_by_critical(crl, 1, -1) >= 0)
+			return false;
+		if (X509_cmp_time(X509_CRL_get0_lastUpdate(crl), NULL) >= 0)
+			return false;
+		e->not_before = MAX(e->not_before, asn1_time(X509_CRL_get0_lastUpdate(crl), 0));
+		e->not_after = MIN(e->not_after,
+				   asn1_time(X509_CRL_get0_nextUpdate(crl), e->not_after));
+		if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(issuer)) ||
+		    X509_CRL_verify(crl, X509_get0_pubkey(issuer)) != 1)
+			continue;
+		if (e->n_crl == VC_MAX_CRLS)
+			return false;
+		X509_CRL_up_ref(crl);
+		e->crl[e->n_crl++] = crl;
+	}
+	return e->n_crl || !need;
+}
+
+void gw_vcache_add(struct gw_vcache *vc, X509_STORE_CTX *xctx)
+{
+	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(xctx);
+	STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(xctx);
+	struct vc_entry tmp = { .not_after = (time_t)INT64_MAX }, *e;
+	int i, n = sk_X509_num(chain);
+
+	if (!vc || n < 2 || param_unmodelled(param) || chain_key(vc, xctx, tmp.key))
+		return;
+	tmp.path = sk_X509_new_reserve(NULL, n - 1);
+	if (!tmp.path)
+		return;
+	for (i = 1; i < n; i++) {
+		X509 *x = sk_X509_value(chain, i);
+
+		if (cert_unmodelled(x, true))
+			goto drop;
+		tmp.not_before = MAX(tmp.not_before, asn1_time(X509_get0_notBefore(x), 0));
+		tmp.not_after = MIN(tmp.not_after,
+				    asn1_time(X509_get0_notAfter(x), tmp.not_after));
+		X509_up_ref(x);
+		sk_X509_push(tmp.path, x);
+	}
+	if (!add_crls(&tmp, xctx, X509_VERIFY_PARAM_get_flags(param) & X509_V_FLAG_CRL_CHECK))
+		goto drop;
+	e = lookup(vc, tmp.key);
+	if (!e) {
+		e = &vc->e[vc->next];
+		vc->next = (vc->next + 1) % VC_ENTRIES;
+	}
+	entry_clear(e);
+	*e = tmp;
+	e->used = true;
+	return;
+drop:
+	entry_clear(&tmp);
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * A cache of verified issuer paths, so that a full mTLS handshake costs
+ * one signature check of the client's leaf instead of a chain build, a
+ * signature check per intermediate and per CRL and the store lookups
+ * around them (DESIGN.md: that is most of OpenSSL 3.0's handshake cost).
+ *
+ * An entry is made only after OpenSSL's own X509_verify_cert accepted a
+ * chain. It is keyed by the SHA-256 of the certificates the client sent
+ * besides its leaf, and holds the verified path above the leaf (issuer up
+ * to the trust anchor), the CRLs that speak for the leaf's issuer and the
+ * time window in which every certificate and CRL of the path is valid.
+ * A later leaf sent with byte-identical extra certificates, issued by the
+ * same issuer, gets the leaf-level checks X509_verify_cert would make:
+ * signature, validity, purpose, critical extensions, key and signature
+ * strength, revocation. Anything the fast path does not model (name
+ * constraints, policies, RFC 3779, proxy certificates, CRLs with
+ * distribution point scopes or deltas, unknown critical extensions) makes
+ * the chain ineligible and OpenSSL verifies it in full.
+ *
+ * An entry lives as long as its SSL_CTX: a reload (new CA, CRL or
+ * configuration) builds a new context and so a new, empty cache.
+ * Single-threaded, like the worker.
+ */
+#ifndef GW_VCACHE_H
+#define GW_VCACHE_H
+
+#include <openssl/x509.h>
+
+struct gw_vcache;
+
+struct gw_vcache *gw_vcache_new(void);
+void gw_vcache_free(struct gw_vcache *vc);
+
+/*
+ * Verify the chain in xctx (initialised by libssl: the client's leaf and
+ * the certificates it sent) from the cache. 1: verified, and the verified
+ * chain is set in xctx; 0: refused, with the X509_V_ERR_* set in xctx as
+ * X509_verify_cert would; -1: not in the cache, verify in full.
+ */
+int gw_vcache_verify(struct gw_vcache *vc, X509_STORE_CTX *xctx);
+
+/* After X509_verify_cert accepted xctx: remember its path if eligible. */
+void gw_vcache_add(struct gw_vcache *vc, X509_STORE_CTX *xctx);
+
+#endif
