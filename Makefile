@@ -167,8 +167,11 @@ vm-fetch:
 	$(Q)vm-images/fetch-kernels $(VM_KERNELS) >/dev/null 2>&1 || \
 		echo "# vm: some kernels could not be fetched; their tests will be skipped"
 
+# Guests run VM_JOBS at a time (one TCG thread each): one per core.
+VM_JOBS ?= $(shell nproc)
+
 vm-test: $(BINS) $(VM_BINS) $(VM_WRAPPERS) $(PKI)/.done vm-fetch
-	$(Q)PKI=$(PKI) MTLSGW=$(O)/mtlsgw tests/run $(VM_WRAPPERS)
+	$(Q)PKI=$(PKI) MTLSGW=$(O)/mtlsgw tests/run --parallel $(VM_JOBS) $(VM_WRAPPERS)
 
 # The QEMU matrix is part of "make test"; the sanitizer build (SAN=1, run
 # by CI after the plain one) covers the unit and loopback tests only:
@@ -182,7 +185,8 @@ test: deps
 		$(TEST_VM_WRAPPERS) $(PKI)/.done $(if $(TEST_VM_WRAPPERS),vm-fetch)
 	$(if $(TEST_VM_WRAPPERS),,@echo "# TEST_VM=0: the QEMU kTLS matrix is not run in this build")
 	$(Q)MTLSGW=$(O)/mtlsgw MTLSGWCTL=$(O)/mtlsgwctl MTLS_LOAD=$(O)/mtls-load PKI=$(PKI) \
-		tests/run $(UNIT_BINS) $(BPFT_BINS) $(NET_BINS) $(TEST_VM_WRAPPERS)
+		tests/run $(UNIT_BINS) $(BPFT_BINS) $(NET_BINS) \
+		$(if $(TEST_VM_WRAPPERS),--parallel $(VM_JOBS) $(TEST_VM_WRAPPERS))
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
