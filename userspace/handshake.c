@@ -38,7 +38,8 @@ static void count_handshake(struct gw_conn *c, const char *result, const char *r
 		gw_metric_add("mtlsgw_handshakes_total", labels, 1);
 	if (c->vr.how != GW_VERIFY_NONE &&
 	    !gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name, "path",
-			      c->vr.how == GW_VERIFY_CACHED ? "cached" : "full", NULL))
+			      c->vr.how == GW_VERIFY_CACHED ? "cached" :
+			      c->vr.how == GW_VERIFY_RESUMED ? "resumed" : "full", NULL))
 		gw_metric_add("mtlsgw_verify_cache_total", labels, 1);
 	if (!gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name, NULL))
 		gw_metric_observe("mtlsgw_handshake_duration_seconds", labels,
@@ -118,8 +119,9 @@ bool gw_handshake_authz(SSL *ssl, X509 *leaf, const char **reason)
 /*
  * Move the session into the kernel (DESIGN.md's lossless recipe): only
  * when OpenSSL holds no bytes past the handshake (read_ahead is off, so it
- * should not), with sequence numbers where OpenSSL stopped: TLS 1.3 with no
- * tickets sent 0 both ways, TLS 1.2 1 both ways (Finished was 0).
+ * should not), with sequence numbers where OpenSSL stopped: TLS 1.3 TX
+ * after the NewSessionTickets we sent, RX 0; TLS 1.2 1 both ways (Finished
+ * was 0).
  * Returns 0 when the connection now uses kTLS or stays in userspace, or
  * -1 when it was closed (a half-installed socket must never carry bytes).
  */
@@ -127,7 +129,6 @@ static int ktls_handoff(struct gw_conn *c)
 {
 	const struct tls_crypto_info *info;
 	struct gw_ktls_dir tx, rx;
-	uint64_t seq;
 	int err, idx;
 
 	if (!gw_conn_ktls_allowed(c, GW_KTLS_ANY_CIPHER))
@@ -137,8 +138,14 @@ static int ktls_handoff(struct gw_conn *c)
 			 (unsigned long long)c->id);
 		return 0;
 	}
-	seq = SSL_version(c->ssl) == TLS1_2_VERSION ? 1 : 0;
-	err = gw_ktls_derive(c->ssl, seq, seq, &tx, &rx);
+	/*
+	 * TLS 1.2: Finished was record 0 each way. TLS 1.3: the client sent
+	 * nothing under its application key yet; we sent our tickets.
+	 */
+	if (SSL_version(c->ssl) == TLS1_2_VERSION)
+		err = gw_ktls_derive(c->ssl, 1, 1, &tx, &rx);
+	else
+		err = gw_ktls_derive(c->ssl, c->vr.tickets_sent, 0, &tx, &rx);
 	if (err) {
 		pr_debug("conn %llu: no kTLS for %s: %s", (unsigned long long)c->id,
 			 c->cipher, strerror(-err));
@@ -180,10 +187,11 @@ static void handshake_ok(struct gw_conn *c)
 	gw_conn_handshake_done(c);
 	count_handshake(c, "ok", "none");
 	/*
-	 * With TLS 1.3 and no session tickets the client's Finished is the
-	 * last handshake record and we answer nothing: the kernel would delay
-	 * its ACK, and a client with Nagle on would hold its first request
-	 * until then (40 ms). Acknowledge now.
+	 * The client's Finished may be the last handshake record, with
+	 * nothing of ours to carry the ACK (TLS 1.2 full handshakes, or
+	 * tickets already sent): the kernel would delay it, and a client with
+	 * Nagle on would hold its first request until then (40 ms).
+	 * Acknowledge now.
 	 */
 	setsockopt(c->cev.fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 	c->state = GW_CONN_CONNECTING;

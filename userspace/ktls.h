@@ -15,8 +15,9 @@
  * the keylog callback: key = HKDF-Expand-Label(secret, "key", "", keylen),
  * iv = HKDF-Expand-Label(secret, "iv", "", 12). TLS 1.2: the key block from
  * the master secret (TLS1-PRF "key expansion", server_random first).
- * Record sequence numbers start where OpenSSL stopped: for TLS 1.3 with
- * no tickets 0 both ways, for TLS 1.2 1 both ways (Finished was 0).
+ * Record sequence numbers start where OpenSSL stopped: for TLS 1.3 TX
+ * after the NewSessionTicket records sent, RX 0; for TLS 1.2 1 both ways
+ * (Finished was 0).
  *
  * Order (DESIGN.md): TCP_ULP "tls" on the established socket, then TLS_TX,
  * then TLS_RX. Key material is wiped after use.

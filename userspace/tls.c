@@ -121,6 +121,13 @@ static int cert_verify_cb(X509_STORE_CTX *xctx, void *arg)
 
 	if (!vr)
 		return 0;
+	if (vr->how == GW_VERIFY_RESUMED) {
+		/* A ticket was accepted but the client is verified after all. */
+		X509_free(vr->leaf);
+		vr->leaf = NULL;
+		sk_X509_pop_free(vr->chain, X509_free);
+		vr->chain = NULL;
+	}
 	leaf = X509_STORE_CTX_get0_cert(xctx);
 	if (leaf && !vr->leaf && X509_up_ref(leaf))
 		vr->leaf = leaf;
@@ -153,6 +160,63 @@ static int cert_verify_cb(X509_STORE_CTX *xctx, void *arg)
 	if (!vr->chain)
 		vr->chain = X509_STORE_CTX_get1_chain(xctx);
 	return 1;
+}
+
+/*
+ * A client resumes with a ticket (TLS 1.3 PSK or a TLS 1.2 ticket): OpenSSL
+ * would take the session as it was. We check its certificate again as of
+ * now, under the listener's cached issuer path: validity, revocation by
+ * the CRLs loaded now, purpose, strength, then authorization. Anything
+ * short of that (no cached path, a refusal) ignores the ticket, so the
+ * client is verified in full and refused, if it must be, with the usual
+ * alert and audit line. Tickets die with their SSL_CTX: a reload or
+ * restart turns every client back to a full handshake.
+ */
+static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *keyname,
+				       size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
+{
+	struct gw_verify_result *vr = ssl_vr(ssl);
+	struct gw_tls_server *ts = arg;
+	X509 *leaf = ss ? SSL_SESSION_get0_peer(ss) : NULL;
+	STACK_OF(X509) *chain = NULL;
+	const char *reason = NULL;
+	unsigned long flags;
+
+	(void)keyname; (void)keyname_len;
+	if ((status != SSL_TICKET_SUCCESS && status != SSL_TICKET_SUCCESS_RENEW) ||
+	    !vr || !leaf || vr->how != GW_VERIFY_NONE)
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	flags = X509_VERIFY_PARAM_get_flags(X509_STORE_get0_param(SSL_CTX_get_cert_store(ts->ctx))) |
+		X509_VERIFY_PARAM_get_flags(SSL_get0_param(ssl));
+	if (gw_vcache_check_leaf(ts->vcache, leaf, flags, SSL_get_security_level(ssl),
+				 &chain) != X509_V_OK)
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	if (X509_check_ca(leaf) || (tls_authz && !tls_authz(ssl, leaf, &reason))) {
+		sk_X509_pop_free(chain, X509_free);
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	}
+	X509_up_ref(leaf);
+	vr->leaf = leaf;
+	vr->chain = chain;
+	vr->how = GW_VERIFY_RESUMED;
+	return status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_USE_RENEW :
+						    SSL_TICKET_RETURN_USE;
+}
+
+/*
+ * Count the NewSessionTicket messages we send: in TLS 1.3 each is a record
+ * under the application traffic key, so the kernel's TX sequence number
+ * starts after them (ktls.c).
+ */
+static void count_tickets(int write_p, int version, int content_type, const void *buf,
+			  size_t len, SSL *ssl, void *arg)
+{
+	struct gw_verify_result *vr = arg;
+
+	(void)version; (void)ssl;
+	if (write_p && content_type == SSL3_RT_HANDSHAKE && len &&
+	    ((const unsigned char *)buf)[0] == SSL3_MT_NEWSESSION_TICKET)
+		vr->tickets_sent++;
 }
 
 struct gw_certrefs *gw_certrefs_from_chain(STACK_OF(X509) *chain)
@@ -487,6 +551,8 @@ static int setup_verify(struct gw_tls_server *ts, const struct gw_cfg_tls *t,
 	if (!ts->vcache)
 		return -ENOMEM;
 	SSL_CTX_set_cert_verify_callback(ts->ctx, cert_verify_cb, ts);
+	if (SSL_CTX_set_session_ticket_cb(ts->ctx, NULL, ticket_dec_cb, ts) != 1)
+		return -EINVAL;
 	return 0;
 }
 
@@ -501,6 +567,7 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 		.diag = diag,
 		.warn = warn,
 	};
+	unsigned char sid_ctx[SSL_MAX_SID_CTX_LENGTH];	/* SHA-256 of the name */
 	struct gw_tls_server *ts;
 	int err;
 
@@ -517,11 +584,18 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 		goto out_nomem;
 	SSL_CTX_set_security_level(ts->ctx, 2);
 	SSL_CTX_set_options(ts->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-			    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET |
-			    SSL_OP_IGNORE_UNEXPECTED_EOF);
-	/* No resumption yet: no tickets, so no records after the handshake. */
-	SSL_CTX_set_num_tickets(ts->ctx, 0);
+			    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/*
+	 * Resumption with stateless tickets only (no server-side cache): one
+	 * ticket per connection, keys random per SSL_CTX, so per reload.
+	 */
+	SSL_CTX_set_num_tickets(ts->ctx, 1);
 	SSL_CTX_set_session_cache_mode(ts->ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_timeout(ts->ctx, GW_TLS_TICKET_LIFETIME);
+	/* Sessions of one listener resume only there (and OpenSSL insists). */
+	if (!EVP_Digest(l->name, strlen(l->name), sid_ctx, NULL, EVP_sha256(), NULL) ||
+	    SSL_CTX_set_session_id_context(ts->ctx, sid_ctx, sizeof(sid_ctx)) != 1)
+		goto out_nomem;
 	/* TLS 1.3 traffic secrets for a kTLS handoff (ktls.c). */
 	gw_ktls_enable_keylog(ts->ctx);
 	SSL_CTX_set_mode(ts->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
@@ -564,6 +638,8 @@ SSL *gw_tls_server_ssl(struct gw_tls_server *ts, int fd,
 		SSL_free(ssl);
 		return NULL;
 	}
+	SSL_set_msg_callback(ssl, count_tickets);
+	SSL_set_msg_callback_arg(ssl, vr);
 	SSL_set_accept_state(ssl);
 	return ssl;
 }

@@ -19,6 +19,9 @@
 #include "vcache.h"
 #include "util.h"
 
+/* How long a session ticket resumes (seconds); reloads end them sooner. */
+#define GW_TLS_TICKET_LIFETIME 3600
+
 /* Only AEAD suites that kTLS can carry (SPEC.md). */
 #define GW_TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:" \
 			"TLS_CHACHA20_POLY1305_SHA256"
@@ -53,7 +56,9 @@ struct gw_verify_result {
 		GW_VERIFY_NONE,		/* no certificate verified (yet) */
 		GW_VERIFY_FULL,		/* OpenSSL's X509_verify_cert */
 		GW_VERIFY_CACHED,	/* leaf checks under a cached path */
+		GW_VERIFY_RESUMED,	/* a resumed session's peer, checked again */
 	} how;
+	unsigned int tickets_sent;	/* NewSessionTicket records written */
 	STACK_OF(X509) *chain;		/* the verified chain, owned; success only */
 };
 

@@ -147,10 +147,8 @@ static bool param_unmodelled(X509_VERIFY_PARAM *param)
 	       X509_VERIFY_PARAM_get0_host(param, 0) || X509_VERIFY_PARAM_get0_email(param);
 }
 
-static int level_bits(X509_VERIFY_PARAM *param)
+static int level_bits(int level)
 {
-	int level = X509_VERIFY_PARAM_get_auth_level(param);
-
 	if (level <= 0)
 		return 0;
 	if (level > (int)(sizeof(minbits) / sizeof(minbits[0])))
@@ -172,11 +170,11 @@ static struct vc_entry *lookup(struct gw_vcache *vc, const unsigned char key[32]
  * The checks X509_verify_cert makes of a leaf under an already verified
  * path. X509_V_OK, an X509_V_ERR_*, or -1 to verify in full.
  */
-static int leaf_checks(X509 *leaf, const struct vc_entry *e, X509_VERIFY_PARAM *param,
+static int leaf_checks(X509 *leaf, const struct vc_entry *e, unsigned long flags, int bits,
 		       time_t now)
 {
 	X509 *issuer = sk_X509_value(e->path, 0);
-	int bits = level_bits(param), secbits = -1, cmp;
+	int secbits = -1, cmp;
 	unsigned int i;
 
 	if (bits && EVP_PKEY_get_security_bits(X509_get0_pubkey(leaf)) < bits)
@@ -186,7 +184,7 @@ static int leaf_checks(X509 *leaf, const struct vc_entry *e, X509_VERIFY_PARAM *
 	if (bits && (!X509_get_signature_info(leaf, NULL, NULL, &secbits, NULL) ||
 		     secbits < bits))
 		return X509_V_ERR_CA_MD_TOO_WEAK;
-	if (X509_VERIFY_PARAM_get_flags(param) & X509_V_FLAG_CRL_CHECK) {
+	if (flags & X509_V_FLAG_CRL_CHECK) {
 		/* Every CRL of the issuer is asked: revoked on any is revoked. */
 		for (i = 0; i < e->n_crl; i++) {
 			X509_REVOKED *rev;
@@ -211,6 +209,23 @@ static int leaf_checks(X509 *leaf, const struct vc_entry *e, X509_VERIFY_PARAM *
 	return X509_V_OK;
 }
 
+/* leaf and the entry's path, each referenced once more. */
+static STACK_OF(X509) *full_chain(X509 *leaf, const struct vc_entry *e)
+{
+	STACK_OF(X509) *chain = sk_X509_new_reserve(NULL, sk_X509_num(e->path) + 1);
+	int i;
+
+	if (!chain)
+		return NULL;
+	X509_up_ref(leaf);
+	sk_X509_push(chain, leaf);
+	for (i = 0; i < sk_X509_num(e->path); i++) {
+		X509_up_ref(sk_X509_value(e->path, i));
+		sk_X509_push(chain, sk_X509_value(e->path, i));
+	}
+	return chain;
+}
+
 int gw_vcache_verify(struct gw_vcache *vc, X509_STORE_CTX *xctx)
 {
 	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(xctx);
@@ -219,7 +234,7 @@ int gw_vcache_verify(struct gw_vcache *vc, X509_STORE_CTX *xctx)
 	unsigned char key[32];
 	struct vc_entry *e;
 	time_t now = time(NULL);
-	int err, i;
+	int err;
 
 	if (!vc || !leaf || param_unmodelled(param) || cert_unmodelled(leaf, false) ||
 	    chain_key(vc, xctx, key))
@@ -234,7 +249,8 @@ int gw_vcache_verify(struct gw_vcache *vc, X509_STORE_CTX *xctx)
 	}
 	if (X509_check_issued(sk_X509_value(e->path, 0), leaf) != X509_V_OK)
 		return -1;
-	err = leaf_checks(leaf, e, param, now);
+	err = leaf_checks(leaf, e, X509_VERIFY_PARAM_get_flags(param),
+			  level_bits(X509_VERIFY_PARAM_get_auth_level(param)), now);
 	if (err < 0)
 		return -1;
 	if (err != X509_V_OK) {
@@ -243,15 +259,9 @@ int gw_vcache_verify(struct gw_vcache *vc, X509_STORE_CTX *xctx)
 		X509_STORE_CTX_set_error(xctx, err);
 		return 0;
 	}
-	chain = sk_X509_new_reserve(NULL, sk_X509_num(e->path) + 1);
+	chain = full_chain(leaf, e);
 	if (!chain)
 		return -1;
-	X509_up_ref(leaf);
-	sk_X509_push(chain, leaf);
-	for (i = 0; i < sk_X509_num(e->path); i++) {
-		X509_up_ref(sk_X509_value(e->path, i));
-		sk_X509_push(chain, sk_X509_value(e->path, i));
-	}
 	X509_STORE_CTX_set0_verified_chain(xctx, chain);
 	X509_STORE_CTX_set_error(xctx, X509_V_OK);
 	return 1;
@@ -336,4 +346,28 @@ void gw_vcache_add(struct gw_vcache *vc, X509_STORE_CTX *xctx)
 	return;
 drop:
 	entry_clear(&tmp);
+}
+
+int gw_vcache_check_leaf(struct gw_vcache *vc, X509 *leaf, unsigned long flags,
+			 int auth_level, STACK_OF(X509) **chain)
+{
+	time_t now = time(NULL);
+	unsigned int i;
+	int err;
+
+	if (!vc || !leaf || (flags & VC_UNMODELLED_FLAGS) || cert_unmodelled(leaf, false))
+		return -1;
+	for (i = 0; i < VC_ENTRIES; i++) {
+		struct vc_entry *e = &vc->e[i];
+
+		if (!e->used || now < e->not_before || now >= e->not_after ||
+		    X509_check_issued(sk_X509_value(e->path, 0), leaf) != X509_V_OK)
+			continue;
+		err = leaf_checks(leaf, e, flags, level_bits(auth_level), now);
+		if (err != X509_V_OK)
+			return err;
+		*chain = full_chain(leaf, e);
+		return *chain ? X509_V_OK : -1;
+	}
+	return -1;
 }

@@ -40,6 +40,16 @@ void gw_vcache_free(struct gw_vcache *vc);
  */
 int gw_vcache_verify(struct gw_vcache *vc, X509_STORE_CTX *xctx);
 
+/*
+ * A leaf without the certificates that came with it: a resumed session's
+ * peer. Checked as above under a cached path whose issuer issued it, with
+ * the verification flags and security level of its listener. X509_V_OK
+ * with the verified chain in *chain, an X509_V_ERR_*, or -1 when no cached
+ * path fits (then resumption is refused and the client verified in full).
+ */
+int gw_vcache_check_leaf(struct gw_vcache *vc, X509 *leaf, unsigned long flags,
+			 int auth_level, STACK_OF(X509) **chain);
+
 /* After X509_verify_cert accepted xctx: remember its path if eligible. */
 void gw_vcache_add(struct gw_vcache *vc, X509_STORE_CTX *xctx);
 

@@ -968,6 +968,8 @@ int gwt_client_handshake(struct gwt_client *c, int fd, const struct gwt_client_o
 	SSL_set_tlsext_host_name(c->ssl, "localhost");
 	if (!o->no_server_check)
 		SSL_set1_host(c->ssl, "localhost");
+	if (o->session)
+		SSL_set_session(c->ssl, o->session);
 	if (SSL_connect(c->ssl) != 1) {
 		ERR_clear_error();
 		return -1;

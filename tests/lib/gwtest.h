@@ -162,6 +162,7 @@ struct gwt_client_opts {
 	const char *ciphersuites;	/* TLS 1.3 list, NULL = default */
 	int family;			/* AF_INET (default) or AF_INET6 */
 	bool no_server_check;		/* don't check the server's name (netns addresses) */
+	SSL_SESSION *session;		/* offer to resume this session */
 };
 
 struct gwt_client {

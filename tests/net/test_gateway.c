@@ -94,6 +94,57 @@ TEST_F(echo, ecdsa_client_spiffe_rule)
 	ASSERT_EQ(13, __atomic_load_n(&self->be.st->rx_total, __ATOMIC_SEQ_CST));
 }
 
+/*
+ * A session ticket resumes: no certificate is sent, yet the gateway knows
+ * who it is (checked again under the cached issuer path, authorized
+ * again) and forwards. TLS 1.3 and 1.2.
+ */
+static void expect_resumption(HARNESS_CTX, FIXTURE_DATA(echo) *self, int version)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa", .max_version = version,
+				      .min_version = version };
+	struct gwt_client c;
+	SSL_SESSION *sess;
+	char *line;
+
+	ASSERT_EQ(0, gwt_client_connect(&c, self->gw.port, &co));
+	/* TLS 1.3 tickets come after the handshake: read once. */
+	ASSERT_TRUE(gwt_roundtrip(&c, "first"));
+	sess = SSL_get1_session(c.ssl);
+	/* A clean close: OpenSSL marks a session of an aborted connection unusable. */
+	SSL_shutdown(c.ssl);
+	gwt_client_close(&c);
+	ASSERT_NOT_NULL(sess);
+	ASSERT_TRUE(SSL_SESSION_is_resumable(sess));
+	co.session = sess;
+	ASSERT_EQ(0, gwt_client_connect(&c, self->gw.port, &co));
+	SSL_SESSION_free(sess);
+	ASSERT_EQ(1, SSL_session_reused(c.ssl));
+	ASSERT_TRUE(gwt_roundtrip(&c, "resumed"));
+	gwt_client_close(&c);
+	ASSERT_EQ(1, gwt_metric_value(&self->gw,
+		"mtlsgw_verify_cache_total{listener=\"test\",path=\"resumed\"}"));
+	/* Both connections, opened and closed, carry the client's identity. */
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_close\"", "\"bytes_in\":7", NULL);
+	free(line);
+	ASSERT_EQ(2, gwt_audit_count(&self->gw, "\"event\":\"conn_open\""));
+	ASSERT_EQ(4, gwt_audit_count(&self->gw, "\"spiffe_id\":\"spiffe://corp.test/prod/payments\""));
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_close\"", "\"bytes_in\":7",
+			      "\"bytes_out\":7", "\"rule\":\"prod-callers\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+}
+
+TEST_F(echo, resumed_session_tls13)
+{
+	expect_resumption(_ctx, self, TLS1_3_VERSION);
+}
+
+TEST_F(echo, resumed_session_tls12)
+{
+	expect_resumption(_ctx, self, TLS1_2_VERSION);
+}
+
 TEST_F(echo, rsa_client_tls12)
 {
 	char *line;

@@ -121,6 +121,46 @@ TEST_F(rv, crl_replacement_closes_revoked_live_connection_within_1s)
 	free(out);
 }
 
+/*
+ * A session ticket does not outlive a CRL change: the reload brings new
+ * ticket keys, the client's ticket is ignored, it is verified in full and
+ * refused as revoked.
+ */
+TEST_F(rv, ticket_of_a_now_revoked_client_does_not_resume)
+{
+	struct gwt_client_opts bad = { .cert = "client-revoked" };
+	static const char reloads[] = "mtlsgw_reloads_total{result=\"ok\"}";
+	struct gwt_outcome o;
+	struct gwt_client c;
+	SSL_SESSION *sess;
+	uint64_t t0;
+
+	ASSERT_EQ(0, gwt_client_connect(&c, self->gw.port, &bad));
+	ASSERT_TRUE(gwt_roundtrip(&c, "ticket"));
+	sess = SSL_get1_session(c.ssl);
+	SSL_shutdown(c.ssl);
+	gwt_client_close(&c);
+	ASSERT_NOT_NULL(sess);
+	ASSERT_TRUE(SSL_SESSION_is_resumable(sess));
+	/* The ticket works while the CRL does not list the client. */
+	bad.session = sess;
+	ASSERT_EQ(0, gwt_client_connect(&c, self->gw.port, &bad));
+	ASSERT_EQ(1, SSL_session_reused(c.ssl));
+	SSL_shutdown(c.ssl);
+	gwt_client_close(&c);
+
+	ASSERT_EQ(0, copy_file(gwt_pki_path("issuing-ca.crl"), self->crlpath));
+	for (t0 = gwt_now_ms(); gwt_metric_value(&self->gw, reloads) < 1; usleep(20000))
+		ASSERT_GT(5000, gwt_now_ms() - t0);
+	gwt_client_try(self->gw.port, &bad, "x", 1, &o);
+	SSL_SESSION_free(sess);
+	ASSERT_EQ(0, o.rx);
+	ASSERT_EQ(SSL_AD_CERTIFICATE_REVOKED, o.alert);
+	/* One resumption: the one before the CRL change. */
+	ASSERT_EQ(1, gwt_metric_value(&self->gw,
+		"mtlsgw_verify_cache_total{listener=\"test\",path=\"resumed\"}"));
+}
+
 TEST_F(rv, corrupt_crl_keeps_running_set_and_connections)
 {
 	struct gwt_client_opts good = { .cert = "client-ecdsa" };
