@@ -276,6 +276,12 @@ static void key_update_seen(int write_p, int version, int content_type, const vo
 
 void gw_dp_userspace_start(struct gw_conn *c)
 {
+	/*
+	 * This connection stays in userspace: read ahead now (off during the
+	 * handshake for a lossless kTLS handoff), one read per record or
+	 * more instead of a header read and a body read.
+	 */
+	SSL_set_read_ahead(c->ssl, 1);
 	SSL_set_msg_callback(c->ssl, key_update_seen);
 	SSL_set_msg_callback_arg(c->ssl, c);
 	c->cev.fn = dp_client_event;
