@@ -164,13 +164,13 @@ static void jb_addr(struct jbuf *b, const char *key, const struct sockaddr *sa)
 
 static void jb_identity(struct jbuf *b, const struct gw_identity *id)
 {
-	char when[32];
+	char when[32], hex[GW_SHA256_HEX_LEN];
 	struct tm tm;
 
 	jb_str(b, "subject", id->subject);
 	jb_str(b, "issuer", id->issuer);
 	jb_str(b, "serial", id->serial);
-	jb_str(b, "sha256", id->sha256_hex);
+	jb_str(b, "sha256", gw_identity_sha256_hex(id, hex));
 	jb_str_list(b, "san_dns", id->san_dns, id->n_san_dns);
 	jb_str_list(b, "san_uri", id->san_uri, id->n_san_uri);
 	jb_str(b, "spiffe_id", id->spiffe_id);

@@ -282,10 +282,6 @@ struct gw_identity *gw_identity_from_x509(X509 *cert)
 	if (X509_digest(cert, EVP_sha256(), id->sha256, &mdlen) != 1 ||
 	    mdlen != sizeof(id->sha256))
 		goto out_free_id;
-	if (gw_hex(id->sha256, sizeof(id->sha256), true, id->sha256_hex,
-		   sizeof(id->sha256_hex)))
-		goto out_free_id;
-
 	if (get_sans(id, cert))
 		goto out_free_id;
 	id->spiffe_id = find_spiffe_id(id);
@@ -327,4 +323,11 @@ void gw_identity_free(struct gw_identity *id)
 	strv_free(id->san_uri, id->n_san_uri);
 	strv_free(id->san_ip, id->n_san_ip);
 	free(id);
+}
+
+const char *gw_identity_sha256_hex(const struct gw_identity *id, char *buf)
+{
+	if (gw_hex(id->sha256, sizeof(id->sha256), true, buf, GW_SHA256_HEX_LEN))
+		buf[0] = '\0';
+	return buf;
 }

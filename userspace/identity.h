@@ -23,7 +23,6 @@ struct gw_identity {
 	char *issuer;		/* RFC 2253 string */
 	char *serial;		/* upper-case hex, no separators, e.g. "1A2B" */
 	unsigned char sha256[32];	/* DER fingerprint of the leaf */
-	char sha256_hex[96];	/* "AB:CD:...", 95 chars + NUL */
 
 	struct gw_name_attr *subject_attrs;	/* in certificate order */
 	unsigned int n_subject_attrs;
@@ -45,5 +44,13 @@ struct gw_identity {
 /* Build from a certificate. NULL on allocation failure or a broken cert. */
 struct gw_identity *gw_identity_from_x509(X509 *cert);
 void gw_identity_free(struct gw_identity *id);
+
+/*
+ * The fingerprint as "AB:CD:..." (95 characters) in buf, which must hold
+ * GW_SHA256_HEX_LEN bytes. Made when needed (the audit log), not kept: a
+ * spliced connection's whole userspace state stays under 2 KiB.
+ */
+#define GW_SHA256_HEX_LEN 96
+const char *gw_identity_sha256_hex(const struct gw_identity *id, char *buf);
 
 #endif

@@ -609,10 +609,12 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 	SSL_CTX_set_options(ts->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
 			    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	/*
-	 * Resumption with stateless tickets only (no server-side cache): one
-	 * ticket per connection, keys random per SSL_CTX, so per reload.
+	 * Resumption with stateless tickets only (no server-side cache): two
+	 * tickets per connection as OpenSSL, nginx and HAProxy send (a client
+	 * running connections in parallel uses each once), keys random per
+	 * SSL_CTX, so per reload.
 	 */
-	SSL_CTX_set_num_tickets(ts->ctx, 1);
+	SSL_CTX_set_num_tickets(ts->ctx, 2);
 	SSL_CTX_set_session_cache_mode(ts->ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_timeout(ts->ctx, GW_TLS_TICKET_LIFETIME);
 	/* Sessions of one listener resume only there (and OpenSSL insists). */

@@ -138,7 +138,7 @@ TEST_F(identity, all_fields)
 	X509_NAME *subj = X509_get_subject_name(self->cert);
 	unsigned char md[32];
 	unsigned int mdlen, i;
-	char hex[96], *o = hex;
+	char hex[96], fp[GW_SHA256_HEX_LEN], *o = hex;
 	BIGNUM *bn;
 	const struct gw_identity *id;
 
@@ -192,8 +192,8 @@ TEST_F(identity, all_fields)
 	EXPECT_MEMEQ(md, id->sha256, 32);
 	for (i = 0; i < 32; i++)
 		o += sprintf(o, i ? ":%02X" : "%02X", md[i]);
-	EXPECT_STREQ(hex, id->sha256_hex);
-	EXPECT_EQ(95, strlen(id->sha256_hex));
+	EXPECT_STREQ(hex, gw_identity_sha256_hex(id, fp));
+	EXPECT_EQ(95, strlen(fp));
 
 	ASSERT_EQ(2, id->n_san_dns);
 	EXPECT_STREQ("payments.corp.test", id->san_dns[0]);
