@@ -751,19 +751,45 @@ int gwt_ctl(struct gwt_gw *g, char **out, const char *args)
 	return rc;
 }
 
+/*
+ * GET /metrics over a plain socket (HTTP/1.0: the daemon closes after the
+ * answer), so it works in the QEMU guests too, which have no HTTP client.
+ */
 char *gwt_metrics(struct gwt_gw *g)
 {
-	char *cmd, *out = NULL;
+	static const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+	size_t len = 0, cap = 65536;
+	char *buf = malloc(cap), *body;
+	int fd = gwt_raw_connect(g->metrics_port);
+	ssize_t n;
 
-	if (asprintf(&cmd, "/usr/bin/python3 -c 'import urllib.request,sys; sys.stdout.write(urllib.request.urlopen(\"http://127.0.0.1:%d/metrics\", timeout=5).read().decode())'",
-		     g->metrics_port) < 0)
-		return NULL;
-	if (run_capture(cmd, &out)) {
-		free(out);
-		out = NULL;
+	if (!buf || fd < 0 || send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != sizeof(req) - 1)
+		goto fail;
+	while ((n = recv(fd, buf + len, cap - len - 1, 0)) > 0) {
+		len += (size_t)n;
+		if (len + 1 == cap) {
+			char *more = realloc(buf, cap * 2);
+
+			if (!more)
+				goto fail;
+			buf = more;
+			cap *= 2;
+		}
 	}
-	free(cmd);
-	return out;
+	close(fd);
+	buf[len] = '\0';
+	body = strstr(buf, "\r\n\r\n");
+	if (strncmp(buf, "HTTP/1.", 7) || !strstr(buf, " 200 ") || !body) {
+		free(buf);
+		return NULL;
+	}
+	memmove(buf, body + 4, strlen(body + 4) + 1);
+	return buf;
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return NULL;
 }
 
 int gwt_sh_capture(char **out, const char *fmt, ...)
