@@ -217,3 +217,27 @@ vm-selftest:
 .PHONY: bench-stage1
 bench-stage1: all $(PKI)/.done
 	$(Q)CC="$(CC)" CFLAGS="$(CFLAGS)" O="$(O)" tests/bench/bench-stage1
+
+# Comparison benchmark (tests/bench/bench, root): mtlsgw's userspace datapath
+# against HAProxy and nginx stream on loopback, with ratios; QUICK=1 for a
+# smoke run. Its packages are for benchmarks only ("make deps" leaves them).
+BENCH_PKGS := haproxy nginx libnginx-mod-stream socat
+.PHONY: bench deps-bench
+deps-bench:
+	$(Q)tools/install-deps $(BENCH_PKGS)
+
+bench: deps-bench all $(PKI)/.done
+	$(Q)O="$(O)" tests/bench/bench
+
+# Structural figures per datapath tier inside a QEMU guest with kTLS
+# (tests/bench/vm-bench, root): payload bytes through userspace, syscalls
+# and splice calls per MiB, kTLS, for mtlsgw splice and userspace against
+# HAProxy and nginx stream. KERNEL=bookworm|trixie|sid (default sid), UP,
+# DOWN, CONNS, TIERS. The guest runs the host's binaries: the peers and
+# strace are installed here. Not part of "make test".
+BENCH_PKGS += strace
+.PHONY: vm-bench-structure vm-bench
+vm-bench-structure: deps-bench all $(PKI)/.done
+	$(Q)O="$(O)" tests/bench/vm-bench
+
+vm-bench: vm-bench-structure
