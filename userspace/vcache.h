@@ -42,7 +42,9 @@ int gw_vcache_verify(struct gw_vcache *vc, X509_STORE_CTX *xctx);
 
 /*
  * A leaf without the certificates that came with it: a resumed session's
- * peer. Checked as above under a cached path whose issuer issued it, with
+ * peer, out of a ticket only this listener can have made, so its signature
+ * was verified then. Checked as above (all but the signature) under a
+ * cached path whose issuer issued it, with
  * the verification flags and security level of its listener. X509_V_OK
  * with the verified chain in *chain, an X509_V_ERR_*, or -1 when no cached
  * path fits (then resumption is refused and the client verified in full).
