@@ -34,9 +34,6 @@
 #include "ktls.h"
 #include "log.h"
 
-#ifndef SOL_TLS
-#define SOL_TLS 282
-#endif
 
 #define TLS_RECORD_ALERT 21
 #define TLS_RECORD_HANDSHAKE 22

@@ -30,12 +30,6 @@
 #include "kcaps.h"
 #include "util.h"
 
-#ifndef TCP_ULP
-#define TCP_ULP 31
-#endif
-#ifndef SOL_TLS
-#define SOL_TLS 282
-#endif
 
 /* Per wait; on the host each probe finishes without waiting at all. */
 #define WAIT_MS 1000

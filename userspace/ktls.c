@@ -15,13 +15,7 @@
 #include "ktls.h"
 #include "util.h"
 
-#ifndef TCP_ULP
-#define TCP_ULP 31
-#endif
 
-#ifndef SOL_TLS
-#define SOL_TLS 282
-#endif
 
 static int secrets_idx = -1;
 

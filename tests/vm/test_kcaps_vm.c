@@ -26,12 +26,6 @@
 #include "harness.h"
 #include "kcaps.h"
 
-#ifndef TCP_ULP
-#define TCP_ULP 31
-#endif
-#ifndef SOL_TLS
-#define SOL_TLS 282
-#endif
 
 FIXTURE(kc) {
 	struct gw_kcaps k;
