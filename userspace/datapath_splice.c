@@ -34,7 +34,6 @@
 #include "ktls.h"
 #include "log.h"
 
-
 #define TLS_RECORD_ALERT 21
 #define TLS_RECORD_HANDSHAKE 22
 #define TLS_HS_KEY_UPDATE 24

@@ -30,7 +30,6 @@
 #include "kcaps.h"
 #include "util.h"
 
-
 /* Per wait; on the host each probe finishes without waiting at all. */
 #define WAIT_MS 1000
 

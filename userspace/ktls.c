@@ -15,8 +15,6 @@
 #include "ktls.h"
 #include "util.h"
 
-
-
 static int secrets_idx = -1;
 
 static void secrets_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,

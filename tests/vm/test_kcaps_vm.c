@@ -26,7 +26,6 @@
 #include "harness.h"
 #include "kcaps.h"
 
-
 FIXTURE(kc) {
 	struct gw_kcaps k;
 	char line[GW_KCAPS_SUMMARY_LEN];
