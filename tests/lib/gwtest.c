@@ -1186,6 +1186,19 @@ bool gwt_roundtrip(struct gwt_client *c, const char *msg)
 	       SSL_read(c->ssl, buf, sizeof(buf)) == n && !memcmp(buf, msg, n);
 }
 
+SSL_SESSION *gwt_client_ticket(struct gwt_client *c, const char *msg)
+{
+	SSL_SESSION *sess = gwt_roundtrip(c, msg) ? SSL_get1_session(c->ssl) : NULL;
+
+	SSL_shutdown(c->ssl);
+	gwt_client_close(c);
+	if (sess && !SSL_SESSION_is_resumable(sess)) {
+		SSL_SESSION_free(sess);
+		sess = NULL;
+	}
+	return sess;
+}
+
 long gwt_wait_closed(struct gwt_client *c, int timeout_ms)
 {
 	uint64_t start = now_ms();

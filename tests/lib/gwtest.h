@@ -236,6 +236,15 @@ uint64_t gwt_now_ms(void);
 /* A full mTLS round trip of msg through the gateway with cert; true if echoed. */
 bool gwt_echo_ok(int port, const char *cert, const char *msg);
 
+/*
+ * A session to resume: one round trip of msg on the connected client c
+ * (TLS 1.3 tickets arrive after the handshake), then a clean close (OpenSSL
+ * marks the session of an aborted connection unusable). The session, or
+ * NULL when the round trip failed or it cannot be resumed; c is closed
+ * either way.
+ */
+SSL_SESSION *gwt_client_ticket(struct gwt_client *c, const char *msg);
+
 /* Send msg on a connected client and read the same number of bytes back. */
 bool gwt_roundtrip(struct gwt_client *c, const char *msg);
 
