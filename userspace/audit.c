@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,22 @@
 #include "audit.h"
 #include "util.h"
 
+/*
+ * Workers write events concurrently (one write(2) per line, O_APPEND);
+ * open, reopen and close take the lock exclusively.
+ */
+static pthread_rwlock_t audit_lock = PTHREAD_RWLOCK_INITIALIZER;
 static int audit_fd = -1;
 static char *audit_path;
+
+static void audit_close_locked(void)
+{
+	if (audit_fd >= 0)
+		close(audit_fd);
+	audit_fd = -1;
+	free(audit_path);
+	audit_path = NULL;
+}
 
 static int open_path(const char *path)
 {
@@ -36,33 +51,34 @@ int gw_audit_open(const char *path)
 		free(p);
 		return fd;
 	}
-	gw_audit_close();
+	pthread_rwlock_wrlock(&audit_lock);
+	audit_close_locked();
 	audit_fd = fd;
 	audit_path = p;
+	pthread_rwlock_unlock(&audit_lock);
 	return 0;
 }
 
 int gw_audit_reopen(void)
 {
-	int fd;
+	int fd = -EBADF;
 
-	if (!audit_path)
-		return -EBADF;
-	fd = open_path(audit_path);
-	if (fd < 0)
-		return fd;
-	close(audit_fd);
-	audit_fd = fd;
-	return 0;
+	pthread_rwlock_wrlock(&audit_lock);
+	if (audit_path)
+		fd = open_path(audit_path);
+	if (fd >= 0) {
+		close(audit_fd);
+		audit_fd = fd;
+	}
+	pthread_rwlock_unlock(&audit_lock);
+	return fd < 0 ? fd : 0;
 }
 
 void gw_audit_close(void)
 {
-	if (audit_fd >= 0)
-		close(audit_fd);
-	audit_fd = -1;
-	free(audit_path);
-	audit_path = NULL;
+	pthread_rwlock_wrlock(&audit_lock);
+	audit_close_locked();
+	pthread_rwlock_unlock(&audit_lock);
 }
 
 /* A growable line buffer; on allocation failure it stays failed. */
@@ -186,8 +202,6 @@ int gw_audit_emit(const struct gw_audit_event *ev)
 	ssize_t n;
 	int err = 0;
 
-	if (audit_fd < 0)
-		return -EBADF;
 	if (gw_fmt_rfc3339_now(ts, sizeof(ts)))
 		ts[0] = '\0';
 	jb_put(&b, "{\"ts\":\"", 7);
@@ -220,11 +234,17 @@ int gw_audit_emit(const struct gw_audit_event *ev)
 		err = -ENOMEM;
 		goto out;
 	}
-	n = write(audit_fd, b.p, b.len);
-	if (n < 0)
-		err = -errno;
-	else if ((size_t)n != b.len)
-		err = -EIO;
+	pthread_rwlock_rdlock(&audit_lock);
+	if (audit_fd < 0) {
+		err = -EBADF;
+	} else {
+		n = write(audit_fd, b.p, b.len);
+		if (n < 0)
+			err = -errno;
+		else if ((size_t)n != b.len)
+			err = -EIO;
+	}
+	pthread_rwlock_unlock(&audit_lock);
 out:
 	free(b.p);
 	return err;

@@ -13,7 +13,6 @@
 #include "util.h"
 
 static enum gw_log_level log_level = GW_LOG_INFO;
-static int log_journal = -1;
 
 static const char *const level_name[] = {
 	[GW_LOG_ERROR] = "error",
@@ -29,28 +28,27 @@ static const int level_syslog[] = {
 	[GW_LOG_DEBUG] = 7,
 };
 
+/* Set by the primary worker on reload, read by every worker. */
 void gw_log_set_level(enum gw_log_level level)
 {
-	log_level = level;
+	__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
 }
 
 enum gw_log_level gw_log_get_level(void)
 {
-	return log_level;
+	return __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
 void gw_vlog(enum gw_log_level level, const char *fmt, va_list ap)
 {
 	char msg[2048];
 
-	if (level > log_level)
+	if (level > gw_log_get_level())
 		return;
-	if (log_journal < 0)
-		log_journal = getenv("JOURNAL_STREAM") != NULL;
 	/* Truncation of a log line is acceptable; mark it. */
 	if (vsnprintf(msg, sizeof(msg), fmt, ap) >= (int)sizeof(msg))
 		memcpy(msg + sizeof(msg) - 4, "...", 4);
-	if (log_journal)
+	if (getenv("JOURNAL_STREAM"))
 		fprintf(stderr, "<%d>%s\n", level_syslog[level], msg);
 	else
 		fprintf(stderr, "mtlsgw: %s: %s\n", level_name[level], msg);

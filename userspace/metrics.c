@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,9 @@ static struct family families[] = {
 	{ "mtlsgw_revoked_connections_closed_total", COUNTER,
 	  "Live connections closed because a reload revoked or no longer authorized them" },
 };
+
+/* The workers' threads update the series; one lock, held briefly. */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct family *family_get(const char *name)
 {
@@ -140,36 +144,45 @@ out:
 void gw_metric_add(const char *family, const char *labels, double v)
 {
 	struct family *f = family_get(family);
-	struct series *s = f ? series_get(f, labels) : NULL;
+	struct series *s;
 
+	pthread_mutex_lock(&registry_lock);
+	s = f ? series_get(f, labels) : NULL;
 	if (s)
 		s->value += v;
+	pthread_mutex_unlock(&registry_lock);
 }
 
 void gw_metric_set(const char *family, const char *labels, double v)
 {
 	struct family *f = family_get(family);
-	struct series *s = f ? series_get(f, labels) : NULL;
+	struct series *s;
 
+	pthread_mutex_lock(&registry_lock);
+	s = f ? series_get(f, labels) : NULL;
 	if (s)
 		s->value = v;
+	pthread_mutex_unlock(&registry_lock);
 }
 
 void gw_metric_observe(const char *family, const char *labels, double v)
 {
 	struct family *f = family_get(family);
-	struct series *s = f && f->type == HISTOGRAM ? series_get(f, labels) : NULL;
+	struct series *s;
 	unsigned int i;
 
-	if (!s)
-		return;
-	s->value += v;
-	s->count++;
-	for (i = 0; i < ARRAY_SIZE(hs_buckets); i++)
-		if (v <= hs_buckets[i]) {
-			s->buckets[i]++;
-			break;
-		}
+	pthread_mutex_lock(&registry_lock);
+	s = f && f->type == HISTOGRAM ? series_get(f, labels) : NULL;
+	if (s) {
+		s->value += v;
+		s->count++;
+		for (i = 0; i < ARRAY_SIZE(hs_buckets); i++)
+			if (v <= hs_buckets[i]) {
+				s->buckets[i]++;
+				break;
+			}
+	}
+	pthread_mutex_unlock(&registry_lock);
 }
 
 static void series_free(struct series *s)
@@ -190,8 +203,10 @@ void gw_metric_reset(const char *family)
 
 	if (!f)
 		return;
+	pthread_mutex_lock(&registry_lock);
 	series_free(f->series);
 	f->series = NULL;
+	pthread_mutex_unlock(&registry_lock);
 }
 
 struct out {
@@ -247,6 +262,7 @@ char *gw_metrics_render(size_t *len)
 	if (!o.p)
 		return NULL;
 	o.p[0] = '\0';
+	pthread_mutex_lock(&registry_lock);
 	for (i = 0; i < ARRAY_SIZE(families); i++) {
 		const struct family *f = &families[i];
 		const struct series *s;
@@ -276,6 +292,7 @@ char *gw_metrics_render(size_t *len)
 			put(&o, " %llu\n", (unsigned long long)s->count);
 		}
 	}
+	pthread_mutex_unlock(&registry_lock);
 	if (o.failed) {
 		free(o.p);
 		return NULL;
@@ -288,8 +305,10 @@ void gw_metrics_free(void)
 {
 	unsigned int i;
 
+	pthread_mutex_lock(&registry_lock);
 	for (i = 0; i < ARRAY_SIZE(families); i++) {
 		series_free(families[i].series);
 		families[i].series = NULL;
 	}
+	pthread_mutex_unlock(&registry_lock);
 }

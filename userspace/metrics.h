@@ -6,7 +6,8 @@
  * type and help text; a series is the family plus a label set rendered as
  * text ('listener="a",result="ok"', escaped by gw_metric_labels). Counters
  * only go up; gauges are set, usually right before rendering by the
- * worker's snapshot callback. Single-threaded, like the worker.
+ * worker's snapshot callback. Every function may be called from any
+ * worker's thread (one lock).
  */
 #ifndef GW_METRICS_H
 #define GW_METRICS_H
