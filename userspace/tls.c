@@ -579,6 +579,19 @@ static int setup_verify(struct gw_tls_server *ts, const struct gw_cfg_tls *t,
 	return 0;
 }
 
+int gw_tls_server_set_ticket_keys(struct gw_tls_server *ts,
+				  const unsigned char keys[GW_TLS_TICKET_KEYS_LEN])
+{
+	return SSL_CTX_set_tlsext_ticket_keys(ts->ctx, (void *)keys,
+					      GW_TLS_TICKET_KEYS_LEN) == 1 ? 0 : -EINVAL;
+}
+
+void gw_tls_server_share_vcache(struct gw_tls_server *ts, struct gw_tls_server *first)
+{
+	gw_vcache_free(ts->vcache);
+	ts->vcache = gw_vcache_get(first->vcache);
+}
+
 struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 					 const struct gw_cfg_listener *l,
 					 struct gw_diag *diag, struct gw_diag *warn)
@@ -612,7 +625,7 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 	 * Resumption with stateless tickets only (no server-side cache): two
 	 * tickets per connection as OpenSSL, nginx and HAProxy send (a client
 	 * running connections in parallel uses each once), keys random per
-	 * SSL_CTX, so per reload.
+	 * generation (gw_tls_server_set_ticket_keys), so per reload.
 	 */
 	SSL_CTX_set_num_tickets(ts->ctx, 2);
 	SSL_CTX_set_session_cache_mode(ts->ctx, SSL_SESS_CACHE_OFF);

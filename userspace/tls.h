@@ -105,6 +105,18 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 					 struct gw_diag *diag, struct gw_diag *warn);
 void gw_tls_server_free(struct gw_tls_server *ts);
 
+/*
+ * Session ticket keys (name, HMAC and AES keys): the contexts of one
+ * listener in every worker get the same, so a ticket resumes on any
+ * worker. 0 or -EINVAL.
+ */
+#define GW_TLS_TICKET_KEYS_LEN 80
+int gw_tls_server_set_ticket_keys(struct gw_tls_server *ts,
+				  const unsigned char keys[GW_TLS_TICKET_KEYS_LEN]);
+
+/* Use first's verification cache (the same listener in another worker). */
+void gw_tls_server_share_vcache(struct gw_tls_server *ts, struct gw_tls_server *first);
+
 /* New server SSL for an accepted socket; result attached with ex_data. */
 SSL *gw_tls_server_ssl(struct gw_tls_server *ts, int fd,
 		       struct gw_verify_result *vr, void *conn);

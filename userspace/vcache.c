@@ -6,6 +6,7 @@
  * leaf key strength, extensions and purpose, signature algorithm
  * strength, revocation, signature, validity period.
  */
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -34,6 +35,9 @@ struct vc_entry {
 };
 
 struct gw_vcache {
+	/* Lookups share it, gw_vcache_add takes it exclusively. */
+	pthread_rwlock_t lock;
+	unsigned int refs;		/* atomic: every worker's context of a listener */
 	struct vc_entry e[VC_ENTRIES];
 	unsigned int next;		/* round-robin replacement */
 	EVP_MD *sha256;
@@ -61,6 +65,14 @@ struct gw_vcache *gw_vcache_new(void)
 		free(vc);
 		return NULL;
 	}
+	pthread_rwlock_init(&vc->lock, NULL);
+	vc->refs = 1;
+	return vc;
+}
+
+struct gw_vcache *gw_vcache_get(struct gw_vcache *vc)
+{
+	__atomic_fetch_add(&vc->refs, 1, __ATOMIC_RELAXED);
 	return vc;
 }
 
@@ -78,11 +90,12 @@ void gw_vcache_free(struct gw_vcache *vc)
 {
 	unsigned int i;
 
-	if (!vc)
+	if (!vc || __atomic_sub_fetch(&vc->refs, 1, __ATOMIC_ACQ_REL))
 		return;
 	for (i = 0; i < VC_ENTRIES; i++)
 		entry_clear(&vc->e[i]);
 	EVP_MD_free(vc->sha256);
+	pthread_rwlock_destroy(&vc->lock);
 	free(vc);
 }
 
@@ -226,27 +239,24 @@ static STACK_OF(X509) *full_chain(X509 *leaf, const struct vc_entry *e)
 	return chain;
 }
 
-int gw_vcache_verify(struct gw_vcache *vc, X509_STORE_CTX *xctx)
+static int verify_locked(struct gw_vcache *vc, X509_STORE_CTX *xctx, const unsigned char *key)
 {
 	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(xctx);
 	X509 *leaf = X509_STORE_CTX_get0_cert(xctx);
 	STACK_OF(X509) *chain;
-	unsigned char key[32];
 	struct vc_entry *e;
 	time_t now = time(NULL);
 	int err;
 
-	if (!vc || !leaf || param_unmodelled(param) || cert_unmodelled(leaf, false) ||
-	    chain_key(vc, xctx, key))
-		return -1;
 	e = lookup(vc, key);
 	if (!e)
 		return -1;
-	if (now < e->not_before || now >= e->not_after) {
-		/* Something on the path expired or a CRL is stale: OpenSSL says what. */
-		entry_clear(e);
+	/*
+	 * Something on the path expired or a CRL is stale: OpenSSL says
+	 * what (the entry is replaced when it verifies the path again).
+	 */
+	if (now < e->not_before || now >= e->not_after)
 		return -1;
-	}
 	if (X509_check_issued(sk_X509_value(e->path, 0), leaf) != X509_V_OK)
 		return -1;
 	err = leaf_checks(leaf, e, X509_VERIFY_PARAM_get_flags(param),
@@ -265,6 +275,22 @@ int gw_vcache_verify(struct gw_vcache *vc, X509_STORE_CTX *xctx)
 	X509_STORE_CTX_set0_verified_chain(xctx, chain);
 	X509_STORE_CTX_set_error(xctx, X509_V_OK);
 	return 1;
+}
+
+int gw_vcache_verify(struct gw_vcache *vc, X509_STORE_CTX *xctx)
+{
+	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(xctx);
+	X509 *leaf = X509_STORE_CTX_get0_cert(xctx);
+	unsigned char key[32];
+	int ret;
+
+	if (!vc || !leaf || param_unmodelled(param) || cert_unmodelled(leaf, false) ||
+	    chain_key(vc, xctx, key))
+		return -1;
+	pthread_rwlock_rdlock(&vc->lock);
+	ret = verify_locked(vc, xctx, key);
+	pthread_rwlock_unlock(&vc->lock);
+	return ret;
 }
 
 /*
@@ -335,6 +361,7 @@ void gw_vcache_add(struct gw_vcache *vc, X509_STORE_CTX *xctx)
 	}
 	if (!add_crls(&tmp, xctx, X509_VERIFY_PARAM_get_flags(param) & X509_V_FLAG_CRL_CHECK))
 		goto drop;
+	pthread_rwlock_wrlock(&vc->lock);
 	e = lookup(vc, tmp.key);
 	if (!e) {
 		e = &vc->e[vc->next];
@@ -343,6 +370,7 @@ void gw_vcache_add(struct gw_vcache *vc, X509_STORE_CTX *xctx)
 	entry_clear(e);
 	*e = tmp;
 	e->used = true;
+	pthread_rwlock_unlock(&vc->lock);
 	return;
 drop:
 	entry_clear(&tmp);
@@ -353,10 +381,11 @@ int gw_vcache_check_leaf(struct gw_vcache *vc, X509 *leaf, unsigned long flags,
 {
 	time_t now = time(NULL);
 	unsigned int i;
-	int err;
+	int err = -1;
 
 	if (!vc || !leaf || (flags & VC_UNMODELLED_FLAGS) || cert_unmodelled(leaf, false))
 		return -1;
+	pthread_rwlock_rdlock(&vc->lock);
 	for (i = 0; i < VC_ENTRIES; i++) {
 		struct vc_entry *e = &vc->e[i];
 
@@ -369,10 +398,12 @@ int gw_vcache_check_leaf(struct gw_vcache *vc, X509 *leaf, unsigned long flags,
 		 * session was made. Everything that can change is checked.
 		 */
 		err = leaf_checks(leaf, e, flags, level_bits(auth_level), true, now);
-		if (err != X509_V_OK)
-			return err;
-		*chain = full_chain(leaf, e);
-		return *chain ? X509_V_OK : -1;
+		if (err == X509_V_OK) {
+			*chain = full_chain(leaf, e);
+			err = *chain ? X509_V_OK : -1;
+		}
+		break;
 	}
-	return -1;
+	pthread_rwlock_unlock(&vc->lock);
+	return err;
 }

@@ -18,9 +18,11 @@
  * distribution point scopes or deltas, unknown critical extensions) makes
  * the chain ineligible and OpenSSL verifies it in full.
  *
- * An entry lives as long as its SSL_CTX: a reload (new CA, CRL or
- * configuration) builds a new context and so a new, empty cache.
- * Single-threaded, like the worker.
+ * An entry lives as long as its generation: a reload (new CA, CRL or
+ * configuration) builds new contexts and so a new, empty cache. The
+ * contexts of one listener in every worker share one cache (a
+ * reader-writer lock; adding is the only writer), so a path verified by
+ * one worker is known to all, and so are the sessions resumed on them.
  */
 #ifndef GW_VCACHE_H
 #define GW_VCACHE_H
@@ -30,6 +32,9 @@
 struct gw_vcache;
 
 struct gw_vcache *gw_vcache_new(void);
+/* Another reference, for another worker's context of the listener. */
+struct gw_vcache *gw_vcache_get(struct gw_vcache *vc);
+/* Drop a reference; the last one frees. */
 void gw_vcache_free(struct gw_vcache *vc);
 
 /*
