@@ -6,12 +6,15 @@
 #   make test       unit + loopback integration tests
 #   make demo       the main job end to end on loopback
 #   make SAN=1      ASan + UBSan build (into build-san/ unless OUTPUT= is given)
+#   make SAN=thread ThreadSanitizer build (into build-tsan/): the workers' threads
 #   make V=1        show the commands
 .DELETE_ON_ERROR:
 .SUFFIXES:
 
 ifeq ($(SAN),1)
 OUTPUT ?= build-san
+else ifeq ($(SAN),thread)
+OUTPUT ?= build-tsan
 else
 OUTPUT ?= build
 endif
@@ -35,6 +38,10 @@ LDLIBS := -lssl -lcrypto -lcyaml -lyaml -lsystemd -lbpf -lelf -lz -lcap-ng -lmnl
 ifeq ($(SAN),1)
 CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(SAN),thread)
+CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=thread
 endif
 
 CLANG ?= clang
@@ -151,9 +158,9 @@ net: $(BINS) $(NET_BINS) $(PKI)/.done
 # The kTLS tests run inside QEMU, once per kernel of the matrix: each
 # (binary, kernel) pair is a small wrapper tests/run can execute.
 VM_KERNELS := bookworm trixie sid
-# In the guests too: the datapath tests (splice where the kernel has kTLS)
-# and the policy tests, with datapath: auto.
-VM_NET_BINS := $(O)/tests/test_forwarding $(O)/tests/test_gateway
+# In the guests too: the datapath tests (splice where the kernel has kTLS),
+# the policy tests, with datapath: auto, and two workers on the splice tier.
+VM_NET_BINS := $(O)/tests/test_forwarding $(O)/tests/test_gateway $(O)/tests/test_workers
 VM_BINS := $(VMT_BINS) $(VM_NET_BINS)
 VM_WRAPPERS := $(foreach k,$(VM_KERNELS),$(patsubst $(O)/tests/%,$(O)/vm/tests/%@$(k),$(VM_BINS)))
 
@@ -177,7 +184,7 @@ vm-test: $(BINS) $(VM_BINS) $(VM_WRAPPERS) $(PKI)/.done vm-fetch
 # by CI after the plain one) covers the unit and loopback tests only:
 # ASan under TCG would multiply the matrix's time for no new coverage of
 # kernel behaviour. TEST_VM=0/1 overrides.
-TEST_VM ?= $(if $(filter 1,$(SAN)),0,1)
+TEST_VM ?= $(if $(filter 1 thread,$(SAN)),0,1)
 TEST_VM_WRAPPERS := $(if $(filter 1,$(TEST_VM)),$(VM_WRAPPERS))
 
 test: deps

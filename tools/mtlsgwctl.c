@@ -34,7 +34,12 @@ static void usage(FILE *f)
 		"  -s SOCKET  control socket (default %s)\n", DEFAULT_SOCKET);
 }
 
-static int request(const char *path, const char *line)
+/*
+ * Send one command line and copy the answer to stdout. empty_ok: a clean
+ * end of stream without data is a valid answer ("conns --json" with no
+ * connections is zero JSON lines).
+ */
+static int request(const char *path, const char *line, bool empty_ok)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	char buf[65536];
@@ -66,7 +71,7 @@ static int request(const char *path, const char *line)
 		fwrite(buf, 1, n, stdout);
 	}
 	close(fd);
-	if (first) {
+	if (first && !(empty_ok && n == 0)) {
 		fprintf(stderr, "mtlsgwctl: no answer from mtlsgw\n");
 		return 3;
 	}
@@ -139,5 +144,5 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	return request(sock, line);
+	return request(sock, line, json && !strcmp(cmd, "conns"));
 }

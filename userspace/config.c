@@ -463,7 +463,7 @@ struct raw_config {
 	struct raw_log *log;
 	struct raw_metrics *metrics;
 	struct raw_control *control;
-	char *user, *datapath, *drain_timeout, *reload_on_change, *takeover, *bpf_pin_dir;
+	char *user, *workers, *datapath, *drain_timeout, *reload_on_change, *takeover, *bpf_pin_dir;
 	struct raw_listener *listeners;
 	unsigned int listeners_count;
 };
@@ -587,6 +587,7 @@ static const cyaml_schema_field_t config_fields[] = {
 	MAP_OPT("metrics", struct raw_config, metrics, metrics_fields),
 	MAP_OPT("control", struct raw_config, control, control_fields),
 	STR_OPT("user", struct raw_config, user),
+	STR_OPT("workers", struct raw_config, workers),
 	STR_OPT("datapath", struct raw_config, datapath),
 	STR_OPT("drain_timeout", struct raw_config, drain_timeout),
 	STR_OPT("reload_on_change", struct raw_config, reload_on_change),
@@ -1424,6 +1425,19 @@ static struct gw_config *validate(struct vctx *v, struct raw_config *r)
 	cfg->user = vstrdup(v, r->user);
 	if (r->user && !r->user[0])
 		verr(v, "user", "empty user name; omit the key to keep running as the starting user");
+	/* "auto": one worker per CPU this process may run on (at start). */
+	if (r->workers && strcmp(r->workers, "auto")) {
+		char *end;
+
+		errno = 0;
+		cfg->workers = (unsigned int)strtoul(r->workers, &end, 10);
+		if (!isdigit((unsigned char)r->workers[0]) || *end || errno ||
+		    !cfg->workers || cfg->workers > GW_MAX_WORKERS) {
+			verr(v, "workers", "\"%s\" is neither \"auto\" nor a whole number from 1 to %u",
+			     r->workers, GW_MAX_WORKERS);
+			cfg->workers = 0;
+		}
+	}
 	x = vchoice(v, "datapath", r->datapath, datapaths, 3, GW_DATAPATH_AUTO);
 	cfg->datapath = x < 0 ? GW_DATAPATH_AUTO : (enum gw_datapath)x;
 	vduration(v, "drain_timeout", r->drain_timeout, 30000, false, &cfg->drain_timeout_ms);

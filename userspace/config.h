@@ -24,6 +24,9 @@
 #include "log.h"
 #include "util.h"
 
+/* Event loop threads at most ("workers"). */
+#define GW_MAX_WORKERS 64
+
 enum gw_mode {
 	GW_MODE_ENFORCE,
 	GW_MODE_AUDIT,
@@ -117,6 +120,7 @@ struct gw_config {
 	char *metrics_listen;		/* NULL = no metrics endpoint */
 	char *control_socket;		/* default /run/mtlsgw/control.sock */
 	char *user;			/* NULL = do not change user */
+	unsigned int workers;		/* event loop threads; 0 = auto (one per CPU) */
 	enum gw_datapath datapath;	/* default auto */
 	uint64_t drain_timeout_ms;	/* default 30000 */
 	bool reload_on_change;		/* watch the files (inotify), default true */

@@ -49,10 +49,24 @@ struct gw_conn;
 struct gw_gen {
 	uint64_t id;
 	struct gw_config *cfg;
-	struct gw_tls_server **tls;	/* one per cfg->listeners[i] */
+	/*
+	 * One TLS context per worker and listener, tls[worker * n_listeners
+	 * + listener]: a worker's handshakes take no lock another worker
+	 * holds (SSL_CTX, X509_STORE, the verification cache). The contexts
+	 * of one listener share their ticket keys, so a session resumes on
+	 * any worker.
+	 */
+	struct gw_tls_server **tls;
+	unsigned int n_workers;
 	unsigned char *expiry_warned;	/* per listener: 1 = 72 h warned, 2 = 24 h */
-	unsigned int refs;
+	unsigned int refs;		/* atomic: workers share generations */
 };
+
+static inline struct gw_tls_server *gw_gen_tls(const struct gw_gen *gen,
+					       unsigned int worker, unsigned int i)
+{
+	return gen->tls[worker * gen->cfg->n_listeners + i];
+}
 
 /*
  * A listening socket. It survives reloads that keep its address; its

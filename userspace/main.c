@@ -298,7 +298,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mtlsgw: cannot initialise OpenSSL\n");
 		return 1;
 	}
-	gen = gw_gen_build(path, &diag, &warn);
+	gen = gw_gen_build(path, check ? 1 : 0, &diag, &warn);
 	print_diag(&warn, "mtlsgw: warning: ");
 	if (!gen) {
 		print_diag(&diag, "mtlsgw: ");

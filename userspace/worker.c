@@ -13,6 +13,8 @@
  * current one, each connection the one it was accepted under.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <strings.h>
@@ -24,7 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <libgen.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <sys/un.h>
@@ -32,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
+#include <openssl/rand.h>
 
 #include "audit.h"
 #include "conn.h"
@@ -97,7 +102,6 @@ struct gw_worker {
 	struct gw_conn **heap;
 	unsigned int heap_n, heap_cap;
 
-	uint64_t next_conn_id;
 	uint64_t next_gen_id;
 	unsigned int n_conns;
 	struct gw_conn *dead;
@@ -106,7 +110,56 @@ struct gw_worker {
 	bool done;
 	uint64_t drain_deadline_ms;
 	int exit_err;
+
+	/*
+	 * Workers: one event loop thread each, all accepting from the same
+	 * listening sockets. Worker 0, the primary, runs in the main thread
+	 * and also owns the control plane: signals, reload, the control
+	 * socket, metrics, Stage 1, steering, takeover. The others (peers)
+	 * only serve connections; the primary reaches them with peer_call().
+	 */
+	unsigned int index, n_workers;
+	struct gw_worker *primary;
+	struct gw_worker **peers;	/* primary: peers[1 .. n_workers - 1] */
+	unsigned int peers_running;	/* primary: atomic */
+	struct gw_ev peers_ev;		/* primary: eventfd, a peer has stopped */
+	pthread_t thread;		/* peer */
+	bool started;			/* peer: its thread runs */
+	struct gw_ev call_ev;		/* peer: eventfd, a call is pending */
+	pthread_mutex_t call_lock;
+	pthread_cond_t call_cond;
+	struct worker_call *call;	/* peer: pending, under call_lock */
+	bool exited;			/* peer: loop ended, under call_lock */
+	struct handoff *inbox;		/* connections from other workers, under call_lock */
+	/* read by the other workers to balance (atomic) */
+	bool accepting;			/* running and not stopping */
+	unsigned int load_conns;	/* = n_conns */
+	unsigned int load_handshakes;	/* handshakes in progress */
+	unsigned int load_pending;	/* handed to us, not yet taken */
 };
+
+/* An accepted connection passed to a less loaded worker. */
+struct handoff {
+	struct handoff *next;
+	int fd;
+	struct sockaddr_storage src;
+	struct sockaddr_storage listen;	/* which listener: its address */
+	socklen_t listen_len;
+};
+
+/* Connection ids are unique in the process, across workers. */
+static uint64_t conn_ids;
+
+typedef void (*worker_fn)(struct gw_worker *w, void *arg);
+
+struct worker_call {
+	worker_fn fn;
+	void *arg;
+	bool done;
+};
+
+static void for_each_peer(struct gw_worker *w, worker_fn fn, void *arg);
+static void peer_sync(struct gw_worker *w, void *arg);
 
 #define container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
@@ -118,6 +171,11 @@ static void ev_set(struct gw_worker *w, struct gw_ev *ev, uint32_t events)
 
 	if (ev->fd < 0 || ev->events == events)
 		return;
+	/* An exclusive wait cannot be modified, only removed and added. */
+	if (ev->events && events && ((ev->events | events) & EPOLLEXCLUSIVE)) {
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, ev->fd, NULL);
+		ev->events = 0;
+	}
 	if (!ev->events)
 		op = EPOLL_CTL_ADD;
 	else if (!events)
@@ -145,7 +203,7 @@ static void gen_free(struct gw_gen *gen)
 
 	if (!gen)
 		return;
-	for (i = 0; gen->tls && i < gen->cfg->n_listeners; i++)
+	for (i = 0; gen->tls && i < gen->n_workers * gen->cfg->n_listeners; i++)
 		gw_tls_server_free(gen->tls[i]);
 	free(gen->tls);
 	free(gen->expiry_warned);
@@ -153,9 +211,15 @@ static void gen_free(struct gw_gen *gen)
 	free(gen);
 }
 
+static struct gw_gen *gen_get(struct gw_gen *gen)
+{
+	__atomic_fetch_add(&gen->refs, 1, __ATOMIC_RELAXED);
+	return gen;
+}
+
 void gw_gen_put(struct gw_gen *gen)
 {
-	if (gen && !--gen->refs)
+	if (gen && !__atomic_sub_fetch(&gen->refs, 1, __ATOMIC_ACQ_REL))
 		gen_free(gen);
 }
 
@@ -164,8 +228,65 @@ const struct gw_config *gw_gen_config(const struct gw_gen *gen)
 	return gen->cfg;
 }
 
-struct gw_gen *gw_gen_build(const char *path, struct gw_diag *diag,
-			    struct gw_diag *warn)
+unsigned int gw_gen_workers(const struct gw_gen *gen)
+{
+	return gen->n_workers;
+}
+
+/* CPUs this process may run on: "workers: auto". */
+static unsigned int cpus_usable(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return 1;
+	n = CPU_COUNT(&set);
+	return n < 1 ? 1 : n > GW_MAX_WORKERS ? GW_MAX_WORKERS : (unsigned int)n;
+}
+
+/*
+ * Every worker's TLS contexts for listener i, with one set of ticket keys
+ * and one verification cache. The files are read once per worker; the
+ * first worker's problems are the ones reported (the others would repeat
+ * them).
+ */
+static int gen_build_tls(struct gw_gen *gen, unsigned int i, struct gw_diag *diag,
+			 struct gw_diag *warn)
+{
+	const struct gw_cfg_listener *lc = &gen->cfg->listeners[i];
+	unsigned char keys[GW_TLS_TICKET_KEYS_LEN];
+	unsigned int n = gen->cfg->n_listeners, k;
+	struct gw_diag more = { 0 };
+	int err = 0;
+
+	if (RAND_priv_bytes(keys, sizeof(keys)) != 1) {
+		gw_diag_add(diag, "%s: listeners[%u]: no random bytes for session ticket keys",
+			    gen->cfg->path, i);
+		return -EIO;
+	}
+	for (k = 0; k < gen->n_workers && !err; k++) {
+		struct gw_tls_server *ts;
+
+		ts = gw_tls_server_new(gen->cfg, lc, k ? &more : diag, k ? &more : warn);
+		gen->tls[k * n + i] = ts;
+		if (!ts || gw_tls_server_set_ticket_keys(ts, keys))
+			err = -EINVAL;
+		else if (k)
+			gw_tls_server_share_vcache(ts, gen->tls[i]);
+	}
+	OPENSSL_cleanse(keys, sizeof(keys));
+	/* A file changed between two workers' reads: say what the last read found. */
+	for (k = 0; k < more.n; k++)
+		gw_diag_add(diag, "%s", more.msgs[k]);
+	if (err && !gw_diag_count(diag))
+		gw_diag_add(diag, "%s: listeners[%u]: cannot set up TLS context", gen->cfg->path, i);
+	gw_diag_free(&more);
+	return err;
+}
+
+struct gw_gen *gw_gen_build(const char *path, unsigned int n_workers,
+			    struct gw_diag *diag, struct gw_diag *warn)
 {
 	unsigned int before = gw_diag_count(diag), i;
 	struct gw_gen *gen;
@@ -177,14 +298,15 @@ struct gw_gen *gw_gen_build(const char *path, struct gw_diag *diag,
 	gen->cfg = gw_cfg_load(path, diag);
 	if (!gen->cfg)
 		goto out_free;
-	gen->tls = calloc(gen->cfg->n_listeners, sizeof(*gen->tls));
+	gen->n_workers = n_workers ?: gen->cfg->workers ?: cpus_usable();
+	gen->tls = calloc((size_t)gen->n_workers * gen->cfg->n_listeners, sizeof(*gen->tls));
 	gen->expiry_warned = calloc(gen->cfg->n_listeners, 1);
 	if (!gen->tls || !gen->expiry_warned)
 		goto out_free;
 	for (i = 0; i < gen->cfg->n_listeners; i++) {
 		const struct gw_cfg_listener *lc = &gen->cfg->listeners[i];
 
-		gen->tls[i] = gw_tls_server_new(gen->cfg, lc, diag, warn);
+		gen_build_tls(gen, i, diag, warn);
 		if (lc->upstream.tls)
 			gw_diag_add(diag, "%s: listeners[%u].upstream.tls: TLS towards the backend is not supported by this version",
 				    gen->cfg->path, i);
@@ -343,21 +465,37 @@ static void timer_event(struct gw_ev *ev, uint32_t events)
 
 /* ---- accept and limits ---- */
 
+/*
+ * A worker's share of a listener's limit: the workers' shares add up to
+ * the limit. They accept from one queue, so while one worker is at its
+ * share the others take the connections until theirs are reached too.
+ */
+static unsigned int limit_share(const struct gw_worker *w, unsigned int limit)
+{
+	return limit / w->n_workers + (w->index < limit % w->n_workers);
+}
+
 static void listener_update(struct gw_listener *ls)
 {
 	const struct gw_cfg_listener *lc = ls->cfg;
-	bool full;
+	struct gw_worker *w = ls->w;
+	bool full, conns;
 
 	if (ls->ev.fd < 0)
 		return;
-	full = ls->n_conns >= lc->max_connections ||
-	       ls->n_handshakes >= lc->max_handshakes;
-	if (full && !ls->paused)
-		pr_warn("listener \"%s\": %s reached, not accepting until one finishes",
-			lc->name, ls->n_conns >= lc->max_connections ?
-			"max_connections" : "max_handshakes");
+	conns = ls->n_conns >= limit_share(w, lc->max_connections);
+	full = conns || ls->n_handshakes >= limit_share(w, lc->max_handshakes);
+	if (full && !ls->paused) {
+		if (w->n_workers == 1)
+			pr_warn("listener \"%s\": %s reached, not accepting until one finishes",
+				lc->name, conns ? "max_connections" : "max_handshakes");
+		else
+			pr_warn("listener \"%s\": worker %u: its share of %s reached, not accepting until one finishes",
+				lc->name, w->index, conns ? "max_connections" : "max_handshakes");
+	}
 	ls->paused = full;
-	ev_set(ls->w, &ls->ev, full ? 0 : EPOLLIN);
+	/* With several workers, one of those waiting is woken per connection. */
+	ev_set(w, &ls->ev, full ? 0 : w->n_workers > 1 ? EPOLLIN | EPOLLEXCLUSIVE : EPOLLIN);
 }
 
 static void accept_one(struct gw_listener *ls, int fd, struct sockaddr_storage *src)
@@ -398,10 +536,9 @@ static void accept_one(struct gw_listener *ls, int fd, struct sockaddr_storage *
 		close(fd);
 		return;
 	}
-	c->id = ++w->next_conn_id;
+	c->id = __atomic_add_fetch(&conn_ids, 1, __ATOMIC_RELAXED);
 	c->ls = ls;
-	c->gen = ls->gen;
-	c->gen->refs++;
+	c->gen = gen_get(ls->gen);
 	c->lc = lc;
 	c->tls = ls->tls;
 	c->cev.fd = fd;
@@ -419,8 +556,21 @@ static void accept_one(struct gw_listener *ls, int fd, struct sockaddr_storage *
 	ls->n_conns++;
 	ls->n_handshakes++;
 	w->n_conns++;
+	__atomic_add_fetch(&w->load_conns, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&w->load_handshakes, 1, __ATOMIC_RELAXED);
 	gw_handshake_start(c);
 }
+
+/*
+ * Connections taken per wake-up. With several workers, few: a worker that
+ * takes a burst has to do all those handshakes while the others may idle.
+ */
+static unsigned int accept_batch(const struct gw_worker *w)
+{
+	return w->n_workers > 1 ? 4 : ACCEPT_BATCH;
+}
+
+static bool handoff(struct gw_listener *ls, int fd, const struct sockaddr_storage *src);
 
 static void listener_event(struct gw_ev *ev, uint32_t events)
 {
@@ -428,7 +578,7 @@ static void listener_event(struct gw_ev *ev, uint32_t events)
 	unsigned int i;
 
 	(void)events;
-	for (i = 0; i < ACCEPT_BATCH && !ls->paused && ls->ev.fd >= 0; i++) {
+	for (i = 0; i < accept_batch(ls->w) && !ls->paused && ls->ev.fd >= 0; i++) {
 		struct sockaddr_storage src;
 		socklen_t len = sizeof(src);
 		int fd;
@@ -445,6 +595,8 @@ static void listener_event(struct gw_ev *ev, uint32_t events)
 				strerror(errno));
 			break;
 		}
+		if (ls->w->n_workers > 1 && handoff(ls, fd, &src))
+			continue;
 		accept_one(ls, fd, &src);
 		listener_update(ls);
 	}
@@ -501,6 +653,7 @@ void gw_worker_set_ktls(struct gw_worker *w, unsigned int ciphers)
 void gw_conn_handshake_done(struct gw_conn *c)
 {
 	c->ls->n_handshakes--;
+	__atomic_sub_fetch(&c->ls->w->load_handshakes, 1, __ATOMIC_RELAXED);
 	listener_update(c->ls);
 }
 
@@ -579,12 +732,14 @@ void gw_conn_close(struct gw_conn *c, const char *reason, bool abort)
 	w->dead = c;
 	ls->n_conns--;
 	w->n_conns--;
+	__atomic_sub_fetch(&w->load_conns, 1, __ATOMIC_RELAXED);
 	listener_update(ls);
 }
 
 static void listener_free(struct gw_listener *ls)
 {
-	ls->w->slots_used &= ~(1ULL << ls->slot);
+	if (ls->slot < GW_STEER_MAX_SLOTS)
+		ls->w->slots_used &= ~(1ULL << ls->slot);
 	if (ls->ev.fd >= 0)
 		close(ls->ev.fd);
 	gw_gen_put(ls->gen);
@@ -662,12 +817,23 @@ out_errno:
 
 static void listener_set_gen(struct gw_listener *ls, struct gw_gen *gen, unsigned int i)
 {
-	gen->refs++;
+	gen_get(gen);
 	gw_gen_put(ls->gen);
 	ls->gen = gen;
 	ls->index = i;
 	ls->cfg = &gen->cfg->listeners[i];
-	ls->tls = gen->tls[i];
+	ls->tls = gw_gen_tls(gen, ls->w->index, i);
+}
+
+/* Close a listener's socket; it lives on until its last connection ends. */
+static void listener_retire(struct gw_worker *w, struct gw_listener *ls)
+{
+	if (w->steer)
+		gw_steer_clear_socket(w->steer, ls->slot);
+	ev_set(w, &ls->ev, 0);
+	close(ls->ev.fd);
+	ls->ev.fd = -1;
+	ls->removed = true;
 }
 
 static struct gw_listener *listener_find(struct gw_worker *w,
@@ -734,12 +900,7 @@ static int listeners_apply(struct gw_worker *w, struct gw_gen *gen)
 		if (!kept && !ls->removed) {
 			pr_info("listener \"%s\": removed, closing %s", ls->cfg->name,
 				ls->cfg->listen_str);
-			if (w->steer)
-				gw_steer_clear_socket(w->steer, ls->slot);
-			ev_set(w, &ls->ev, 0);
-			close(ls->ev.fd);
-			ls->ev.fd = -1;
-			ls->removed = true;
+			listener_retire(w, ls);
 		}
 	}
 	for (i = 0; i < cfg->n_listeners; i++) {
@@ -970,39 +1131,137 @@ static const char *const s1_verdict_names[GW_S1_NR_VERDICTS] = {
 	[GW_S1_DROP_MALFORMED] = "drop_malformed",
 };
 
+/* A listener's figures summed over the workers, matched by name. */
+struct ls_sum {
+	char *name;
+	bool removed;
+	unsigned int conns, handshakes;
+	double active[2];		/* [0] userspace, [1] splice */
+	uint64_t bytes_in, bytes_out;
+};
+
+struct ls_sums {
+	struct ls_sum *v;
+	unsigned int n;
+	unsigned int conns;
+};
+
+static struct ls_sum *ls_sum_get(struct ls_sums *s, const struct gw_listener *ls)
+{
+	struct ls_sum *grown;
+	unsigned int i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->v[i].removed == ls->removed && !strcmp(s->v[i].name, ls->cfg->name))
+			return &s->v[i];
+	grown = realloc(s->v, (s->n + 1) * sizeof(*grown));
+	if (!grown)
+		return NULL;
+	s->v = grown;
+	memset(&s->v[s->n], 0, sizeof(s->v[s->n]));
+	s->v[s->n].name = strdup(ls->cfg->name);
+	if (!s->v[s->n].name)
+		return NULL;
+	s->v[s->n].removed = ls->removed;
+	return &s->v[s->n++];
+}
+
+static void ls_sums_add(struct gw_worker *w, void *arg)
+{
+	struct ls_sums *s = arg;
+	struct gw_listener *ls;
+	struct gw_conn *c;
+
+	s->conns += w->n_conns;
+	for (ls = w->listeners; ls; ls = ls->next) {
+		struct ls_sum *sum = ls_sum_get(s, ls);
+
+		if (!sum)
+			continue;
+		sum->conns += ls->n_conns;
+		sum->handshakes += ls->n_handshakes;
+		sum->bytes_in += ls->bytes_in;
+		sum->bytes_out += ls->bytes_out;
+		for (c = w->all; c; c = c->all_next)
+			if (c->ls == ls && c->state >= GW_CONN_CONNECTING)
+				sum->active[c->dp == GW_DP_SPLICE]++;
+	}
+}
+
+/* Every worker's listeners; free with ls_sums_free. */
+static void ls_sums_collect(struct gw_worker *w, struct ls_sums *s)
+{
+	memset(s, 0, sizeof(*s));
+	ls_sums_add(w, s);
+	for_each_peer(w, ls_sums_add, s);
+}
+
+static const struct ls_sum *ls_sums_find(const struct ls_sums *s, const struct gw_listener *ls)
+{
+	unsigned int i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->v[i].removed == ls->removed && !strcmp(s->v[i].name, ls->cfg->name))
+			return &s->v[i];
+	return NULL;
+}
+
+static void ls_sums_free(struct ls_sums *s)
+{
+	unsigned int i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->v[i].name);
+	free(s->v);
+}
+
 /* Gauges and kernel-side counters, set right before each scrape. */
 static void metrics_snapshot(struct gw_worker *w)
 {
 	const struct gw_config *cfg = w->gen->cfg;
-	struct gw_listener *ls;
-	struct gw_conn *c;
+	struct ls_sums sums;
 	char labels[512];
 	unsigned int i, k;
 
 	gw_metric_reset("mtlsgw_connections_active");
 	gw_metric_reset("mtlsgw_cert_not_after_timestamp_seconds");
 	gw_metric_reset("mtlsgw_crl_next_update_timestamp_seconds");
-	for (ls = w->listeners; ls; ls = ls->next) {
-		double active[2] = { 0, 0 };
+	ls_sums_collect(w, &sums);
+	for (i = 0; i < sums.n; i++) {
+		const struct ls_sum *sum = &sums.v[i];
 
-		for (c = w->all; c; c = c->all_next)
-			if (c->ls == ls && c->state >= GW_CONN_CONNECTING)
-				active[c->dp == GW_DP_SPLICE]++;
-		if (!gw_metric_labels(labels, sizeof(labels), "listener", ls->cfg->name,
-				      "datapath", "userspace", NULL))
-			gw_metric_set("mtlsgw_connections_active", labels, active[0]);
-		if (!gw_metric_labels(labels, sizeof(labels), "listener", ls->cfg->name,
-				      "datapath", "splice", NULL))
-			gw_metric_set("mtlsgw_connections_active", labels, active[1]);
-		if (!gw_metric_labels(labels, sizeof(labels), "listener", ls->cfg->name,
-				      "direction", "in", NULL))
-			gw_metric_set("mtlsgw_bytes_total", labels, (double)ls->bytes_in);
-		if (!gw_metric_labels(labels, sizeof(labels), "listener", ls->cfg->name,
-				      "direction", "out", NULL))
-			gw_metric_set("mtlsgw_bytes_total", labels, (double)ls->bytes_out);
+		/* A removed listener's figures are added to a new one of its name. */
+		for (k = 0; k < i && strcmp(sums.v[k].name, sum->name); k++)
+			;
+		if (k < i) {
+			sums.v[k].active[0] += sum->active[0];
+			sums.v[k].active[1] += sum->active[1];
+			sums.v[k].bytes_in += sum->bytes_in;
+			sums.v[k].bytes_out += sum->bytes_out;
+			sums.v[i].name[0] = '\0';
+		}
 	}
+	for (i = 0; i < sums.n; i++) {
+		const struct ls_sum *sum = &sums.v[i];
+
+		if (!sum->name[0])
+			continue;
+		if (!gw_metric_labels(labels, sizeof(labels), "listener", sum->name,
+				      "datapath", "userspace", NULL))
+			gw_metric_set("mtlsgw_connections_active", labels, sum->active[0]);
+		if (!gw_metric_labels(labels, sizeof(labels), "listener", sum->name,
+				      "datapath", "splice", NULL))
+			gw_metric_set("mtlsgw_connections_active", labels, sum->active[1]);
+		if (!gw_metric_labels(labels, sizeof(labels), "listener", sum->name,
+				      "direction", "in", NULL))
+			gw_metric_set("mtlsgw_bytes_total", labels, (double)sum->bytes_in);
+		if (!gw_metric_labels(labels, sizeof(labels), "listener", sum->name,
+				      "direction", "out", NULL))
+			gw_metric_set("mtlsgw_bytes_total", labels, (double)sum->bytes_out);
+	}
+	ls_sums_free(&sums);
 	for (i = 0; i < cfg->n_listeners; i++) {
-		const struct gw_tls_server *ts = w->gen->tls[i];
+		const struct gw_tls_server *ts = gw_gen_tls(w->gen, 0, i);
 		const char *name = cfg->listeners[i].name;
 
 		if (!gw_metric_labels(labels, sizeof(labels), "listener", name, "kind", "server", NULL))
@@ -1091,25 +1350,32 @@ static void cmd_status(struct gw_worker *w, struct abuf *b)
 {
 	const struct gw_config *cfg = w->gen->cfg;
 	struct gw_listener *ls;
+	struct ls_sums sums;
 	unsigned int j;
 
+	ls_sums_collect(w, &sums);
 	ab_put(b, "mtlsgw %s\n", GW_VERSION);
 	ab_put(b, "uptime: %llu s\n", (unsigned long long)((gw_now_ms() - w->t_start_ms) / 1000));
 	ab_put(b, "config: %s (generation %llu)\n", cfg->path, (unsigned long long)w->gen->id);
 	ab_put(b, "kernel: %s\n", w->kernel_info);
 	ab_put(b, "stage1: %s\n", w->s1 ? "eBPF loaded" : "userspace check only");
-	ab_put(b, "connections: %u\n", w->n_conns);
+	ab_put(b, "workers: %u\n", w->n_workers);
+	ab_put(b, "connections: %u\n", sums.conns);
 	for (ls = w->listeners; ls; ls = ls->next) {
+		const struct ls_sum *sum = ls_sums_find(&sums, ls);
+		unsigned int conns = sum ? sum->conns : ls->n_conns;
+
 		if (ls->removed) {
 			ab_put(b, "listener %s: removed, %u connections finishing\n",
-			       ls->cfg->name, ls->n_conns);
+			       ls->cfg->name, conns);
 			continue;
 		}
 		ab_put(b, "listener %s: %s mode %s datapath %s connections %u handshakes %u bytes_in %llu bytes_out %llu\n",
 		       ls->cfg->name, ls->cfg->listen_str, gw_mode_str(ls->cfg->mode),
 		       w->ktls && w->gen->cfg->datapath != GW_DATAPATH_USERSPACE ?
-		       "splice" : "userspace", ls->n_conns, ls->n_handshakes, (unsigned long long)ls->bytes_in,
-		       (unsigned long long)ls->bytes_out);
+		       "splice" : "userspace", conns, sum ? sum->handshakes : ls->n_handshakes,
+		       (unsigned long long)(sum ? sum->bytes_in : ls->bytes_in),
+		       (unsigned long long)(sum ? sum->bytes_out : ls->bytes_out));
 		for (j = 0; j < ls->cfg->n_steer; j++) {
 			const struct gw_steer *st = &ls->cfg->steer[j];
 			char pfx[64];
@@ -1132,6 +1398,7 @@ static void cmd_status(struct gw_worker *w, struct abuf *b)
 			       m ? m : "not attached (userspace check only)");
 		}
 	}
+	ls_sums_free(&sums);
 }
 
 /* The kernel's view of each live client socket, matched by SO_COOKIE. */
@@ -1152,22 +1419,32 @@ static void kview_one(const struct gw_sockdiag *d, void *ctx)
 			kv->d[i] = *d;
 }
 
-static void cmd_conns(struct gw_worker *w, struct abuf *b, bool json)
+struct conns_req {
+	struct abuf *b;
+	bool json;
+	bool said_err;
+};
+
+/* One worker's rows of "conns". */
+static void conns_rows(struct gw_worker *w, void *arg)
 {
+	struct conns_req *req = arg;
 	struct kview kv = { .w = w, .n = w->n_conns };
 	uint64_t now = gw_now_ms();
+	struct abuf *b = req->b;
+	bool json = req->json;
 	struct gw_conn *c;
 	unsigned int i;
 	int err;
 
-	kv.d = calloc(kv.n ? kv.n : 1, sizeof(*kv.d));
+	if (!kv.n)
+		return;
+	kv.d = calloc(kv.n, sizeof(*kv.d));
 	err = kv.d ? gw_sockdiag_dump(kview_one, &kv) : -ENOMEM;
-	if (err && !json)
+	if (err && !json && !req->said_err) {
 		ab_put(b, "# kernel view unavailable (sock_diag: %s)\n", strerror(-err));
-	if (!json)
-		ab_put(b, "%-6s %-12s %-28s %-44s %-8s %-30s %-9s %12s %12s %8s %12s %12s %s\n",
-		       "ID", "LISTENER", "SOURCE", "IDENTITY", "TLS", "CIPHER", "DATAPATH",
-		       "BYTES_IN", "BYTES_OUT", "AGE_S", "K_RECEIVED", "K_ACKED", "K_ULP");
+		req->said_err = true;
+	}
 	for (c = w->all, i = 0; c; c = c->all_next, i++) {
 		const struct gw_sockdiag *d = kv.d && i < kv.n && kv.d[i].cookie ? &kv.d[i] : NULL;
 		char src[GW_SOCKADDR_STRLEN] = "?", ulp[64] = "-";
@@ -1182,8 +1459,9 @@ static void cmd_conns(struct gw_worker *w, struct abuf *b, bool json)
 		else if (d)
 			gw_snprintf(ulp, sizeof(ulp), "none");
 		if (json)
-			ab_put(b, "{\"id\":%llu,\"listener\":\"%s\",\"src\":\"%s\",\"state\":\"%s\",\"identity\":\"%s\",\"serial\":\"%s\",\"tls_version\":\"%s\",\"cipher\":\"%s\",\"datapath\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,\"age_ms\":%llu,\"kernel\":{\"found\":%s,\"tcp_state\":%u,\"bytes_received\":%llu,\"bytes_acked\":%llu,\"rtt_us\":%u,\"ulp\":\"%s\"}}\n",
-			       (unsigned long long)c->id, c->lc->name, src, conn_state_str(c->state),
+			ab_put(b, "{\"id\":%llu,\"worker\":%u,\"listener\":\"%s\",\"src\":\"%s\",\"state\":\"%s\",\"identity\":\"%s\",\"serial\":\"%s\",\"tls_version\":\"%s\",\"cipher\":\"%s\",\"datapath\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,\"age_ms\":%llu,\"kernel\":{\"found\":%s,\"tcp_state\":%u,\"bytes_received\":%llu,\"bytes_acked\":%llu,\"rtt_us\":%u,\"ulp\":\"%s\"}}\n",
+			       (unsigned long long)c->id, w->index, c->lc->name, src,
+			       conn_state_str(c->state),
 			       who, c->ident ? c->ident->serial : "",
 			       c->tls_version ? c->tls_version : "", c->cipher ? c->cipher : "",
 			       gw_conn_datapath(c),
@@ -1205,11 +1483,29 @@ static void cmd_conns(struct gw_worker *w, struct abuf *b, bool json)
 	free(kv.d);
 }
 
-/* Close every live connection matching; returns how many. */
-static unsigned int cmd_kill(struct gw_worker *w, const char *what, const char *value)
+static void cmd_conns(struct gw_worker *w, struct abuf *b, bool json)
 {
+	struct conns_req req = { .b = b, .json = json };
+
+	if (!json)
+		ab_put(b, "%-6s %-12s %-28s %-44s %-8s %-30s %-9s %12s %12s %8s %12s %12s %s\n",
+		       "ID", "LISTENER", "SOURCE", "IDENTITY", "TLS", "CIPHER", "DATAPATH",
+		       "BYTES_IN", "BYTES_OUT", "AGE_S", "K_RECEIVED", "K_ACKED", "K_ULP");
+	conns_rows(w, &req);
+	for_each_peer(w, conns_rows, &req);
+}
+
+struct kill_req {
+	const char *what, *value;
+	unsigned int n;
+};
+
+/* Close every live connection of w matching; count them in req->n. */
+static void kill_matching(struct gw_worker *w, void *arg)
+{
+	struct kill_req *req = arg;
+	const char *what = req->what, *value = req->value;
 	struct gw_conn *c, *next;
-	unsigned int n = 0;
 
 	for (c = w->all; c; c = next) {
 		bool match = false;
@@ -1229,9 +1525,17 @@ static unsigned int cmd_kill(struct gw_worker *w, const char *what, const char *
 			gw_conn_close_notify(c);
 		/* gw_conn_close unlinks c; next was taken before. */
 		gw_conn_close(c, "killed", false);
-		n++;
+		req->n++;
 	}
-	return n;
+}
+
+static unsigned int cmd_kill(struct gw_worker *w, const char *what, const char *value)
+{
+	struct kill_req req = { .what = what, .value = value };
+
+	kill_matching(w, &req);
+	for_each_peer(w, kill_matching, &req);
+	return req.n;
 }
 
 static int worker_reload_diag(struct gw_worker *w, struct gw_diag *out);
@@ -1374,7 +1678,7 @@ static const char *conn_no_longer_allowed(struct gw_worker *w, struct gw_conn *c
 	/* A removed listener's connections finish under their old policy. */
 	if (!lc)
 		return NULL;
-	k = gw_tls_revoked(w->gen->tls[i - 1], c->certrefs);
+	k = gw_tls_revoked(gw_gen_tls(w->gen, w->index, i - 1), c->certrefs);
 	if (k >= 0)
 		return k == 0 ? "revoked" : "issuer_revoked";
 	if (lc->mode != GW_MODE_ENFORCE)
@@ -1565,7 +1869,7 @@ static void check_expiry(struct gw_worker *w)
 	unsigned int i;
 
 	for (i = 0; i < cfg->n_listeners; i++) {
-		time_t na = w->gen->tls[i]->server_not_after;
+		time_t na = gw_gen_tls(w->gen, 0, i)->server_not_after;
 		unsigned char *warned = &w->gen->expiry_warned[i];
 		long hours = (long)((na - now) / 3600);
 
@@ -1769,8 +2073,11 @@ static int worker_reload_diag(struct gw_worker *w, struct gw_diag *out)
 	int err;
 
 	sd_notify(0, "RELOADING=1");
-	gen = gw_gen_build(path, &diag, &warn);
+	gen = gw_gen_build(path, w->n_workers, &diag, &warn);
 	print_diag_log(&warn, GW_LOG_WARN);
+	if (gen && gen->cfg->workers && gen->cfg->workers != w->n_workers)
+		pr_warn("reload: workers: %u takes effect at the next start; %u workers keep running",
+			gen->cfg->workers, w->n_workers);
 	if (!gen) {
 		unsigned int i;
 
@@ -1817,6 +2124,7 @@ static int worker_reload_diag(struct gw_worker *w, struct gw_diag *out)
 	w->gen = gen;
 	gw_log_set_level(gen->cfg->log_level);
 	revalidate_all(w);
+	for_each_peer(w, peer_sync, w);
 	watch_setup(w);
 	check_expiry(w);
 	pr_info("reload: configuration generation %llu in effect",
@@ -1833,6 +2141,427 @@ out:
 	gw_diag_free(&warn);
 	sd_notify(0, "READY=1");
 	return err;
+}
+
+/* ---- workers ---- */
+
+/*
+ * Run fn(p, arg) in peer p's thread and wait until it is done: the
+ * primary's only way into another worker's listeners and connections.
+ * The primary does nothing else meanwhile, so fn may read the primary's
+ * state. A peer whose loop has ended runs nothing.
+ */
+static void peer_call(struct gw_worker *p, worker_fn fn, void *arg)
+{
+	struct worker_call call = { .fn = fn, .arg = arg };
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&p->call_lock);
+	if (p->exited) {
+		pthread_mutex_unlock(&p->call_lock);
+		return;
+	}
+	p->call = &call;
+	pthread_mutex_unlock(&p->call_lock);
+	/* An eventfd write only fails on counter overflow: it is read each time. */
+	if (write(p->call_ev.fd, &one, sizeof(one)) != sizeof(one))
+		pr_err("worker %u: cannot wake it: %s", p->index, strerror(errno));
+	pthread_mutex_lock(&p->call_lock);
+	while (!call.done)
+		pthread_cond_wait(&p->call_cond, &p->call_lock);
+	pthread_mutex_unlock(&p->call_lock);
+}
+
+static void for_each_peer(struct gw_worker *w, worker_fn fn, void *arg)
+{
+	unsigned int i;
+
+	for (i = 1; w->peers && i < w->n_workers; i++)
+		if (w->peers[i] && w->peers[i]->started)
+			peer_call(w->peers[i], fn, arg);
+}
+
+static void call_finish(struct gw_worker *w, struct worker_call *call)
+{
+	pthread_mutex_lock(&w->call_lock);
+	call->done = true;
+	pthread_cond_broadcast(&w->call_cond);
+	pthread_mutex_unlock(&w->call_lock);
+}
+
+static struct gw_worker *worker_at(const struct gw_worker *w, unsigned int i)
+{
+	struct gw_worker *root = w->primary ? w->primary : (struct gw_worker *)w;
+
+	return i ? root->peers[i] : root;
+}
+
+static unsigned int load_of(struct gw_worker *w)
+{
+	return __atomic_load_n(&w->load_conns, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&w->load_pending, __ATOMIC_RELAXED);
+}
+
+/*
+ * Connections stay with the worker that accepted them, and the kernel
+ * wakes an idle worker for a new one; but connections that arrive while
+ * every worker is idle all go to the first. So a worker that has more
+ * connections than another passes the new one on: long-lived connections
+ * spread evenly. The receiver must stay within its share of the
+ * listener's limits (counted over all its listeners, which errs low).
+ * true: fd is the other worker's now.
+ */
+static bool handoff(struct gw_listener *ls, int fd, const struct sockaddr_storage *src)
+{
+	const struct gw_cfg_listener *lc = ls->cfg;
+	struct gw_worker *w = ls->w, *to = NULL;
+	unsigned int i, best = w->n_conns;
+	struct handoff *h;
+	uint64_t one = 1;
+
+	for (i = 0; i < w->n_workers; i++) {
+		struct gw_worker *o = worker_at(w, i);
+		unsigned int n;
+
+		if (!o || o == w || !__atomic_load_n(&o->accepting, __ATOMIC_ACQUIRE))
+			continue;
+		n = load_of(o);
+		if (n < best && n + 1 <= limit_share(o, lc->max_connections) &&
+		    __atomic_load_n(&o->load_handshakes, __ATOMIC_RELAXED) +
+		    __atomic_load_n(&o->load_pending, __ATOMIC_RELAXED) + 1 <=
+		    limit_share(o, lc->max_handshakes)) {
+			best = n;
+			to = o;
+		}
+	}
+	if (!to)
+		return false;
+	h = malloc(sizeof(*h));
+	if (!h)
+		return false;
+	h->fd = fd;
+	h->src = *src;
+	h->listen = lc->listen;
+	h->listen_len = lc->listen_len;
+	__atomic_add_fetch(&to->load_pending, 1, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&to->call_lock);
+	h->next = to->inbox;
+	to->inbox = h;
+	pthread_mutex_unlock(&to->call_lock);
+	if (write(to->call_ev.fd, &one, sizeof(one)) != sizeof(one))
+		pr_err("worker %u: cannot wake it: %s", to->index, strerror(errno));
+	return true;
+}
+
+/* Serve the connections other workers passed to us. */
+static void take_handoffs(struct gw_worker *w, struct handoff *h)
+{
+	while (h) {
+		struct handoff *next = h->next;
+		struct gw_listener *ls;
+
+		for (ls = w->listeners; ls; ls = ls->next)
+			if (!ls->removed && ls->cfg->listen_len == h->listen_len &&
+			    !memcmp(&ls->cfg->listen, &h->listen, h->listen_len))
+				break;
+		/* Stopping, or a reload removed the listener meanwhile. */
+		if (!ls || w->stopping || ls->ev.fd < 0) {
+			close(h->fd);
+		} else {
+			accept_one(ls, h->fd, &h->src);
+			listener_update(ls);
+		}
+		__atomic_sub_fetch(&w->load_pending, 1, __ATOMIC_RELAXED);
+		free(h);
+		h = next;
+	}
+}
+
+static void call_event(struct gw_ev *ev, uint32_t events)
+{
+	struct gw_worker *w = container_of(ev, struct gw_worker, call_ev);
+	struct worker_call *call;
+	struct handoff *inbox;
+	uint64_t x;
+
+	(void)events;
+	if (read(ev->fd, &x, sizeof(x)) < 0)
+		return;
+	pthread_mutex_lock(&w->call_lock);
+	call = w->call;
+	w->call = NULL;
+	inbox = w->inbox;
+	w->inbox = NULL;
+	pthread_mutex_unlock(&w->call_lock);
+	take_handoffs(w, inbox);
+	if (!call)
+		return;
+	call->fn(w, call->arg);
+	call_finish(w, call);
+}
+
+/*
+ * Make a peer's listeners and generation those of the primary (arg): the
+ * same listening sockets (its own descriptors of them), its own TLS
+ * contexts of the generation, and the connections it holds checked again
+ * against that generation.
+ */
+static void peer_sync(struct gw_worker *w, void *arg)
+{
+	struct gw_worker *pw = arg;
+	struct gw_gen *gen = pw->gen;
+	struct gw_listener *ls, *pl;
+
+	for (ls = w->listeners; ls; ls = ls->next) {
+		if (ls->removed)
+			continue;
+		pl = listener_find(pw, ls->cfg);
+		if (!pl || pl->ev.fd < 0)
+			listener_retire(w, ls);
+	}
+	for (pl = pw->listeners; pl; pl = pl->next) {
+		if (pl->removed || pl->ev.fd < 0)
+			continue;
+		ls = listener_find(w, pl->cfg);
+		if (!ls) {
+			ls = calloc(1, sizeof(*ls));
+			if (!ls) {
+				pr_err("worker %u: listener \"%s\": out of memory", w->index,
+				       pl->cfg->name);
+				continue;
+			}
+			ls->ev.fd = fcntl(pl->ev.fd, F_DUPFD_CLOEXEC, 0);
+			if (ls->ev.fd < 0) {
+				pr_err("worker %u: listener \"%s\": %s", w->index, pl->cfg->name,
+				       strerror(errno));
+				free(ls);
+				continue;
+			}
+			ls->ev.fn = listener_event;
+			ls->w = w;
+			ls->slot = GW_STEER_MAX_SLOTS;
+			ls->next = w->listeners;
+			w->listeners = ls;
+		}
+		listener_set_gen(ls, gen, pl->index);
+	}
+	if (w->gen != gen) {
+		gw_gen_put(w->gen);
+		w->gen = gen_get(gen);
+		revalidate_all(w);
+	}
+	w->ktls = pw->ktls;
+	for (ls = w->listeners; ls; ls = ls->next)
+		if (!ls->removed)
+			listener_update(ls);
+}
+
+static void peer_stop(struct gw_worker *w, void *arg)
+{
+	const char *why = arg;
+
+	/* A successor took over: what is queued for our sockets is ours. */
+	if (!strcmp(why, "takeover"))
+		accept_all(w);
+	begin_stop(w, why);
+}
+
+/* Close everything now and end the loop. */
+static void peer_quit(struct gw_worker *w, void *arg)
+{
+	(void)arg;
+	begin_stop(w, "shutdown");
+	close_all(w, "shutdown");
+	w->done = true;
+}
+
+static void peers_event(struct gw_ev *ev, uint32_t events)
+{
+	uint64_t x;
+
+	(void)events;
+	/* Only a wake-up: the loop checks peers_running. */
+	if (read(ev->fd, &x, sizeof(x)) < 0 && errno != EAGAIN)
+		pr_warn("eventfd read: %s", strerror(errno));
+}
+
+static int worker_loop(struct gw_worker *w);
+
+/* Connections handed to a worker that stops before taking them. */
+static void inbox_close(struct gw_worker *w)
+{
+	struct handoff *h;
+
+	pthread_mutex_lock(&w->call_lock);
+	h = w->inbox;
+	w->inbox = NULL;
+	pthread_mutex_unlock(&w->call_lock);
+	while (h) {
+		struct handoff *next = h->next;
+
+		close(h->fd);
+		free(h);
+		h = next;
+	}
+}
+
+static void *peer_main(void *arg)
+{
+	struct gw_worker *w = arg, *pw = w->primary;
+	struct worker_call *call;
+	uint64_t one = 1;
+
+	w->exit_err = worker_loop(w);
+	pthread_mutex_lock(&w->call_lock);
+	w->exited = true;
+	call = w->call;
+	w->call = NULL;
+	pthread_mutex_unlock(&w->call_lock);
+	if (call)
+		call_finish(w, call);
+	inbox_close(w);
+	__atomic_sub_fetch(&pw->peers_running, 1, __ATOMIC_ACQ_REL);
+	if (write(pw->peers_ev.fd, &one, sizeof(one)) != sizeof(one))
+		pr_err("worker %u: cannot tell the primary it stopped: %s", w->index,
+		       strerror(errno));
+	return NULL;
+}
+
+static struct gw_worker *worker_alloc(struct gw_gen *gen)
+{
+	struct gw_worker *w;
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	w->gen = gen;
+	w->n_workers = 1;
+	w->epfd = w->sig_ev.fd = w->timer_ev.fd = -1;
+	w->s1_ev.fd = w->s1_timer_ev.fd = -1;
+	w->ctl_ev.fd = w->metrics_ev.fd = -1;
+	w->ino_ev.fd = w->debounce_ev.fd = w->house_ev.fd = -1;
+	w->peers_ev.fd = w->call_ev.fd = -1;
+	pthread_mutex_init(&w->call_lock, NULL);
+	pthread_cond_init(&w->call_cond, NULL);
+	return w;
+}
+
+/* The primary's epoll set, timer and, for peers, the call eventfd. */
+static int worker_open(struct gw_worker *w)
+{
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->timer_ev.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (w->epfd < 0 || w->timer_ev.fd < 0)
+		return -errno;
+	w->timer_ev.fn = timer_event;
+	ev_set(w, &w->timer_ev, EPOLLIN);
+	return 0;
+}
+
+/* The eventfd on which calls and handed-off connections arrive. */
+static int call_open(struct gw_worker *w)
+{
+	w->call_ev.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->call_ev.fd < 0)
+		return -errno;
+	w->call_ev.fn = call_event;
+	ev_set(w, &w->call_ev, EPOLLIN);
+	return 0;
+}
+
+static struct gw_worker *peer_new(struct gw_worker *pw, unsigned int index)
+{
+	struct gw_worker *w = worker_alloc(gen_get(pw->gen));
+	int err;
+
+	if (!w) {
+		gw_gen_put(pw->gen);
+		pr_err("worker %u: out of memory", index);
+		return NULL;
+	}
+	w->index = index;
+	w->n_workers = pw->n_workers;
+	w->primary = pw;
+	w->t_start_ms = pw->t_start_ms;
+	err = worker_open(w) ?: call_open(w);
+	if (err) {
+		pr_err("worker %u: %s", index, strerror(-err));
+		gw_worker_free(w);
+		return NULL;
+	}
+	return w;
+}
+
+/*
+ * Start the other workers. They share the primary's listening sockets:
+ * every worker waits on them (EPOLLEXCLUSIVE), the kernel wakes one that
+ * is idle for each connection, and handoff() evens out the rest.
+ * 0 or -errno (logged).
+ */
+static int peers_start(struct gw_worker *w)
+{
+	unsigned int i;
+	int err;
+
+	if (w->n_workers == 1)
+		return 0;
+	w->peers = calloc(w->n_workers, sizeof(*w->peers));
+	w->peers_ev.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (!w->peers || w->peers_ev.fd < 0) {
+		pr_err("workers: %s", w->peers ? strerror(errno) : "out of memory");
+		return -ENOMEM;
+	}
+	w->peers_ev.fn = peers_event;
+	ev_set(w, &w->peers_ev, EPOLLIN);
+	err = call_open(w);
+	if (err) {
+		pr_err("workers: %s", strerror(-err));
+		return err;
+	}
+	/* All of them exist before any runs: handoff() looks at every one. */
+	for (i = 1; i < w->n_workers; i++) {
+		w->peers[i] = peer_new(w, i);
+		if (!w->peers[i])
+			return -ENOMEM;
+		/* Its thread does not run yet: set it up from here. */
+		peer_sync(w->peers[i], w);
+	}
+	__atomic_store_n(&w->accepting, true, __ATOMIC_RELEASE);
+	for (i = 1; i < w->n_workers; i++) {
+		struct gw_worker *p = w->peers[i];
+
+		__atomic_add_fetch(&w->peers_running, 1, __ATOMIC_ACQ_REL);
+		__atomic_store_n(&p->accepting, true, __ATOMIC_RELEASE);
+		err = pthread_create(&p->thread, NULL, peer_main, p);
+		if (err) {
+			__atomic_store_n(&p->accepting, false, __ATOMIC_RELEASE);
+			__atomic_sub_fetch(&w->peers_running, 1, __ATOMIC_ACQ_REL);
+			pr_err("worker %u: cannot start its thread: %s", i, strerror(err));
+			return -err;
+		}
+		p->started = true;
+	}
+	return 0;
+}
+
+/* End the peers' loops (closing what they still hold), wait, free them. */
+static void peers_free(struct gw_worker *w)
+{
+	unsigned int i;
+
+	for (i = 1; w->peers && i < w->n_workers; i++) {
+		struct gw_worker *p = w->peers[i];
+
+		if (!p)
+			continue;
+		if (p->started) {
+			peer_call(p, peer_quit, NULL);
+			pthread_join(p->thread, NULL);
+		}
+		gw_worker_free(p);
+	}
+	free(w->peers);
+	w->peers = NULL;
 }
 
 /* ---- signals and the loop ---- */
@@ -1855,14 +2584,23 @@ static void begin_stop(struct gw_worker *w, const char *why)
 	if (w->stopping)
 		return;
 	w->stopping = true;
-	sd_notify(0, "STOPPING=1");
+	__atomic_store_n(&w->accepting, false, __ATOMIC_RELEASE);
+	if (!w->index)
+		sd_notify(0, "STOPPING=1");
 	stop_accepting(w);
+	for_each_peer(w, peer_stop, (void *)why);
 	if (!w->n_conns) {
-		pr_info("%s: no connections, stopping", why);
+		if (!w->index)
+			pr_info("%s: no connections, stopping", why);
 		return;
 	}
-	pr_info("%s: stopped accepting, draining %u connections for up to %llu ms",
-		why, w->n_conns, (unsigned long long)w->gen->cfg->drain_timeout_ms);
+	if (w->n_workers == 1)
+		pr_info("%s: stopped accepting, draining %u connections for up to %llu ms",
+			why, w->n_conns, (unsigned long long)w->gen->cfg->drain_timeout_ms);
+	else
+		pr_info("%s: worker %u: stopped accepting, draining %u connections for up to %llu ms",
+			why, w->index, w->n_conns,
+			(unsigned long long)w->gen->cfg->drain_timeout_ms);
 	w->drain_deadline_ms = gw_now_ms() + w->gen->cfg->drain_timeout_ms;
 	timer_rearm(w);
 }
@@ -1898,17 +2636,12 @@ static void signal_event(struct gw_ev *ev, uint32_t events)
 
 struct gw_worker *gw_worker_new(struct gw_gen *gen)
 {
-	struct gw_worker *w;
+	struct gw_worker *w = worker_alloc(gen);
 
-	w = calloc(1, sizeof(*w));
 	if (!w)
 		return NULL;
-	w->gen = gen;
 	gen->id = ++w->next_gen_id;
-	w->epfd = w->sig_ev.fd = w->timer_ev.fd = -1;
-	w->s1_ev.fd = w->s1_timer_ev.fd = -1;
-	w->ctl_ev.fd = w->metrics_ev.fd = -1;
-	w->ino_ev.fd = w->debounce_ev.fd = w->house_ev.fd = -1;
+	w->n_workers = gen->n_workers;
 	gw_snprintf(w->kernel_info, sizeof(w->kernel_info), "not probed");
 	return w;
 }
@@ -1918,9 +2651,9 @@ int gw_worker_listen(struct gw_worker *w)
 	sigset_t mask;
 	int err;
 
-	w->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (w->epfd < 0)
-		return -errno;
+	err = worker_open(w);
+	if (err)
+		return err;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -1930,13 +2663,10 @@ int gw_worker_listen(struct gw_worker *w)
 		return -errno;
 	signal(SIGPIPE, SIG_IGN);
 	w->sig_ev.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	w->timer_ev.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (w->sig_ev.fd < 0 || w->timer_ev.fd < 0)
+	if (w->sig_ev.fd < 0)
 		return -errno;
 	w->sig_ev.fn = signal_event;
-	w->timer_ev.fn = timer_event;
 	ev_set(w, &w->sig_ev, EPOLLIN);
-	ev_set(w, &w->timer_ev, EPOLLIN);
 	if (w->s1) {
 		err = s1_start(w);
 		if (err)
@@ -1960,18 +2690,18 @@ int gw_worker_listen(struct gw_worker *w)
 	return 0;
 }
 
-int gw_worker_run(struct gw_worker *w)
+/* The event loop of one worker, until it has stopped and drained. */
+static int worker_loop(struct gw_worker *w)
 {
 	struct epoll_event evs[EPOLL_BATCH];
 	int i, n;
 
-	sd_notify(0, "READY=1");
 	while (!w->done) {
 		n = epoll_wait(w->epfd, evs, EPOLL_BATCH, -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			pr_err("epoll_wait: %s", strerror(errno));
+			pr_err("worker %u: epoll_wait: %s", w->index, strerror(errno));
 			return -errno;
 		}
 		for (i = 0; i < n; i++) {
@@ -1982,11 +2712,27 @@ int gw_worker_run(struct gw_worker *w)
 				ev->fn(ev, evs[i].events);
 		}
 		reap_dead(w);
-		if (w->stopping && !w->n_conns)
+		if (w->stopping && !w->n_conns &&
+		    !__atomic_load_n(&w->peers_running, __ATOMIC_ACQUIRE))
 			w->done = true;
 	}
-	pr_info("stopped");
 	return w->exit_err;
+}
+
+int gw_worker_run(struct gw_worker *w)
+{
+	int err;
+
+	err = peers_start(w);
+	if (err)
+		return err;
+	if (w->n_workers > 1)
+		pr_info("workers: %u event loops accept from the same listening sockets",
+			w->n_workers);
+	sd_notify(0, "READY=1");
+	err = worker_loop(w);
+	pr_info("stopped");
+	return err;
 }
 
 void gw_worker_free(struct gw_worker *w)
@@ -1995,6 +2741,9 @@ void gw_worker_free(struct gw_worker *w)
 
 	if (!w)
 		return;
+	__atomic_store_n(&w->accepting, false, __ATOMIC_RELEASE);
+	peers_free(w);
+	inbox_close(w);
 	if (w->all)
 		close_all(w, "shutdown");
 	reap_dead(w);
@@ -2027,12 +2776,19 @@ void gw_worker_free(struct gw_worker *w)
 		close(w->house_ev.fd);
 	if (w->metrics_ev.fd >= 0)
 		close(w->metrics_ev.fd);
-	gw_metrics_free();
+	if (!w->primary)
+		gw_metrics_free();
 	if (w->sig_ev.fd >= 0)
 		close(w->sig_ev.fd);
 	if (w->timer_ev.fd >= 0)
 		close(w->timer_ev.fd);
+	if (w->peers_ev.fd >= 0)
+		close(w->peers_ev.fd);
+	if (w->call_ev.fd >= 0)
+		close(w->call_ev.fd);
 	if (w->epfd >= 0)
 		close(w->epfd);
+	pthread_cond_destroy(&w->call_cond);
+	pthread_mutex_destroy(&w->call_lock);
 	free(w);
 }

@@ -18,13 +18,15 @@ struct gw_gen;
 struct gw_worker;
 
 /*
- * Load the configuration at path and build every listener's TLS state.
+ * Load the configuration at path and build every listener's TLS state for
+ * n_workers workers (0: as many as the configuration's "workers" says).
  * NULL when anything is invalid, with the problems in diag; warnings go to
  * warn either way.
  */
-struct gw_gen *gw_gen_build(const char *path, struct gw_diag *diag,
-			    struct gw_diag *warn);
+struct gw_gen *gw_gen_build(const char *path, unsigned int n_workers,
+			    struct gw_diag *diag, struct gw_diag *warn);
 const struct gw_config *gw_gen_config(const struct gw_gen *gen);
+unsigned int gw_gen_workers(const struct gw_gen *gen);
 void gw_gen_put(struct gw_gen *gen);
 
 /* A worker for gen (it takes the reference). NULL on allocation failure. */

@@ -1315,3 +1315,14 @@ double gwt_metric_value(struct gwt_gw *g, const char *series)
 	free(text);
 	return v;
 }
+
+double gwt_metric_wait(struct gwt_gw *g, const char *series, double want, int timeout_ms)
+{
+	uint64_t t0 = gwt_now_ms();
+	double v;
+
+	while ((v = gwt_metric_value(g, series)) != want &&
+	       gwt_now_ms() - t0 < (uint64_t)timeout_ms)
+		usleep(10 * 1000);
+	return v;
+}

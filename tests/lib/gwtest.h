@@ -141,6 +141,12 @@ char *gwt_metrics(struct gwt_gw *g);
 
 /* The value of one metric series ("name{labels}" exactly as exposed); -1 if absent. */
 double gwt_metric_value(struct gwt_gw *g, const char *series);
+/*
+ * Poll the series until it has the value want (timeout_ms at most): with
+ * several workers a connection's counters may be updated by one worker
+ * just after another answered the scrape. The last value seen, -1 if none.
+ */
+double gwt_metric_wait(struct gwt_gw *g, const char *series, double want, int timeout_ms);
 
 /* Run "mtlsgw -c cfg --check"; returns the exit status, output in *out. */
 int gwt_gw_check(const char *cfg, char **out);

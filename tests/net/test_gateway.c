@@ -116,8 +116,8 @@ static void expect_resumption(HARNESS_CTX, FIXTURE_DATA(echo) *self, int version
 	ASSERT_EQ(1, SSL_session_reused(c.ssl));
 	ASSERT_TRUE(gwt_roundtrip(&c, "resumed"));
 	gwt_client_close(&c);
-	ASSERT_EQ(1, gwt_metric_value(&self->gw,
-		"mtlsgw_verify_cache_total{listener=\"test\",path=\"resumed\"}"));
+	ASSERT_EQ(1, gwt_metric_wait(&self->gw,
+		"mtlsgw_verify_cache_total{listener=\"test\",path=\"resumed\"}", 1, 2000));
 	/* Both connections, opened and closed, carry the client's identity. */
 	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_close\"", "\"bytes_in\":7", NULL);
 	free(line);
@@ -377,7 +377,7 @@ static void expect_refused(HARNESS_CTX,
 	ASSERT_EQ(warm ? 1 : 0, gwt_audit_count(&self->gw, "\"event\":\"conn_open\""));
 	/* And the cache decided it where the variant shares the warm path. */
 	if (warm && variant->cached)
-		ASSERT_EQ(cached + 1, gwt_metric_value(&self->gw, series));
+		ASSERT_EQ(cached + 1, gwt_metric_wait(&self->gw, series, cached + 1, 2000));
 }
 
 TEST_F(refused, tls13)

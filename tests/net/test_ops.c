@@ -147,6 +147,9 @@ TEST_F(ops, metrics_parse_and_count)
 	ASSERT_TRUE(echo_ok(self->gw.port, "client-rsa"));
 	gwt_client_try(self->gw.port, &co, "x", 1, &out);
 	ASSERT_FALSE(out.rx);
+	/* The refusal is counted by whichever worker had it, maybe just now. */
+	ASSERT_EQ(1, gwt_metric_wait(&self->gw,
+		"mtlsgw_handshakes_total{listener=\"test\",result=\"fail\",reason=\"revoked\"}", 1, 2000));
 	body = gwt_metrics(&self->gw);
 	ASSERT_NOT_NULL(body);
 	snprintf(path, sizeof(path), "%s/metrics.txt", self->gw.dir);

@@ -113,7 +113,7 @@ TEST_F(rv, crl_replacement_closes_revoked_live_connection_within_1s)
 		gwt_client_try(self->gw.port, &bad, "x", 1, &o);
 		ASSERT_EQ(0, o.rx);
 		ASSERT_EQ(SSL_AD_CERTIFICATE_REVOKED, o.alert);
-		ASSERT_EQ(cached + 1, gwt_metric_value(&self->gw, series));
+		ASSERT_EQ(cached + 1, gwt_metric_wait(&self->gw, series, cached + 1, 2000));
 	}
 	out = gwt_metrics(&self->gw);
 	ASSERT_NOT_NULL(out);
@@ -153,8 +153,8 @@ TEST_F(rv, ticket_of_a_now_revoked_client_does_not_resume)
 	ASSERT_EQ(0, o.rx);
 	ASSERT_EQ(SSL_AD_CERTIFICATE_REVOKED, o.alert);
 	/* One resumption: the one before the CRL change. */
-	ASSERT_EQ(1, gwt_metric_value(&self->gw,
-		"mtlsgw_verify_cache_total{listener=\"test\",path=\"resumed\"}"));
+	ASSERT_EQ(1, gwt_metric_wait(&self->gw,
+		"mtlsgw_verify_cache_total{listener=\"test\",path=\"resumed\"}", 1, 2000));
 }
 
 TEST_F(rv, corrupt_crl_keeps_running_set_and_connections)

@@ -409,6 +409,33 @@ TEST_F(cfg, defaults)
 	EXPECT_EQ(1000, l->max_handshakes);
 	EXPECT_STREQ("enforce", gw_mode_str(l->mode));
 	EXPECT_STREQ("auto", gw_datapath_str(self->cfg->datapath));
+	EXPECT_EQ(0, self->cfg->workers);	/* auto */
+}
+
+TEST_F(cfg, workers_auto_and_a_number)
+{
+	load_min(_ctx, self, NULL, NULL, "workers: auto\n");
+	expect_ok(_ctx, self);
+	EXPECT_EQ(0, self->cfg->workers);
+	gw_cfg_free(self->cfg);
+	self->cfg = NULL;
+	load_min(_ctx, self, NULL, NULL, "workers: 3\n");
+	expect_ok(_ctx, self);
+	EXPECT_EQ(3, self->cfg->workers);
+}
+
+TEST_F(cfg, workers_out_of_range)
+{
+	load_min(_ctx, self, NULL, NULL, "workers: 0\n");
+	expect_error(_ctx, self, 14,
+		     "workers: \"0\" is neither \"auto\" nor a whole number from 1 to 64");
+}
+
+TEST_F(cfg, workers_not_a_number)
+{
+	load_min(_ctx, self, NULL, NULL, "workers: all\n");
+	expect_error(_ctx, self, 14,
+		     "workers: \"all\" is neither \"auto\" nor a whole number from 1 to 64");
 }
 
 TEST_F(cfg, crl_check_defaults_to_chain)
