@@ -236,6 +236,16 @@ deps-bench:
 bench: deps-bench all $(PKI)/.done
 	$(Q)O="$(O)" tests/bench/bench
 
+# How full mutual-TLS handshakes scale over 2 cores with OpenSSL 3.0 when
+# threads share its state, have their own library context, or are
+# processes (tests/bench/hs-scale.c): the measurement behind the workers.
+.PHONY: bench-threads
+$(O)/hs-scale: tests/bench/hs-scale.c
+	$(if $(Q),@echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< -o $@ -lssl -lcrypto
+bench-threads: $(O)/hs-scale $(PKI)/.done
+	$(Q)$(O)/hs-scale -p $(PKI) -a -r 3 -d 4
+
 # Structural figures per datapath tier inside a QEMU guest with kTLS
 # (tests/bench/vm-bench, root): payload bytes through userspace, syscalls
 # and splice calls per MiB, kTLS, for mtlsgw splice and userspace against

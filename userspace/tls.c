@@ -334,6 +334,7 @@ static void fmt_time(time_t t, char *buf, size_t len)
 /* Context for reporting problems of one listener against its config lines. */
 struct tls_where {
 	const struct gw_config *cfg;
+	OSSL_LIB_CTX *libctx;		/* every object of the context is made in it */
 	int idx;
 	struct gw_diag *diag;
 	struct gw_diag *warn;
@@ -360,7 +361,7 @@ static void ssl_err_text(char *buf, size_t len)
 		gw_snprintf(buf, len, "no usable PEM data");
 }
 
-static EVP_PKEY *load_key(const char *path)
+static EVP_PKEY *load_key(const char *path, OSSL_LIB_CTX *libctx)
 {
 	EVP_PKEY *pkey;
 	BIO *bio;
@@ -368,7 +369,7 @@ static EVP_PKEY *load_key(const char *path)
 	bio = BIO_new_file(path, "r");
 	if (!bio)
 		return NULL;
-	pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	pkey = PEM_read_bio_PrivateKey_ex(bio, NULL, NULL, NULL, libctx, NULL);
 	BIO_free(bio);
 	return pkey;
 }
@@ -387,7 +388,7 @@ static int load_chain_and_key(struct gw_tls_server *ts, const struct gw_cfg_tls 
 			    "cannot load certificate chain: %s", err);
 		return -EINVAL;
 	}
-	pkey = load_key(t->key);
+	pkey = load_key(t->key, w->libctx);
 	if (!pkey) {
 		ssl_err_text(err, sizeof(err));
 		tls_problem(w, w->diag, t->pos_key, "key", t->key,
@@ -436,7 +437,8 @@ static int load_client_ca(struct gw_tls_server *ts, X509_STORE *store,
 			    "cannot open: %s", err);
 		return -EINVAL;
 	}
-	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+	/* Made in the context's library context before PEM fills them in. */
+	while ((x = X509_new_ex(w->libctx, NULL)) && PEM_read_bio_X509(bio, &x, NULL, NULL)) {
 		time_t na = asn1_time_t(X509_get0_notAfter(x));
 
 		if (!X509_check_ca(x))
@@ -456,6 +458,8 @@ static int load_client_ca(struct gw_tls_server *ts, X509_STORE *store,
 		X509_free(x);
 		n++;
 	}
+	/* NULL when PEM freed it on a parse error. */
+	X509_free(x);
 	BIO_free(bio);
 	/* The loop ends on "no start line": expected at end of file. */
 	ERR_clear_error();
@@ -504,20 +508,24 @@ static int load_crl_file(X509_STORE *store, const char *path,
 	bio = BIO_new_file(path, "rb");
 	if (!bio)
 		goto out_err;
-	while ((crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL))) {
+	while ((crl = X509_CRL_new_ex(w->libctx, NULL)) &&
+	       PEM_read_bio_X509_CRL(bio, &crl, NULL, NULL)) {
 		ret = add_crl(store, crl, path, w, t, info);
 		X509_CRL_free(crl);
 		if (ret)
 			goto out_err;
 		n++;
 	}
+	X509_CRL_free(crl);
 	if (!n) {
 		ERR_clear_error();
 		if (BIO_reset(bio) != 0)
 			goto out_err;
-		crl = d2i_X509_CRL_bio(bio, NULL);
-		if (!crl)
+		crl = X509_CRL_new_ex(w->libctx, NULL);
+		if (!crl || !d2i_X509_CRL_bio(bio, &crl)) {
+			X509_CRL_free(crl);
 			goto out_err;
+		}
 		ret = add_crl(store, crl, path, w, t, info);
 		X509_CRL_free(crl);
 		if (ret)
@@ -593,12 +601,13 @@ void gw_tls_server_share_vcache(struct gw_tls_server *ts, struct gw_tls_server *
 }
 
 struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
-					 const struct gw_cfg_listener *l,
+					 const struct gw_cfg_listener *l, OSSL_LIB_CTX *libctx,
 					 struct gw_diag *diag, struct gw_diag *warn)
 {
 	const struct gw_cfg_tls *t = &l->tls;
 	struct tls_where w = {
 		.cfg = cfg,
+		.libctx = libctx,
 		.idx = (int)(l - cfg->listeners),
 		.diag = diag,
 		.warn = warn,
@@ -610,7 +619,7 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 	ts = calloc(1, sizeof(*ts));
 	if (!ts)
 		return NULL;
-	ts->ctx = SSL_CTX_new(TLS_server_method());
+	ts->ctx = SSL_CTX_new_ex(libctx, NULL, TLS_server_method());
 	if (!ts->ctx)
 		goto out_nomem;
 	if (SSL_CTX_set_min_proto_version(ts->ctx, t->min_version) != 1 ||

@@ -100,8 +100,13 @@ int gw_tls_init(gw_tls_authz_fn authz);
  * "FILE:LINE: key: what" against the config file and NULL is returned.
  * Warnings (expired server certificate, CRL past nextUpdate) go to warn.
  */
+/*
+ * libctx: the OpenSSL library context of everything the TLS context is
+ * made of (NULL: the default one). A worker's own keeps its handshakes
+ * off the locks of the others' (name maps, method stores, decoders).
+ */
 struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
-					 const struct gw_cfg_listener *l,
+					 const struct gw_cfg_listener *l, OSSL_LIB_CTX *libctx,
 					 struct gw_diag *diag, struct gw_diag *warn);
 void gw_tls_server_free(struct gw_tls_server *ts);
 
