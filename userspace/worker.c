@@ -4,13 +4,19 @@
  * Stage 1 check, deadlines, signals, reload and the life and death of
  * connections.
  *
- * Concurrency invariants: single thread; everything here runs from
- * gw_worker_run(). Connections are freed only between epoll batches (see
- * conn.h). A listener stops accepting (its fd leaves the epoll set) while
- * it is at max_connections or max_handshakes, and resumes as soon as a
- * connection or handshake finishes; the kernel backlog holds the rest.
- * Generations (struct gw_gen) are reference counted: the worker holds the
- * current one, each connection the one it was accepted under.
+ * Concurrency invariants: one thread per worker (see "workers" below);
+ * a worker's listeners, connections and timers are touched only by its
+ * own thread, except while the primary waits in peer_call() for the peer
+ * to run a function for it. Across threads only these are shared:
+ * generations (atomic reference counts; the TLS contexts in them are per
+ * worker), the load counters and inboxes of handoff(), conn_ids, and the
+ * metrics, audit and log modules (locked inside). Connections are freed
+ * only between epoll batches (see conn.h). A listener stops accepting (its
+ * fd leaves the epoll set) while the worker is at its share of
+ * max_connections or max_handshakes, and resumes as soon as a connection
+ * or handshake finishes; the kernel backlog holds the rest. Generations
+ * (struct gw_gen) are reference counted: each worker holds the current
+ * one, each connection the one it was accepted under.
  */
 #include <errno.h>
 #include <pthread.h>

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * A worker: one epoll event loop that owns the listening sockets and every
- * connection accepted on them. main.c builds the first generation (config
- * and TLS contexts), binds, then runs the worker until SIGTERM/SIGINT
- * (drain) or a fatal error. SIGHUP builds a new generation and swaps it in
+ * A worker: one epoll event loop thread serving the connections accepted
+ * on the listening sockets. main.c builds the first generation (config
+ * and TLS contexts), binds, then runs the primary worker, which starts
+ * the others ("workers") and runs until SIGTERM/SIGINT (drain) or a fatal
+ * error. SIGHUP builds a new generation and swaps it in, in every worker,
  * only when all of it is valid.
  */
 #ifndef GW_WORKER_H
