@@ -257,9 +257,9 @@ static unsigned int cpus_usable(void)
  * the process; NULL (the default one) while there is one worker. Threads
  * that share a library context contend for its locks on every handshake
  * (the name map read by the decoder set-up for each certificate's key
- * above all): measured with tests/bench/hs-scale.c, 2 threads on one
- * context did 1.6 times the handshakes of one, on their own contexts 1.95
- * times, as many as 2 processes.
+ * above all): measured with tests/bench/hs-scale.c in its cleanest
+ * rounds, 2 threads on one context did 1.6 times the handshakes of one,
+ * on their own contexts 1.95 times, as many as 2 processes.
  */
 static OSSL_LIB_CTX *worker_libctx(unsigned int n_workers, unsigned int k)
 {
