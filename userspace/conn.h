@@ -158,6 +158,11 @@ struct gw_conn {
 	/* splice datapath: client->backend and backend->client pipes */
 	int pipe_cb[2], pipe_bc[2];
 	uint32_t pipe_cb_len, pipe_bc_len;
+	/*
+	 * Which splice() may move something: set when epoll says so, cleared
+	 * when a call says EAGAIN (GW_SP_* bits).
+	 */
+	uint8_t sp_ready;
 	struct gw_ktls_secrets *ktls_secrets;	/* TLS 1.3 on kTLS: for rekey */
 	bool ku_tx_pending;		/* owe the client a KeyUpdate of ours */
 	/* peer KeyUpdates in the current one-second window (both datapaths) */

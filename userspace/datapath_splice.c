@@ -39,6 +39,23 @@
 #define TLS_HS_KEY_UPDATE 24
 #define SPLICE_CHUNK (64 * 1024)
 
+/*
+ * c->sp_ready: the client or backend socket may be readable or writable.
+ * A splice() is tried only where it may move something, so a pump does
+ * not end with a failing call per idle direction; epoll (level-triggered,
+ * always armed where room or data waits) sets the bit again.
+ * GW_SP_*_FULL: the pipe took no more although the socket may have more
+ * (its slots are full of small records): no reading from that socket, and
+ * no EPOLLIN for it, until the other end has taken some out.
+ */
+#define GW_SP_C_RD 0x01
+#define GW_SP_C_WR 0x02
+#define GW_SP_B_RD 0x04
+#define GW_SP_B_WR 0x08
+#define GW_SP_ALL (GW_SP_C_RD | GW_SP_C_WR | GW_SP_B_RD | GW_SP_B_WR)
+#define GW_SP_CB_FULL 0x10
+#define GW_SP_BC_FULL 0x20
+
 enum step {
 	STEP_IDLE,
 	STEP_MOVED,
@@ -173,9 +190,11 @@ static enum step control_record(struct gw_conn *c)
 static enum step fill(struct gw_conn *c, int from, int pipe_w, uint32_t *inpipe,
 		      bool *eof, bool from_client)
 {
+	uint8_t ready = from_client ? GW_SP_C_RD : GW_SP_B_RD;
+	uint8_t full = from_client ? GW_SP_CB_FULL : GW_SP_BC_FULL;
 	ssize_t n;
 
-	if (*eof || *inpipe >= SPLICE_CHUNK)
+	if (*eof || *inpipe >= SPLICE_CHUNK || !(c->sp_ready & ready) || (c->sp_ready & full))
 		return STEP_IDLE;
 	n = splice(from, NULL, pipe_w, NULL, SPLICE_CHUNK - *inpipe,
 		   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -187,7 +206,15 @@ static enum step fill(struct gw_conn *c, int from, int pipe_w, uint32_t *inpipe,
 		*eof = true;
 		return STEP_MOVED;
 	}
-	if (errno == EAGAIN || errno == EINTR)
+	if (errno == EAGAIN) {
+		/* With bytes in the pipe, it may be the pipe that is full. */
+		if (*inpipe)
+			c->sp_ready |= full;
+		else
+			c->sp_ready &= ~ready;
+		return STEP_IDLE;
+	}
+	if (errno == EINTR)
 		return STEP_IDLE;
 	if (from_client && errno == EINVAL)
 		return control_record(c);
@@ -198,18 +225,25 @@ static enum step fill(struct gw_conn *c, int from, int pipe_w, uint32_t *inpipe,
 static enum step drain(struct gw_conn *c, int pipe_r, int to, uint32_t *inpipe,
 		       uint64_t *count, uint64_t *ls_count, bool to_client)
 {
+	uint8_t ready = to_client ? GW_SP_C_WR : GW_SP_B_WR;
+	uint8_t full = to_client ? GW_SP_BC_FULL : GW_SP_CB_FULL;
 	ssize_t n;
 
-	if (!*inpipe)
+	if (!*inpipe || !(c->sp_ready & ready))
 		return STEP_IDLE;
 	n = splice(pipe_r, NULL, to, NULL, *inpipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	if (n > 0) {
 		*inpipe -= (uint32_t)n;
 		*count += (uint64_t)n;
 		*ls_count += (uint64_t)n;
+		c->sp_ready &= ~full;
 		return STEP_MOVED;
 	}
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	if (n < 0 && errno == EAGAIN) {
+		c->sp_ready &= ~ready;
+		return STEP_IDLE;
+	}
+	if (n < 0 && errno == EINTR)
 		return STEP_IDLE;
 	return abort_conn(c, to_client ? "client_reset" : "backend_reset");
 }
@@ -259,24 +293,38 @@ static void pump(struct gw_conn *c)
 		return;
 	}
 	gw_conn_set_events(c, &c->cev,
-			   (!c->c_eof && c->pipe_cb_len < SPLICE_CHUNK ? EPOLLIN : 0) |
+			   (!c->c_eof && c->pipe_cb_len < SPLICE_CHUNK &&
+			    !(c->sp_ready & GW_SP_CB_FULL) ? EPOLLIN : 0) |
 			   (c->pipe_bc_len || c->ku_tx_pending || (c->b_eof && !c->c_shut) ?
 			    EPOLLOUT : 0));
 	gw_conn_set_events(c, &c->bev,
-			   (!c->b_eof && c->pipe_bc_len < SPLICE_CHUNK ? EPOLLIN : 0) |
+			   (!c->b_eof && c->pipe_bc_len < SPLICE_CHUNK &&
+			    !(c->sp_ready & GW_SP_BC_FULL) ? EPOLLIN : 0) |
 			   (c->pipe_cb_len ? EPOLLOUT : 0));
+}
+
+/* What epoll reported as sp_ready bits (errors and hang-ups: try both). */
+static uint8_t ready_bits(uint32_t events, uint8_t rd, uint8_t wr)
+{
+	if (events & (EPOLLERR | EPOLLHUP))
+		return rd | wr;
+	return (events & (EPOLLIN | EPOLLRDHUP) ? rd : 0) | (events & EPOLLOUT ? wr : 0);
 }
 
 static void dp_client_event(struct gw_ev *ev, uint32_t events)
 {
-	(void)events;
-	pump(gw_conn_of(ev, cev));
+	struct gw_conn *c = gw_conn_of(ev, cev);
+
+	c->sp_ready |= ready_bits(events, GW_SP_C_RD, GW_SP_C_WR);
+	pump(c);
 }
 
 static void dp_backend_event(struct gw_ev *ev, uint32_t events)
 {
-	(void)events;
-	pump(gw_conn_of(ev, bev));
+	struct gw_conn *c = gw_conn_of(ev, bev);
+
+	c->sp_ready |= ready_bits(events, GW_SP_B_RD, GW_SP_B_WR);
+	pump(c);
 }
 
 int gw_dp_splice_start(struct gw_conn *c)
@@ -293,6 +341,7 @@ int gw_dp_splice_start(struct gw_conn *c)
 	}
 	c->cev.fn = dp_client_event;
 	c->bev.fn = dp_backend_event;
+	c->sp_ready = GW_SP_ALL;
 	pump(c);
 	return 0;
 }

@@ -6,8 +6,10 @@
  * Variants cover TLS 1.2 and 1.3 and each AEAD suite we offer.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -276,6 +278,64 @@ TEST_F_TIMEOUT(fwd, slow_backend_backpressure, 60)
 	ASSERT_EQ(4 * MiB, self->be.st->conn[0].rx_bytes);
 	gwt_pattern_sha256(9, 4 * MiB, want);
 	ASSERT_MEMEQ(want, self->be.st->conn[0].rx_sha256, 32);
+}
+
+/* CPU time (user + system) of a process so far, in clock ticks; -1 if unknown. */
+static long proc_cpu_ticks(pid_t pid)
+{
+	char path[64], *text, *p;
+	unsigned long ut, st;
+	long ret = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	text = gwt_read_file(path);
+	/* After "(comm) ": state is field 3, utime and stime are 14 and 15. */
+	p = text ? strrchr(text, ')') : NULL;
+	if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+			&ut, &st) == 2)
+		ret = (long)(ut + st);
+	free(text);
+	return ret;
+}
+
+/*
+ * Small records towards a backend that stops reading: once every buffer
+ * on the way is full (the pipe's slots can fill with small records long
+ * before its bytes do), the gateway waits for the backend without
+ * spinning: its CPU over the next second stays near zero.
+ */
+TEST_F_TIMEOUT(fwd, stalled_backend_small_records_no_spin, 120)
+{
+	struct gwt_backend_opts bo = { .read_delay_ms = 1000 };
+	unsigned char rec[200] = { 0 };
+	uint64_t sent = 0, t_stall = 0;
+	long ticks[2], hz = sysconf(_SC_CLK_TCK);
+
+	ASSERT_EQ(0, fwd_start(self, variant, &bo));
+	ASSERT_EQ(0, fcntl(self->cl.fd, F_SETFL, fcntl(self->cl.fd, F_GETFL) | O_NONBLOCK));
+	/* Write 200-byte records until nothing more goes for 300 ms (at most 64 MiB). */
+	while (sent < 64 * MiB) {
+		int n = SSL_write(self->cl.ssl, rec, sizeof(rec));
+
+		if (n > 0) {
+			sent += (uint64_t)n;
+			t_stall = 0;
+			continue;
+		}
+		ASSERT_EQ(SSL_ERROR_WANT_WRITE, SSL_get_error(self->cl.ssl, n));
+		if (!t_stall)
+			t_stall = gwt_now_ms();
+		else if (gwt_now_ms() - t_stall >= 300)
+			break;
+		usleep(10 * 1000);
+	}
+	ticks[0] = proc_cpu_ticks(self->gw.pid);
+	usleep(1000 * 1000);
+	ticks[1] = proc_cpu_ticks(self->gw.pid);
+	ASSERT_LE(0, ticks[0]);
+	printf("# %llu bytes in 200-byte records sent before the stall; gateway CPU in the next second: %ld ms\n",
+	       (unsigned long long)sent, (ticks[1] - ticks[0]) * 1000 / hz);
+	ASSERT_GT(hz / 5, ticks[1] - ticks[0]);
 }
 
 /* The peak resident set of a process (VmHWM), in bytes; 0 if unknown. */
