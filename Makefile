@@ -162,12 +162,20 @@ VM_KERNELS := bookworm trixie sid
 # the policy tests, with datapath: auto, and two workers on the splice tier.
 VM_NET_BINS := $(O)/tests/test_forwarding $(O)/tests/test_gateway $(O)/tests/test_workers
 VM_BINS := $(VMT_BINS) $(VM_NET_BINS)
-VM_WRAPPERS := $(foreach k,$(VM_KERNELS),$(patsubst $(O)/tests/%,$(O)/vm/tests/%@$(k),$(VM_BINS)))
+# And the datapath tests once more on the userspace tier, which a kTLS
+# kernel runs for "datapath: userspace" (GWT_DATAPATH), 16 MiB each way
+# there (64 MiB on the host): NAME+userspace@KERNEL.
+VM_TIER_WRAPPERS := $(foreach k,$(VM_KERNELS),$(O)/vm/tests/test_forwarding+userspace@$(k))
+VM_WRAPPERS := $(foreach k,$(VM_KERNELS),$(patsubst $(O)/tests/%,$(O)/vm/tests/%@$(k),$(VM_BINS))) \
+	       $(VM_TIER_WRAPPERS)
 
+vm_name = $(firstword $(subst @, ,$(1)))
 $(O)/vm/tests/%: $(VM_BINS)
 	@mkdir -p $(@D)
-	$(Q)printf '#!/bin/sh\nexec %s/vm-images/run-test %s %s\n' "$(CURDIR)" \
-		"$(lastword $(subst @, ,$*))" "$(O)/tests/$(firstword $(subst @, ,$*))" > $@
+	$(Q)printf '#!/bin/sh\n%sexec %s/vm-images/run-test %s %s\n' \
+		"$(if $(findstring +userspace,$*),GWT_DATAPATH=userspace GWT_BULK_MIB=$${GWT_BULK_MIB:-16} )" \
+		"$(CURDIR)" "$(lastword $(subst @, ,$*))" \
+		"$(O)/tests/$(firstword $(subst +, ,$(call vm_name,$*)))" > $@
 	$(Q)chmod +x $@
 
 vm-fetch:

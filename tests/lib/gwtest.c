@@ -483,6 +483,8 @@ bool gwt_backend_wait_done(struct gwt_backend *b, unsigned int i, int timeout_ms
 
 /* ---- daemon ---- */
 
+static bool forced_userspace(void);
+
 static const char default_authorize[] =
 	"      - name: prod-callers\n"
 	"        spiffe_id: [\"spiffe://corp.test/prod/*\"]\n"
@@ -529,7 +531,7 @@ int gwt_gw_rewrite(struct gwt_gw *g, const struct gwt_gw_opts *o)
 		     "  socket: %s\n"
 		     "metrics:\n"
 		     "  listen: 127.0.0.1:%d\n"
-		     "%s"
+		     "%s%s"
 		     "listeners:\n"
 		     "  - name: test\n"
 		     "    listen: \"%s\"\n"
@@ -551,7 +553,9 @@ int gwt_gw_rewrite(struct gwt_gw *g, const struct gwt_gw_opts *o)
 		     "    upstream:\n"
 		     "      address: \"%s:%d\"\n"
 		     "%s%s",
-		     g->audit, g->ctl, g->metrics_port, o->top_extra ? o->top_extra : "", listen, o->mode ? o->mode : "enforce",
+		     g->audit, g->ctl, g->metrics_port,
+		     forced_userspace() ? "datapath: userspace\n" : "",
+		     o->top_extra ? o->top_extra : "", listen, o->mode ? o->mode : "enforce",
 		     o->allow_sources ? "    allow_sources: " : "",
 		     o->allow_sources ? o->allow_sources : "",
 		     o->allow_sources ? "\n" : "",
@@ -1263,10 +1267,19 @@ static const struct gw_kcaps *kcaps(void)
 	return &k;
 }
 
+/* GWT_DATAPATH=userspace: every gateway a test starts runs that tier. */
+static bool forced_userspace(void)
+{
+	const char *e = getenv("GWT_DATAPATH");
+
+	return e && !strcmp(e, "userspace");
+}
+
 /* The daemon's rule (main.c): splice where TLS 1.3 AES-128-GCM and splice work. */
 static bool splice_tier(void)
 {
-	return gw_kcaps_cipher_ok(kcaps(), GW_KCAPS_TLS13_AES128GCM) &&
+	return !forced_userspace() &&
+	       gw_kcaps_cipher_ok(kcaps(), GW_KCAPS_TLS13_AES128GCM) &&
 	       gw_kcaps_splice_usable(kcaps());
 }
 

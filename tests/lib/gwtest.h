@@ -223,7 +223,11 @@ int gwt_env_start(struct gwt_backend *be, struct gwt_gw *gw, struct gwt_gw_opts 
 		  bool start);
 int gwt_env_stop(struct gwt_backend *be, struct gwt_gw *gw);
 
-/* "\"datapath\":\"splice\"" where this kernel has kTLS, else userspace's. */
+/*
+ * "\"datapath\":\"splice\"" where this kernel has kTLS, else userspace's.
+ * GWT_DATAPATH=userspace in the environment makes every gateway a test
+ * starts run the userspace tier ("datapath: userspace"), kTLS or not.
+ */
 const char *gwt_expected_datapath(void);
 
 /*
