@@ -28,13 +28,15 @@
 
 static int ssl_idx_conn = -1;
 static int ssl_idx_vr = -1;
+static int ctx_idx_ts = -1;
 static gw_tls_authz_fn tls_authz;
 
 int gw_tls_init(gw_tls_authz_fn authz)
 {
 	ssl_idx_conn = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	ssl_idx_vr = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-	if (ssl_idx_conn < 0 || ssl_idx_vr < 0)
+	ctx_idx_ts = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	if (ssl_idx_conn < 0 || ssl_idx_vr < 0 || ctx_idx_ts < 0)
 		return -ENOMEM;
 	tls_authz = authz;
 	return 0;
@@ -163,44 +165,74 @@ static int cert_verify_cb(X509_STORE_CTX *xctx, void *arg)
 }
 
 /*
- * A client resumes with a ticket (TLS 1.3 PSK or a TLS 1.2 ticket): OpenSSL
+ * A client resumes a session (TLS 1.3 PSK or TLS 1.2 session ID): OpenSSL
  * would take the session as it was. We check its certificate again as of
  * now, under the listener's cached issuer path: validity, revocation by
  * the CRLs loaded now, purpose, strength, then authorization. Anything
- * short of that (no cached path, a refusal) ignores the ticket, so the
- * client is verified in full and refused, if it must be, with the usual
- * alert and audit line. Tickets die with their SSL_CTX: a reload or
- * restart turns every client back to a full handshake.
+ * short of that (no cached path, a refusal) and the session is not
+ * offered, so the client is verified in full and refused, if it must be,
+ * with the usual alert and audit line. Sessions die with their SSL_CTX: a
+ * reload or restart turns every client back to a full handshake.
  */
-static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *keyname,
-				       size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
+static bool resume_check(SSL *ssl, struct gw_tls_server *ts, SSL_SESSION *ss)
 {
 	struct gw_verify_result *vr = ssl_vr(ssl);
-	struct gw_tls_server *ts = arg;
-	X509 *leaf = ss ? SSL_SESSION_get0_peer(ss) : NULL;
+	X509 *leaf = SSL_SESSION_get0_peer(ss);
 	STACK_OF(X509) *chain = NULL;
 	const char *reason = NULL;
 	unsigned long flags;
 
-	(void)keyname; (void)keyname_len;
-	if ((status != SSL_TICKET_SUCCESS && status != SSL_TICKET_SUCCESS_RENEW) ||
-	    !vr || !leaf || vr->how != GW_VERIFY_NONE)
-		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	if (!vr || !leaf || vr->how != GW_VERIFY_NONE)
+		return false;
 	flags = X509_VERIFY_PARAM_get_flags(X509_STORE_get0_param(SSL_CTX_get_cert_store(ts->ctx))) |
 		X509_VERIFY_PARAM_get_flags(SSL_get0_param(ssl));
 	if (gw_vcache_check_leaf(ts->vcache, leaf, flags, SSL_get_security_level(ssl),
 				 &chain) != X509_V_OK)
-		return SSL_TICKET_RETURN_IGNORE_RENEW;
+		return false;
 	if (X509_check_ca(leaf) || (tls_authz && !tls_authz(ssl, leaf, &reason))) {
 		sk_X509_pop_free(chain, X509_free);
-		return SSL_TICKET_RETURN_IGNORE_RENEW;
+		return false;
 	}
 	X509_up_ref(leaf);
 	vr->leaf = leaf;
 	vr->chain = chain;
 	vr->how = GW_VERIFY_RESUMED;
-	return status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_USE_RENEW :
-						    SSL_TICKET_RETURN_USE;
+	return true;
+}
+
+static struct gw_tls_server *ssl_ts(SSL *ssl)
+{
+	return SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_idx_ts);
+}
+
+/* OpenSSL offers each new session: a TLS 1.3 ticket or TLS 1.2 session ID. */
+static int sess_new_cb(SSL *ssl, SSL_SESSION *ss)
+{
+	struct gw_tls_server *ts = ssl_ts(ssl);
+
+	/* 1: the cache keeps the reference OpenSSL took for it. */
+	return ts && gw_sesscache_add(ts->sessions, ss);
+}
+
+/*
+ * A client offers a session ID (TLS 1.2) or a stateful ticket (TLS 1.3).
+ * One that fails the check is forgotten.
+ */
+static SSL_SESSION *sess_get_cb(SSL *ssl, const unsigned char *id, int len, int *copy)
+{
+	struct gw_tls_server *ts = ssl_ts(ssl);
+	SSL_SESSION *ss;
+
+	*copy = 0;	/* the reference we return is OpenSSL's */
+	if (!ts || len <= 0)
+		return NULL;
+	ss = gw_sesscache_find(ts->sessions, id, (unsigned int)len);
+	if (ss && !resume_check(ssl, ts, ss)) {
+		gw_sesscache_remove(ts->sessions, id, (unsigned int)len);
+		SSL_SESSION_free(ss);
+		ss = NULL;
+	}
+	return ss;
 }
 
 /*
@@ -582,22 +614,15 @@ static int setup_verify(struct gw_tls_server *ts, const struct gw_cfg_tls *t,
 	if (!ts->vcache)
 		return -ENOMEM;
 	SSL_CTX_set_cert_verify_callback(ts->ctx, cert_verify_cb, ts);
-	if (SSL_CTX_set_session_ticket_cb(ts->ctx, NULL, ticket_dec_cb, ts) != 1)
-		return -EINVAL;
 	return 0;
 }
 
-int gw_tls_server_set_ticket_keys(struct gw_tls_server *ts,
-				  const unsigned char keys[GW_TLS_TICKET_KEYS_LEN])
-{
-	return SSL_CTX_set_tlsext_ticket_keys(ts->ctx, (void *)keys,
-					      GW_TLS_TICKET_KEYS_LEN) == 1 ? 0 : -EINVAL;
-}
-
-void gw_tls_server_share_vcache(struct gw_tls_server *ts, struct gw_tls_server *first)
+void gw_tls_server_share_caches(struct gw_tls_server *ts, struct gw_tls_server *first)
 {
 	gw_vcache_free(ts->vcache);
 	ts->vcache = gw_vcache_get(first->vcache);
+	gw_sesscache_free(ts->sessions);
+	ts->sessions = gw_sesscache_get(first->sessions);
 }
 
 struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
@@ -631,14 +656,23 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 	SSL_CTX_set_options(ts->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
 			    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	/*
-	 * Resumption with stateless tickets only (no server-side cache): two
-	 * tickets per connection as OpenSSL, nginx and HAProxy send (a client
-	 * running connections in parallel uses each once), keys random per
-	 * generation (gw_tls_server_set_ticket_keys), so per reload.
+	 * Resumption from a server-side session cache shared by the workers
+	 * (sesscache.h says why not stateless tickets): in TLS 1.3 two
+	 * tickets per connection, as OpenSSL, nginx and HAProxy send (a
+	 * client running connections in parallel uses each once), each the
+	 * ID of a cached session; in TLS 1.2 the session ID.
 	 */
+	ts->sessions = gw_sesscache_new(GW_TLS_SESSION_CACHE);
+	if (!ts->sessions || SSL_CTX_set_ex_data(ts->ctx, ctx_idx_ts, ts) != 1)
+		goto out_nomem;
+	SSL_CTX_set_options(ts->ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_num_tickets(ts->ctx, 2);
-	SSL_CTX_set_session_cache_mode(ts->ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_timeout(ts->ctx, GW_TLS_TICKET_LIFETIME);
+	SSL_CTX_set_session_cache_mode(ts->ctx, SSL_SESS_CACHE_SERVER |
+				       SSL_SESS_CACHE_NO_INTERNAL |
+				       SSL_SESS_CACHE_NO_AUTO_CLEAR);
+	SSL_CTX_sess_set_new_cb(ts->ctx, sess_new_cb);
+	SSL_CTX_sess_set_get_cb(ts->ctx, sess_get_cb);
+	SSL_CTX_set_timeout(ts->ctx, GW_TLS_SESSION_LIFETIME);
 	/* Sessions of one listener resume only there (and OpenSSL insists). */
 	if (!EVP_Digest(l->name, strlen(l->name), sid_ctx, NULL, EVP_sha256(), NULL) ||
 	    SSL_CTX_set_session_id_context(ts->ctx, sid_ctx, sizeof(sid_ctx)) != 1)
@@ -668,6 +702,7 @@ void gw_tls_server_free(struct gw_tls_server *ts)
 		return;
 	SSL_CTX_free(ts->ctx);
 	gw_vcache_free(ts->vcache);
+	gw_sesscache_free(ts->sessions);
 	free(ts->crls);
 	free(ts);
 }

@@ -16,11 +16,17 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "sesscache.h"
 #include "vcache.h"
 #include "util.h"
 
-/* How long a session ticket resumes (seconds); reloads end them sooner. */
-#define GW_TLS_TICKET_LIFETIME 3600
+/* How long a session resumes (seconds); reloads end them sooner. */
+#define GW_TLS_SESSION_LIFETIME 3600
+/*
+ * Sessions kept per listener (sesscache.h), about 1 KiB each besides the
+ * certificates they share: two per connection, each resumes once.
+ */
+#define GW_TLS_SESSION_CACHE 20000
 
 /* Only AEAD suites that kTLS can carry (SPEC.md). */
 #define GW_TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:" \
@@ -41,6 +47,7 @@ struct gw_tls_server {
 	struct gw_tls_crl_info *crls;	/* one per tls.crl file */
 	unsigned int n_crls;
 	struct gw_vcache *vcache;	/* verified issuer paths (vcache.h) */
+	struct gw_sesscache *sessions;	/* resumable sessions (sesscache.h) */
 };
 
 /*
@@ -111,16 +118,10 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 void gw_tls_server_free(struct gw_tls_server *ts);
 
 /*
- * Session ticket keys (name, HMAC and AES keys): the contexts of one
- * listener in every worker get the same, so a ticket resumes on any
- * worker. 0 or -EINVAL.
+ * Use first's verification cache and session cache (first: the same
+ * listener in another worker), so a session resumes on any worker.
  */
-#define GW_TLS_TICKET_KEYS_LEN 80
-int gw_tls_server_set_ticket_keys(struct gw_tls_server *ts,
-				  const unsigned char keys[GW_TLS_TICKET_KEYS_LEN]);
-
-/* Use first's verification cache (the same listener in another worker). */
-void gw_tls_server_share_vcache(struct gw_tls_server *ts, struct gw_tls_server *first);
+void gw_tls_server_share_caches(struct gw_tls_server *ts, struct gw_tls_server *first);
 
 /* New server SSL for an accepted socket; result attached with ex_data. */
 SSL *gw_tls_server_ssl(struct gw_tls_server *ts, int fd,

@@ -43,7 +43,6 @@
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 #include <openssl/provider.h>
-#include <openssl/rand.h>
 
 #include "audit.h"
 #include "conn.h"
@@ -279,8 +278,8 @@ static OSSL_LIB_CTX *worker_libctx(unsigned int n_workers, unsigned int k)
 }
 
 /*
- * Every worker's TLS contexts for listener i, with one set of ticket keys
- * and one verification cache. The files are read once per worker; the
+ * Every worker's TLS contexts for listener i, with one session cache and
+ * one verification cache. The files are read once per worker; the
  * first worker's problems are the ones reported (the others would repeat
  * them).
  */
@@ -288,16 +287,10 @@ static int gen_build_tls(struct gw_gen *gen, unsigned int i, struct gw_diag *dia
 			 struct gw_diag *warn)
 {
 	const struct gw_cfg_listener *lc = &gen->cfg->listeners[i];
-	unsigned char keys[GW_TLS_TICKET_KEYS_LEN];
 	unsigned int n = gen->cfg->n_listeners, k;
 	struct gw_diag more = { 0 };
 	int err = 0;
 
-	if (RAND_priv_bytes(keys, sizeof(keys)) != 1) {
-		gw_diag_add(diag, "%s: listeners[%u]: no random bytes for session ticket keys",
-			    gen->cfg->path, i);
-		return -EIO;
-	}
 	for (k = 0; k < gen->n_workers && !err; k++) {
 		OSSL_LIB_CTX *libctx = worker_libctx(gen->n_workers, k);
 		struct gw_tls_server *ts;
@@ -309,12 +302,11 @@ static int gen_build_tls(struct gw_gen *gen, unsigned int i, struct gw_diag *dia
 		}
 		ts = gw_tls_server_new(gen->cfg, lc, libctx, k ? &more : diag, k ? &more : warn);
 		gen->tls[k * n + i] = ts;
-		if (!ts || gw_tls_server_set_ticket_keys(ts, keys))
+		if (!ts)
 			err = -EINVAL;
 		else if (k)
-			gw_tls_server_share_vcache(ts, gen->tls[i]);
+			gw_tls_server_share_caches(ts, gen->tls[i]);
 	}
-	OPENSSL_cleanse(keys, sizeof(keys));
 	/* A file changed between two workers' reads: say what the last read found. */
 	for (k = 0; k < more.n; k++)
 		gw_diag_add(diag, "%s", more.msgs[k]);

@@ -122,9 +122,9 @@ TEST_F(rv, crl_replacement_closes_revoked_live_connection_within_1s)
 }
 
 /*
- * A session ticket does not outlive a CRL change: the reload brings new
- * ticket keys, the client's ticket is ignored, it is verified in full and
- * refused as revoked.
+ * A session ticket does not outlive a CRL change: the reload brings an
+ * empty session cache, the client's ticket is not found, it is verified
+ * in full and refused as revoked.
  */
 TEST_F(rv, ticket_of_a_now_revoked_client_does_not_resume)
 {
