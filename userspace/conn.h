@@ -226,6 +226,8 @@ bool gw_conn_ktls_allowed(const struct gw_conn *c, int cipher);
  */
 #define GW_KEY_UPDATES_PER_S 16
 bool gw_conn_key_update_ok(struct gw_conn *c);
+/* The parsed certificates of the connection's worker (certpool.h). */
+struct gw_certpool *gw_conn_certpool(const struct gw_conn *c);
 
 /* datapath_splice.c */
 int gw_dp_splice_start(struct gw_conn *c);

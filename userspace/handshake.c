@@ -19,6 +19,7 @@
 
 #include "audit.h"
 #include "authz.h"
+#include "certpool.h"
 #include "conn.h"
 #include "kcaps.h"
 #include "ktls.h"
@@ -27,6 +28,19 @@
 
 /* A TLS record carrying a handshake message starts with content type 22. */
 #define TLS_RECORD_HANDSHAKE 0x16
+
+/* Certificates libssl read on this worker since the last handshake ended. */
+static void count_certpool(struct gw_certpool *p)
+{
+	struct gw_certpool_stats st = gw_certpool_take_stats(p);
+
+	if (st.reused)
+		gw_metric_add("mtlsgw_client_certs_parsed_total", "result=\"reused\"",
+			      (double)st.reused);
+	if (st.parsed)
+		gw_metric_add("mtlsgw_client_certs_parsed_total", "result=\"parsed\"",
+			      (double)st.parsed);
+}
 
 /* mtlsgw_handshakes_total and the duration histogram. */
 static void count_handshake(struct gw_conn *c, const char *result, const char *reason)
@@ -44,6 +58,7 @@ static void count_handshake(struct gw_conn *c, const char *result, const char *r
 	if (!gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name, NULL))
 		gw_metric_observe("mtlsgw_handshake_duration_seconds", labels,
 				  (gw_now_ms() - c->t_start_ms) / 1000.0);
+	count_certpool(gw_conn_certpool(c));
 }
 
 static void count_authz(const struct gw_conn *c, const char *rule, const char *decision)
@@ -266,7 +281,9 @@ static void handshake_step(struct gw_conn *c)
 		}
 	}
 	ERR_clear_error();
+	gw_certpool_enter(gw_conn_certpool(c));
 	r = SSL_do_handshake(c->ssl);
+	gw_certpool_leave();
 	if (r == 1) {
 		handshake_ok(c);
 		return;

@@ -41,6 +41,8 @@ static struct family families[] = {
 	  "TLS handshakes by listener, result (ok, fail) and reason token" },
 	{ "mtlsgw_verify_cache_total", COUNTER,
 	  "Client chain verifications by listener and path: cached (leaf checks under an issuer path verified before) or full" },
+	{ "mtlsgw_client_certs_parsed_total", COUNTER,
+	  "Client certificates read in handshakes, by result: reused (the same certificate parsed before by this worker) or parsed" },
 	{ "mtlsgw_handshake_duration_seconds", HISTOGRAM,
 	  "Time from accept to the end of the handshake" },
 	{ "mtlsgw_connections_active", GAUGE,

@@ -45,6 +45,7 @@
 #include <openssl/provider.h>
 
 #include "audit.h"
+#include "certpool.h"
 #include "conn.h"
 #include "control.h"
 #include "ktls.h"
@@ -56,6 +57,8 @@
 #include "worker.h"
 
 #define ACCEPT_BATCH 64
+/* Client certificates a worker keeps parsed: leaves and intermediates. */
+#define GW_CERTPOOL_SLOTS 512
 /* Time the old daemon keeps accepting after a handover (SYNs in flight). */
 #define HANDOVER_GRACE_MS 300
 #define EPOLL_BATCH 128
@@ -76,6 +79,7 @@ struct s1_summary {
 
 struct gw_worker {
 	struct gw_gen *gen;		/* current generation */
+	struct gw_certpool *certpool;	/* client certificates parsed here */
 	struct gw_stage1 *s1;		/* NULL: userspace Stage 1 only */
 	struct gw_steer_prog *steer;	/* NULL: no steering */
 	unsigned int ktls;		/* ciphers the kernel takes (kcaps bits) */
@@ -653,6 +657,11 @@ void gw_conn_close_notify(struct gw_conn *c)
 		gw_dp_splice_close_notify(c);
 	else if (c->ssl)
 		SSL_shutdown(c->ssl);
+}
+
+struct gw_certpool *gw_conn_certpool(const struct gw_conn *c)
+{
+	return c->ls->w->certpool;
 }
 
 bool gw_conn_ktls_allowed(const struct gw_conn *c, int cipher)
@@ -2465,6 +2474,11 @@ static struct gw_worker *worker_alloc(struct gw_gen *gen)
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return NULL;
+	w->certpool = gw_certpool_new(GW_CERTPOOL_SLOTS);
+	if (!w->certpool) {
+		free(w);
+		return NULL;
+	}
 	w->gen = gen;
 	w->n_workers = 1;
 	w->epfd = w->sig_ev.fd = w->timer_ev.fd = -1;
@@ -2783,6 +2797,7 @@ void gw_worker_free(struct gw_worker *w)
 		listener_free(ls);
 	}
 	free(w->heap);
+	gw_certpool_free(w->certpool);
 	gw_gen_put(w->gen);
 	if (w->s1_timer_ev.fd >= 0)
 		close(w->s1_timer_ev.fd);

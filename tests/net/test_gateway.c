@@ -129,6 +129,59 @@ static void expect_resumption(HARNESS_CTX, FIXTURE_DATA(echo) *self, int version
 	free(line);
 }
 
+/* ------------------------------------------------------------------ */
+/* One worker, so that every connection meets the same certificate pool. */
+
+FIXTURE(pool) {
+	struct gwt_backend be;
+	struct gwt_gw gw;
+};
+
+FIXTURE_SETUP(pool)
+{
+	struct gwt_gw_opts go = { .top_extra = "workers: 1\n" };
+
+	ASSERT_EQ(0, gwt_env_start(&self->be, &self->gw, &go, true));
+}
+
+FIXTURE_TEARDOWN(pool)
+{
+	EXPECT_EQ(0, gwt_env_stop(&self->be, &self->gw));
+}
+
+#define PARSED "mtlsgw_client_certs_parsed_total{result=\"parsed\"}"
+#define REUSED "mtlsgw_client_certs_parsed_total{result=\"reused\"}"
+
+/*
+ * The worker parses a certificate once (certpool.h): a client's second
+ * connection parses none of the three it sends (leaf and two
+ * intermediates), another client under the same intermediates only its
+ * leaf. Each connection is still verified: a revoked leaf under the
+ * pooled intermediates is refused, a pooled revoked leaf again.
+ */
+TEST_F(pool, client_certificates_parsed_once_and_still_verified)
+{
+	struct gwt_client_opts co = { .cert = "client-revoked" };
+	struct gwt_outcome out;
+	int i;
+
+	expect_echo(_ctx, self->gw.port, "client-ecdsa", 0);
+	ASSERT_EQ(3, gwt_metric_wait(&self->gw, PARSED, 3, 2000));
+	expect_echo(_ctx, self->gw.port, "client-ecdsa", TLS1_2_VERSION);
+	ASSERT_EQ(3, gwt_metric_wait(&self->gw, REUSED, 3, 2000));
+	ASSERT_EQ(3, gwt_metric_value(&self->gw, PARSED));
+
+	for (i = 0; i < 2; i++) {
+		gwt_client_try(self->gw.port, &co, "must never reach the backend", 1, &out);
+		ASSERT_FALSE(out.handshake_ok && out.rx > 0);
+		ASSERT_EQ(SSL_AD_CERTIFICATE_REVOKED, out.alert);
+	}
+	ASSERT_EQ(2, gwt_audit_count(&self->gw, "\"reason\":\"revoked\""));
+	ASSERT_EQ(4, gwt_metric_value(&self->gw, PARSED));
+	ASSERT_EQ(8, gwt_metric_value(&self->gw, REUSED));
+	ASSERT_EQ(26, __atomic_load_n(&self->be.st->rx_total, __ATOMIC_SEQ_CST));
+}
+
 TEST_F(echo, resumed_session_tls13)
 {
 	expect_resumption(_ctx, self, TLS1_3_VERSION);
