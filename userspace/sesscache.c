@@ -13,16 +13,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <openssl/asn1.h>
 
 #include "sesscache.h"
+
+/* The session's peer certificate in OpenSSL's SSL_SESSION_ASN1: [3] EXPLICIT. */
+#define SC_PEER_TAG 3
+/* Longer sessions (a long SNI name and ALPN protocol) are not kept. */
+#define SC_MAX_DER 2048
 
 struct sc_entry {
 	struct sc_entry *hnext;		/* hash chain */
 	struct sc_entry *older, *newer;	/* insertion order */
-	SSL_SESSION *sess;		/* the cache's reference */
+	X509 *leaf;			/* the cache's reference */
 	time_t expires;
 	unsigned int idlen;
 	unsigned char id[SSL_MAX_SSL_SESSION_ID_LENGTH];
+	unsigned int derlen;
+	unsigned char der[];		/* the session without its peer certificate */
 };
 
 struct gw_sesscache {
@@ -69,7 +77,7 @@ void gw_sesscache_free(struct gw_sesscache *sc)
 		return;
 	for (e = sc->oldest; e; e = next) {
 		next = e->newer;
-		SSL_SESSION_free(e->sess);
+		X509_free(e->leaf);
 		free(e);
 	}
 	free(sc->bucket);
@@ -100,11 +108,10 @@ static struct sc_entry **lookup(struct gw_sesscache *sc, const unsigned char *id
 	return NULL;
 }
 
-/* Take e out of the table and the list; returns its session reference. */
-static SSL_SESSION *unlink_entry(struct gw_sesscache *sc, struct sc_entry **pp)
+/* Take e out of the table and the list; the caller frees it (entry_free). */
+static struct sc_entry *unlink_entry(struct gw_sesscache *sc, struct sc_entry **pp)
 {
 	struct sc_entry *e = *pp;
-	SSL_SESSION *sess = e->sess;
 
 	*pp = e->hnext;
 	if (e->older)
@@ -116,12 +123,19 @@ static SSL_SESSION *unlink_entry(struct gw_sesscache *sc, struct sc_entry **pp)
 	else
 		sc->newest = e->older;
 	sc->n--;
+	return e;
+}
+
+static void entry_free(struct sc_entry *e)
+{
+	if (!e)
+		return;
+	X509_free(e->leaf);
 	free(e);
-	return sess;
 }
 
 /* Under the lock: the oldest entry, if it is expired or full is set. */
-static SSL_SESSION *evict_oldest(struct gw_sesscache *sc, time_t now, bool full)
+static struct sc_entry *evict_oldest(struct gw_sesscache *sc, time_t now, bool full)
 {
 	struct sc_entry *e = sc->oldest;
 
@@ -130,21 +144,77 @@ static SSL_SESSION *evict_oldest(struct gw_sesscache *sc, time_t now, bool full)
 	return unlink_entry(sc, lookup(sc, e->id, e->idlen));
 }
 
-bool gw_sesscache_add(struct gw_sesscache *sc, SSL_SESSION *sess)
+/* Is this element of the session's SEQUENCE its peer certificate? */
+static bool is_peer(int tag, int cls)
 {
-	SSL_SESSION *gone[3] = { NULL };
+	return cls == V_ASN1_CONTEXT_SPECIFIC && tag == SC_PEER_TAG;
+}
+
+/*
+ * Remove the peer certificate from a session's DER, in place: the outer
+ * SEQUENCE keeps every element but [3] (its header can only get shorter,
+ * so nothing is overwritten before it is copied). The new length, or 0
+ * if der is not a SEQUENCE of elements.
+ */
+static long strip_peer(unsigned char *der, long len)
+{
+	const unsigned char *p = der, *body, *end, *q;
+	long blen, elen, kept = 0;
+	unsigned char *w = der;
+	int tag, cls;
+
+	if (ASN1_get_object(&p, &blen, &tag, &cls, len) != V_ASN1_CONSTRUCTED ||
+	    tag != V_ASN1_SEQUENCE || cls != V_ASN1_UNIVERSAL || p + blen != der + len)
+		return 0;
+	body = p;
+	end = p + blen;
+	for (q = p; q < end; q = p) {
+		if (ASN1_get_object(&p, &elen, &tag, &cls, end - q) & 0x80 || elen > end - p)
+			return 0;
+		p += elen;
+		if (!is_peer(tag, cls))
+			kept += p - q;
+	}
+	ASN1_put_object(&w, 1, kept, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+	for (q = p = body; q < end; q = p) {
+		ASN1_get_object(&p, &elen, &tag, &cls, end - q);
+		p += elen;
+		if (!is_peer(tag, cls)) {
+			memmove(w, q, (size_t)(p - q));
+			w += p - q;
+		}
+	}
+	return w - der;
+}
+
+bool gw_sesscache_add(struct gw_sesscache *sc, SSL_SESSION *sess, X509 *leaf)
+{
+	struct sc_entry *gone[3] = { NULL }, *e = NULL, **pp;
 	const unsigned char *id;
+	unsigned char *der, *w;
 	unsigned int len, i = 0;
-	struct sc_entry *e, **pp;
 	time_t now = time(NULL);
+	long derlen = 0;
+	int n;
 
 	id = SSL_SESSION_get_id(sess, &len);
-	if (!len || len > sizeof(e->id))
+	n = i2d_SSL_SESSION(sess, NULL);
+	if (!leaf || !len || len > SSL_MAX_SSL_SESSION_ID_LENGTH || n <= 0 || n > (1 << 20))
 		return false;
-	e = calloc(1, sizeof(*e));
-	if (!e)
+	der = w = malloc((size_t)n);
+	if (der && i2d_SSL_SESSION(sess, &w) == n)
+		derlen = strip_peer(der, n);
+	if (derlen > 0 && derlen <= SC_MAX_DER)
+		e = malloc(sizeof(*e) + (size_t)derlen);
+	if (!e || !X509_up_ref(leaf)) {
+		free(der);
+		free(e);
 		return false;
-	e->sess = sess;
+	}
+	memcpy(e->der, der, (size_t)derlen);
+	e->derlen = (unsigned int)derlen;
+	free(der);
+	e->leaf = leaf;
 	e->expires = (time_t)SSL_SESSION_get_time(sess) + (time_t)SSL_SESSION_get_timeout(sess);
 	e->idlen = len;
 	memcpy(e->id, id, len);
@@ -160,6 +230,7 @@ bool gw_sesscache_add(struct gw_sesscache *sc, SSL_SESSION *sess)
 	e->hnext = *pp;
 	*pp = e;
 	e->older = sc->newest;
+	e->newer = NULL;
 	if (sc->newest)
 		sc->newest->newer = e;
 	else
@@ -169,39 +240,51 @@ bool gw_sesscache_add(struct gw_sesscache *sc, SSL_SESSION *sess)
 	pthread_mutex_unlock(&sc->lock);
 
 	for (i = 0; i < 3; i++)
-		SSL_SESSION_free(gone[i]);
+		entry_free(gone[i]);
 	return true;
 }
 
 SSL_SESSION *gw_sesscache_find(struct gw_sesscache *sc, const unsigned char *id,
-			       unsigned int len)
+			       unsigned int len, X509 **leaf)
 {
-	SSL_SESSION *sess = NULL, *gone = NULL;
-	struct sc_entry **pp;
+	unsigned char der[SC_MAX_DER];
+	const unsigned char *p = der;
+	struct sc_entry **pp, *gone = NULL;
+	unsigned int derlen = 0;
+	SSL_SESSION *sess;
 
+	*leaf = NULL;
 	pthread_mutex_lock(&sc->lock);
 	pp = lookup(sc, id, len);
-	if (pp && (*pp)->expires <= time(NULL))
+	if (pp && (*pp)->expires <= time(NULL)) {
 		gone = unlink_entry(sc, pp);
-	else if (pp && SSL_SESSION_up_ref((*pp)->sess))
-		sess = (*pp)->sess;
+	} else if (pp && (*pp)->derlen <= sizeof(der) && X509_up_ref((*pp)->leaf)) {
+		*leaf = (*pp)->leaf;
+		derlen = (*pp)->derlen;
+		memcpy(der, (*pp)->der, derlen);
+	}
 	pthread_mutex_unlock(&sc->lock);
-
-	SSL_SESSION_free(gone);
+	entry_free(gone);
+	if (!*leaf)
+		return NULL;
+	sess = d2i_SSL_SESSION(NULL, &p, derlen);
+	if (!sess) {
+		X509_free(*leaf);
+		*leaf = NULL;
+	}
 	return sess;
 }
 
 void gw_sesscache_remove(struct gw_sesscache *sc, const unsigned char *id, unsigned int len)
 {
-	SSL_SESSION *gone = NULL;
-	struct sc_entry **pp;
+	struct sc_entry **pp, *gone = NULL;
 
 	pthread_mutex_lock(&sc->lock);
 	pp = lookup(sc, id, len);
 	if (pp)
 		gone = unlink_entry(sc, pp);
 	pthread_mutex_unlock(&sc->lock);
-	SSL_SESSION_free(gone);
+	entry_free(gone);
 }
 
 unsigned int gw_sesscache_count(struct gw_sesscache *sc)

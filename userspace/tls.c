@@ -174,10 +174,9 @@ static int cert_verify_cb(X509_STORE_CTX *xctx, void *arg)
  * with the usual alert and audit line. Sessions die with their SSL_CTX: a
  * reload or restart turns every client back to a full handshake.
  */
-static bool resume_check(SSL *ssl, struct gw_tls_server *ts, SSL_SESSION *ss)
+static bool resume_check(SSL *ssl, struct gw_tls_server *ts, X509 *leaf)
 {
 	struct gw_verify_result *vr = ssl_vr(ssl);
-	X509 *leaf = SSL_SESSION_get0_peer(ss);
 	STACK_OF(X509) *chain = NULL;
 	const char *reason = NULL;
 	unsigned long flags;
@@ -205,13 +204,22 @@ static struct gw_tls_server *ssl_ts(SSL *ssl)
 	return SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_idx_ts);
 }
 
-/* OpenSSL offers each new session: a TLS 1.3 ticket or TLS 1.2 session ID. */
+/*
+ * OpenSSL offers each new session: a TLS 1.3 ticket or TLS 1.2 session ID.
+ * The client's leaf is the session's peer, except after a resumption (the
+ * cache's sessions have none): then the one resume_check found.
+ */
 static int sess_new_cb(SSL *ssl, SSL_SESSION *ss)
 {
 	struct gw_tls_server *ts = ssl_ts(ssl);
+	struct gw_verify_result *vr = ssl_vr(ssl);
+	X509 *leaf = SSL_SESSION_get0_peer(ss);
 
-	/* 1: the cache keeps the reference OpenSSL took for it. */
-	return ts && gw_sesscache_add(ts->sessions, ss);
+	if (!leaf && vr)
+		leaf = vr->leaf;
+	if (ts && leaf)
+		gw_sesscache_add(ts->sessions, ss, leaf);
+	return 0;	/* the cache made its own copy: OpenSSL drops its reference */
 }
 
 /*
@@ -222,16 +230,18 @@ static SSL_SESSION *sess_get_cb(SSL *ssl, const unsigned char *id, int len, int 
 {
 	struct gw_tls_server *ts = ssl_ts(ssl);
 	SSL_SESSION *ss;
+	X509 *leaf;
 
 	*copy = 0;	/* the reference we return is OpenSSL's */
 	if (!ts || len <= 0)
 		return NULL;
-	ss = gw_sesscache_find(ts->sessions, id, (unsigned int)len);
-	if (ss && !resume_check(ssl, ts, ss)) {
+	ss = gw_sesscache_find(ts->sessions, id, (unsigned int)len, &leaf);
+	if (ss && !resume_check(ssl, ts, leaf)) {
 		gw_sesscache_remove(ts->sessions, id, (unsigned int)len);
 		SSL_SESSION_free(ss);
 		ss = NULL;
 	}
+	X509_free(leaf);
 	return ss;
 }
 
