@@ -16,64 +16,8 @@
 #include <openssl/x509v3.h>
 
 #include "harness.h"
+#include "lib/pkigen.h"
 #include "vcache.h"
-
-static EVP_PKEY *ec_key(void)
-{
-	return EVP_EC_gen("P-256");
-}
-
-static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-	X509V3_CTX v3;
-	X509_EXTENSION *ext;
-	int ok;
-
-	X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
-	if (!ext)
-		return -1;
-	ok = X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	return ok ? 0 : -1;
-}
-
-/*
- * A certificate for key, signed by signer (issuer's name; self-signed when
- * issuer is NULL), valid from now + from to now + to seconds.
- */
-static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *signer,
-		       bool ca, long from, long to, long serial)
-{
-	X509 *x = X509_new();
-	X509_NAME *name = X509_NAME_new();
-
-	if (!x || !name)
-		goto fail;
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_subject_name(x, name);
-	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
-	X509_gmtime_adj(X509_getm_notBefore(x), from);
-	X509_gmtime_adj(X509_getm_notAfter(x), to);
-	X509_set_pubkey(x, key);
-	if (add_ext(x, issuer, NID_subject_key_identifier, "hash") ||
-	    add_ext(x, issuer, NID_authority_key_identifier, "keyid:always") ||
-	    add_ext(x, issuer, NID_basic_constraints, ca ? "critical,CA:TRUE" : "critical,CA:FALSE") ||
-	    add_ext(x, issuer, NID_key_usage, ca ? "critical,keyCertSign,cRLSign" :
-					      "critical,digitalSignature") ||
-	    (!ca && add_ext(x, issuer, NID_ext_key_usage, "clientAuth")))
-		goto fail;
-	if (!X509_sign(x, signer, EVP_sha256()))
-		goto fail;
-	X509_NAME_free(name);
-	return x;
-fail:
-	X509_NAME_free(name);
-	X509_free(x);
-	return NULL;
-}
 
 FIXTURE(vc) {
 	EVP_PKEY *root_key, *int_key, *leaf_key, *other_key;
@@ -85,17 +29,17 @@ FIXTURE(vc) {
 FIXTURE_SETUP(vc)
 {
 	memset(self, 0, sizeof(*self));
-	self->root_key = ec_key();
-	self->int_key = ec_key();
-	self->leaf_key = ec_key();
-	self->other_key = ec_key();
+	self->root_key = gwt_ec_key();
+	self->int_key = gwt_ec_key();
+	self->leaf_key = gwt_ec_key();
+	self->other_key = gwt_ec_key();
 	ASSERT_NOT_NULL(self->other_key);
-	self->root = make_cert("root", self->root_key, NULL, self->root_key, true, -60, 86400, 1);
+	self->root = gwt_make_cert("root", self->root_key, NULL, self->root_key, true, -60, 86400, 1);
 	ASSERT_NOT_NULL(self->root);
-	self->inter = make_cert("intermediate", self->int_key, self->root, self->root_key,
+	self->inter = gwt_make_cert("intermediate", self->int_key, self->root, self->root_key,
 				true, -60, 86400, 2);
 	ASSERT_NOT_NULL(self->inter);
-	self->leaf = make_cert("leaf", self->leaf_key, self->inter, self->int_key,
+	self->leaf = gwt_make_cert("leaf", self->leaf_key, self->inter, self->int_key,
 			       false, -60, 3600, 3);
 	ASSERT_NOT_NULL(self->leaf);
 	self->store = X509_STORE_new();
@@ -152,7 +96,7 @@ static int verify(FIXTURE_DATA(vc) *self, X509 *leaf, X509 *sent_inter, bool ful
 
 TEST_F(vc, second_leaf_is_decided_by_the_cache)
 {
-	X509 *leaf2 = make_cert("leaf2", self->other_key, self->inter, self->int_key,
+	X509 *leaf2 = gwt_make_cert("leaf2", self->other_key, self->inter, self->int_key,
 				false, -60, 3600, 4);
 	int err;
 
@@ -168,7 +112,7 @@ TEST_F(vc, second_leaf_is_decided_by_the_cache)
 TEST_F(vc, forged_leaf_fails_its_signature)
 {
 	/* Names the intermediate as issuer but is signed by another key. */
-	X509 *forged = make_cert("forged", self->other_key, self->inter, self->other_key,
+	X509 *forged = gwt_make_cert("forged", self->other_key, self->inter, self->other_key,
 				 false, -60, 3600, 5);
 	int err;
 
@@ -186,9 +130,9 @@ TEST_F(vc, forged_leaf_fails_its_signature)
 
 TEST_F(vc, expired_and_not_yet_valid_leaves_same_error_as_openssl)
 {
-	X509 *old = make_cert("old", self->other_key, self->inter, self->int_key,
+	X509 *old = gwt_make_cert("old", self->other_key, self->inter, self->int_key,
 			      false, -7200, -3600, 6);
-	X509 *young = make_cert("young", self->other_key, self->inter, self->int_key,
+	X509 *young = gwt_make_cert("young", self->other_key, self->inter, self->int_key,
 				false, 3600, 7200, 7);
 	int err;
 
@@ -206,7 +150,7 @@ TEST_F(vc, expired_and_not_yet_valid_leaves_same_error_as_openssl)
 TEST_F(vc, leaf_of_another_issuer_is_not_decided)
 {
 	/* Sent with the same intermediate, but issued by the root itself. */
-	X509 *stray = make_cert("stray", self->other_key, self->root, self->root_key,
+	X509 *stray = gwt_make_cert("stray", self->other_key, self->root, self->root_key,
 				false, -60, 3600, 8);
 	int err;
 
@@ -219,7 +163,7 @@ TEST_F(vc, leaf_of_another_issuer_is_not_decided)
 TEST_F_TIMEOUT(vc, path_that_expires_is_verified_in_full_again, 30)
 {
 	/* An intermediate that expires two seconds from now. */
-	X509 *brief = make_cert("intermediate", self->int_key, self->root, self->root_key,
+	X509 *brief = gwt_make_cert("intermediate", self->int_key, self->root, self->root_key,
 				true, -60, 2, 9);
 	int err;
 
@@ -266,7 +210,7 @@ TEST_F(vc, revoked_leaf_on_a_cached_path)
 	ASSERT_EQ(1, X509_STORE_add_crl(self->store, crl));
 	X509_STORE_set_flags(self->store, X509_V_FLAG_CRL_CHECK);
 	{
-		X509 *good = make_cert("good", self->other_key, self->inter, self->int_key,
+		X509 *good = gwt_make_cert("good", self->other_key, self->inter, self->int_key,
 				       false, -60, 3600, 10);
 
 		ASSERT_NOT_NULL(good);

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* Certificates made in memory for unit tests (pkigen.h). */
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "pkigen.h"
+
+EVP_PKEY *gwt_ec_key(void)
+{
+	return EVP_EC_gen("P-256");
+}
+
+static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+	X509V3_CTX v3;
+	X509_EXTENSION *ext;
+	int ok;
+
+	X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+	if (!ext)
+		return -1;
+	ok = X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok ? 0 : -1;
+}
+
+X509 *gwt_make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *signer,
+		    bool ca, long from, long to, long serial)
+{
+	X509 *x = X509_new();
+	X509_NAME *name = X509_NAME_new();
+
+	if (!x || !name)
+		goto fail;
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_subject_name(x, name);
+	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
+	X509_gmtime_adj(X509_getm_notBefore(x), from);
+	X509_gmtime_adj(X509_getm_notAfter(x), to);
+	X509_set_pubkey(x, key);
+	if (add_ext(x, issuer, NID_subject_key_identifier, "hash") ||
+	    add_ext(x, issuer, NID_authority_key_identifier, "keyid:always") ||
+	    add_ext(x, issuer, NID_basic_constraints, ca ? "critical,CA:TRUE" : "critical,CA:FALSE") ||
+	    add_ext(x, issuer, NID_key_usage, ca ? "critical,keyCertSign,cRLSign" :
+					      "critical,digitalSignature") ||
+	    (!ca && add_ext(x, issuer, NID_ext_key_usage, "clientAuth")))
+		goto fail;
+	if (!X509_sign(x, signer, EVP_sha256()))
+		goto fail;
+	X509_NAME_free(name);
+	return x;
+fail:
+	X509_NAME_free(name);
+	X509_free(x);
+	return NULL;
+}
+

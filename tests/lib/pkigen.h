@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* Certificates made in memory for unit tests: no files, no PKI directory. */
+#ifndef GWT_PKIGEN_H
+#define GWT_PKIGEN_H
+
+#include <stdbool.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+/* A new P-256 key. */
+EVP_PKEY *gwt_ec_key(void);
+
+/*
+ * A certificate "CN=cn" for key, signed by signer (issuer's name;
+ * self-signed when issuer is NULL), valid from now + from to now + to
+ * seconds. A CA, or a leaf with the clientAuth purpose. NULL on failure.
+ */
+X509 *gwt_make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *signer,
+		    bool ca, long from, long to, long serial);
+
+#endif
