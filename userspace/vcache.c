@@ -24,6 +24,7 @@
 
 #define VC_ENTRIES 64
 #define VC_MAX_CRLS 4
+#define VC_SIGNED 8
 
 struct vc_entry {
 	bool used;
@@ -32,6 +33,14 @@ struct vc_entry {
 	X509_CRL *crl[VC_MAX_CRLS];	/* CRLs of the leaf's issuer */
 	unsigned int n_crl;
 	time_t not_before, not_after;	/* every certificate and CRL of the path valid */
+	/*
+	 * Leaves whose signature by the path's issuer checked out, one
+	 * reference each. Read and replaced with atomics under the read lock
+	 * (a reader compares pointers to a leaf it holds a reference to, so
+	 * an address in here is that object as long as it matches).
+	 */
+	X509 *signed_leaf[VC_SIGNED];
+	unsigned int signed_next;
 };
 
 struct gw_vcache {
@@ -83,6 +92,8 @@ static void entry_clear(struct vc_entry *e)
 	sk_X509_pop_free(e->path, X509_free);
 	for (i = 0; i < e->n_crl; i++)
 		X509_CRL_free(e->crl[i]);
+	for (i = 0; i < VC_SIGNED; i++)
+		X509_free(e->signed_leaf[i]);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -239,6 +250,24 @@ static STACK_OF(X509) *full_chain(X509 *leaf, const struct vc_entry *e)
 	return chain;
 }
 
+static bool leaf_signed(struct vc_entry *e, X509 *leaf)
+{
+	unsigned int i;
+
+	for (i = 0; i < VC_SIGNED; i++)
+		if (__atomic_load_n(&e->signed_leaf[i], __ATOMIC_ACQUIRE) == leaf)
+			return true;
+	return false;
+}
+
+static void remember_signed(struct vc_entry *e, X509 *leaf)
+{
+	unsigned int i = __atomic_fetch_add(&e->signed_next, 1, __ATOMIC_RELAXED) % VC_SIGNED;
+
+	if (X509_up_ref(leaf))
+		X509_free(__atomic_exchange_n(&e->signed_leaf[i], leaf, __ATOMIC_ACQ_REL));
+}
+
 static int verify_locked(struct gw_vcache *vc, X509_STORE_CTX *xctx, const unsigned char *key)
 {
 	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(xctx);
@@ -246,6 +275,7 @@ static int verify_locked(struct gw_vcache *vc, X509_STORE_CTX *xctx, const unsig
 	STACK_OF(X509) *chain;
 	struct vc_entry *e;
 	time_t now = time(NULL);
+	bool known;
 	int err;
 
 	e = lookup(vc, key);
@@ -259,10 +289,13 @@ static int verify_locked(struct gw_vcache *vc, X509_STORE_CTX *xctx, const unsig
 		return -1;
 	if (X509_check_issued(sk_X509_value(e->path, 0), leaf) != X509_V_OK)
 		return -1;
+	known = leaf_signed(e, leaf);
 	err = leaf_checks(leaf, e, X509_VERIFY_PARAM_get_flags(param),
-			  level_bits(X509_VERIFY_PARAM_get_auth_level(param)), false, now);
+			  level_bits(X509_VERIFY_PARAM_get_auth_level(param)), known, now);
 	if (err < 0)
 		return -1;
+	if (err == X509_V_OK && !known)
+		remember_signed(e, leaf);
 	if (err != X509_V_OK) {
 		X509_STORE_CTX_set_current_cert(xctx, leaf);
 		X509_STORE_CTX_set_error_depth(xctx, 0);

@@ -18,6 +18,12 @@
  * distribution point scopes or deltas, unknown critical extensions) makes
  * the chain ineligible and OpenSSL verifies it in full.
  *
+ * The leaf's signature is checked once per leaf object: an entry keeps
+ * (by reference) the last few leaves whose signature it checked, and the
+ * same object again is not checked again. Only a worker's certificate
+ * pool (certpool.h) hands libssl the same object twice, for the same
+ * DER; everything else about the leaf is checked every time.
+ *
  * An entry lives as long as its generation: a reload (new CA, CRL or
  * configuration) builds new contexts and so a new, empty cache. The
  * contexts of one listener in every worker share one cache (a

@@ -109,6 +109,44 @@ TEST_F(vc, second_leaf_is_decided_by_the_cache)
 	X509_free(leaf2);
 }
 
+/*
+ * A leaf object's signature is checked once (the certificate pool hands
+ * libssl the same object for the same DER): shown by spoiling the
+ * signature bytes of the object behind the cache's back, which a second
+ * check would catch and a new object with those bytes does. A failed
+ * signature is never remembered.
+ */
+TEST_F(vc, leaf_object_signature_checked_once)
+{
+	X509 *forged = gwt_make_cert("forged", self->other_key, self->inter, self->other_key,
+				     false, -60, 3600, 5);
+	const ASN1_BIT_STRING *sig;
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	X509 *copy;
+	int err, len;
+
+	ASSERT_NOT_NULL(forged);
+	ASSERT_EQ(11, verify(self, self->leaf, self->inter, true, &err));
+	ASSERT_EQ(1, verify(self, self->leaf, self->inter, false, &err));
+	X509_get0_signature(&sig, NULL, self->leaf);
+	((ASN1_BIT_STRING *)sig)->data[sig->length - 1] ^= 0x01;
+	ASSERT_EQ(1, verify(self, self->leaf, self->inter, false, &err));
+	len = i2d_X509(self->leaf, &der);
+	ASSERT_LT(0, len);
+	p = der;
+	copy = d2i_X509(NULL, &p, len);
+	ASSERT_NOT_NULL(copy);
+	ASSERT_EQ(0, verify(self, copy, self->inter, false, &err));
+	ASSERT_EQ(X509_V_ERR_CERT_SIGNATURE_FAILURE, err);
+	X509_free(copy);
+	OPENSSL_free(der);
+	ASSERT_EQ(0, verify(self, forged, self->inter, false, &err));
+	ASSERT_EQ(0, verify(self, forged, self->inter, false, &err));
+	ASSERT_EQ(X509_V_ERR_CERT_SIGNATURE_FAILURE, err);
+	X509_free(forged);
+}
+
 TEST_F(vc, forged_leaf_fails_its_signature)
 {
 	/* Names the intermediate as issuer but is signed by another key. */
