@@ -584,9 +584,18 @@ static void ml_conn_open(struct ml_worker *w, struct ml_conn *c)
 		SSL_set_tlsext_host_name(c->ssl, o->sni);
 	else if (!ml_is_ip(o->host))
 		SSL_set_tlsext_host_name(c->ssl, o->host);
+	/*
+	 * Each connection offers its own copy: OpenSSL's client marks the
+	 * session object a connection resumed with as not resumable when a
+	 * new ticket arrives on it, which would spoil the offer of every
+	 * other connection set up with the same object meanwhile.
+	 */
 	if (w->sess) {
-		SSL_set_session(c->ssl, w->sess);
-		w->r.resume_offered++;
+		SSL_SESSION *s = SSL_SESSION_dup(w->sess);
+
+		if (s && SSL_set_session(c->ssl, s) == 1)
+			w->r.resume_offered++;
+		SSL_SESSION_free(s);
 	}
 }
 
