@@ -69,6 +69,14 @@ struct gw_sesscache *gw_sesscache_get(struct gw_sesscache *sc)
 	return sc;
 }
 
+static void entry_free(struct sc_entry *e)
+{
+	if (!e)
+		return;
+	X509_free(e->leaf);
+	free(e);
+}
+
 void gw_sesscache_free(struct gw_sesscache *sc)
 {
 	struct sc_entry *e, *next;
@@ -77,8 +85,7 @@ void gw_sesscache_free(struct gw_sesscache *sc)
 		return;
 	for (e = sc->oldest; e; e = next) {
 		next = e->newer;
-		X509_free(e->leaf);
-		free(e);
+		entry_free(e);
 	}
 	free(sc->bucket);
 	pthread_mutex_destroy(&sc->lock);
@@ -124,14 +131,6 @@ static struct sc_entry *unlink_entry(struct gw_sesscache *sc, struct sc_entry **
 		sc->newest = e->older;
 	sc->n--;
 	return e;
-}
-
-static void entry_free(struct sc_entry *e)
-{
-	if (!e)
-		return;
-	X509_free(e->leaf);
-	free(e);
 }
 
 /* Under the lock: the oldest entry, if it is expired or full is set. */

@@ -8,7 +8,7 @@
  * each stateless ticket by encoding the session, decoding it again and
  * re-encoding it, and the decode parses the client's certificate once
  * more (with the per-key decoder set-up that dominates a handshake's
- * CPU): two tickets per connection cost about a quarter of a full mTLS
+ * CPU): two tickets per connection cost about a fifth of a full mTLS
  * handshake (docs/performance.md). A stateful TLS 1.3 ticket is the
  * session's ID, and the session stays here: its DER encoding without the
  * client certificate (about 200 bytes instead of OpenSSL's 1.2 KiB
