@@ -28,13 +28,13 @@
 #include <bpf/bpf.h>
 
 #include "kcaps.h"
+#include "ktls.h"
 #include "util.h"
 
 /* Per wait; on the host each probe finishes without waiting at all. */
 #define WAIT_MS 1000
 
-/* TLS record content types (RFC 8446 5.1) and the KeyUpdate message. */
-#define REC_HANDSHAKE 22
+/* The KeyUpdate handshake message type (RFC 8446 4.6.3). */
 #define HS_KEY_UPDATE 24
 
 struct cipher {
@@ -178,75 +178,39 @@ static int set_key(int fd, int dir, const union crypto_info *ci, const struct ci
 	return setsockopt(fd, SOL_TLS, dir, ci, c->info_len) ? -errno : 0;
 }
 
-/*
- * Send len bytes as one record of content type type (TLS_SET_RECORD_TYPE);
- * type 0 means plain send(), an application data record.
- */
+/* One record (type 0: data), waiting while the socket is full. */
 static int send_record(int fd, unsigned char type, const void *buf, size_t len)
 {
-	char cbuf[CMSG_SPACE(sizeof(type))] = { 0 };
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *cm;
-	ssize_t n;
 	int err;
 
-	if (type) {
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_TLS;
-		cm->cmsg_type = TLS_SET_RECORD_TYPE;
-		cm->cmsg_len = CMSG_LEN(sizeof(type));
-		memcpy(CMSG_DATA(cm), &type, sizeof(type));
-	}
 	for (;;) {
-		n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n >= 0)
-			return (size_t)n == len ? 0 : -EMSGSIZE;
-		if (errno == EINTR)
+		err = gw_ktls_send_record(fd, type, buf, len);
+		if (err == -EINTR)
 			continue;
-		if (errno != EAGAIN)
-			return -errno;
+		if (err != -EAGAIN)
+			return err;
 		err = wait_for(fd, POLLOUT);
 		if (err)
 			return err;
 	}
 }
 
-/*
- * Receive one record with its content type (TLS_GET_RECORD_TYPE): without
- * a control buffer the kernel refuses non-data records with EIO. Returns
- * the length or -errno.
- */
+/* One record with its content type, waiting for it: its length or -errno. */
 static ssize_t recv_record(int fd, void *buf, size_t len, unsigned char *type)
 {
-	char cbuf[CMSG_SPACE(sizeof(*type))];
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct msghdr mh;
-	struct cmsghdr *cm;
 	ssize_t n;
 	int err;
 
-	*type = 0;
 	for (;;) {
-		mh = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1,
-				      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-		n = recvmsg(fd, &mh, MSG_DONTWAIT);
-		if (n >= 0)
-			break;
-		if (errno == EINTR)
+		n = gw_ktls_recv_record(fd, buf, len, type);
+		if (n == -EINTR)
 			continue;
-		if (errno != EAGAIN)
-			return -errno;
+		if (n != -EAGAIN)
+			return n;
 		err = wait_for(fd, POLLIN);
 		if (err)
 			return err;
 	}
-	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-		if (cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE)
-			memcpy(type, CMSG_DATA(cm), sizeof(*type));
-	return n;
 }
 
 /* Read len bytes and compare them with want: 0, -EBADMSG or -errno. */
@@ -480,7 +444,7 @@ static void probe_rekey(struct gw_kcaps *k, const struct cipher *c)
 	}
 	if (!err) {
 		step = "KeyUpdate record";
-		err = send_record(p.a, REC_HANDSHAKE, key_update, sizeof(key_update));
+		err = send_record(p.a, GW_TLS_RECORD_HANDSHAKE, key_update, sizeof(key_update));
 	}
 	if (err) {
 		cap_untried(&k->rekey_tx, step, err);
@@ -501,7 +465,7 @@ static void probe_rekey(struct gw_kcaps *k, const struct cipher *c)
 		cap_fail(&k->rekey_rx, "recvmsg KeyUpdate", (int)n);
 		goto out_close;
 	}
-	if (type != REC_HANDSHAKE || (size_t)n != sizeof(key_update) ||
+	if (type != GW_TLS_RECORD_HANDSHAKE || (size_t)n != sizeof(key_update) ||
 	    memcmp(buf, key_update, sizeof(key_update))) {
 		cap_fail(&k->rekey_rx, "recvmsg KeyUpdate", -EBADMSG);
 		goto out_close;
@@ -695,38 +659,12 @@ bool gw_kcaps_splice_usable(const struct gw_kcaps *k)
 
 /* --- text ------------------------------------------------------------------ */
 
-/* An appender that remembers truncation instead of hiding it. */
-struct sbuf {
-	char *buf;
-	size_t len, off;
-	int err;
-};
-
-static void __attribute__((format(printf, 2, 3))) sb_put(struct sbuf *sb, const char *fmt, ...)
+/* End the text (even an empty one): 0, or -ENOSPC when it was cut. */
+static int sb_done(struct gw_sbuf *sb)
 {
-	va_list ap;
-	int n;
-
-	if (sb->err || !sb->len)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(sb->buf + sb->off, sb->len - sb->off, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		sb->err = -EINVAL;
-	} else if ((size_t)n >= sb->len - sb->off) {
-		sb->err = -ENOSPC;
-		sb->off = sb->len - 1;
-	} else {
-		sb->off += n;
-	}
-}
-
-static int sb_done(struct sbuf *sb)
-{
-	if (!sb->len)
+	if (!sb->cap)
 		return -ENOSPC;
-	sb->buf[sb->off] = '\0';
+	sb->buf[sb->len] = '\0';
 	return sb->err;
 }
 
@@ -738,14 +676,14 @@ static const char *ename(int err)
 }
 
 /* "no (STEP ENAME)", "not probed (STEP ENAME)" or "yes" into sb. */
-static void put_cap_short(struct sbuf *sb, const struct gw_kcap *cap)
+static void put_cap_short(struct gw_sbuf *sb, const struct gw_kcap *cap)
 {
 	if (cap->ok)
-		sb_put(sb, "yes");
+		gw_sbuf_printf(sb, "yes");
 	else if (!cap->tried && !cap->err)
-		sb_put(sb, "not probed (%s)", cap->step);
+		gw_sbuf_printf(sb, "not probed (%s)", cap->step);
 	else
-		sb_put(sb, "%s (%s %s)", cap->tried ? "no" : "not probed", cap->step,
+		gw_sbuf_printf(sb, "%s (%s %s)", cap->tried ? "no" : "not probed", cap->step,
 		       ename(cap->err));
 }
 
@@ -759,27 +697,27 @@ static const struct gw_kcap *first_failure(const struct gw_kcaps *k, unsigned in
 
 int gw_kcaps_format(const struct gw_kcaps *k, char *buf, size_t len)
 {
-	struct sbuf sb = { .buf = buf, .len = len };
+	struct gw_sbuf sb = GW_SBUF_FIXED(buf, len);
 	unsigned int i, n_ok = 0, n_bad = 0, done = 0;
 
 	if (!k->ulp.ok) {
 		if (k->ulp.tried && k->ulp.err == -ENOENT)
-			sb_put(&sb, "kTLS: no (\"tls\" ULP missing: modprobe tls)");
+			gw_sbuf_printf(&sb, "kTLS: no (\"tls\" ULP missing: modprobe tls)");
 		else if (k->ulp.tried)
-			sb_put(&sb, "kTLS: no (TCP_ULP \"tls\": %s)", ename(k->ulp.err));
+			gw_sbuf_printf(&sb, "kTLS: no (TCP_ULP \"tls\": %s)", ename(k->ulp.err));
 		else
-			sb_put(&sb, "kTLS: not probed (%s: %s)", k->ulp.step, ename(k->ulp.err));
+			gw_sbuf_printf(&sb, "kTLS: not probed (%s: %s)", k->ulp.step, ename(k->ulp.err));
 		return sb_done(&sb);
 	}
-	sb_put(&sb, "kTLS tx/rx:");
+	gw_sbuf_printf(&sb, "kTLS tx/rx:");
 	for (i = 0; i < GW_KCAPS_N_CIPHERS; i++) {
 		if (gw_kcaps_cipher_ok(k, i)) {
-			sb_put(&sb, " %s", ciphers[i].name);
+			gw_sbuf_printf(&sb, " %s", ciphers[i].name);
 			n_ok++;
 		}
 	}
 	if (!n_ok)
-		sb_put(&sb, " none");
+		gw_sbuf_printf(&sb, " none");
 	/* Failing ciphers, those with the same answer grouped: "a b TLS_TX ENOENT". */
 	for (i = 0; i < GW_KCAPS_N_CIPHERS; i++) {
 		const struct gw_kcap *bad = first_failure(k, i), *other;
@@ -787,53 +725,53 @@ int gw_kcaps_format(const struct gw_kcaps *k, char *buf, size_t len)
 
 		if (!bad || (done & (1u << i)))
 			continue;
-		sb_put(&sb, "%s", n_bad++ ? "," : " (no:");
+		gw_sbuf_printf(&sb, "%s", n_bad++ ? "," : " (no:");
 		for (j = i; j < GW_KCAPS_N_CIPHERS; j++) {
 			other = first_failure(k, j);
 			if (other && other->err == bad->err && !strcmp(other->step, bad->step)) {
-				sb_put(&sb, " %s", ciphers[j].name);
+				gw_sbuf_printf(&sb, " %s", ciphers[j].name);
 				done |= 1u << j;
 			}
 		}
-		sb_put(&sb, " %s %s", bad->step, ename(bad->err));
+		gw_sbuf_printf(&sb, " %s %s", bad->step, ename(bad->err));
 	}
 	if (n_bad)
-		sb_put(&sb, ")");
+		gw_sbuf_printf(&sb, ")");
 
-	sb_put(&sb, "; splice: ");
+	gw_sbuf_printf(&sb, "; splice: ");
 	if (k->splice_rx.ok && k->splice_tx.ok)
-		sb_put(&sb, "yes");
+		gw_sbuf_printf(&sb, "yes");
 	else
 		put_cap_short(&sb, k->splice_rx.ok ? &k->splice_tx : &k->splice_rx);
 
-	sb_put(&sb, "; rekey: ");
+	gw_sbuf_printf(&sb, "; rekey: ");
 	if (k->rekey_tx.ok && k->rekey_rx.ok) {
-		sb_put(&sb, "yes");
+		gw_sbuf_printf(&sb, "yes");
 	} else if (k->rekey_tx.ok) {
-		sb_put(&sb, "tx only, rx ");
+		gw_sbuf_printf(&sb, "tx only, rx ");
 		put_cap_short(&sb, &k->rekey_rx);
 	} else {
 		put_cap_short(&sb, &k->rekey_tx);
 	}
 
-	sb_put(&sb, "; psock+kTLS: ");
+	gw_sbuf_printf(&sb, "; psock+kTLS: ");
 	if (k->psock_then_ktls.ok && k->ktls_then_psock.ok) {
-		sb_put(&sb, "yes");
+		gw_sbuf_printf(&sb, "yes");
 	} else if (!k->psock_then_ktls.tried && !k->ktls_then_psock.tried) {
 		put_cap_short(&sb, &k->psock_then_ktls);
 	} else {
-		sb_put(&sb, "%s (psock first: ", k->psock_then_ktls.ok ||
+		gw_sbuf_printf(&sb, "%s (psock first: ", k->psock_then_ktls.ok ||
 		       k->ktls_then_psock.ok ? "partly" : "no");
 		if (k->psock_then_ktls.ok)
-			sb_put(&sb, "yes");
+			gw_sbuf_printf(&sb, "yes");
 		else
-			sb_put(&sb, "%s %s", k->psock_then_ktls.step, ename(k->psock_then_ktls.err));
-		sb_put(&sb, "; kTLS first: ");
+			gw_sbuf_printf(&sb, "%s %s", k->psock_then_ktls.step, ename(k->psock_then_ktls.err));
+		gw_sbuf_printf(&sb, "; kTLS first: ");
 		if (k->ktls_then_psock.ok)
-			sb_put(&sb, "yes");
+			gw_sbuf_printf(&sb, "yes");
 		else
-			sb_put(&sb, "%s %s", k->ktls_then_psock.step, ename(k->ktls_then_psock.err));
-		sb_put(&sb, ")");
+			gw_sbuf_printf(&sb, "%s %s", k->ktls_then_psock.step, ename(k->ktls_then_psock.err));
+		gw_sbuf_printf(&sb, ")");
 	}
 	return sb_done(&sb);
 }
@@ -855,20 +793,20 @@ static const char *hint(const struct gw_kcap *cap, const struct cipher *c)
 }
 
 /* One table cell: "yes", or "no: STEP: ENAME (strerror)[; hint]". */
-static void put_cap_long(struct sbuf *sb, const struct gw_kcap *cap, const struct cipher *c)
+static void put_cap_long(struct gw_sbuf *sb, const struct gw_kcap *cap, const struct cipher *c)
 {
 	const char *h;
 
 	if (cap->ok) {
-		sb_put(sb, "yes");
+		gw_sbuf_printf(sb, "yes");
 		return;
 	}
-	sb_put(sb, "%s: %s", cap->tried ? "no" : "not probed", cap->step);
+	gw_sbuf_printf(sb, "%s: %s", cap->tried ? "no" : "not probed", cap->step);
 	if (cap->err)
-		sb_put(sb, ": %s (%s)", ename(cap->err), strerror(-cap->err));
+		gw_sbuf_printf(sb, ": %s (%s)", ename(cap->err), strerror(-cap->err));
 	h = cap->tried ? hint(cap, c) : NULL;
 	if (h)
-		sb_put(sb, "; %s", h);
+		gw_sbuf_printf(sb, "; %s", h);
 }
 
 int gw_kcaps_report(const struct gw_kcaps *k, char *buf, size_t len)
@@ -884,48 +822,48 @@ int gw_kcaps_report(const struct gw_kcaps *k, char *buf, size_t len)
 		{ "sockmap, then kTLS", offsetof(struct gw_kcaps, psock_then_ktls) },
 		{ "kTLS, then sockmap", offsetof(struct gw_kcaps, ktls_then_psock) },
 	};
-	struct sbuf sb = { .buf = buf, .len = len };
+	struct gw_sbuf sb = GW_SBUF_FIXED(buf, len);
 	unsigned int i;
 
-	sb_put(&sb, "kernel capabilities (tried on loopback TCP pairs, %u ms):\n", k->elapsed_ms);
-	sb_put(&sb, "  %-28s ", "TCP_ULP \"tls\"");
+	gw_sbuf_printf(&sb, "kernel capabilities (tried on loopback TCP pairs, %u ms):\n", k->elapsed_ms);
+	gw_sbuf_printf(&sb, "  %-28s ", "TCP_ULP \"tls\"");
 	if (k->ulp.tried && k->ulp.err == -ENOENT)
-		sb_put(&sb, "no: the kernel has no \"tls\" ULP; modprobe tls (CONFIG_TLS)\n");
+		gw_sbuf_printf(&sb, "no: the kernel has no \"tls\" ULP; modprobe tls (CONFIG_TLS)\n");
 	else {
 		put_cap_long(&sb, &k->ulp, NULL);
-		sb_put(&sb, "\n");
+		gw_sbuf_printf(&sb, "\n");
 	}
 	for (i = 0; i < GW_KCAPS_N_CIPHERS; i++) {
 		if (gw_kcaps_cipher_ok(k, i)) {
-			sb_put(&sb, "  %-28s tx yes, rx yes\n", ciphers[i].label);
+			gw_sbuf_printf(&sb, "  %-28s tx yes, rx yes\n", ciphers[i].label);
 			continue;
 		}
 		if (!k->tx[i].tried && !k->rx[i].tried && k->tx[i].step == k->rx[i].step &&
 		    k->tx[i].err == k->rx[i].err) {
-			sb_put(&sb, "  %-28s tx, rx ", ciphers[i].label);
+			gw_sbuf_printf(&sb, "  %-28s tx, rx ", ciphers[i].label);
 			put_cap_long(&sb, &k->tx[i], &ciphers[i]);
-			sb_put(&sb, "\n");
+			gw_sbuf_printf(&sb, "\n");
 			continue;
 		}
-		sb_put(&sb, "  %-28s tx ", ciphers[i].label);
+		gw_sbuf_printf(&sb, "  %-28s tx ", ciphers[i].label);
 		put_cap_long(&sb, &k->tx[i], &ciphers[i]);
-		sb_put(&sb, "\n  %-28s rx ", "");
+		gw_sbuf_printf(&sb, "\n  %-28s rx ", "");
 		put_cap_long(&sb, &k->rx[i], &ciphers[i]);
-		sb_put(&sb, "\n");
+		gw_sbuf_printf(&sb, "\n");
 	}
 	for (i = 0; i < ARRAY_SIZE(rows); i++) {
-		sb_put(&sb, "  %-28s ", rows[i].label);
+		gw_sbuf_printf(&sb, "  %-28s ", rows[i].label);
 		put_cap_long(&sb, (const struct gw_kcap *)((const char *)k + rows[i].off), NULL);
-		sb_put(&sb, "\n");
+		gw_sbuf_printf(&sb, "\n");
 	}
 	if (gw_kcaps_splice_usable(k))
-		sb_put(&sb, "splice datapath: usable (kTLS + splice)\n");
+		gw_sbuf_printf(&sb, "splice datapath: usable (kTLS + splice)\n");
 	else if (!k->ulp.ok)
-		sb_put(&sb, "splice datapath: NOT usable: no kTLS%s; connections use the userspace datapath\n",
+		gw_sbuf_printf(&sb, "splice datapath: NOT usable: no kTLS%s; connections use the userspace datapath\n",
 		       k->ulp.err == -ENOENT ? " (\"tls\" ULP missing: modprobe tls, CONFIG_TLS)" : "");
 	else if (!first_cipher(k, false))
-		sb_put(&sb, "splice datapath: NOT usable: kTLS takes none of the ciphers; connections use the userspace datapath\n");
+		gw_sbuf_printf(&sb, "splice datapath: NOT usable: kTLS takes none of the ciphers; connections use the userspace datapath\n");
 	else
-		sb_put(&sb, "splice datapath: NOT usable: splice to or from a kTLS socket fails; connections use the userspace datapath\n");
+		gw_sbuf_printf(&sb, "splice datapath: NOT usable: splice to or from a kTLS socket fails; connections use the userspace datapath\n");
 	return sb_done(&sb);
 }

@@ -1,4 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
+/*
+ * kTLS keys (ktls.h): traffic secrets from the keylog callback, key and
+ * IV derivation per cipher, the setsockopt calls that install them,
+ * TLS 1.3 rekey, and one control record in or out of a kTLS socket.
+ * Secrets are wiped on every path.
+ */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -25,17 +31,6 @@ static void secrets_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
 		OPENSSL_cleanse(ptr, sizeof(struct gw_ktls_secrets));
 		free(ptr);
 	}
-}
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /*
@@ -70,7 +65,7 @@ static void keylog_cb(const SSL *ssl, const char *line)
 	}
 	dst = bit == 1 ? s->client : s->server;
 	while (hex[0] && hex[1] && n < sizeof(s->client)) {
-		int hi = hexval(hex[0]), lo = hexval(hex[1]);
+		int hi = gw_hexval(hex[0]), lo = gw_hexval(hex[1]);
 
 		if (hi < 0 || lo < 0)
 			return;
@@ -366,4 +361,46 @@ int gw_ktls_rekey(int fd, struct gw_ktls_secrets *s, bool rx)
 	OPENSSL_cleanse(key, sizeof(key));
 	OPENSSL_cleanse(iv, sizeof(iv));
 	return err;
+}
+
+int gw_ktls_send_record(int fd, unsigned char type, const void *buf, size_t len)
+{
+	char cbuf[CMSG_SPACE(sizeof(type))] = { 0 };
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	if (type) {
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_TLS;
+		cm->cmsg_type = TLS_SET_RECORD_TYPE;
+		cm->cmsg_len = CMSG_LEN(sizeof(type));
+		memcpy(CMSG_DATA(cm), &type, sizeof(type));
+	}
+	n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EMSGSIZE;
+}
+
+ssize_t gw_ktls_recv_record(int fd, void *buf, size_t len, unsigned char *type)
+{
+	char cbuf[CMSG_SPACE(sizeof(*type))];
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	*type = 0;
+	n = recvmsg(fd, &mh, MSG_DONTWAIT);
+	if (n < 0)
+		return -errno;
+	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+		if (cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE)
+			memcpy(type, CMSG_DATA(cm), sizeof(*type));
+	return n;
 }

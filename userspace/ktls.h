@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /*
  * Handing an OpenSSL session to kernel TLS.
@@ -71,5 +72,22 @@ void gw_ktls_forget(SSL *ssl);
 struct gw_ktls_secrets *gw_ktls_secrets_take(SSL *ssl);
 int gw_ktls_rekey(int fd, struct gw_ktls_secrets *s, bool rx);
 void gw_ktls_secrets_free(struct gw_ktls_secrets *s);
+
+/* TLS record content types a kTLS socket passes up with a cmsg. */
+#define GW_TLS_RECORD_ALERT 21
+#define GW_TLS_RECORD_HANDSHAKE 22
+
+/*
+ * One record of content type type through a kTLS TX socket (a cmsg with
+ * TLS_SET_RECORD_TYPE; type 0: plain data), without blocking: 0 when all
+ * of it went, -EMSGSIZE when part of it did, or -errno (-EAGAIN: full).
+ */
+int gw_ktls_send_record(int fd, unsigned char type, const void *buf, size_t len);
+/*
+ * One record from a kTLS RX socket with its content type (the kernel
+ * refuses non-data records with EIO to a read without a cmsg buffer),
+ * without blocking: its length (0: end of stream), or -errno.
+ */
+ssize_t gw_ktls_recv_record(int fd, void *buf, size_t len, unsigned char *type);
 
 #endif

@@ -1,4 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Small helpers every module shares: truncation-checked formatting, the
+ * diagnostics list, clocks, durations and hex. A leaf: it depends on
+ * nothing else in userspace/, so any module may use it.
+ */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -128,4 +133,68 @@ int gw_hex(const unsigned char *in, size_t n, bool colons, char *out, size_t out
 	}
 	out[o] = '\0';
 	return 0;
+}
+
+/* Explicit ranges rather than tolower(): the same answer in every locale. */
+int gw_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+void gw_sbuf_printf(struct gw_sbuf *sb, const char *fmt, ...)
+{
+	va_list ap;
+	size_t cap;
+	char *grown;
+	int n;
+
+	if (sb->err)
+		return;
+	if (sb->fixed && !sb->cap) {
+		sb->err = -ENOSPC;
+		return;
+	}
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(sb->buf ? sb->buf + sb->len : NULL, sb->buf ? sb->cap - sb->len : 0,
+			      fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			sb->err = -EINVAL;
+			return;
+		}
+		if (sb->buf && (size_t)n < sb->cap - sb->len) {
+			sb->len += n;
+			return;
+		}
+		if (sb->fixed) {
+			sb->err = -ENOSPC;
+			sb->len = sb->cap - 1;
+			return;
+		}
+		cap = 2 * sb->cap + n + 256;
+		grown = realloc(sb->buf, cap);
+		if (!grown) {
+			sb->err = -ENOMEM;
+			return;
+		}
+		if (!sb->buf)
+			grown[0] = '\0';
+		sb->buf = grown;
+		sb->cap = cap;
+	}
+}
+
+void gw_sbuf_free(struct gw_sbuf *sb)
+{
+	if (!sb->fixed)
+		free(sb->buf);
+	sb->buf = NULL;
+	sb->len = sb->cap = 0;
 }

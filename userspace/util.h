@@ -50,4 +50,27 @@ int gw_fmt_rfc3339_now(char *buf, size_t len);
 /* Lower-case hex, or upper-case colon-separated ("AB:CD:...") when colons. */
 int gw_hex(const unsigned char *in, size_t n, bool colons, char *out, size_t outlen);
 
+/* The value of one hex digit (0-9, a-f, A-F; any locale), or -1. */
+int gw_hexval(int c);
+
+/*
+ * A printf appender, growable (buf NULL at first; gw_sbuf_free) or over a
+ * caller's fixed buffer (GW_SBUF_FIXED). The text stays NUL-terminated.
+ * The first failure sticks in err and later appends do nothing: -ENOSPC
+ * when a fixed buffer is full (what fit stays), -ENOMEM (the text so far
+ * stays), -EINVAL.
+ */
+struct gw_sbuf {
+	char *buf;
+	size_t len, cap;
+	bool fixed;
+	int err;
+};
+
+#define GW_SBUF_FIXED(b, n) ((struct gw_sbuf){ .buf = (b), .cap = (n), .fixed = true })
+
+void gw_sbuf_printf(struct gw_sbuf *sb, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void gw_sbuf_free(struct gw_sbuf *sb);
+
 #endif

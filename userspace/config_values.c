@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Configuration values: parse and check one value of the configuration at
+ * a time and report a bad one at the line of its key, in words that say
+ * what a good value looks like. No knowledge of which key takes which value.
+ *
+ * Reentrant: no static state; everything lives in the caller's context.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "addr.h"
+#include "config_values.h"
+
+void gw_cv_err(struct gw_cv_ctx *v, const char *path, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	gw_diag_add(v->diag, "%s:%u: %s: %s", v->file, gw_lm_line_near(v->lm, path), path, msg);
+}
+
+char *gw_cv_strdup(struct gw_cv_ctx *v, const char *s)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		v->oom = true;
+	return d;
+}
+
+/* calloc of at least one element, so that "no entries" is not an error. */
+void *gw_cv_calloc(struct gw_cv_ctx *v, size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size);
+
+	if (!p)
+		v->oom = true;
+	return p;
+}
+
+/* One of names[]; returns its index, dflt when val is NULL, -1 after reporting. */
+int gw_cv_choice(struct gw_cv_ctx *v, const char *path, const char *val,
+		 const char *const *names, unsigned int n, int dflt)
+{
+	char list[256] = "";
+	unsigned int i;
+
+	if (!val)
+		return dflt;
+	for (i = 0; i < n; i++)
+		if (!strcmp(val, names[i]))
+			return (int)i;
+	for (i = 0; i < n; i++) {
+		size_t o = strlen(list);
+
+		(void)gw_snprintf(list + o, sizeof(list) - o, "%s\"%s\"", i ? ", " : "", names[i]);
+	}
+	gw_cv_err(v, path, "\"%s\" is not one of %s", val, list);
+	return -1;
+}
+
+int gw_cv_duration(struct gw_cv_ctx *v, const char *path, const char *val,
+		   uint64_t dflt, bool nonzero, uint64_t *out)
+{
+	int err;
+
+	*out = dflt;
+	if (!val)
+		return 0;
+	err = gw_parse_duration_ms(val, out);
+	if (err == -ERANGE) {
+		gw_cv_err(v, path, "\"%s\" is too long a duration", val);
+		*out = dflt;
+		return err;
+	}
+	if (err) {
+		gw_cv_err(v, path, "\"%s\" is not a duration (a whole number with ms, s, m or h, like \"30s\")",
+			  val);
+		*out = dflt;
+		return err;
+	}
+	if (nonzero && !*out) {
+		gw_cv_err(v, path, "must be greater than 0");
+		*out = dflt;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int gw_cv_uint(struct gw_cv_ctx *v, const char *path, const char *val, unsigned int dflt,
+	       unsigned int min, unsigned int max, unsigned int *out)
+{
+	unsigned long x;
+	char *end;
+
+	*out = dflt;
+	if (!val)
+		return 0;
+	errno = 0;
+	x = strtoul(val, &end, 10);
+	if (!isdigit((unsigned char)val[0]) || *end || errno || x < min || x > max) {
+		gw_cv_err(v, path, "\"%s\" is not a whole number from %u to %u", val, min, max);
+		return -EINVAL;
+	}
+	*out = (unsigned int)x;
+	return 0;
+}
+
+/*
+ * "IPv4:port" or "[IPv6]:port", numeric, port 1..65535. On error, say which
+ * part is wrong.
+ */
+int gw_cv_sockaddr(struct gw_cv_ctx *v, const char *path, const char *val,
+		   struct sockaddr_storage *ss, socklen_t *len)
+{
+	const char *host = val, *end, *port;
+	char h[INET6_ADDRSTRLEN + 1];
+	unsigned char buf[16];
+	unsigned long p = 0;
+	bool v6 = val[0] == '[';
+	char *pend = NULL;
+
+	*len = sizeof(*ss);
+	if (!gw_sockaddr_parse(val, ss, len)) {
+		if (ss->ss_family == AF_INET ?
+		    ((struct sockaddr_in *)ss)->sin_port :
+		    ((struct sockaddr_in6 *)ss)->sin6_port)
+			return 0;
+		memset(ss, 0, sizeof(*ss));
+		*len = 0;
+		gw_cv_err(v, path, "\"%s\": port 0 is not allowed; use a port from 1 to 65535", val);
+		return -EINVAL;
+	}
+	memset(ss, 0, sizeof(*ss));
+	*len = 0;
+	if (v6) {
+		host++;
+		end = strchr(host, ']');
+		port = end && end[1] == ':' ? end + 2 : NULL;
+	} else {
+		end = strchr(host, ':');
+		port = end ? end + 1 : NULL;
+	}
+	if (!end || !port || (size_t)(end - host) >= sizeof(h)) {
+		gw_cv_err(v, path, "\"%s\" is not \"IPv4:port\" or \"[IPv6]:port\"", val);
+		return -EINVAL;
+	}
+	memcpy(h, host, (size_t)(end - host));
+	h[end - host] = '\0';
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, h, buf) != 1) {
+		if (v6)
+			gw_cv_err(v, path, "\"%s\": \"%s\" is not a numeric IPv6 address", val, h);
+		else
+			gw_cv_err(v, path, "\"%s\": \"%s\" is not a numeric IPv4 address (write IPv6 as \"[addr]:port\")",
+				  val, h);
+		return -EINVAL;
+	}
+	errno = 0;
+	if (isdigit((unsigned char)port[0]))
+		p = strtoul(port, &pend, 10);
+	if (!isdigit((unsigned char)port[0]) || *pend || errno || !p || p > 65535)
+		gw_cv_err(v, path, "\"%s\": port \"%s\" is not a number from 1 to 65535", val, port);
+	else
+		gw_cv_err(v, path, "\"%s\" is not \"IPv4:port\" or \"[IPv6]:port\"", val);
+	return -EINVAL;
+}
+
+/* val made absolute against the config file's directory; NULL on OOM. */
+char *gw_cv_abspath(struct gw_cv_ctx *v, const char *val)
+{
+	char *abs;
+
+	if (val[0] == '/')
+		return gw_cv_strdup(v, val);
+	if (asprintf(&abs, "%s/%s", v->dir, val) < 0) {
+		v->oom = true;
+		return NULL;
+	}
+	return abs;
+}
+
+/*
+ * An input file: resolved against the config directory, it must be a
+ * readable regular file. private_key: refuse any group/other permission.
+ * Returns the absolute path, or NULL after reporting.
+ */
+char *gw_cv_file(struct gw_cv_ctx *v, const char *keypath, const char *val, bool private_key)
+{
+	struct stat st;
+	char *abs;
+	int fd;
+
+	if (!val[0]) {
+		gw_cv_err(v, keypath, "empty path");
+		return NULL;
+	}
+	abs = gw_cv_abspath(v, val);
+	if (!abs)
+		return NULL;
+	/* O_NONBLOCK: a FIFO in the wrong place must not hang the load. */
+	fd = open(abs, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		gw_cv_err(v, keypath, "\"%s\": %s", abs, strerror(errno));
+		goto out_free;
+	}
+	if (fstat(fd, &st)) {
+		gw_cv_err(v, keypath, "\"%s\": %s", abs, strerror(errno));
+		goto out_close;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		gw_cv_err(v, keypath, "\"%s\" is not a regular file", abs);
+		goto out_close;
+	}
+	if (private_key && (st.st_mode & 077)) {
+		gw_cv_err(v, keypath, "\"%s\" is readable by group or other (mode %04o); chmod 600 it",
+			  abs, (unsigned int)(st.st_mode & 07777));
+		goto out_close;
+	}
+	close(fd);
+	return abs;
+out_close:
+	close(fd);
+out_free:
+	free(abs);
+	return NULL;
+}
+
+char **gw_cv_strlist(struct gw_cv_ctx *v, char **src, unsigned int n)
+{
+	char **dst = gw_cv_calloc(v, n, sizeof(*dst));
+	unsigned int i;
+
+	if (!dst)
+		return NULL;
+	for (i = 0; i < n; i++)
+		dst[i] = gw_cv_strdup(v, src[i]);
+	return dst;
+}
+
+/*
+ * A SHA-256 fingerprint: 64 hex digits, either run together or as 32
+ * colon-separated pairs ("AB:CD:..."), any case. 0 or -EINVAL.
+ */
+int gw_cv_fingerprint(const char *s, unsigned char out[32])
+{
+	size_t len = strlen(s), step;
+	unsigned int i;
+
+	if (len == 64)
+		step = 2;
+	else if (len == 32 * 3 - 1)
+		step = 3;
+	else
+		return -EINVAL;
+	for (i = 0; i < 32; i++) {
+		const char *p = s + i * step;
+		int hi = gw_hexval((unsigned char)p[0]), lo = gw_hexval((unsigned char)p[1]);
+
+		if (hi < 0 || lo < 0 || (step == 3 && i < 31 && p[2] != ':'))
+			return -EINVAL;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+bool gw_cv_valid_name(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (!n || n > 64)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]))
+			return false;
+	return true;
+}
+
+bool gw_cv_valid_ifname(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (!n || n >= IFNAMSIZ || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (i = 0; i < n; i++)
+		if (s[i] == '/' || s[i] == ':' || isspace((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
