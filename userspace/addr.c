@@ -387,3 +387,9 @@ bool gw_steer_overlap(const struct gw_steer *a, const struct gw_steer *b)
 		return false;
 	return gw_cidr_contains(&a->dst, &b->dst) || gw_cidr_contains(&b->dst, &a->dst);
 }
+
+bool gw_sockaddr_equal(const struct sockaddr_storage *a, socklen_t alen,
+		       const struct sockaddr_storage *b, socklen_t blen)
+{
+	return alen == blen && !memcmp(a, b, alen);
+}

@@ -46,6 +46,10 @@ int gw_sockaddr_fmt_host(const struct sockaddr *sa, char *buf, size_t len);
 
 #define GW_SOCKADDR_STRLEN 64
 
+/* The same address and length, byte for byte (listener addresses). */
+bool gw_sockaddr_equal(const struct sockaddr_storage *a, socklen_t alen,
+		       const struct sockaddr_storage *b, socklen_t blen);
+
 /* A steered destination: a prefix and an inclusive port range. */
 struct gw_steer {
 	struct gw_cidr dst;

@@ -1,4 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The audit log (audit.h): one JSON line per event, strings JSON-escaped
+ * (quotes, backslashes, control characters); reopen on SIGUSR1; safe from
+ * any worker thread (one lock).
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

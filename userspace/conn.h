@@ -1,17 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * One client connection and the listener it came from, shared by the
- * modules that move it through its life:
+ * One client connection and the lifecycle API that the modules moving it
+ * through its life call (conn.c):
  *
- *   worker.c              accept, limits, timers, close and accounting
+ *   accept.c              creates it (gw_conn_new)
  *   handshake.c           TLS handshake, verification result, authorization
  *   upstream.c            nonblocking connect to the backend
- *   datapath_userspace.c  SSL_read/SSL_write copy loop with backpressure
+ *   datapath_*.c          move the bytes (datapath.h)
  *
- * Concurrency: a worker is one thread with one epoll loop; a connection
- * belongs to exactly one worker and is only touched from its loop. A
- * connection is never freed while an epoll batch may still reference it:
- * gw_conn_close() marks it dead and the worker frees it after the batch.
+ * Each of them goes on by handing the connection to the next one down
+ * that list's dependency order, never back up: a callback (event, timer)
+ * is the only way back in.
+ *
+ * Concurrency: a connection belongs to exactly one worker and is only
+ * touched from its loop. A connection is never freed while an epoll batch
+ * may still reference it: gw_conn_close() marks it dead and the worker
+ * frees it after the batch (gw_conns_reap).
  */
 #ifndef GW_CONN_H
 #define GW_CONN_H
@@ -24,79 +28,13 @@
 
 #include "config.h"
 #include "identity.h"
+#include "listener.h"
+#include "loop.h"
 #include "tls.h"
+#include "worker.h"
 
-struct gw_worker;
-struct gw_ev;
-
-typedef void (*gw_ev_fn)(struct gw_ev *ev, uint32_t events);
-
-/* An fd registered in the worker's epoll; events = what is registered now. */
-struct gw_ev {
-	int fd;
-	uint32_t events;
-	gw_ev_fn fn;
-};
-
-struct gw_conn;
-
-/*
- * One loaded configuration and everything built from it. The worker holds
- * a reference to the current one; every connection holds one to the
- * generation it was accepted under, so a reload never changes the policy
- * objects under a live connection.
- */
-struct gw_gen {
-	uint64_t id;
-	struct gw_config *cfg;
-	/*
-	 * One TLS context per worker and listener, tls[worker * n_listeners
-	 * + listener]: a worker's handshakes take no lock another worker
-	 * holds (SSL_CTX, X509_STORE, the verification cache). The contexts
-	 * of one listener share their ticket keys, so a session resumes on
-	 * any worker.
-	 */
-	struct gw_tls_server **tls;
-	unsigned int n_workers;
-	unsigned char *expiry_warned;	/* per listener: 1 = 72 h warned, 2 = 24 h */
-	unsigned int refs;		/* atomic: workers share generations */
-};
-
-static inline struct gw_tls_server *gw_gen_tls(const struct gw_gen *gen,
-					       unsigned int worker, unsigned int i)
-{
-	return gen->tls[worker * gen->cfg->n_listeners + i];
-}
-
-/*
- * A listening socket. It survives reloads that keep its address; its
- * policy (cfg, tls) always points into the current generation. A listener
- * removed by a reload closes its socket and lives on until its last
- * connection is gone.
- */
-struct gw_listener {
-	struct gw_worker *w;
-	struct gw_ev ev;		/* the listening socket */
-	struct gw_gen *gen;
-	const struct gw_cfg_listener *cfg;
-	struct gw_tls_server *tls;
-	unsigned int index;		/* in gen->cfg->listeners */
-	unsigned int slot;		/* in the steering SOCKMAP */
-	bool paused;			/* limits reached: not accepting */
-	bool removed;
-	unsigned int n_conns;
-	unsigned int n_handshakes;
-	uint64_t bytes_in;		/* payload forwarded, for metrics */
-	uint64_t bytes_out;
-	struct gw_listener *next;
-};
-
+struct gw_dp_ops;
 struct gw_ktls_secrets;
-
-enum gw_dp {
-	GW_DP_USERSPACE,		/* OpenSSL copy loop */
-	GW_DP_SPLICE,			/* kTLS on the client socket, splice() */
-};
 
 enum gw_conn_state {
 	GW_CONN_HANDSHAKE,
@@ -136,9 +74,8 @@ struct gw_conn {
 	struct sockaddr_storage src;
 	struct sockaddr_storage dst;	/* local address the client reached */
 
-	/* deadline (handshake or connect), in the worker's timer heap */
-	unsigned int heap_idx;		/* 1-based; 0 = no deadline */
-	uint64_t deadline_ms;
+	/* deadline (handshake, connect or lifetime) in the worker's loop */
+	struct gw_timer timer;
 	void (*on_timeout)(struct gw_conn *c);
 
 	SSL *ssl;
@@ -154,7 +91,7 @@ struct gw_conn {
 	uint64_t t_start_ms;
 	uint64_t t_open_ms;		/* conn_open logged (0 = not yet) */
 
-	enum gw_dp dp;
+	const struct gw_dp_ops *dp;	/* set by the handshake */
 	/* splice datapath: client->backend and backend->client pipes */
 	int pipe_cb[2], pipe_bc[2];
 	uint32_t pipe_cb_len, pipe_bc_len;
@@ -186,33 +123,56 @@ struct gw_conn {
 	struct gw_conn *all_prev, *all_next;	/* worker's list of live conns */
 };
 
-/* worker.c */
-void gw_conn_set_events(struct gw_conn *c, struct gw_ev *ev, uint32_t events);
+/* The connection an event of its client (cev) or backend (bev) socket belongs to. */
+#define gw_conn_of(ev, member) gw_container_of(ev, struct gw_conn, member)
+
+/*
+ * A connection accepted on ls from src, counted as a handshake in
+ * progress, in the worker's list. NULL on allocation failure (fd is then
+ * still the caller's).
+ */
+struct gw_conn *gw_conn_new(struct gw_listener *ls, int fd, const struct sockaddr_storage *src);
+
+/*
+ * Log conn_close (once conn_open was), release the sockets and queue the
+ * connection for freeing. abort: reset both TCP connections instead of
+ * closing them gracefully, so an RST on one side shows up as an RST on the
+ * other. Closing a closed connection does nothing.
+ */
 void gw_conn_close(struct gw_conn *c, const char *reason, bool abort);
+/* Tell the client we are done (close_notify, whichever datapath), best effort. */
+void gw_conn_close_notify(struct gw_conn *c);
+/*
+ * A deliberate end: close_notify unless the handshake is still running,
+ * then a graceful close.
+ */
+void gw_conn_finish(struct gw_conn *c, const char *reason);
+
+void gw_conn_set_events(struct gw_conn *c, struct gw_ev *ev, uint32_t events);
+/*
+ * Call on_timeout(c) in timeout_ms, instead of any deadline set before.
+ * Without memory for it the connection is closed (out_of_memory): one
+ * without a deadline could hang forever.
+ */
 void gw_conn_timer_start(struct gw_conn *c, uint64_t timeout_ms,
 			 void (*on_timeout)(struct gw_conn *c));
 void gw_conn_timer_stop(struct gw_conn *c);
+/* The handshake ended (either way): the listener may accept again. */
 void gw_conn_handshake_done(struct gw_conn *c);
-bool gw_conn_revalidate(struct gw_conn *c);
+/* Payload moved: n_in client -> backend, n_out backend -> client. */
+void gw_conn_count_bytes(struct gw_conn *c, uint64_t n_in, uint64_t n_out);
 
-/* handshake.c */
-void gw_handshake_start(struct gw_conn *c);
-void gw_handshake_event(struct gw_ev *ev, uint32_t events);
-void gw_handshake_timeout(struct gw_conn *c);
-bool gw_handshake_authz(SSL *ssl, X509 *leaf, const char **reason);
+/*
+ * Why the worker's running generation would no longer let c through, or
+ * NULL (gen.h's gw_gen_recheck, with the revocation lookup).
+ */
+const char *gw_conn_recheck(const struct gw_conn *c);
+/* Close c for why (gw_conn_recheck's reason): audited, counted, logged. */
+void gw_conn_revoke(struct gw_conn *c, const char *why);
+/* Recheck every connection past its handshake; close those revoked. */
+void gw_conns_recheck(struct gw_worker *w);
 
-/* upstream.c */
-void gw_upstream_connect(struct gw_conn *c);
-void gw_upstream_timeout(struct gw_conn *c);
-
-/* The connection an event of its client (cev) or backend (bev) socket belongs to. */
-#define gw_conn_of(ev, member) \
-	((struct gw_conn *)((char *)(ev) - offsetof(struct gw_conn, member)))
-
-/* worker.c: datapath-independent helpers */
 const char *gw_conn_datapath(const struct gw_conn *c);
-/* Tell the client we are done (close_notify), whichever datapath. */
-void gw_conn_close_notify(struct gw_conn *c);
 /*
  * May this connection move to kTLS with cipher (a gw_kcaps index, or
  * GW_KTLS_ANY_CIPHER: with any): the kernel takes it, the config allows it.
@@ -229,13 +189,9 @@ bool gw_conn_key_update_ok(struct gw_conn *c);
 /* The parsed certificates of the connection's worker (certpool.h). */
 struct gw_certpool *gw_conn_certpool(const struct gw_conn *c);
 
-/* datapath_splice.c */
-int gw_dp_splice_start(struct gw_conn *c);
-void gw_dp_splice_free(struct gw_conn *c);
-int gw_dp_splice_close_notify(struct gw_conn *c);
-
-/* datapath_userspace.c */
-void gw_dp_userspace_start(struct gw_conn *c);
-void gw_dp_userspace_free(struct gw_conn *c);
+/* Close every live connection of w. */
+void gw_conns_close_all(struct gw_worker *w, const char *reason);
+/* Free the connections closed during the last batch. */
+void gw_conns_reap(struct gw_worker *w);
 
 #endif

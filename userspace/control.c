@@ -1,4 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The control socket's and the metrics endpoint's transport (control.h):
+ * listen, read one bounded request, reply and close; and the parser of
+ * control request lines.
+ */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -113,4 +118,46 @@ void gw_ctl_reply(int cfd, const char *data, size_t len)
 			break;
 	}
 	close(cfd);
+}
+
+void gw_ctl_parse(char *line, struct gw_ctl_req *req)
+{
+	static const struct {
+		const char *name;
+		enum gw_ctl_kill_by by;
+	} kills[] = {
+		{ "conn", GW_KILL_CONN },
+		{ "serial", GW_KILL_SERIAL },
+		{ "spiffe-id", GW_KILL_SPIFFE_ID },
+	};
+	char *arg, *arg2;
+	unsigned int i;
+
+	memset(req, 0, sizeof(*req));
+	line[strcspn(line, "\r\n")] = '\0';
+	arg = strchr(line, ' ');
+	if (arg)
+		*arg++ = '\0';
+	arg2 = arg ? strchr(arg, ' ') : NULL;
+	if (arg2)
+		*arg2++ = '\0';
+	req->word = line;
+	if (!strcmp(line, "status")) {
+		req->cmd = GW_CTL_STATUS;
+	} else if (!strcmp(line, "conns")) {
+		req->cmd = GW_CTL_CONNS;
+		req->json = arg && !strcmp(arg, "json");
+	} else if (!strcmp(line, "reload")) {
+		req->cmd = GW_CTL_RELOAD;
+	} else if (!strcmp(line, "handover")) {
+		req->cmd = GW_CTL_HANDOVER;
+	} else if (!strcmp(line, "kill") && arg && arg2) {
+		for (i = 0; i < ARRAY_SIZE(kills); i++) {
+			if (!strcmp(arg, kills[i].name)) {
+				req->cmd = GW_CTL_KILL;
+				req->kill_by = kills[i].by;
+				req->value = arg2;
+			}
+		}
+	}
 }

@@ -33,4 +33,35 @@ int gw_ctl_accept(int lfd, char *buf, size_t len);
 /* Write all of data to the client and close it. */
 void gw_ctl_reply(int cfd, const char *data, size_t len);
 
+enum gw_ctl_cmd {
+	GW_CTL_UNKNOWN,
+	GW_CTL_STATUS,
+	GW_CTL_CONNS,
+	GW_CTL_RELOAD,
+	GW_CTL_HANDOVER,		/* from a --takeover successor */
+	GW_CTL_KILL,
+};
+
+enum gw_ctl_kill_by {
+	GW_KILL_CONN,
+	GW_KILL_SERIAL,
+	GW_KILL_SPIFFE_ID,
+};
+
+/* One control request line, parsed; the strings point into the line. */
+struct gw_ctl_req {
+	enum gw_ctl_cmd cmd;
+	const char *word;		/* the command word as sent */
+	bool json;			/* conns json */
+	enum gw_ctl_kill_by kill_by;	/* kill conn|serial|spiffe-id VALUE */
+	const char *value;
+};
+
+/*
+ * Parse a request (cut at the first CR or LF, words split at single
+ * spaces, the line is changed in place). A kill without its two arguments,
+ * or with another selector, is GW_CTL_UNKNOWN.
+ */
+void gw_ctl_parse(char *line, struct gw_ctl_req *req);
+
 #endif

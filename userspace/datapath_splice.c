@@ -31,11 +31,10 @@
 #include <linux/tls.h>
 
 #include "conn.h"
+#include "datapath.h"
 #include "ktls.h"
 #include "log.h"
 
-#define TLS_RECORD_ALERT 21
-#define TLS_RECORD_HANDSHAKE 22
 #define TLS_HS_KEY_UPDATE 24
 #define SPLICE_CHUNK (64 * 1024)
 
@@ -68,29 +67,12 @@ static enum step abort_conn(struct gw_conn *c, const char *reason)
 	return STEP_CLOSED;
 }
 
-/* One control record through kTLS: 0 or -errno (-EAGAIN: socket full). */
-static int send_record(struct gw_conn *c, unsigned char type, const void *body, size_t len)
-{
-	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
-	struct iovec iov = { .iov_base = (void *)body, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-
-	cm->cmsg_level = SOL_TLS;
-	cm->cmsg_type = TLS_SET_RECORD_TYPE;
-	cm->cmsg_len = CMSG_LEN(sizeof(unsigned char));
-	*CMSG_DATA(cm) = type;
-	return sendmsg(c->cev.fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len ?
-	       0 : -errno;
-}
-
 /* close_notify: an alert record, level warning (1), description 0. */
-int gw_dp_splice_close_notify(struct gw_conn *c)
+static int dp_close_notify(struct gw_conn *c)
 {
 	static const unsigned char alert[2] = { 1, 0 };
 
-	return send_record(c, TLS_RECORD_ALERT, alert, sizeof(alert));
+	return gw_ktls_send_record(c->cev.fd, GW_TLS_RECORD_ALERT, alert, sizeof(alert));
 }
 
 /*
@@ -102,7 +84,7 @@ static enum step key_update_send(struct gw_conn *c)
 	static const unsigned char ku[5] = { TLS_HS_KEY_UPDATE, 0, 0, 1, 0 };
 	int err;
 
-	err = send_record(c, TLS_RECORD_HANDSHAKE, ku, sizeof(ku));
+	err = gw_ktls_send_record(c->cev.fd, GW_TLS_RECORD_HANDSHAKE, ku, sizeof(ku));
 	if (err == -EAGAIN)
 		return STEP_IDLE;
 	err = err ?: gw_ktls_rekey(c->cev.fd, c->ktls_secrets, false);
@@ -118,8 +100,7 @@ static enum step key_update_send(struct gw_conn *c)
 /* A clean close with close_notify (the TX key is still good). */
 static enum step close_clean(struct gw_conn *c, const char *reason)
 {
-	gw_dp_splice_close_notify(c);
-	gw_conn_close(c, reason, false);
+	gw_conn_finish(c, reason);
 	return STEP_CLOSED;
 }
 
@@ -156,31 +137,23 @@ static enum step key_update_recv(struct gw_conn *c, const unsigned char *m, ssiz
 /* A non-data record stopped the splice: read it and act on it. */
 static enum step control_record(struct gw_conn *c)
 {
-	char cbuf[CMSG_SPACE(sizeof(unsigned char))];
-	unsigned char rec[64], type = 0;
-	struct iovec iov = { .iov_base = rec, .iov_len = sizeof(rec) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-			      .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *cm;
+	unsigned char rec[64], type;
 	ssize_t n;
 
-	n = recvmsg(c->cev.fd, &msg, MSG_DONTWAIT);
+	n = gw_ktls_recv_record(c->cev.fd, rec, sizeof(rec), &type);
 	if (n < 0)
-		return errno == EAGAIN ? STEP_IDLE : abort_conn(c, "client_tls_error");
+		return n == -EAGAIN ? STEP_IDLE : abort_conn(c, "client_tls_error");
 	if (n == 0) {
 		c->c_eof = true;
 		return STEP_MOVED;
 	}
-	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
-		if (cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE)
-			type = *CMSG_DATA(cm);
-	if (type == TLS_RECORD_ALERT && n >= 2 && rec[1] == 0) {
+	if (type == GW_TLS_RECORD_ALERT && n >= 2 && rec[1] == 0) {
 		c->c_eof = true;		/* close_notify */
 		return STEP_MOVED;
 	}
-	if (type == TLS_RECORD_ALERT)
+	if (type == GW_TLS_RECORD_ALERT)
 		return abort_conn(c, "client_alert");
-	if (type == TLS_RECORD_HANDSHAKE)
+	if (type == GW_TLS_RECORD_HANDSHAKE)
 		return key_update_recv(c, rec, n);
 	/* Plain data read here (cannot happen after EINVAL): count and drop is wrong, abort. */
 	return abort_conn(c, "client_tls_error");
@@ -223,7 +196,7 @@ static enum step fill(struct gw_conn *c, int from, int pipe_w, uint32_t *inpipe,
 
 /* pipe -> to. */
 static enum step drain(struct gw_conn *c, int pipe_r, int to, uint32_t *inpipe,
-		       uint64_t *count, uint64_t *ls_count, bool to_client)
+		       bool to_client)
 {
 	uint8_t ready = to_client ? GW_SP_C_WR : GW_SP_B_WR;
 	uint8_t full = to_client ? GW_SP_BC_FULL : GW_SP_CB_FULL;
@@ -234,8 +207,7 @@ static enum step drain(struct gw_conn *c, int pipe_r, int to, uint32_t *inpipe,
 	n = splice(pipe_r, NULL, to, NULL, *inpipe, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	if (n > 0) {
 		*inpipe -= (uint32_t)n;
-		*count += (uint64_t)n;
-		*ls_count += (uint64_t)n;
+		gw_conn_count_bytes(c, to_client ? 0 : (uint64_t)n, to_client ? (uint64_t)n : 0);
 		c->sp_ready &= ~full;
 		return STEP_MOVED;
 	}
@@ -261,8 +233,7 @@ static void pump(struct gw_conn *c)
 		s[0] = fill(c, c->cev.fd, c->pipe_cb[1], &c->pipe_cb_len, &c->c_eof, true);
 		if (s[0] == STEP_CLOSED)
 			return;
-		s[1] = drain(c, c->pipe_cb[0], c->bev.fd, &c->pipe_cb_len, &c->bytes_in,
-			     &c->ls->bytes_in, false);
+		s[1] = drain(c, c->pipe_cb[0], c->bev.fd, &c->pipe_cb_len, false);
 		if (s[1] == STEP_CLOSED)
 			return;
 		if (c->c_eof && !c->pipe_cb_len && !c->b_shut) {
@@ -273,12 +244,11 @@ static void pump(struct gw_conn *c)
 		if (s[2] == STEP_CLOSED)
 			return;
 		s[3] = c->ku_tx_pending ? STEP_IDLE :
-		       drain(c, c->pipe_bc[0], c->cev.fd, &c->pipe_bc_len, &c->bytes_out,
-			     &c->ls->bytes_out, true);
+		       drain(c, c->pipe_bc[0], c->cev.fd, &c->pipe_bc_len, true);
 		if (s[3] == STEP_CLOSED)
 			return;
 		if (c->b_eof && !c->pipe_bc_len && !c->c_shut && !c->ku_tx_pending) {
-			if (gw_dp_splice_close_notify(c) && errno == EAGAIN)
+			if (dp_close_notify(c) == -EAGAIN)
 				break;		/* retry when the socket drains */
 			shutdown(c->cev.fd, SHUT_WR);
 			c->c_shut = true;
@@ -327,18 +297,15 @@ static void dp_backend_event(struct gw_ev *ev, uint32_t events)
 	pump(c);
 }
 
-int gw_dp_splice_start(struct gw_conn *c)
+/* The PROXY header (prefix) goes out first, whole: no userspace buffer here. */
+static int dp_start(struct gw_conn *c, const void *prefix, size_t len)
 {
+	if (len && send(c->bev.fd, prefix, len, MSG_NOSIGNAL) != (ssize_t)len)
+		return -ECONNRESET;
 	if (pipe2(c->pipe_cb, O_NONBLOCK | O_CLOEXEC))
 		return -errno;
-	if (pipe2(c->pipe_bc, O_NONBLOCK | O_CLOEXEC)) {
-		int err = -errno;
-
-		close(c->pipe_cb[0]);
-		close(c->pipe_cb[1]);
-		c->pipe_cb[0] = c->pipe_cb[1] = -1;
-		return err;
-	}
+	if (pipe2(c->pipe_bc, O_NONBLOCK | O_CLOEXEC))
+		return -errno;		/* dp_free closes pipe_cb */
 	c->cev.fn = dp_client_event;
 	c->bev.fn = dp_backend_event;
 	c->sp_ready = GW_SP_ALL;
@@ -346,7 +313,7 @@ int gw_dp_splice_start(struct gw_conn *c)
 	return 0;
 }
 
-void gw_dp_splice_free(struct gw_conn *c)
+static void dp_free(struct gw_conn *c)
 {
 	int i;
 
@@ -358,3 +325,11 @@ void gw_dp_splice_free(struct gw_conn *c)
 		c->pipe_cb[i] = c->pipe_bc[i] = -1;
 	}
 }
+
+const struct gw_dp_ops gw_dp_splice = {
+	.name = "splice",
+	.ktls = true,
+	.start = dp_start,
+	.close_notify = dp_close_notify,
+	.free = dp_free,
+};

@@ -26,6 +26,7 @@
 #include <openssl/err.h>
 
 #include "conn.h"
+#include "datapath.h"
 #include "log.h"
 
 static bool buf_reserve(struct gw_buf *b)
@@ -131,8 +132,7 @@ static enum step backend_write(struct gw_conn *c)
 		/* The PROXY header goes first and is not client payload. */
 		h = (uint32_t)n < c->proxy_hdr_left ? (uint32_t)n : c->proxy_hdr_left;
 		c->proxy_hdr_left -= h;
-		c->bytes_in += n - h;
-		c->ls->bytes_in += n - h;
+		gw_conn_count_bytes(c, n - h, 0);
 		buf_consume(&c->c2b, n);
 		return STEP_MOVED;
 	}
@@ -179,8 +179,7 @@ static enum step client_write(struct gw_conn *c)
 		ERR_clear_error();
 		n = SSL_write(c->ssl, c->b2c.data + c->b2c.head, len);
 		if (n > 0) {
-			c->bytes_out += n;
-			c->ls->bytes_out += n;
+			gw_conn_count_bytes(c, 0, n);
 			buf_consume(&c->b2c, n);
 			return STEP_MOVED;
 		}
@@ -274,8 +273,19 @@ static void key_update_seen(int write_p, int version, int content_type, const vo
 		gw_conn_key_update_ok(arg);
 }
 
-void gw_dp_userspace_start(struct gw_conn *c)
+/* The PROXY header goes first: it waits at the front of c2b. */
+static int dp_start(struct gw_conn *c, const void *prefix, size_t len)
 {
+	if (len > GW_BUF_SIZE)
+		return -EMSGSIZE;
+	if (len) {
+		if (!buf_reserve(&c->c2b))
+			return -ENOMEM;
+		memcpy(c->c2b.data, prefix, len);
+		c->c2b.head = 0;
+		c->c2b.tail = (uint32_t)len;
+		c->proxy_hdr_left = (uint32_t)len;
+	}
 	/*
 	 * This connection stays in userspace: read ahead now (off during the
 	 * handshake for a lossless kTLS handoff), one read per record or
@@ -287,11 +297,27 @@ void gw_dp_userspace_start(struct gw_conn *c)
 	c->cev.fn = dp_client_event;
 	c->bev.fn = dp_backend_event;
 	pump(c);
+	return 0;
 }
 
-void gw_dp_userspace_free(struct gw_conn *c)
+static int dp_close_notify(struct gw_conn *c)
+{
+	if (c->ssl && SSL_shutdown(c->ssl) < 0)
+		return -EAGAIN;
+	return 0;
+}
+
+static void dp_free(struct gw_conn *c)
 {
 	free(c->c2b.data);
 	free(c->b2c.data);
 	c->c2b.data = c->b2c.data = NULL;
 }
+
+const struct gw_dp_ops gw_dp_userspace = {
+	.name = "userspace",
+	.ktls = false,
+	.start = dp_start,
+	.close_notify = dp_close_notify,
+	.free = dp_free,
+};

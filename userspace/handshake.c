@@ -21,13 +21,13 @@
 #include "authz.h"
 #include "certpool.h"
 #include "conn.h"
+#include "datapath.h"
+#include "handshake.h"
 #include "kcaps.h"
 #include "ktls.h"
 #include "log.h"
 #include "metrics.h"
-
-/* A TLS record carrying a handshake message starts with content type 22. */
-#define TLS_RECORD_HANDSHAKE 0x16
+#include "upstream.h"
 
 /* Certificates libssl read on this worker since the last handshake ended. */
 static void count_certpool(struct gw_certpool *p)
@@ -137,21 +137,27 @@ bool gw_handshake_authz(SSL *ssl, X509 *leaf, const char **reason)
  * should not), with sequence numbers where OpenSSL stopped: TLS 1.3 TX
  * after the NewSessionTickets we sent, RX 0; TLS 1.2 1 both ways (Finished
  * was 0).
- * Returns 0 when the connection now uses kTLS or stays in userspace, or
- * -1 when it was closed (a half-installed socket must never carry bytes).
+ * A socket with half its keys installed must never carry bytes: it is
+ * closed.
  */
-static int ktls_handoff(struct gw_conn *c)
+enum handoff_result {
+	HANDOFF_KERNEL,		/* the kernel has the session: splice datapath */
+	HANDOFF_USERSPACE,	/* stays with OpenSSL: userspace datapath */
+	HANDOFF_CLOSED,		/* key install failed, connection closed */
+};
+
+static enum handoff_result ktls_handoff(struct gw_conn *c)
 {
 	const struct tls_crypto_info *info;
 	struct gw_ktls_dir tx, rx;
 	int err, idx;
 
 	if (!gw_conn_ktls_allowed(c, GW_KTLS_ANY_CIPHER))
-		return 0;
+		return HANDOFF_USERSPACE;
 	if (SSL_has_pending(c->ssl)) {
 		pr_debug("conn %llu: OpenSSL holds bytes past the handshake; staying in userspace",
 			 (unsigned long long)c->id);
-		return 0;
+		return HANDOFF_USERSPACE;
 	}
 	/*
 	 * TLS 1.2: Finished was record 0 each way. TLS 1.3: the client sent
@@ -164,7 +170,7 @@ static int ktls_handoff(struct gw_conn *c)
 	if (err) {
 		pr_debug("conn %llu: no kTLS for %s: %s", (unsigned long long)c->id,
 			 c->cipher, strerror(-err));
-		return 0;
+		return HANDOFF_USERSPACE;
 	}
 	info = (const void *)tx.info;
 	idx = gw_kcaps_cipher_index(info->version, info->cipher_type);
@@ -173,14 +179,14 @@ static int ktls_handoff(struct gw_conn *c)
 			 (unsigned long long)c->id, c->cipher);
 		OPENSSL_cleanse(&tx, sizeof(tx));
 		OPENSSL_cleanse(&rx, sizeof(rx));
-		return 0;
+		return HANDOFF_USERSPACE;
 	}
 	err = gw_ktls_install(c->cev.fd, &tx, &rx);
 	if (err) {
 		pr_warn("listener \"%s\": conn %llu: kTLS key install failed: %s; closing",
 			c->lc->name, (unsigned long long)c->id, strerror(-err));
 		gw_conn_close(c, "ktls_failed", true);
-		return -1;
+		return HANDOFF_CLOSED;
 	}
 	/*
 	 * The kernel has the session: the SSL object is no longer needed,
@@ -189,8 +195,8 @@ static int ktls_handoff(struct gw_conn *c)
 	c->ktls_secrets = gw_ktls_secrets_take(c->ssl);
 	SSL_free(c->ssl);
 	c->ssl = NULL;
-	c->dp = GW_DP_SPLICE;
-	return 0;
+	c->dp = &gw_dp_splice;
+	return HANDOFF_KERNEL;
 }
 
 static void handshake_ok(struct gw_conn *c)
@@ -222,7 +228,7 @@ static void handshake_ok(struct gw_conn *c)
 	c->vr.chain = NULL;
 	X509_free(c->vr.leaf);
 	c->vr.leaf = NULL;
-	if (ktls_handoff(c))
+	if (ktls_handoff(c) == HANDOFF_CLOSED)
 		return;
 	gw_audit_emit(&GW_AUDIT_EVENT(.event = "conn_open", .conn_id = c->id,
 		.listener = lc->name, .src = (struct sockaddr *)&c->src,
@@ -232,38 +238,49 @@ static void handshake_ok(struct gw_conn *c)
 		.datapath = gw_conn_datapath(c)));
 	gw_conn_set_events(c, &c->cev, 0);
 	/* Accepted under an older generation: check against the running one. */
-	if (c->gen != c->ls->gen && gw_conn_revalidate(c))
-		return;
+	if (c->gen != c->ls->gen) {
+		const char *why = gw_conn_recheck(c);
+
+		if (why) {
+			gw_conn_revoke(c, why);
+			return;
+		}
+	}
 	gw_upstream_connect(c);
 }
 
 /*
  * Before OpenSSL sees anything, look at the first byte: a client speaking
  * plain text gets closed with not_tls instead of a TLS alert it can't read.
- * Returns 1 when the byte looks like TLS, 0 to wait, -1 when c was closed.
  */
-static int peek_tls(struct gw_conn *c)
+enum peek_result {
+	PEEK_TLS,		/* the first byte starts a TLS handshake record */
+	PEEK_WAIT,		/* nothing yet */
+	PEEK_CLOSED,		/* not TLS, or gone: c was closed */
+};
+
+static enum peek_result peek_tls(struct gw_conn *c)
 {
 	unsigned char b;
 	ssize_t n;
 
 	n = recv(c->cev.fd, &b, 1, MSG_PEEK);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return 0;
+		return PEEK_WAIT;
 	if (n < 0) {
 		handshake_fail(c, "client_reset", strerror(errno));
-		return -1;
+		return PEEK_CLOSED;
 	}
 	if (n == 0) {
 		handshake_fail(c, "client_closed", NULL);
-		return -1;
+		return PEEK_CLOSED;
 	}
-	if (b != TLS_RECORD_HANDSHAKE) {
+	if (b != GW_TLS_RECORD_HANDSHAKE) {
 		handshake_fail(c, "not_tls", NULL);
-		return -1;
+		return PEEK_CLOSED;
 	}
 	c->tls_peeked = true;
-	return 1;
+	return PEEK_TLS;
 }
 
 static void handshake_step(struct gw_conn *c)
@@ -273,10 +290,13 @@ static void handshake_step(struct gw_conn *c)
 	int r;
 
 	if (!c->tls_peeked) {
-		r = peek_tls(c);
-		if (r <= 0) {
-			if (!r)
-				gw_conn_set_events(c, &c->cev, EPOLLIN);
+		switch (peek_tls(c)) {
+		case PEEK_TLS:
+			break;
+		case PEEK_WAIT:
+			gw_conn_set_events(c, &c->cev, EPOLLIN);
+			return;
+		case PEEK_CLOSED:
 			return;
 		}
 	}
@@ -311,7 +331,7 @@ static void handshake_step(struct gw_conn *c)
 	handshake_fail(c, gw_tls_fail_reason(c->ssl, &c->vr, err), detail);
 }
 
-void gw_handshake_event(struct gw_ev *ev, uint32_t events)
+static void handshake_event(struct gw_ev *ev, uint32_t events)
 {
 	struct gw_conn *c = gw_conn_of(ev, cev);
 
@@ -319,10 +339,16 @@ void gw_handshake_event(struct gw_ev *ev, uint32_t events)
 	handshake_step(c);
 }
 
+static void handshake_timeout(struct gw_conn *c)
+{
+	handshake_fail(c, "handshake_timeout", NULL);
+}
+
 void gw_handshake_start(struct gw_conn *c)
 {
 	c->state = GW_CONN_HANDSHAKE;
-	c->cev.fn = gw_handshake_event;
+	c->dp = &gw_dp_userspace;	/* until the kernel takes the session */
+	c->cev.fn = handshake_event;
 	c->ssl = gw_tls_server_ssl(c->tls, c->cev.fd, &c->vr, c);
 	if (!c->ssl) {
 		gw_log_ssl(GW_LOG_ERROR, "listener \"%s\": cannot create TLS session",
@@ -330,11 +356,6 @@ void gw_handshake_start(struct gw_conn *c)
 		handshake_fail(c, "internal_error", NULL);
 		return;
 	}
-	gw_conn_timer_start(c, c->lc->tls.handshake_timeout_ms, gw_handshake_timeout);
+	gw_conn_timer_start(c, c->lc->tls.handshake_timeout_ms, handshake_timeout);
 	handshake_step(c);
-}
-
-void gw_handshake_timeout(struct gw_conn *c)
-{
-	handshake_fail(c, "handshake_timeout", NULL);
 }

@@ -19,12 +19,13 @@
 
 #include "audit.h"
 #include "config.h"
-#include "conn.h"
+#include "daemon.h"
+#include "gen.h"
+#include "handshake.h"
 #include "kcaps.h"
 #include "log.h"
 #include "stage1.h"
 #include "steer.h"
-#include "worker.h"
 
 #define EXIT_INVALID 2
 
@@ -128,9 +129,10 @@ static struct gw_stage1 *stage1_start(const struct gw_config *cfg)
  * The steering program, when some listener has steer: entries or the
  * configuration asks for takeover restarts (then its state is pinned).
  */
-static int steer_start(const struct gw_config *cfg, struct gw_worker *w, bool takeover)
+static int steer_start(const struct gw_config *cfg, struct gw_daemon_opts *o)
 {
 	struct gw_steer_prog *sp = NULL;
+	bool takeover = o->takeover;
 	unsigned int i;
 	char err[256];
 
@@ -147,7 +149,7 @@ static int steer_start(const struct gw_config *cfg, struct gw_worker *w, bool ta
 		pr_err("steering: %s", err);
 		return -EPERM;
 	}
-	gw_worker_set_steer(w, sp);
+	o->steer = sp;
 	return 0;
 }
 
@@ -202,27 +204,27 @@ static int check_kernel(void)
  * has (AES-128-GCM) and splice both ways; a connection whose cipher the
  * kernel does not take stays in userspace.
  */
-static int choose_datapath(const struct gw_config *cfg, struct gw_worker *w)
+static int choose_datapath(const struct gw_config *cfg, struct gw_daemon_opts *o,
+			   char *why, size_t why_len)
 {
-	char why[GW_KCAPS_SUMMARY_LEN];
 	struct gw_kcaps k;
 	bool ktls;
 	int err;
 
 	err = gw_kcaps_probe(&k);
 	if (err)
-		gw_snprintf(why, sizeof(why), "kTLS: not probed (no loopback TCP pair: %s)",
+		gw_snprintf(why, why_len, "kTLS: not probed (no loopback TCP pair: %s)",
 			    strerror(-err));
 	else
-		gw_kcaps_format(&k, why, sizeof(why));
+		gw_kcaps_format(&k, why, why_len);
 	ktls = !err && gw_kcaps_cipher_ok(&k, GW_KCAPS_TLS13_AES128GCM) &&
 	       gw_kcaps_splice_usable(&k);
-	gw_worker_set_kernel_info(w, why);
-	gw_worker_set_ktls(w, ktls ? gw_kcaps_cipher_mask(&k) : 0);
+	o->kernel_info = why;
+	o->ktls = ktls ? gw_kcaps_cipher_mask(&k) : 0;
 	switch (cfg->datapath) {
 	case GW_DATAPATH_USERSPACE:
 		pr_info("datapath: userspace (configured); kernel: %s", why);
-		gw_worker_set_ktls(w, 0);
+		o->ktls = 0;
 		return 0;
 	case GW_DATAPATH_AUTO:
 		if (!ktls)
@@ -255,8 +257,10 @@ int main(int argc, char **argv)
 		{ 0 }
 	};
 	struct gw_diag diag = { 0 }, warn = { 0 };
+	char kernel_info[GW_KCAPS_SUMMARY_LEN];
+	struct gw_daemon_opts o = { 0 };
 	const struct gw_config *cfg;
-	struct gw_worker *w = NULL;
+	struct gw_daemon *d = NULL;
 	struct gw_gen *gen = NULL;
 	const char *path = NULL;
 	bool check = false, takeover = false, kernel = false;
@@ -317,38 +321,34 @@ int main(int argc, char **argv)
 		goto out_free;
 	}
 	cfg = gw_gen_config(gen);
-	w = gw_worker_new(gen);
-	if (!w) {
-		pr_err("out of memory");
-		goto out_free;
-	}
-	gen = NULL;
-
 	gw_log_set_level(cfg->log_level);
 	err = gw_audit_open(cfg->audit);
 	if (err) {
 		pr_err("log.audit: cannot open \"%s\": %s", cfg->audit, strerror(-err));
 		goto out_free;
 	}
-	if (choose_datapath(cfg, w))
+	o.takeover = takeover;
+	if (choose_datapath(cfg, &o, kernel_info, sizeof(kernel_info)))
 		goto out_audit;
-	gw_worker_set_stage1(w, stage1_start(cfg));
-	if (steer_start(cfg, w, takeover))
+	o.stage1 = stage1_start(cfg);
+	if (steer_start(cfg, &o)) {
+		gw_stage1_free(o.stage1);
 		goto out_audit;
-	gw_worker_set_takeover(w, takeover);
-	if (gw_worker_listen(w))
+	}
+	/* The daemon takes gen and the programs. */
+	d = gw_daemon_new(gen, &o);
+	gen = NULL;
+	if (!d || gw_daemon_listen(d))
 		goto out_audit;
 	if (cfg->user && drop_privileges(cfg->user, cfg->control_socket))
 		goto out_audit;
 	pr_info("mtlsgw %s ready: %u listener%s", GW_VERSION, cfg->n_listeners,
 		cfg->n_listeners == 1 ? "" : "s");
-	ret = gw_worker_run(w) ? 1 : 0;
+	ret = gw_daemon_run(d) ? 1 : 0;
 out_audit:
-	gw_worker_free(w);
-	w = NULL;
+	gw_daemon_free(d);
 	gw_audit_close();
 out_free:
-	gw_worker_free(w);
 	gw_gen_put(gen);
 	gw_diag_free(&diag);
 	gw_diag_free(&warn);

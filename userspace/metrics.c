@@ -1,4 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Prometheus metrics (metrics.h): counters, gauges and histograms keyed by
+ * family and label text, rendered in the text exposition format; one lock.
+ */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>

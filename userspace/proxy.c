@@ -1,4 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The PROXY protocol v2 header towards the backend (proxy.h): addresses
+ * and the verified identity in TLVs. A pure function, no I/O.
+ */
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>

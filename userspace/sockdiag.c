@@ -1,4 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The kernel's view of our client sockets (sockdiag.h): a NETLINK_SOCK_DIAG
+ * dump of TCP sockets with their TLS ULP info, matched by SO_COOKIE.
+ */
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>

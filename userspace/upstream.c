@@ -16,8 +16,10 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "datapath.h"
 #include "log.h"
 #include "proxy.h"
+#include "upstream.h"
 
 static void upstream_fail(struct gw_conn *c, int err)
 {
@@ -27,27 +29,7 @@ static void upstream_fail(struct gw_conn *c, int err)
 		(unsigned long long)c->id, lc->upstream.address_str,
 		err ? strerror(err) : "connect timed out");
 	/* Best effort: the client learns it was a deliberate close. */
-	gw_conn_close_notify(c);
-	gw_conn_close(c, "upstream_unreachable", false);
-}
-
-/* The PROXY v2 header is the first thing the backend reads. */
-static int proxy_header(struct gw_conn *c)
-{
-	int n;
-
-	c->c2b.data = malloc(GW_BUF_SIZE);
-	if (!c->c2b.data)
-		return -ENOMEM;
-	n = gw_proxy_v2_build((unsigned char *)c->c2b.data, GW_BUF_SIZE,
-			      (struct sockaddr *)&c->src, (struct sockaddr *)&c->dst,
-			      c->ident, c->tls_version, c->cipher);
-	if (n < 0)
-		return n;
-	c->c2b.head = 0;
-	c->c2b.tail = n;
-	c->proxy_hdr_left = n;
-	return 0;
+	gw_conn_finish(c, "upstream_unreachable");
 }
 
 /*
@@ -61,8 +43,7 @@ static void lifetime_over(struct gw_conn *c)
 
 	pr_info("listener \"%s\": conn %llu: %s", c->lc->name, (unsigned long long)c->id,
 		expired ? "client certificate expired, closing" : "max_connection_lifetime reached, closing");
-	gw_conn_close_notify(c);
-	gw_conn_close(c, expired ? "expired" : "max_lifetime", false);
+	gw_conn_finish(c, expired ? "expired" : "max_lifetime");
 }
 
 static void lifetime_start(struct gw_conn *c)
@@ -81,16 +62,23 @@ static void lifetime_start(struct gw_conn *c)
 		gw_conn_timer_start(c, ms, lifetime_over);
 }
 
+/* Both sockets ready: the PROXY header, if any, then the datapath. */
 static void upstream_connected(struct gw_conn *c)
 {
-	int one = 1, err;
+	unsigned char *hdr = NULL;
+	int one = 1, n = 0, err;
 
 	gw_conn_timer_stop(c);
 	if (c->lc->upstream.proxy_protocol == GW_PROXY_V2) {
-		err = proxy_header(c);
-		if (err) {
+		/* As much as a userspace datapath buffer holds. */
+		hdr = malloc(GW_BUF_SIZE);
+		n = hdr ? gw_proxy_v2_build(hdr, GW_BUF_SIZE, (struct sockaddr *)&c->src,
+					    (struct sockaddr *)&c->dst, c->ident,
+					    c->tls_version, c->cipher) : -ENOMEM;
+		if (n < 0) {
+			free(hdr);
 			pr_err("listener \"%s\": conn %llu: cannot build the PROXY header: %s",
-			       c->lc->name, (unsigned long long)c->id, strerror(-err));
+			       c->lc->name, (unsigned long long)c->id, strerror(-n));
 			gw_conn_close(c, "internal_error", true);
 			return;
 		}
@@ -99,27 +87,20 @@ static void upstream_connected(struct gw_conn *c)
 	setsockopt(c->cev.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->state = GW_CONN_FORWARDING;
 	lifetime_start(c);
-	if (c->dp == GW_DP_SPLICE) {
-		/* No userspace buffer on this path: the header goes out first, whole. */
-		if (c->c2b.data) {
-			ssize_t n = send(c->bev.fd, c->c2b.data, c->c2b.tail, MSG_NOSIGNAL);
-
-			if (n != (ssize_t)c->c2b.tail) {
-				gw_conn_close(c, "backend_reset", true);
-				return;
-			}
-			gw_dp_userspace_free(c);
-			c->proxy_hdr_left = 0;
-		}
-		err = gw_dp_splice_start(c);
-		if (err) {
-			pr_err("listener \"%s\": conn %llu: cannot start splicing: %s",
-			       c->lc->name, (unsigned long long)c->id, strerror(-err));
-			gw_conn_close(c, "internal_error", true);
-		}
-		return;
+	err = c->state == GW_CONN_DEAD ? 0 : c->dp->start(c, hdr, (size_t)n);
+	free(hdr);
+	if (err == -ECONNRESET) {
+		gw_conn_close(c, "backend_reset", true);
+	} else if (err) {
+		pr_err("listener \"%s\": conn %llu: cannot start the %s datapath: %s",
+		       c->lc->name, (unsigned long long)c->id, c->dp->name, strerror(-err));
+		gw_conn_close(c, "internal_error", true);
 	}
-	gw_dp_userspace_start(c);
+}
+
+static void upstream_timeout(struct gw_conn *c)
+{
+	upstream_fail(c, 0);
 }
 
 static void upstream_event(struct gw_ev *ev, uint32_t events)
@@ -158,11 +139,7 @@ void gw_upstream_connect(struct gw_conn *c)
 		upstream_fail(c, errno);
 		return;
 	}
-	gw_conn_timer_start(c, c->lc->upstream.connect_timeout_ms, gw_upstream_timeout);
+	gw_conn_timer_start(c, c->lc->upstream.connect_timeout_ms, upstream_timeout);
 	gw_conn_set_events(c, &c->bev, EPOLLOUT);
 }
 
-void gw_upstream_timeout(struct gw_conn *c)
-{
-	upstream_fail(c, 0);
-}

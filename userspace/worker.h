@@ -1,79 +1,84 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * A worker: one epoll event loop thread serving the connections accepted
- * on the listening sockets. main.c builds the first generation (config
- * and TLS contexts), binds, then runs the primary worker, which starts
- * the others ("workers") and runs until SIGTERM/SIGINT (drain) or a fatal
- * error. SIGHUP builds a new generation and swaps it in, in every worker,
- * only when all of it is valid.
+ * The state of one worker: an event-loop thread that accepts on the
+ * shared listening sockets and serves its connections. This header is
+ * only the data every layer of a worker reads; the code that runs a
+ * worker is pool.c (threads, calls between workers), listener.c,
+ * conn.c and accept.c.
+ *
+ * Concurrency invariants: a worker's loop, listeners and connections are
+ * touched only by its own thread, except while the primary waits in
+ * gw_pool_call() for a peer to run a function for it (the primary does
+ * nothing else meanwhile). Across threads only these are shared: the
+ * generations (atomic reference counts; the TLS contexts in them are per
+ * worker), the fields marked "atomic" below, the inbox under call_lock,
+ * and the metrics, audit and log modules (locked inside). Connections
+ * are freed only between epoll batches (conn.h).
  */
 #ifndef GW_WORKER_H
 #define GW_WORKER_H
 
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
 
-#include "config.h"
-#include "util.h"
+#include "gen.h"
+#include "loop.h"
 
-struct gw_gen;
-struct gw_worker;
-
-/*
- * Load the configuration at path and build every listener's TLS state for
- * n_workers workers (0: as many as the configuration's "workers" says).
- * NULL when anything is invalid, with the problems in diag; warnings go to
- * warn either way.
- */
-struct gw_gen *gw_gen_build(const char *path, unsigned int n_workers,
-			    struct gw_diag *diag, struct gw_diag *warn);
-const struct gw_config *gw_gen_config(const struct gw_gen *gen);
-unsigned int gw_gen_workers(const struct gw_gen *gen);
-void gw_gen_put(struct gw_gen *gen);
-
-/* A worker for gen (it takes the reference). NULL on allocation failure. */
-struct gw_worker *gw_worker_new(struct gw_gen *gen);
-
-/* Create, bind and listen on every listener's socket. 0 or -errno (logged). */
-int gw_worker_listen(struct gw_worker *w);
-
-/* Run until stopped. 0 after a clean stop, -errno on a runtime failure. */
-int gw_worker_run(struct gw_worker *w);
-
-/*
- * Re-read the configuration file and swap in the new generation if all of
- * it is valid; otherwise keep the running one. 0 or -errno; logged and
- * audited either way.
- */
-int gw_worker_reload(struct gw_worker *w);
-
-/*
- * Hand the loaded Stage 1 programs to the worker (it takes ownership): it
- * fills their maps from every generation, attaches them, and turns their
- * counters and samples into stage1_drops audit summaries.
- */
-struct gw_stage1;
-void gw_worker_set_stage1(struct gw_worker *w, struct gw_stage1 *s1);
-
-/* Hand the loaded steering program to the worker (it takes ownership). */
+struct gw_certpool;
+struct gw_conn;
+struct gw_listener;
 struct gw_steer_prog;
-void gw_worker_set_steer(struct gw_worker *w, struct gw_steer_prog *steer);
 
-/*
- * Start as the successor of a running daemon: open our sockets, switch
- * the steering map to them, then tell the old daemon (over its control
- * socket) to drain and exit.
- */
-void gw_worker_set_takeover(struct gw_worker *w, bool takeover);
+/* An accepted connection passed to a less loaded worker (accept.c). */
+struct gw_handoff {
+	struct gw_handoff *next;
+	int fd;
+	struct sockaddr_storage src;
+	struct sockaddr_storage listen;	/* which listener: its address */
+	socklen_t listen_len;
+};
 
-/*
- * The kernel has kTLS for these ciphers (gw_kcaps_cipher_mask; 0: none):
- * connections that negotiated one of them move to the splice datapath.
- */
-void gw_worker_set_ktls(struct gw_worker *w, unsigned int ciphers);
+struct gw_pool_call;
 
-/* What the kernel capability probe found, for "mtlsgwctl status". */
-void gw_worker_set_kernel_info(struct gw_worker *w, const char *info);
+struct gw_worker {
+	struct gw_loop loop;
+	struct gw_gen *gen;		/* current generation */
+	unsigned int index, n_workers;	/* index 0: the primary */
+	struct gw_worker **workers;	/* all of them, [index]; NULL with one */
+	struct gw_certpool *certpool;	/* client certificates parsed here */
+	unsigned int ktls;		/* ciphers the kernel takes (kcaps bits) */
 
-void gw_worker_free(struct gw_worker *w);
+	struct gw_listener *listeners;	/* live and removed-but-busy */
+	struct gw_steer_prog *steer;	/* primary: the steering map; NULL otherwise */
+	uint64_t slots_used;		/* steering socket slots, one per listener */
+
+	unsigned int n_conns;
+	struct gw_conn *all;		/* live connections */
+	struct gw_conn *dead;		/* closed, freed after the batch */
+
+	bool stopping;
+	struct gw_timer drain_timer;	/* stopping: drain_timeout */
+	int exit_err;
+
+	/* pool.c: the thread and the calls into it */
+	pthread_t thread;
+	bool started;			/* peer: its thread runs */
+	struct gw_ev call_ev;		/* eventfd: a call or a handoff is pending */
+	pthread_mutex_t call_lock;
+	pthread_cond_t call_cond;
+	struct gw_pool_call *call;	/* pending, under call_lock */
+	bool exited;			/* peer: loop ended, under call_lock */
+	struct gw_handoff *inbox;	/* from other workers, under call_lock */
+	unsigned int peers_running;	/* primary: atomic */
+	struct gw_ev peers_ev;		/* primary: eventfd, a peer has stopped */
+
+	/* read by the other workers to balance (atomic) */
+	bool accepting;			/* running and not stopping */
+	unsigned int load_conns;	/* = n_conns */
+	unsigned int load_handshakes;	/* handshakes in progress */
+	unsigned int load_pending;	/* handed to us, not yet taken */
+};
 
 #endif

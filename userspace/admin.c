@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Administration (admin.h): status, conns and kill over every worker, and
+ * the Prometheus endpoint. Runs in the primary's loop; the peers' parts
+ * are read or changed in their own threads through gw_pool_each().
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "admin.h"
+#include "conn.h"
+#include "log.h"
+#include "metrics.h"
+#include "pool.h"
+#include "sockdiag.h"
+#include "stage1.h"
+#include "stats.h"
+#include "steer.h"
+
+static const char *conn_state_str(enum gw_conn_state s)
+{
+	switch (s) {
+	case GW_CONN_HANDSHAKE:
+		return "handshake";
+	case GW_CONN_CONNECTING:
+		return "connecting";
+	case GW_CONN_FORWARDING:
+		return "forwarding";
+	default:
+		return "closed";
+	}
+}
+
+static void status_listener(struct gw_admin *a, struct gw_sbuf *b, struct gw_listener *ls,
+			    const struct gw_ls_sum *sum)
+{
+	const struct gw_cfg_listener *lc = ls->cfg;
+	struct gw_worker *w = a->w;
+	unsigned int conns = sum ? sum->conns : ls->n_conns, j;
+
+	if (ls->removed) {
+		gw_sbuf_printf(b, "listener %s: removed, %u connections finishing\n",
+			       lc->name, conns);
+		return;
+	}
+	gw_sbuf_printf(b, "listener %s: %s mode %s datapath %s connections %u handshakes %u bytes_in %llu bytes_out %llu\n",
+		       lc->name, lc->listen_str, gw_mode_str(lc->mode),
+		       w->ktls && w->gen->cfg->datapath != GW_DATAPATH_USERSPACE ?
+		       "splice" : "userspace", conns, sum ? sum->handshakes : ls->n_handshakes,
+		       (unsigned long long)(sum ? sum->bytes_in : ls->bytes_in),
+		       (unsigned long long)(sum ? sum->bytes_out : ls->bytes_out));
+	for (j = 0; j < lc->n_steer; j++) {
+		const struct gw_steer *st = &lc->steer[j];
+		char pfx[64];
+
+		if (!gw_cidr_fmt(&st->dst, pfx, sizeof(pfx)))
+			gw_sbuf_printf(b, "  steer %s:%u-%u\n", pfx, st->lo, st->hi);
+	}
+	if (a->steer && lc->n_steer) {
+		struct gw_steer_hits h;
+
+		if (!gw_steer_hits(a->steer, ls->slot, &h))
+			gw_sbuf_printf(b, "  steer hits %llu (no socket %llu)\n",
+				       (unsigned long long)h.assigned,
+				       (unsigned long long)h.no_socket);
+	}
+	for (j = 0; j < lc->n_interfaces; j++) {
+		const char *m = gw_stage1_mode(a->s1, lc->interfaces[j]);
+
+		gw_sbuf_printf(b, "  stage1 %s: %s\n", lc->interfaces[j],
+			       m ? m : "not attached (userspace check only)");
+	}
+}
+
+void gw_admin_status(struct gw_admin *a, struct gw_sbuf *b)
+{
+	struct gw_worker *w = a->w;
+	const struct gw_config *cfg = w->gen->cfg;
+	struct gw_listener *ls;
+	struct gw_ls_sums sums;
+
+	gw_ls_sums_collect(w, &sums);
+	gw_sbuf_printf(b, "mtlsgw %s\n", GW_VERSION);
+	gw_sbuf_printf(b, "uptime: %llu s\n",
+		       (unsigned long long)((gw_now_ms() - a->t_start_ms) / 1000));
+	gw_sbuf_printf(b, "config: %s (generation %llu)\n", cfg->path,
+		       (unsigned long long)w->gen->id);
+	gw_sbuf_printf(b, "kernel: %s\n", a->kernel_info);
+	gw_sbuf_printf(b, "stage1: %s\n", a->s1 ? "eBPF loaded" : "userspace check only");
+	gw_sbuf_printf(b, "workers: %u\n", w->n_workers);
+	gw_sbuf_printf(b, "connections: %u\n", sums.conns);
+	for (ls = w->listeners; ls; ls = ls->next)
+		status_listener(a, b, ls, gw_ls_sums_find(&sums, ls));
+	gw_ls_sums_free(&sums);
+}
+
+/* ---- conns ---- */
+
+/* The kernel's view of each live client socket, matched by SO_COOKIE. */
+struct kview {
+	struct gw_worker *w;
+	struct gw_sockdiag *d;		/* one per live connection, list order */
+	unsigned int n;
+};
+
+static void kview_one(const struct gw_sockdiag *d, void *ctx)
+{
+	struct kview *kv = ctx;
+	struct gw_conn *c;
+	unsigned int i;
+
+	for (c = kv->w->all, i = 0; c && i < kv->n; c = c->all_next, i++)
+		if (c->cookie && c->cookie == d->cookie)
+			kv->d[i] = *d;
+}
+
+struct conns_req {
+	struct gw_sbuf *b;
+	bool json;
+	bool said_err;
+};
+
+static void conn_row(struct gw_sbuf *b, const struct gw_worker *w, const struct gw_conn *c,
+		     const struct gw_sockdiag *d, uint64_t now, bool json)
+{
+	char src[GW_SOCKADDR_STRLEN] = "?", ulp[64] = "-";
+	const char *who = c->ident ? (c->ident->spiffe_id ? c->ident->spiffe_id :
+				      c->ident->subject) : "-";
+
+	gw_sockaddr_fmt((const struct sockaddr *)&c->src, src, sizeof(src));
+	if (d && d->ulp[0])
+		gw_snprintf(ulp, sizeof(ulp), "%s %s %s", d->ulp,
+			    gw_sockdiag_tls_version(d->tls_version),
+			    gw_sockdiag_tls_cipher(d->tls_cipher));
+	else if (d)
+		gw_snprintf(ulp, sizeof(ulp), "none");
+	if (json)
+		gw_sbuf_printf(b, "{\"id\":%llu,\"worker\":%u,\"listener\":\"%s\",\"src\":\"%s\",\"state\":\"%s\",\"identity\":\"%s\",\"serial\":\"%s\",\"tls_version\":\"%s\",\"cipher\":\"%s\",\"datapath\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,\"age_ms\":%llu,\"kernel\":{\"found\":%s,\"tcp_state\":%u,\"bytes_received\":%llu,\"bytes_acked\":%llu,\"rtt_us\":%u,\"ulp\":\"%s\"}}\n",
+			       (unsigned long long)c->id, w->index, c->lc->name, src,
+			       conn_state_str(c->state),
+			       who, c->ident ? c->ident->serial : "",
+			       c->tls_version ? c->tls_version : "", c->cipher ? c->cipher : "",
+			       gw_conn_datapath(c),
+			       (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
+			       (unsigned long long)(now - c->t_start_ms), d ? "true" : "false",
+			       d ? d->state : 0, d ? (unsigned long long)d->bytes_received : 0ULL,
+			       d ? (unsigned long long)d->bytes_acked : 0ULL, d ? d->rtt_us : 0,
+			       ulp);
+	else
+		gw_sbuf_printf(b, "%-6llu %-12s %-28s %-44s %-8s %-30s %-9s %12llu %12llu %8llu %12llu %12llu %s\n",
+			       (unsigned long long)c->id, c->lc->name, src, who,
+			       c->tls_version ? c->tls_version : conn_state_str(c->state),
+			       c->cipher ? c->cipher : "-", gw_conn_datapath(c),
+			       (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
+			       (unsigned long long)((now - c->t_start_ms) / 1000),
+			       d ? (unsigned long long)d->bytes_received : 0ULL,
+			       d ? (unsigned long long)d->bytes_acked : 0ULL, ulp);
+}
+
+/* One worker's rows of "conns". */
+static void conns_rows(struct gw_worker *w, void *arg)
+{
+	struct conns_req *req = arg;
+	struct kview kv = { .w = w, .n = w->n_conns };
+	uint64_t now = gw_now_ms();
+	struct gw_conn *c;
+	unsigned int i;
+	int err;
+
+	if (!kv.n)
+		return;
+	kv.d = calloc(kv.n, sizeof(*kv.d));
+	err = kv.d ? gw_sockdiag_dump(kview_one, &kv) : -ENOMEM;
+	if (err && !req->json && !req->said_err) {
+		gw_sbuf_printf(req->b, "# kernel view unavailable (sock_diag: %s)\n", strerror(-err));
+		req->said_err = true;
+	}
+	for (c = w->all, i = 0; c; c = c->all_next, i++)
+		conn_row(req->b, w, c, kv.d && i < kv.n && kv.d[i].cookie ? &kv.d[i] : NULL,
+			 now, req->json);
+	free(kv.d);
+}
+
+void gw_admin_conns(struct gw_admin *a, struct gw_sbuf *b, bool json)
+{
+	struct conns_req req = { .b = b, .json = json };
+
+	if (!json)
+		gw_sbuf_printf(b, "%-6s %-12s %-28s %-44s %-8s %-30s %-9s %12s %12s %8s %12s %12s %s\n",
+			       "ID", "LISTENER", "SOURCE", "IDENTITY", "TLS", "CIPHER", "DATAPATH",
+			       "BYTES_IN", "BYTES_OUT", "AGE_S", "K_RECEIVED", "K_ACKED", "K_ULP");
+	conns_rows(a->w, &req);
+	gw_pool_each(a->w, conns_rows, &req);
+}
+
+/* ---- kill ---- */
+
+struct kill_req {
+	enum gw_ctl_kill_by by;
+	const char *value;
+	unsigned int n;
+};
+
+static bool kill_matches(const struct kill_req *req, const struct gw_conn *c)
+{
+	switch (req->by) {
+	case GW_KILL_CONN:
+		return c->id == strtoull(req->value, NULL, 10);
+	case GW_KILL_SERIAL:
+		return c->ident && !strcasecmp(c->ident->serial, req->value);
+	case GW_KILL_SPIFFE_ID:
+		return c->ident && c->ident->spiffe_id && !strcmp(c->ident->spiffe_id, req->value);
+	}
+	return false;
+}
+
+/* Close every live connection of w matching; count them in req->n. */
+static void kill_matching(struct gw_worker *w, void *arg)
+{
+	struct kill_req *req = arg;
+	struct gw_conn *c, *next;
+
+	for (c = w->all; c; c = next) {
+		/* gw_conn_finish unlinks c; next is taken before. */
+		next = c->all_next;
+		if (!kill_matches(req, c))
+			continue;
+		/* Tell the client it was a deliberate end, then close. */
+		gw_conn_finish(c, "killed");
+		req->n++;
+	}
+}
+
+unsigned int gw_admin_kill(struct gw_admin *a, enum gw_ctl_kill_by by, const char *value)
+{
+	struct kill_req req = { .by = by, .value = value };
+
+	kill_matching(a->w, &req);
+	gw_pool_each(a->w, kill_matching, &req);
+	return req.n;
+}
+
+/* ---- metrics ---- */
+
+static void metrics_event(struct gw_ev *ev, uint32_t events)
+{
+	static const char nf[] = "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n"
+				 "Content-Length: 26\r\n\r\ntry GET /metrics instead\r\n";
+	static const char ise[] = "HTTP/1.0 500 Internal Server Error\r\n\r\n";
+	struct gw_admin *a = gw_container_of(ev, struct gw_admin, metrics_ev);
+	char req[GW_CTL_MAX_REQUEST], *body;
+	struct gw_sbuf out = { 0 };
+	size_t len = 0;
+	int cfd;
+
+	(void)events;
+	cfd = gw_ctl_accept(ev->fd, req, sizeof(req));
+	if (cfd < 0)
+		return;
+	if (strncmp(req, "GET /metrics", 12) || (req[12] != ' ' && req[12] != '?')) {
+		gw_ctl_reply(cfd, nf, sizeof(nf) - 1);
+		return;
+	}
+	gw_stats_snapshot(a->w, a->s1);
+	body = gw_metrics_render(&len);
+	if (!body) {
+		gw_ctl_reply(cfd, ise, sizeof(ise) - 1);
+		return;
+	}
+	/* One reply buffer: head then body. */
+	gw_sbuf_printf(&out, "HTTP/1.0 200 OK\r\n"
+		       "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+		       "Content-Length: %zu\r\n\r\n%.*s", len, (int)len, body);
+	if (!out.err)
+		gw_ctl_reply(cfd, out.buf, out.len);
+	else
+		close(cfd);
+	gw_sbuf_free(&out);
+	free(body);
+}
+
+int gw_admin_metrics_start(struct gw_admin *a, const char *listen, bool reuseport)
+{
+	int fd;
+
+	a->metrics_ev.fd = -1;
+	if (!listen)
+		return 0;
+	fd = gw_ctl_listen_tcp(listen, reuseport);
+	if (fd < 0) {
+		pr_err("metrics.listen: cannot listen on %s: %s", listen, strerror(-fd));
+		return fd;
+	}
+	a->metrics_ev.fd = fd;
+	a->metrics_ev.fn = metrics_event;
+	gw_loop_set(&a->w->loop, &a->metrics_ev, EPOLLIN);
+	pr_info("metrics on http://%s/metrics", listen);
+	return 0;
+}
+
+void gw_admin_metrics_stop(struct gw_admin *a)
+{
+	if (a->metrics_ev.fd < 0)
+		return;
+	gw_loop_set(&a->w->loop, &a->metrics_ev, 0);
+	close(a->metrics_ev.fd);
+	a->metrics_ev.fd = -1;
+}

@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The connection lifecycle (conn.h): create, count, time out, recheck
+ * against a new generation, close and free. Everything that ends a
+ * connection ends here, so the conn_close audit line, the listener's
+ * counters and the worker's load figures stay in step.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "conn.h"
+#include "datapath.h"
+#include "ktls.h"
+#include "log.h"
+#include "metrics.h"
+#include "sockdiag.h"
+
+/* Connection ids are unique in the process, across workers. */
+static uint64_t conn_ids;
+
+struct gw_conn *gw_conn_new(struct gw_listener *ls, int fd, const struct sockaddr_storage *src)
+{
+	socklen_t len = sizeof(struct sockaddr_storage);
+	struct gw_worker *w = ls->w;
+	struct gw_conn *c;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->id = __atomic_add_fetch(&conn_ids, 1, __ATOMIC_RELAXED);
+	c->ls = ls;
+	c->gen = gw_gen_get(ls->gen);
+	c->lc = ls->cfg;
+	c->tls = ls->tls;
+	c->cev.fd = fd;
+	c->pipe_cb[0] = c->pipe_cb[1] = c->pipe_bc[0] = c->pipe_bc[1] = -1;
+	c->cookie = gw_sock_cookie(fd);
+	c->bev.fd = -1;
+	c->src = *src;
+	if (getsockname(fd, (struct sockaddr *)&c->dst, &len))
+		c->dst = ls->cfg->listen;
+	c->t_start_ms = gw_now_ms();
+	c->state = GW_CONN_HANDSHAKE;
+	c->all_next = w->all;
+	if (w->all)
+		w->all->all_prev = c;
+	w->all = c;
+	ls->n_conns++;
+	ls->n_handshakes++;
+	w->n_conns++;
+	__atomic_add_fetch(&w->load_conns, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&w->load_handshakes, 1, __ATOMIC_RELAXED);
+	return c;
+}
+
+void gw_conn_set_events(struct gw_conn *c, struct gw_ev *ev, uint32_t events)
+{
+	gw_loop_set(&c->ls->w->loop, ev, events);
+}
+
+static void conn_timeout(struct gw_timer *t)
+{
+	struct gw_conn *c = gw_container_of(t, struct gw_conn, timer);
+
+	c->on_timeout(c);
+}
+
+void gw_conn_timer_start(struct gw_conn *c, uint64_t timeout_ms,
+			 void (*on_timeout)(struct gw_conn *c))
+{
+	c->on_timeout = on_timeout;
+	if (gw_timer_start(&c->ls->w->loop, &c->timer, timeout_ms, conn_timeout))
+		gw_conn_close(c, "out_of_memory", true);
+}
+
+void gw_conn_timer_stop(struct gw_conn *c)
+{
+	gw_timer_stop(&c->ls->w->loop, &c->timer);
+}
+
+void gw_conn_handshake_done(struct gw_conn *c)
+{
+	c->ls->n_handshakes--;
+	__atomic_sub_fetch(&c->ls->w->load_handshakes, 1, __ATOMIC_RELAXED);
+	gw_listener_update(c->ls);
+}
+
+void gw_conn_count_bytes(struct gw_conn *c, uint64_t n_in, uint64_t n_out)
+{
+	c->bytes_in += n_in;
+	c->bytes_out += n_out;
+	c->ls->bytes_in += n_in;
+	c->ls->bytes_out += n_out;
+}
+
+const char *gw_conn_datapath(const struct gw_conn *c)
+{
+	return c->dp ? c->dp->name : "userspace";
+}
+
+void gw_conn_close_notify(struct gw_conn *c)
+{
+	if (c->dp)
+		c->dp->close_notify(c);
+}
+
+void gw_conn_finish(struct gw_conn *c, const char *reason)
+{
+	if (c->state != GW_CONN_HANDSHAKE)
+		gw_conn_close_notify(c);
+	gw_conn_close(c, reason, false);
+}
+
+struct gw_certpool *gw_conn_certpool(const struct gw_conn *c)
+{
+	return c->ls->w->certpool;
+}
+
+bool gw_conn_ktls_allowed(const struct gw_conn *c, int cipher)
+{
+	unsigned int want = cipher == GW_KTLS_ANY_CIPHER ? ~0u : 1u << cipher;
+
+	return (c->ls->w->ktls & want) &&
+	       c->ls->gen->cfg->datapath != GW_DATAPATH_USERSPACE;
+}
+
+bool gw_conn_key_update_ok(struct gw_conn *c)
+{
+	uint64_t now = gw_now_ms();
+
+	if (now - c->ku_window_ms >= 1000) {
+		c->ku_window_ms = now;
+		c->ku_count = 0;
+	}
+	if (++c->ku_count > GW_KEY_UPDATES_PER_S)
+		c->ku_flood = true;
+	return !c->ku_flood;
+}
+
+/* ---- closing ---- */
+
+static void set_linger0(int fd)
+{
+	struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+}
+
+/*
+ * Closing a socket with unread data in its receive queue sends an RST, and
+ * an RST can make the peer's kernel discard the alert or close_notify we
+ * just wrote before the peer reads it. So end our side with a FIN first
+ * and discard what the client already sent.
+ */
+static void drain_close(int fd)
+{
+	char sink[4096];
+	unsigned int i;
+
+	shutdown(fd, SHUT_WR);
+	for (i = 0; i < 16; i++)
+		if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+			break;
+}
+
+void gw_conn_close(struct gw_conn *c, const char *reason, bool abort)
+{
+	struct gw_listener *ls = c->ls;
+	struct gw_worker *w = ls->w;
+
+	if (c->state == GW_CONN_DEAD)
+		return;
+	if (c->t_open_ms)
+		gw_audit_emit(&GW_AUDIT_EVENT(.event = "conn_close",
+			.conn_id = c->id, .listener = c->lc->name,
+			.src = (struct sockaddr *)&c->src,
+			.dst = (struct sockaddr *)&c->dst, .id = c->ident,
+			.tls_version = c->tls_version, .cipher = c->cipher,
+			.rule = c->rule, .reason = reason, .datapath = gw_conn_datapath(c),
+			.counts = true, .bytes_in = c->bytes_in,
+			.bytes_out = c->bytes_out,
+			.duration_ms = gw_now_ms() - c->t_start_ms));
+	if (c->state == GW_CONN_HANDSHAKE)
+		gw_conn_handshake_done(c);
+	gw_conn_timer_stop(c);
+	gw_loop_set(&w->loop, &c->cev, 0);
+	gw_loop_set(&w->loop, &c->bev, 0);
+	if (abort) {
+		set_linger0(c->cev.fd);
+		if (c->bev.fd >= 0)
+			set_linger0(c->bev.fd);
+	} else {
+		drain_close(c->cev.fd);
+	}
+	close(c->cev.fd);
+	if (c->bev.fd >= 0)
+		close(c->bev.fd);
+	c->cev.fd = c->bev.fd = -1;
+	c->state = GW_CONN_DEAD;
+	if (c->all_prev)
+		c->all_prev->all_next = c->all_next;
+	else
+		w->all = c->all_next;
+	if (c->all_next)
+		c->all_next->all_prev = c->all_prev;
+	c->dead_next = w->dead;
+	w->dead = c;
+	ls->n_conns--;
+	w->n_conns--;
+	__atomic_sub_fetch(&w->load_conns, 1, __ATOMIC_RELAXED);
+	gw_listener_update(ls);
+}
+
+void gw_conns_close_all(struct gw_worker *w, const char *reason)
+{
+	while (w->all)
+		gw_conn_close(w->all, reason, false);
+}
+
+void gw_conns_reap(struct gw_worker *w)
+{
+	struct gw_conn *c;
+
+	while ((c = w->dead)) {
+		w->dead = c->dead_next;
+		SSL_free(c->ssl);
+		X509_free(c->vr.leaf);
+		sk_X509_pop_free(c->vr.chain, X509_free);
+		gw_certrefs_free(c->certrefs);
+		gw_identity_free(c->ident);
+		if (c->dp)
+			c->dp->free(c);
+		gw_ktls_secrets_free(c->ktls_secrets);
+		gw_gen_put(c->gen);
+		free(c);
+	}
+}
+
+/* ---- live connections after a reload ---- */
+
+const char *gw_conn_recheck(const struct gw_conn *c)
+{
+	const struct gw_worker *w = c->ls->w;
+	int i = gw_gen_listener(w->gen, c->lc->name);
+
+	/* A removed listener's connections finish under their old policy. */
+	if (i < 0)
+		return NULL;
+	return gw_gen_recheck(&w->gen->cfg->listeners[i],
+			      gw_tls_revoked(gw_gen_tls(w->gen, w->index, i), c->certrefs),
+			      (const struct sockaddr *)&c->src, c->ident);
+}
+
+void gw_conn_revoke(struct gw_conn *c, const char *why)
+{
+	gw_audit_emit(&GW_AUDIT_EVENT(.event = "revoked_close", .conn_id = c->id,
+		.listener = c->lc->name, .src = (struct sockaddr *)&c->src,
+		.dst = (struct sockaddr *)&c->dst, .id = c->ident,
+		.decision = "deny", .reason = why));
+	gw_metric_add("mtlsgw_revoked_connections_closed_total", "", 1);
+	pr_info("listener \"%s\": conn %llu closed: %s by the new configuration",
+		c->lc->name, (unsigned long long)c->id, why);
+	gw_conn_finish(c, why);
+}
+
+void gw_conns_recheck(struct gw_worker *w)
+{
+	struct gw_conn *c, *next;
+	const char *why;
+
+	for (c = w->all; c; c = next) {
+		next = c->all_next;
+		/* Handshakes in flight are checked when they complete. */
+		if (c->state != GW_CONN_CONNECTING && c->state != GW_CONN_FORWARDING)
+			continue;
+		why = gw_conn_recheck(c);
+		if (why)
+			gw_conn_revoke(c, why);
+	}
+}

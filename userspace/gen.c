@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Configuration generations (gen.h): build one from the config file with
+ * every worker's TLS contexts, count references, warn before server
+ * certificates expire, and decide whether a live connection still passes
+ * under a new generation. Only the main thread builds generations; any
+ * worker may drop a reference.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/provider.h>
+
+#include "addr.h"
+#include "authz.h"
+#include "gen.h"
+#include "log.h"
+
+static void gen_free(struct gw_gen *gen)
+{
+	unsigned int i;
+
+	if (!gen)
+		return;
+	for (i = 0; gen->tls && i < gen->n_workers * gen->cfg->n_listeners; i++)
+		gw_tls_server_free(gen->tls[i]);
+	free(gen->tls);
+	free(gen->expiry_warned);
+	gw_cfg_free(gen->cfg);
+	free(gen);
+}
+
+struct gw_gen *gw_gen_get(struct gw_gen *gen)
+{
+	__atomic_fetch_add(&gen->refs, 1, __ATOMIC_RELAXED);
+	return gen;
+}
+
+void gw_gen_put(struct gw_gen *gen)
+{
+	if (gen && !__atomic_sub_fetch(&gen->refs, 1, __ATOMIC_ACQ_REL))
+		gen_free(gen);
+}
+
+/* CPUs this process may run on: "workers: auto". */
+static unsigned int cpus_usable(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return 1;
+	n = CPU_COUNT(&set);
+	return n < 1 ? 1 : n > GW_MAX_WORKERS ? GW_MAX_WORKERS : (unsigned int)n;
+}
+
+/*
+ * The OpenSSL library context of worker k's TLS contexts, for the life of
+ * the process; NULL (the default one) while there is one worker. Threads
+ * that share a library context contend for its locks on every handshake
+ * (the name map read by the decoder set-up for each certificate's key
+ * above all): measured with tests/bench/hs-scale.c in its cleanest
+ * rounds, 2 threads on one context did 1.6 times the handshakes of one,
+ * on their own contexts 1.95 times, as many as 2 processes.
+ */
+static OSSL_LIB_CTX *worker_libctx(unsigned int n_workers, unsigned int k)
+{
+	static OSSL_LIB_CTX *libctx[GW_MAX_WORKERS];
+
+	if (n_workers == 1 || k >= GW_MAX_WORKERS)
+		return NULL;
+	/* Only the main thread builds generations. */
+	if (!libctx[k]) {
+		libctx[k] = OSSL_LIB_CTX_new();
+		if (libctx[k] && !OSSL_PROVIDER_load(libctx[k], "default")) {
+			OSSL_LIB_CTX_free(libctx[k]);
+			libctx[k] = NULL;
+		}
+	}
+	return libctx[k];
+}
+
+/*
+ * Every worker's TLS contexts for listener i, with one session cache and
+ * one verification cache. The files are read once per worker; the
+ * first worker's problems are the ones reported (the others would repeat
+ * them).
+ */
+static int gen_build_tls(struct gw_gen *gen, unsigned int i, struct gw_diag *diag,
+			 struct gw_diag *warn)
+{
+	const struct gw_cfg_listener *lc = &gen->cfg->listeners[i];
+	unsigned int n = gen->cfg->n_listeners, k;
+	struct gw_diag more = { 0 };
+	int err = 0;
+
+	for (k = 0; k < gen->n_workers && !err; k++) {
+		OSSL_LIB_CTX *libctx = worker_libctx(gen->n_workers, k);
+		struct gw_tls_server *ts;
+
+		if (gen->n_workers > 1 && !libctx) {
+			gw_diag_add(diag, "%s: worker %u: no OpenSSL library context", gen->cfg->path, k);
+			err = -ENOMEM;
+			break;
+		}
+		ts = gw_tls_server_new(gen->cfg, lc, libctx, k ? &more : diag, k ? &more : warn);
+		gen->tls[k * n + i] = ts;
+		if (!ts)
+			err = -EINVAL;
+		else if (k)
+			gw_tls_server_share_caches(ts, gen->tls[i]);
+	}
+	/* A file changed between two workers' reads: say what the last read found. */
+	for (k = 0; k < more.n; k++)
+		gw_diag_add(diag, "%s", more.msgs[k]);
+	if (err && !gw_diag_count(diag))
+		gw_diag_add(diag, "%s: listeners[%u]: cannot set up TLS context", gen->cfg->path, i);
+	gw_diag_free(&more);
+	return err;
+}
+
+struct gw_gen *gw_gen_build(const char *path, unsigned int n_workers,
+			    struct gw_diag *diag, struct gw_diag *warn)
+{
+	unsigned int before = gw_diag_count(diag), i;
+	struct gw_gen *gen;
+
+	gen = calloc(1, sizeof(*gen));
+	if (!gen)
+		return NULL;
+	gen->refs = 1;
+	gen->cfg = gw_cfg_load(path, diag);
+	if (!gen->cfg)
+		goto out_free;
+	gen->n_workers = n_workers ?: gen->cfg->workers ?: cpus_usable();
+	gen->tls = calloc((size_t)gen->n_workers * gen->cfg->n_listeners, sizeof(*gen->tls));
+	gen->expiry_warned = calloc(gen->cfg->n_listeners, 1);
+	if (!gen->tls || !gen->expiry_warned)
+		goto out_free;
+	for (i = 0; i < gen->cfg->n_listeners; i++) {
+		const struct gw_cfg_listener *lc = &gen->cfg->listeners[i];
+
+		gen_build_tls(gen, i, diag, warn);
+		if (lc->upstream.tls)
+			gw_diag_add(diag, "%s: listeners[%u].upstream.tls: TLS towards the backend is not supported by this version",
+				    gen->cfg->path, i);
+	}
+	if (gw_diag_count(diag) != before)
+		goto out_free;
+	return gen;
+out_free:
+	if (gw_diag_count(diag) == before)
+		gw_diag_add(diag, "%s: out of memory", path);
+	gen_free(gen);
+	return NULL;
+}
+
+int gw_gen_listener(const struct gw_gen *gen, const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; i < gen->cfg->n_listeners; i++)
+		if (!strcmp(gen->cfg->listeners[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+void gw_gen_check_expiry(struct gw_gen *gen)
+{
+	const struct gw_config *cfg = gen->cfg;
+	time_t now = time(NULL);
+	unsigned int i;
+
+	for (i = 0; i < cfg->n_listeners; i++) {
+		time_t na = gw_gen_tls(gen, 0, i)->server_not_after;
+		unsigned char *warned = &gen->expiry_warned[i];
+		long hours = (long)((na - now) / 3600);
+
+		if (!na)
+			continue;
+		if (na - now <= 24 * 3600 && !(*warned & 2)) {
+			*warned |= 3;
+			pr_warn("listener \"%s\": server certificate \"%s\" expires in %ld h%s",
+				cfg->listeners[i].name, cfg->listeners[i].tls.cert,
+				hours, na <= now ? " (already expired)" : "; rotate it now");
+		} else if (na - now <= 72 * 3600 && !(*warned & 1)) {
+			*warned |= 1;
+			pr_warn("listener \"%s\": server certificate \"%s\" expires in %ld h",
+				cfg->listeners[i].name, cfg->listeners[i].tls.cert, hours);
+		}
+	}
+}
+
+const char *gw_gen_recheck(const struct gw_cfg_listener *lc, int revoked,
+			   const struct sockaddr *src, const struct gw_identity *id)
+{
+	if (!lc)
+		return NULL;
+	if (revoked >= 0)
+		return revoked == 0 ? "revoked" : "issuer_revoked";
+	if (lc->mode != GW_MODE_ENFORCE)
+		return NULL;
+	if (!lc->allow_any && !gw_cidr_match_any(lc->allow_sources, lc->n_allow_sources, src))
+		return "source_denied";
+	if (id && gw_authz_decide(lc->rules, lc->n_rules, id) == GW_AUTHZ_NO_MATCH)
+		return "not_authorized";
+	return NULL;
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Listening sockets of one worker: open, bind and listen; each worker's
+ * share of a listener's limits; pause while at the share, resume when
+ * under it; apply a new generation (keep, open, retire); and the
+ * per-listener counters. accept.c does the accepting.
+ */
+#ifndef GW_LISTENER_H
+#define GW_LISTENER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "loop.h"
+#include "worker.h"
+
+/*
+ * A listening socket. It survives reloads that keep its address; its
+ * policy (cfg, tls) always points into the current generation. A listener
+ * removed by a reload closes its socket and lives on until its last
+ * connection is gone.
+ */
+struct gw_listener {
+	struct gw_worker *w;
+	struct gw_ev ev;		/* the listening socket */
+	struct gw_gen *gen;
+	const struct gw_cfg_listener *cfg;
+	struct gw_tls_server *tls;
+	unsigned int index;		/* in gen->cfg->listeners */
+	unsigned int slot;		/* in the steering SOCKMAP */
+	bool paused;			/* limits reached: not accepting */
+	bool removed;
+	unsigned int n_conns;
+	unsigned int n_handshakes;
+	uint64_t bytes_in;		/* payload forwarded, for metrics */
+	uint64_t bytes_out;
+	struct gw_listener *next;
+};
+
+/*
+ * Worker index's share of limit among n_workers: the shares add up to the
+ * limit. The workers accept from one queue, so while one is at its share
+ * the others take the connections until theirs are reached too.
+ */
+unsigned int gw_limit_share(unsigned int limit, unsigned int n_workers, unsigned int index);
+
+/* Accept while under the worker's shares of the limits; pause otherwise. */
+void gw_listener_update(struct gw_listener *ls);
+
+/* The live listener of w bound to addr, or NULL. */
+struct gw_listener *gw_listener_find(struct gw_worker *w, const struct sockaddr_storage *addr,
+				     socklen_t len);
+
+/*
+ * Make w's listeners match gen: keep sockets whose address stays, open
+ * new ones (on_accept handles their events), close the ones gone. All new
+ * sockets are opened before anything changes, so a failure (address in
+ * use) leaves everything as it was. 0 or -errno (logged).
+ */
+int gw_listeners_apply(struct gw_worker *w, struct gw_gen *gen, gw_ev_fn on_accept);
+
+/*
+ * Make peer w's listeners those of the primary pw: the same listening
+ * sockets (its own descriptors of them), its own TLS contexts of pw's
+ * generation.
+ */
+void gw_listeners_sync(struct gw_worker *w, struct gw_worker *pw, gw_ev_fn on_accept);
+
+/* Pause or resume every live listener after its limits or generation changed. */
+void gw_listeners_update(struct gw_worker *w);
+
+/* Close every listening socket (stop accepting); connections stay. */
+void gw_listeners_close(struct gw_worker *w);
+
+/* Free removed listeners whose last connection is gone. */
+void gw_listeners_reap(struct gw_worker *w);
+
+/* Free them all (no connection may be left). */
+void gw_listeners_free(struct gw_worker *w);
+
+#endif

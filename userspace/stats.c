@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Per-listener sums over the workers and the metrics snapshot (stats.h).
+ * The primary collects them by running a function in each peer's thread
+ * (pool.h), so no counter is read while its owner changes it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "datapath.h"
+#include "metrics.h"
+#include "pool.h"
+#include "stage1.h"
+#include "stats.h"
+
+static const char *const s1_verdict_names[GW_S1_NR_VERDICTS] = {
+	[GW_S1_PASS_OTHER] = "pass_other",
+	[GW_S1_PASS_ALLOWED] = "pass_allowed",
+	[GW_S1_DROP] = "drop",
+	[GW_S1_AUDIT_PASS] = "audit_pass",
+	[GW_S1_DROP_FRAGMENT] = "drop_fragment",
+	[GW_S1_DROP_MALFORMED] = "drop_malformed",
+};
+
+static bool sum_is(const struct gw_ls_sum *sum, const struct gw_listener *ls)
+{
+	return sum->removed == ls->removed && !strcmp(sum->name, ls->cfg->name);
+}
+
+static struct gw_ls_sum *sum_get(struct gw_ls_sums *s, const struct gw_listener *ls)
+{
+	struct gw_ls_sum *grown;
+	unsigned int i;
+
+	for (i = 0; i < s->n; i++)
+		if (sum_is(&s->v[i], ls))
+			return &s->v[i];
+	grown = realloc(s->v, (s->n + 1) * sizeof(*grown));
+	if (!grown)
+		return NULL;
+	s->v = grown;
+	memset(&s->v[s->n], 0, sizeof(s->v[s->n]));
+	s->v[s->n].name = strdup(ls->cfg->name);
+	if (!s->v[s->n].name)
+		return NULL;
+	s->v[s->n].removed = ls->removed;
+	return &s->v[s->n++];
+}
+
+static void sums_add(struct gw_worker *w, void *arg)
+{
+	struct gw_ls_sums *s = arg;
+	struct gw_listener *ls;
+	struct gw_conn *c;
+
+	s->conns += w->n_conns;
+	for (ls = w->listeners; ls; ls = ls->next) {
+		struct gw_ls_sum *sum = sum_get(s, ls);
+
+		if (!sum)
+			continue;
+		sum->conns += ls->n_conns;
+		sum->handshakes += ls->n_handshakes;
+		sum->bytes_in += ls->bytes_in;
+		sum->bytes_out += ls->bytes_out;
+	}
+	/* One pass over the connections, whatever the number of listeners. */
+	for (c = w->all; c; c = c->all_next) {
+		struct gw_ls_sum *sum;
+
+		if (c->state < GW_CONN_CONNECTING)
+			continue;
+		sum = sum_get(s, c->ls);
+		if (sum)
+			sum->active[c->dp && c->dp->ktls]++;
+	}
+}
+
+void gw_ls_sums_collect(struct gw_worker *pw, struct gw_ls_sums *s)
+{
+	memset(s, 0, sizeof(*s));
+	sums_add(pw, s);
+	gw_pool_each(pw, sums_add, s);
+}
+
+const struct gw_ls_sum *gw_ls_sums_find(const struct gw_ls_sums *s, const struct gw_listener *ls)
+{
+	unsigned int i;
+
+	for (i = 0; i < s->n; i++)
+		if (sum_is(&s->v[i], ls))
+			return &s->v[i];
+	return NULL;
+}
+
+void gw_ls_sums_free(struct gw_ls_sums *s)
+{
+	unsigned int i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->v[i].name);
+	free(s->v);
+}
+
+static void set_gauge(const char *name, const char *k1, const char *v1, const char *k2,
+		      const char *v2, double value)
+{
+	char labels[512];
+
+	if (!gw_metric_labels(labels, sizeof(labels), k1, v1, k2, v2, NULL))
+		gw_metric_set(name, labels, value);
+}
+
+/* Connections and bytes per listener name (a removed listener's go to a new one of its name). */
+static void snapshot_listeners(struct gw_worker *pw)
+{
+	struct gw_ls_sums sums;
+	unsigned int i, k;
+
+	gw_ls_sums_collect(pw, &sums);
+	for (i = 0; i < sums.n; i++) {
+		const struct gw_ls_sum *sum = &sums.v[i];
+
+		for (k = 0; k < i && strcmp(sums.v[k].name, sum->name); k++)
+			;
+		if (k < i) {
+			sums.v[k].active[0] += sum->active[0];
+			sums.v[k].active[1] += sum->active[1];
+			sums.v[k].bytes_in += sum->bytes_in;
+			sums.v[k].bytes_out += sum->bytes_out;
+			sums.v[i].name[0] = '\0';
+		}
+	}
+	for (i = 0; i < sums.n; i++) {
+		const struct gw_ls_sum *sum = &sums.v[i];
+
+		if (!sum->name[0])
+			continue;
+		set_gauge("mtlsgw_connections_active", "listener", sum->name,
+			  "datapath", "userspace", sum->active[0]);
+		set_gauge("mtlsgw_connections_active", "listener", sum->name,
+			  "datapath", "splice", sum->active[1]);
+		set_gauge("mtlsgw_bytes_total", "listener", sum->name,
+			  "direction", "in", (double)sum->bytes_in);
+		set_gauge("mtlsgw_bytes_total", "listener", sum->name,
+			  "direction", "out", (double)sum->bytes_out);
+	}
+	gw_ls_sums_free(&sums);
+}
+
+void gw_stats_snapshot(struct gw_worker *pw, struct gw_stage1 *s1)
+{
+	const struct gw_config *cfg = pw->gen->cfg;
+	unsigned int i, k;
+
+	gw_metric_reset("mtlsgw_connections_active");
+	gw_metric_reset("mtlsgw_cert_not_after_timestamp_seconds");
+	gw_metric_reset("mtlsgw_crl_next_update_timestamp_seconds");
+	snapshot_listeners(pw);
+	for (i = 0; i < cfg->n_listeners; i++) {
+		const struct gw_tls_server *ts = gw_gen_tls(pw->gen, 0, i);
+		const char *name = cfg->listeners[i].name;
+
+		set_gauge("mtlsgw_cert_not_after_timestamp_seconds", "listener", name,
+			  "kind", "server", (double)ts->server_not_after);
+		set_gauge("mtlsgw_cert_not_after_timestamp_seconds", "listener", name,
+			  "kind", "ca", (double)ts->ca_not_after);
+		for (k = 0; k < ts->n_crls; k++)
+			if (ts->crls[k].next_update)
+				set_gauge("mtlsgw_crl_next_update_timestamp_seconds", "listener",
+					  name, "file", ts->crls[k].file,
+					  (double)ts->crls[k].next_update);
+		for (k = 0; s1 && k < GW_S1_NR_VERDICTS; k++) {
+			struct gw_s1_counter cnt;
+
+			if (!gw_stage1_counter(s1, i, k, &cnt))
+				set_gauge("mtlsgw_stage1_packets_total", "listener", name,
+					  "verdict", s1_verdict_names[k], (double)cnt.packets);
+		}
+	}
+}
