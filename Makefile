@@ -200,8 +200,14 @@ test: deps
 		$(TEST_VM_WRAPPERS) $(PKI)/.done $(if $(TEST_VM_WRAPPERS),vm-fetch)
 	$(if $(TEST_VM_WRAPPERS),,@echo "# TEST_VM=0: the QEMU kTLS matrix is not run in this build")
 	$(Q)MTLSGW=$(O)/mtlsgw MTLSGWCTL=$(O)/mtlsgwctl MTLS_LOAD=$(O)/mtls-load PKI=$(PKI) \
-		tests/run $(UNIT_BINS) $(BPFT_BINS) $(NET_BINS) \
+		GW_OBJDIR=$(O)/userspace tests/run tests/check-layout $(UNIT_BINS) $(BPFT_BINS) $(NET_BINS) \
 		$(if $(TEST_VM_WRAPPERS),--parallel $(VM_JOBS) $(TEST_VM_WRAPPERS))
+
+# userspace/'s module graph has no cycle, and more (tests/check-layout;
+# "tests/check-layout --graph" prints its layers). Part of "make test".
+.PHONY: check-layout
+check-layout: $(LIB_OBJS) $(O)/userspace/main.o
+	$(Q)GW_OBJDIR=$(O)/userspace tests/check-layout
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
