@@ -19,6 +19,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bpfmap.h"
 #include "log.h"
 #include "stage1.h"
 #include "stage1.skel.h"
@@ -418,24 +419,19 @@ int gw_stage1_counter(const struct gw_stage1 *s, unsigned int listener,
 		      unsigned int verdict, struct gw_s1_counter *out)
 {
 	__u32 key = listener * GW_S1_NR_VERDICTS + verdict;
-	struct gw_s1_counter *percpu;
-	int i;
+	__u64 sum[2];
+	int err;
 
+	_Static_assert(sizeof(*out) == sizeof(sum), "gw_s1_counter: two __u64");
 	memset(out, 0, sizeof(*out));
 	if (listener >= GW_S1_MAX_LISTENERS || verdict >= GW_S1_NR_VERDICTS)
 		return -EINVAL;
-	percpu = calloc(s->ncpus, sizeof(*percpu));
-	if (!percpu)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.s1_counters), &key, percpu)) {
-		free(percpu);
-		return -errno;
-	}
-	for (i = 0; i < s->ncpus; i++) {
-		out->packets += percpu[i].packets;
-		out->bytes += percpu[i].bytes;
-	}
-	free(percpu);
+	err = gw_bpfmap_percpu_sum(bpf_map__fd(s->skel->maps.s1_counters), &key, s->ncpus,
+				   sum, 2);
+	if (err)
+		return err;
+	out->packets = sum[0];
+	out->bytes = sum[1];
 	return 0;
 }
 

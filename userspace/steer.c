@@ -16,6 +16,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bpfmap.h"
 #include "steer.h"
 #include "steer.skel.h"
 #include "util.h"
@@ -268,22 +269,17 @@ void gw_steer_set_handed_over(struct gw_steer_prog *s)
 
 int gw_steer_hits(const struct gw_steer_prog *s, unsigned int slot, struct gw_steer_hits *out)
 {
-	struct gw_steer_hits *percpu = calloc(s->ncpus, sizeof(*percpu));
 	__u32 key = slot;
-	int i;
+	__u64 sum[2];
+	int err;
 
+	_Static_assert(sizeof(*out) == sizeof(sum), "gw_steer_hits: two __u64");
 	memset(out, 0, sizeof(*out));
-	if (!percpu)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.steer_hits), &key, percpu)) {
-		free(percpu);
-		return -errno;
-	}
-	for (i = 0; i < s->ncpus; i++) {
-		out->assigned += percpu[i].assigned;
-		out->no_socket += percpu[i].no_socket;
-	}
-	free(percpu);
+	err = gw_bpfmap_percpu_sum(bpf_map__fd(s->skel->maps.steer_hits), &key, s->ncpus, sum, 2);
+	if (err)
+		return err;
+	out->assigned = sum[0];
+	out->no_socket = sum[1];
 	return 0;
 }
 
