@@ -151,7 +151,7 @@ void gw_ctl_parse(char *line, struct gw_ctl_req *req)
 		req->cmd = GW_CTL_RELOAD;
 	} else if (!strcmp(line, "handover")) {
 		req->cmd = GW_CTL_HANDOVER;
-	} else if (!strcmp(line, "kill") && arg && arg2) {
+	} else if (!strcmp(line, "kill") && arg && arg2 && *arg2) {
 		for (i = 0; i < ARRAY_SIZE(kills); i++) {
 			if (!strcmp(arg, kills[i].name)) {
 				req->cmd = GW_CTL_KILL;

@@ -181,6 +181,9 @@ void gw_sbuf_printf(struct gw_sbuf *sb, const char *fmt, ...)
 		cap = 2 * sb->cap + n + 256;
 		grown = realloc(sb->buf, cap);
 		if (!grown) {
+			/* vsnprintf wrote part of this text: cut it off again. */
+			if (sb->buf)
+				sb->buf[sb->len] = '\0';
 			sb->err = -ENOMEM;
 			return;
 		}
