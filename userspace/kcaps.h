@@ -53,9 +53,6 @@ struct gw_kcaps {
 	unsigned int elapsed_ms;		/* how long the probe took */
 };
 
-/* Enough for any gw_kcaps_format() line. */
-#define GW_KCAPS_SUMMARY_LEN 1024
-
 /*
  * Probe the running kernel on loopback TCP pairs (127.0.0.1, ephemeral
  * ports). Every socket, pipe and map it opens is closed before it returns;
@@ -68,6 +65,10 @@ int gw_kcaps_probe(struct gw_kcaps *k);
 
 /* The cipher's short name ("tls13-aes128gcm"); NULL when out of range. */
 const char *gw_kcaps_cipher_name(enum gw_kcaps_cipher c);
+/* Its row label ("TLS 1.3 AES-128-GCM"); NULL when out of range. */
+const char *gw_kcaps_cipher_label(enum gw_kcaps_cipher c);
+/* The kernel options its crypto needs ("CONFIG_CRYPTO_GCM, ..."); NULL when out of range. */
+const char *gw_kcaps_cipher_config(enum gw_kcaps_cipher c);
 
 /* TLS_TX and TLS_RX both work for cipher c. */
 bool gw_kcaps_cipher_ok(const struct gw_kcaps *k, enum gw_kcaps_cipher c);
@@ -86,24 +87,5 @@ int gw_kcaps_cipher_index(unsigned short version, unsigned short type);
  * splice both ways (kTLS RX socket -> pipe, pipe -> kTLS TX socket).
  */
 bool gw_kcaps_splice_usable(const struct gw_kcaps *k);
-
-/*
- * One line for the log and "mtlsgwctl status", e.g.
- *   kTLS tx/rx: tls13-aes128gcm ...; splice: yes; rekey: no (TLS_TX EBUSY); psock+kTLS: no (...)
- *   kTLS: no ("tls" ULP missing: modprobe tls)
- * 0, or -ENOSPC when len is too small (GW_KCAPS_SUMMARY_LEN always fits);
- * buf is always terminated.
- */
-int gw_kcaps_format(const struct gw_kcaps *k, char *buf, size_t len);
-
-/* Enough for any gw_kcaps_report() table. */
-#define GW_KCAPS_REPORT_LEN 4096
-
-/*
- * A multi-line table for "mtlsgw --check-kernel": one row per probed
- * operation with errno and what to do, then the verdict for the splice
- * datapath. 0, or -ENOSPC when len is too small; buf is always terminated.
- */
-int gw_kcaps_report(const struct gw_kcaps *k, char *buf, size_t len);
 
 #endif

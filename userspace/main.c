@@ -23,6 +23,7 @@
 #include "gen.h"
 #include "handshake.h"
 #include "kcaps.h"
+#include "kcaps_text.h"
 #include "log.h"
 #include "stage1.h"
 #include "steer.h"

@@ -22,6 +22,7 @@
 
 #include "harness.h"
 #include "kcaps.h"
+#include "kcaps_text.h"
 
 #ifndef TCP_ULP
 #define TCP_ULP 31

@@ -25,6 +25,7 @@
 
 #include "harness.h"
 #include "kcaps.h"
+#include "kcaps_text.h"
 
 FIXTURE(kc) {
 	struct gw_kcaps k;

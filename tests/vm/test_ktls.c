@@ -22,6 +22,7 @@
 
 #include "harness.h"
 #include "kcaps.h"
+#include "kcaps_text.h"
 #include "ktls.h"
 
 #define PAYLOAD (256 * 1024)
