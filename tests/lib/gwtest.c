@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -850,9 +851,10 @@ static int run_capture(const char *cmd, char **out)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-static char *audit_find(struct gwt_gw *g, const char **needles, unsigned int n)
+/* The first line of the file at path that contains every needle, malloc'd; or NULL. */
+static char *file_find(const char *path, const char **needles, unsigned int n)
 {
-	char *all = gwt_read_file(g->audit), *line, *save = NULL, *found = NULL;
+	char *all = gwt_read_file(path), *line, *save = NULL, *found = NULL;
 	unsigned int i;
 
 	for (line = strtok_r(all, "\n", &save); line && !found;
@@ -879,11 +881,63 @@ char *gwt_audit_wait(struct gwt_gw *g, int timeout_ms, ...)
 		n++;
 	va_end(ap);
 	for (;;) {
-		line = audit_find(g, needles, n);
+		line = file_find(g->audit, needles, n);
 		if (line || now_ms() > end)
 			return line;
 		poll(NULL, 0, 10);
 	}
+}
+
+/*
+ * The primary worker stops last (daemon.c, begin_stop: its own listeners,
+ * then every peer's through a call that returns when the peer is done,
+ * then its drain) and always logs one of these lines: once one is there,
+ * no listening socket of the daemon is left.
+ */
+bool gwt_gw_wait_stopped_accepting(struct gwt_gw *g, const char *why, int timeout_ms)
+{
+	static const char *const forms[] = {
+		": stopped accepting, draining ",		/* one worker */
+		": worker 0: stopped accepting, draining ",	/* several */
+		": no connections, stopping",			/* nothing to drain */
+	};
+	uint64_t end = now_ms() + timeout_ms;
+	char needle[3][128];
+	unsigned int i;
+
+	for (i = 0; i < 3; i++)
+		snprintf(needle[i], sizeof(needle[i]), "%s%s", why, forms[i]);
+	for (;;) {
+		for (i = 0; i < 3; i++) {
+			const char *one = needle[i];
+			char *line = file_find(g->log, &one, 1);
+
+			if (line) {
+				free(line);
+				return true;
+			}
+		}
+		if (now_ms() > end)
+			return false;
+		poll(NULL, 0, 10);
+	}
+}
+
+uint64_t gwt_audit_ts_ms(const char *line)
+{
+	const char *p = line ? strstr(line, "\"ts\":\"") : NULL;
+	struct tm tm = { 0 };
+	char *rest;
+
+	if (!p)
+		return 0;
+	rest = strptime(p + 6, "%Y-%m-%dT%H:%M:%S", &tm);
+	/* ".mmmZ" */
+	if (!rest || rest[0] != '.' || !isdigit((unsigned char)rest[1]) ||
+	    !isdigit((unsigned char)rest[2]) || !isdigit((unsigned char)rest[3]) ||
+	    rest[4] != 'Z')
+		return 0;
+	return (uint64_t)timegm(&tm) * 1000 + strtoul(rest + 1, NULL, 10);
 }
 
 int gwt_audit_count(struct gwt_gw *g, const char *needle)

@@ -158,6 +158,15 @@ int gwt_gw_check(const char *cfg, char **out);
 char *gwt_audit_wait(struct gwt_gw *g, int timeout_ms, ...) __attribute__((sentinel));
 /* Number of audit lines containing needle. */
 int gwt_audit_count(struct gwt_gw *g, const char *needle);
+/* The "ts" of an audit line in milliseconds since the epoch (UTC); 0 if it has none. */
+uint64_t gwt_audit_ts_ms(const char *line);
+
+/*
+ * Wait until the daemon stopped accepting after why ("SIGTERM"): the
+ * primary worker's drain line in its log, written once every worker has
+ * closed its listening sockets. true when seen within timeout_ms.
+ */
+bool gwt_gw_wait_stopped_accepting(struct gwt_gw *g, const char *why, int timeout_ms);
 
 /* ---- TLS client ---- */
 struct gwt_client_opts {

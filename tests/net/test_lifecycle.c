@@ -5,6 +5,7 @@
  * certificate rotation under a steady stream of handshakes.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,15 +53,11 @@ TEST_F(lc, sigterm_drains_then_exits_zero)
 	ASSERT_TRUE(gwt_roundtrip(&c, "one"));
 	ASSERT_EQ(0, gwt_gw_signal(&self->gw, SIGTERM));
 	/* Not accepting any more, but the live connection keeps working. */
+	ASSERT_TRUE(gwt_gw_wait_stopped_accepting(&self->gw, "SIGTERM", 10000));
 	{
 		struct gwt_client n;
-		uint64_t end = gwt_now_ms() + 2000;
-		int r;
+		int r = gwt_client_connect(&n, self->gw.port, &co);
 
-		while ((r = gwt_client_connect(&n, self->gw.port, &co)) == 0 && gwt_now_ms() < end) {
-			gwt_client_close(&n);
-			usleep(10000);
-		}
 		gwt_client_close(&n);
 		ASSERT_NE(0, r);
 	}
@@ -187,6 +184,17 @@ struct hammer {
 	unsigned long ok, failed;
 };
 
+/* Wait until h->ok reaches want (timeout_ms at most); the last count seen. */
+static unsigned long hammer_wait_ok(struct hammer *h, unsigned long want, int timeout_ms)
+{
+	uint64_t end = gwt_now_ms() + (uint64_t)timeout_ms;
+	unsigned long ok;
+
+	while ((ok = __atomic_load_n(&h->ok, __ATOMIC_SEQ_CST)) < want && gwt_now_ms() < end)
+		poll(NULL, 0, 5);
+	return ok;
+}
+
 TEST_F_TIMEOUT(lc, rotation_under_steady_stream, 60)
 {
 	struct gwt_client_opts co = { .cert = "client-ecdsa" };
@@ -207,6 +215,9 @@ TEST_F_TIMEOUT(lc, rotation_under_steady_stream, 60)
 	free(a);
 	free(b);
 	free(both);
+	/* SIGHUP is the only reload: generation i + 1 is the i-th rotation. */
+	self->go.top_extra = "reload_on_change: false\n";
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
 	ASSERT_EQ(0, gwt_gw_start(&self->gw));
 	ASSERT_EQ(0, gwt_client_connect(&lived, self->gw.port, &co));
 	fflush(NULL);
@@ -222,6 +233,8 @@ TEST_F_TIMEOUT(lc, rotation_under_steady_stream, 60)
 		_exit(0);
 	}
 	for (i = 1; i <= 6; i++) {
+		unsigned long before;
+
 		/* Alternate server certificates, client CA bundles and CRL checks. */
 		self->go.server_cert = i % 2 ? "server-rsa" : "server";
 		self->go.client_ca = i % 2 ? bundle : NULL;
@@ -229,11 +242,17 @@ TEST_F_TIMEOUT(lc, rotation_under_steady_stream, 60)
 		ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
 		ASSERT_EQ(0, gwt_gw_signal(&self->gw, SIGHUP));
 		snprintf(gen, sizeof(gen), "\"detail\":\"generation %d\"", i + 1);
-		line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"reload\"", gen, NULL);
+		line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"reload\"",
+				      "\"decision\":\"ok\"", gen, NULL);
 		ASSERT_NOT_NULL(line);
 		free(line);
 		ASSERT_TRUE(gwt_roundtrip(&lived, "still here"));
-		usleep(200000);
+		/*
+		 * Handshakes under this generation: the first to complete may
+		 * have begun under the last one, the second began under this.
+		 */
+		before = __atomic_load_n(&h->ok, __ATOMIC_SEQ_CST);
+		ASSERT_LE(before + 2, hammer_wait_ok(h, before + 2, 10000));
 	}
 	h->stop = 1;
 	waitpid(pid, NULL, 0);

@@ -6,10 +6,12 @@
  * no connection may be refused or reset, and every transfer is checked.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -61,7 +63,26 @@ static int gw_start_in_ns(FIXTURE_DATA(tk) *self, struct gwt_gw *g)
 struct tally {
 	volatile int stop;
 	unsigned long ok, refused, reset, other;
+	int ok_ev;		/* eventfd: the hammer counts each ok connection here too */
 };
+
+/* Wait until t->ok reaches want (timeout_ms at most); the last count seen. */
+static unsigned long wait_ok(struct tally *t, unsigned long want, int timeout_ms)
+{
+	uint64_t end = gwt_now_ms() + (uint64_t)timeout_ms;
+	unsigned long ok;
+
+	while ((ok = __atomic_load_n(&t->ok, __ATOMIC_SEQ_CST)) < want) {
+		struct pollfd p = { .fd = t->ok_ev, .events = POLLIN };
+		uint64_t now = gwt_now_ms(), n;
+
+		if (now >= end)
+			break;
+		if (poll(&p, 1, (int)(end - now)) > 0 && read(t->ok_ev, &n, sizeof(n)) < 0)
+			break;
+	}
+	return ok;
+}
 
 /* In the client namespace: connect, mTLS, 4 KiB echoed byte-exact, close. */
 static void hammer(FIXTURE_DATA(tk) *self, struct tally *t)
@@ -98,11 +119,16 @@ static void hammer(FIXTURE_DATA(tk) *self, struct tally *t)
 		}
 		while (got < sizeof(back) && (n = SSL_read(c.ssl, back + got, sizeof(back) - got)) > 0)
 			got += n;
-		if (got == sizeof(back) && !memcmp(msg, back, sizeof(back)))
+		if (got == sizeof(back) && !memcmp(msg, back, sizeof(back))) {
+			uint64_t one = 1;
+
 			__atomic_add_fetch(&t->ok, 1, __ATOMIC_SEQ_CST);
-		else
+			if (write(t->ok_ev, &one, sizeof(one)) != sizeof(one))
+				_exit(1);
+		} else {
 			__atomic_add_fetch(errno == ECONNRESET ? &t->reset : &t->other, 1,
 					   __ATOMIC_SEQ_CST);
+		}
 		SSL_shutdown(c.ssl);
 		gwt_client_close(&c);
 	}
@@ -118,13 +144,16 @@ TEST_F_TIMEOUT(tk, ten_takeover_restarts_refuse_nothing, 120)
 	int i;
 
 	ASSERT_NE(MAP_FAILED, (void *)t);
+	t->ok_ev = eventfd(0, EFD_CLOEXEC);
+	ASSERT_LE(0, t->ok_ev);
 	ASSERT_EQ(0, gw_start_in_ns(self, &self->gw));
 	fflush(NULL);
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0)
 		hammer(self, t);
-	usleep(300000);
+	/* The first restart comes while traffic flows. */
+	ASSERT_LE(5, wait_ok(t, 5, 10000));
 	for (i = 0; i < 10; i++) {
 		unsigned long before = __atomic_load_n(&t->ok, __ATOMIC_SEQ_CST);
 
@@ -137,11 +166,11 @@ TEST_F_TIMEOUT(tk, ten_takeover_restarts_refuse_nothing, 120)
 		ASSERT_EQ(0, gwt_gw_wait_exit(&self->gw, 10000));
 		self->gw = next;
 		/* Traffic keeps flowing through the successor. */
-		while (__atomic_load_n(&t->ok, __ATOMIC_SEQ_CST) < before + 5)
-			usleep(10000);
+		ASSERT_LE(before + 5, wait_ok(t, before + 5, 10000));
 	}
 	t->stop = 1;
 	waitpid(pid, NULL, 0);
+	close(t->ok_ev);
 	TH_LOG("10 takeover restarts: %lu connections ok, %lu refused, %lu reset, %lu other failures",
 	       t->ok, t->refused, t->reset, t->other);
 	EXPECT_EQ(0, t->refused);

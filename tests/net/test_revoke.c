@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <openssl/ssl.h>
@@ -67,10 +68,20 @@ FIXTURE_TEARDOWN(rv)
 
 
 
+/*
+ * SPEC: closed "within one second of the CRL file changing". That second
+ * is measured between the file's change time (the rename) and the audit
+ * time stamp of the close, both taken by the kernel and the daemon: what a
+ * loaded host adds before this test process gets to run again is not the
+ * daemon's. The client must see the close too, within a deadline with
+ * margin.
+ */
 TEST_F(rv, crl_replacement_closes_revoked_live_connection_within_1s)
 {
 	struct gwt_client_opts bad = { .cert = "client-revoked" }, good = { .cert = "client-ecdsa" };
 	struct gwt_client cb, cg;
+	uint64_t t_changed, t_closed;
+	struct stat st;
 	char *line, *out;
 	long ms;
 
@@ -81,20 +92,34 @@ TEST_F(rv, crl_replacement_closes_revoked_live_connection_within_1s)
 	ASSERT_TRUE(gwt_roundtrip(&cg, "before"));
 
 	ASSERT_EQ(0, copy_file(gwt_pki_path("issuing-ca.crl"), self->crlpath));
-	ms = gwt_wait_closed(&cb, 3000);
-	TH_LOG("revoked connection closed %ld ms after the CRL file was replaced", ms);
+	ASSERT_EQ(0, stat(self->crlpath, &st));
+	t_changed = (uint64_t)st.st_ctim.tv_sec * 1000 + st.st_ctim.tv_nsec / 1000000;
+	ms = gwt_wait_closed(&cb, 10000);
 	ASSERT_GE(ms, 0);
-	ASSERT_LT(ms, 1000);
-	/* The other client is untouched. */
-	ASSERT_TRUE(gwt_roundtrip(&cg, "after"));
-	gwt_client_close(&cb);
-	gwt_client_close(&cg);
-
 	line = gwt_audit_wait(&self->gw, 2000, "\"event\":\"revoked_close\"",
 			      "\"reason\":\"revoked\"", "\"spiffe_id\":\"spiffe://corp.test/prod/revoked\"",
 			      NULL);
 	ASSERT_NOT_NULL(line);
+	t_closed = gwt_audit_ts_ms(line);
 	free(line);
+	TH_LOG("revoked connection closed %lld ms after the CRL file changed (the client saw it after %ld ms)",
+	       (long long)(t_closed - t_changed), ms);
+	ASSERT_LE(t_changed, t_closed);
+	ASSERT_LT(t_closed - t_changed, 1000);
+	/*
+	 * The reload's audit line comes once every worker runs the new
+	 * generation; the primary closes its connections before it tells
+	 * the others. Before this line a handshake may still meet the old
+	 * generation (and its verification cache) in another worker.
+	 */
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"reload\"", "\"decision\":\"ok\"",
+			      "\"detail\":\"generation 2\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	/* The other client is untouched. */
+	ASSERT_TRUE(gwt_roundtrip(&cg, "after"));
+	gwt_client_close(&cb);
+	gwt_client_close(&cg);
 	ASSERT_EQ(1, gwt_audit_count(&self->gw, "\"event\":\"revoked_close\""));
 	/*
 	 * New handshakes with it are refused now, also when its issuer path
@@ -133,7 +158,7 @@ TEST_F(rv, ticket_of_a_now_revoked_client_does_not_resume)
 	struct gwt_outcome o;
 	struct gwt_client c;
 	SSL_SESSION *sess;
-	uint64_t t0;
+	char *line;
 
 	ASSERT_EQ(0, gwt_client_connect(&c, self->gw.port, &bad));
 	sess = gwt_client_ticket(&c, "ticket");
@@ -146,8 +171,12 @@ TEST_F(rv, ticket_of_a_now_revoked_client_does_not_resume)
 	gwt_client_close(&c);
 
 	ASSERT_EQ(0, copy_file(gwt_pki_path("issuing-ca.crl"), self->crlpath));
-	for (t0 = gwt_now_ms(); gwt_metric_value(&self->gw, reloads) < 1; usleep(20000))
-		ASSERT_GT(5000, gwt_now_ms() - t0);
+	/* In force in every worker once the reload's audit line is written. */
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"reload\"", "\"decision\":\"ok\"",
+			      "\"detail\":\"generation 2\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	ASSERT_EQ(1, gwt_metric_value(&self->gw, reloads));
 	gwt_client_try(self->gw.port, &bad, "x", 1, &o);
 	SSL_SESSION_free(sess);
 	ASSERT_EQ(0, o.rx);

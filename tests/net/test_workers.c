@@ -30,7 +30,12 @@ FIXTURE(wk) {
 
 FIXTURE_SETUP(wk)
 {
-	self->go.top_extra = "workers: 2\n";
+	/*
+	 * Reloads come from "mtlsgwctl reload" only: with reload_on_change
+	 * a rewrite of the config would reload too, and the generation
+	 * reload answers with would depend on which came first.
+	 */
+	self->go.top_extra = "workers: 2\nreload_on_change: false\n";
 	ASSERT_EQ(0, gwt_env_start(&self->be, &self->gw, &self->go, true));
 }
 
@@ -201,13 +206,20 @@ TEST_F(wk, sigterm_drains_every_worker)
 {
 	unsigned int count[2], i;
 	uint64_t t0;
+	char *log;
 	int status;
 
 	ASSERT_EQ(0, hold_clients(self, 4, NULL));
 	ASSERT_EQ(0, conns_per_worker(&self->gw, count));
 	ASSERT_EQ(2, count[1]);
 	ASSERT_EQ(0, gwt_gw_signal(&self->gw, SIGTERM));
-	usleep(200 * 1000);
+	/* Both workers closed their listening sockets and drain what they hold. */
+	ASSERT_TRUE(gwt_gw_wait_stopped_accepting(&self->gw, "SIGTERM", 10000));
+	log = gwt_read_file(self->gw.log);
+	ASSERT_NOT_NULL(log);
+	EXPECT_NOT_NULL(strstr(log, "SIGTERM: worker 0: stopped accepting, draining 2 connections"));
+	EXPECT_NOT_NULL(strstr(log, "SIGTERM: worker 1: stopped accepting, draining 2 connections"));
+	free(log);
 	/* Draining: the connections of both workers still forward. */
 	for (i = 0; i < self->n_cl; i++)
 		ASSERT_TRUE(gwt_roundtrip(&self->cl[i], "draining"));
