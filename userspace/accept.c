@@ -122,6 +122,13 @@ static bool handoff(struct gw_listener *ls, int fd, const struct sockaddr_storag
 	h->listen_len = lc->listen_len;
 	__atomic_add_fetch(&to->load_pending, 1, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&to->call_lock);
+	if (to->exited) {
+		/* It drained and ended meanwhile: serve it here. */
+		pthread_mutex_unlock(&to->call_lock);
+		__atomic_sub_fetch(&to->load_pending, 1, __ATOMIC_RELAXED);
+		free(h);
+		return false;
+	}
 	h->next = to->inbox;
 	to->inbox = h;
 	pthread_mutex_unlock(&to->call_lock);
@@ -175,8 +182,12 @@ void gw_accept_handoffs(struct gw_worker *w, struct gw_handoff *h)
 		struct gw_handoff *next = h->next;
 		struct gw_listener *ls = gw_listener_find(w, &h->listen, h->listen_len);
 
-		/* Stopping, or a reload removed the listener meanwhile. */
-		if (!ls || w->stopping || ls->ev.fd < 0) {
+		/*
+		 * The connection is established: closing it unread would reset
+		 * the client. So a worker that began to stop meanwhile serves it
+		 * while it drains; only a listener a reload removed loses it.
+		 */
+		if (!ls) {
 			close(h->fd);
 		} else {
 			accept_one(ls, h->fd, &h->src);

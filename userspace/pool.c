@@ -67,9 +67,19 @@ static void after_batch(struct gw_loop *l, void *arg)
 	(void)l;
 	gw_conns_reap(w);
 	gw_listeners_reap(w);
-	if (w->stopping && !w->n_conns &&
-	    !__atomic_load_n(&w->peers_running, __ATOMIC_ACQUIRE))
+	if (!w->stopping || w->n_conns || __atomic_load_n(&w->peers_running, __ATOMIC_ACQUIRE))
+		return;
+	/*
+	 * Drained. A connection handed to us and not taken yet keeps us
+	 * running; once exited is set (under the lock the handoff takes to
+	 * post) nobody hands us another: the sender serves it itself.
+	 */
+	pthread_mutex_lock(&w->call_lock);
+	if (!w->inbox && !__atomic_load_n(&w->load_pending, __ATOMIC_ACQUIRE)) {
+		w->exited = true;
 		w->loop.done = true;
+	}
+	pthread_mutex_unlock(&w->call_lock);
 }
 
 int gw_worker_loop(struct gw_worker *w)
@@ -102,6 +112,12 @@ void gw_worker_drain(struct gw_worker *w, const char *why)
 {
 	uint64_t ms = w->gen->cfg->drain_timeout_ms;
 
+	/* Armed either way: a connection handed to us now drains too. */
+	if (gw_timer_start(&w->loop, &w->drain_timer, ms, drain_expired)) {
+		pr_err("worker %u: no memory for the drain deadline, closing now", w->index);
+		gw_conns_close_all(w, "shutdown");
+		return;
+	}
 	if (!w->n_conns) {
 		if (!w->index)
 			pr_info("%s: no connections, stopping", why);
@@ -113,10 +129,6 @@ void gw_worker_drain(struct gw_worker *w, const char *why)
 	else
 		pr_info("%s: worker %u: stopped accepting, draining %u connections for up to %llu ms",
 			why, w->index, w->n_conns, (unsigned long long)ms);
-	if (gw_timer_start(&w->loop, &w->drain_timer, ms, drain_expired)) {
-		pr_err("worker %u: no memory for the drain deadline, closing now", w->index);
-		gw_conns_close_all(w, "shutdown");
-	}
 }
 
 /* ---- calls between workers ---- */

@@ -69,7 +69,7 @@ struct gw_worker {
 	pthread_mutex_t call_lock;
 	pthread_cond_t call_cond;
 	struct gw_pool_call *call;	/* pending, under call_lock */
-	bool exited;			/* peer: loop ended, under call_lock */
+	bool exited;			/* drained, loop ending: no calls, no handoffs (call_lock) */
 	struct gw_handoff *inbox;	/* from other workers, under call_lock */
 	unsigned int peers_running;	/* primary: atomic */
 	struct gw_ev peers_ev;		/* primary: eventfd, a peer has stopped */
