@@ -5,7 +5,9 @@
  * an allowed and a denied source address. A denied source's SYNs never
  * get an answer and never reach accept(); an allowed one completes mTLS.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,8 @@ FIXTURE(s1) {
 	struct gwt_gw_opts go;
 	char top_extra[128];
 	char listener_extra[128];
+	unsigned int links[16];		/* the daemon's BPF link ids, seen by attached() */
+	unsigned int n_links;
 };
 
 FIXTURE_VARIANT(s1) {
@@ -84,38 +88,60 @@ static bool mtls_echo_from(FIXTURE_DATA(s1) *self, const char *src, const char *
 	return out.handshake_ok && out.rx == 6 && !strcmp(out.data, "stage1");
 }
 
-/* Is a BPF link pointing at a gw_stage1_tc program? (bpftool 7.1 can't name tcx links) */
-static bool tcx_linked(void)
+/*
+ * The ids of the BPF links daemon pid holds, and whether one of them is a
+ * tcx attachment (fdinfo: "link_type:" and "link_id:"). Only the daemon's
+ * own: another test run may have a gw_stage1_tc program linked at the
+ * same time, in its own namespace.
+ */
+static unsigned int daemon_links(pid_t pid, unsigned int *ids, unsigned int max, bool *tcx)
 {
-	char *progs = gwt_sh_out("bpftool prog show name gw_stage1_tc");
-	char *links = gwt_sh_out("bpftool link show");
-	bool linked = false;
-	char *line, *save = NULL;
+	char dir[64], path[320], buf[512];
+	unsigned int n = 0;
+	struct dirent *de;
+	DIR *d;
 
-	for (line = progs ? strtok_r(progs, "\n", &save) : NULL; line && !linked;
-	     line = strtok_r(NULL, "\n", &save)) {
-		char needle[32];
-		int id = atoi(line);
+	*tcx = false;
+	snprintf(dir, sizeof(dir), "/proc/%d/fdinfo", (int)pid);
+	d = opendir(dir);
+	while (d && (de = readdir(d)) && n < max) {
+		const char *id;
+		ssize_t len;
+		int fd;
 
-		if (id <= 0)
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
 			continue;
-		snprintf(needle, sizeof(needle), "prog %d ", id);
-		linked = links && strstr(links, needle);
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		buf[len] = '\0';
+		id = strstr(buf, "link_id:");
+		if (!id)
+			continue;
+		ids[n++] = (unsigned int)strtoul(id + 8, NULL, 10);
+		if (strstr(buf, "link_type:\ttcx"))
+			*tcx = true;
 	}
-	free(progs);
-	free(links);
-	return linked;
+	if (d)
+		closedir(d);
+	return n;
 }
 
-/* Is anything of ours attached to the gateway's veth? */
+/* Is anything of ours attached to the gateway's veth? Remembers the daemon's links. */
 static bool attached(FIXTURE_DATA(s1) *self)
 {
 	char *link = gwt_sh_out("ip -n %s -d link show dev %s", self->topo.gw_ns, self->topo.gw_if);
 	char *tc = gwt_sh_out("tc -n %s filter show dev %s ingress", self->topo.gw_ns,
 			      self->topo.gw_if);
-	bool any = (link && strstr(link, "prog/xdp")) || (tc && strstr(tc, "bpf")) ||
-		   tcx_linked();
+	bool tcx = false, any;
 
+	if (self->gw.pid > 0)
+		self->n_links = daemon_links(self->gw.pid, self->links,
+					     sizeof(self->links) / sizeof(self->links[0]), &tcx);
+	any = (link && strstr(link, "prog/xdp")) || (tc && strstr(tc, "bpf")) || tcx;
 	free(link);
 	free(tc);
 	return any;
@@ -123,12 +149,24 @@ static bool attached(FIXTURE_DATA(s1) *self)
 
 /*
  * After the daemon is gone: nothing attached to the interface (XDP, tc
- * filter) and no BPF link to our tc program (tcx). Programs that are
- * loaded but not attached die with their last file descriptor.
+ * filter), and none of the BPF links it held (tcx among them) left.
+ * Programs that are loaded but not attached die with their last file
+ * descriptor.
  */
 static bool anything_left(FIXTURE_DATA(s1) *self)
 {
-	return attached(self);
+	char *links = gwt_sh_out("bpftool link show");
+	bool left = attached(self);
+	unsigned int i;
+
+	for (i = 0; i < self->n_links && links && !left; i++) {
+		char needle[24];
+
+		snprintf(needle, sizeof(needle), "\n%u: ", self->links[i]);
+		left = !strncmp(links, needle + 1, strlen(needle + 1)) || strstr(links, needle);
+	}
+	free(links);
+	return left;
 }
 
 TEST_F(s1, allowed_passes_denied_never_answered)
