@@ -99,7 +99,13 @@ int gw_steer(struct bpf_sk_lookup *ctx)
 			hits->no_socket++;
 		return SK_PASS;
 	}
-	if (!bpf_sk_assign(ctx, sk, 0) && hits)
+	/*
+	 * The map's choice is final. Without NO_REUSEPORT the kernel picks
+	 * again by hash within the socket's SO_REUSEPORT group, and during a
+	 * takeover that group holds the old daemon's socket too: SYNs would
+	 * keep landing there after the switch and be reset when it closes.
+	 */
+	if (!bpf_sk_assign(ctx, sk, BPF_SK_LOOKUP_F_NO_REUSEPORT) && hits)
 		hits->assigned++;
 	bpf_sk_release(sk);
 	return SK_PASS;
