@@ -203,6 +203,7 @@ void gw_admin_conns(struct gw_admin *a, struct gw_sbuf *b, bool json)
 struct kill_req {
 	enum gw_ctl_kill_by by;
 	const char *value;
+	uint64_t id;			/* GW_KILL_CONN: value as a number */
 	unsigned int n;
 };
 
@@ -210,7 +211,7 @@ static bool kill_matches(const struct kill_req *req, const struct gw_conn *c)
 {
 	switch (req->by) {
 	case GW_KILL_CONN:
-		return c->id == strtoull(req->value, NULL, 10);
+		return c->id == req->id;
 	case GW_KILL_SERIAL:
 		return c->ident && !strcasecmp(c->ident->serial, req->value);
 	case GW_KILL_SPIFFE_ID:
@@ -238,7 +239,7 @@ static void kill_matching(struct gw_worker *w, void *arg)
 
 unsigned int gw_admin_kill(struct gw_admin *a, enum gw_ctl_kill_by by, const char *value)
 {
-	struct kill_req req = { .by = by, .value = value };
+	struct kill_req req = { .by = by, .value = value, .id = strtoull(value, NULL, 10) };
 
 	kill_matching(a->w, &req);
 	gw_pool_each(a->w, kill_matching, &req);

@@ -346,7 +346,6 @@ static void handshake_timeout(struct gw_conn *c)
 
 void gw_handshake_start(struct gw_conn *c)
 {
-	c->state = GW_CONN_HANDSHAKE;
 	c->dp = &gw_dp_userspace;	/* until the kernel takes the session */
 	c->cev.fn = handshake_event;
 	c->ssl = gw_tls_server_ssl(c->tls, c->cev.fd, &c->vr, c);
