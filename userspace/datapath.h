@@ -18,11 +18,13 @@ struct gw_dp_ops {
 	const char *name;		/* "userspace", "splice": audit, metrics, conns */
 	bool ktls;			/* the kernel does the client's TLS records */
 	/*
-	 * Start forwarding; prefix (len bytes, may be 0) goes to the backend
-	 * before any client byte (the PROXY header). 0, or -errno when the
-	 * connection could not start (the caller closes it).
+	 * Start forwarding. prefix, when not NULL, is a GW_BUF_SIZE buffer
+	 * from malloc holding len bytes for the backend before any client
+	 * byte (the PROXY header); the datapath owns it from here on, also
+	 * when it fails. 0, or -errno when the connection could not start
+	 * (the caller closes it).
 	 */
-	int (*start)(struct gw_conn *c, const void *prefix, size_t len);
+	int (*start)(struct gw_conn *c, char *prefix, size_t len);
 	/* Send the client close_notify, best effort: 0, or -errno (-EAGAIN: full). */
 	int (*close_notify)(struct gw_conn *c);
 	/* Release what the datapath holds; called once, when c is freed. */

@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -298,9 +299,12 @@ static void dp_backend_event(struct gw_ev *ev, uint32_t events)
 }
 
 /* The PROXY header (prefix) goes out first, whole: no userspace buffer here. */
-static int dp_start(struct gw_conn *c, const void *prefix, size_t len)
+static int dp_start(struct gw_conn *c, char *prefix, size_t len)
 {
-	if (len && send(c->bev.fd, prefix, len, MSG_NOSIGNAL) != (ssize_t)len)
+	bool sent = !prefix || send(c->bev.fd, prefix, len, MSG_NOSIGNAL) == (ssize_t)len;
+
+	free(prefix);
+	if (!sent)
 		return -ECONNRESET;
 	if (pipe2(c->pipe_cb, O_NONBLOCK | O_CLOEXEC))
 		return -errno;

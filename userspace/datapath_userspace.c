@@ -273,15 +273,11 @@ static void key_update_seen(int write_p, int version, int content_type, const vo
 		gw_conn_key_update_ok(arg);
 }
 
-/* The PROXY header goes first: it waits at the front of c2b. */
-static int dp_start(struct gw_conn *c, const void *prefix, size_t len)
+/* The PROXY header goes first: its buffer becomes c2b (empty until now). */
+static int dp_start(struct gw_conn *c, char *prefix, size_t len)
 {
-	if (len > GW_BUF_SIZE)
-		return -EMSGSIZE;
-	if (len) {
-		if (!buf_reserve(&c->c2b))
-			return -ENOMEM;
-		memcpy(c->c2b.data, prefix, len);
+	if (prefix) {
+		c->c2b.data = prefix;
 		c->c2b.head = 0;
 		c->c2b.tail = (uint32_t)len;
 		c->proxy_hdr_left = (uint32_t)len;

@@ -65,14 +65,15 @@ static void lifetime_start(struct gw_conn *c)
 /* Both sockets ready: the PROXY header, if any, then the datapath. */
 static void upstream_connected(struct gw_conn *c)
 {
-	unsigned char *hdr = NULL;
+	char *hdr = NULL;
 	int one = 1, n = 0, err;
 
 	gw_conn_timer_stop(c);
 	if (c->lc->upstream.proxy_protocol == GW_PROXY_V2) {
 		/* As much as a userspace datapath buffer holds. */
 		hdr = malloc(GW_BUF_SIZE);
-		n = hdr ? gw_proxy_v2_build(hdr, GW_BUF_SIZE, (struct sockaddr *)&c->src,
+		n = hdr ? gw_proxy_v2_build((unsigned char *)hdr, GW_BUF_SIZE,
+					    (struct sockaddr *)&c->src,
 					    (struct sockaddr *)&c->dst, c->ident,
 					    c->tls_version, c->cipher) : -ENOMEM;
 		if (n < 0) {
@@ -87,8 +88,12 @@ static void upstream_connected(struct gw_conn *c)
 	setsockopt(c->cev.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->state = GW_CONN_FORWARDING;
 	lifetime_start(c);
-	err = c->state == GW_CONN_DEAD ? 0 : c->dp->start(c, hdr, (size_t)n);
-	free(hdr);
+	if (c->state == GW_CONN_DEAD) {
+		free(hdr);
+		return;
+	}
+	/* The datapath owns hdr now. */
+	err = c->dp->start(c, hdr, (size_t)n);
 	if (err == -ECONNRESET) {
 		gw_conn_close(c, "backend_reset", true);
 	} else if (err) {
