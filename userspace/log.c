@@ -63,6 +63,31 @@ void gw_log(enum gw_log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
+void gw_log_rl(struct gw_ratelimit *rl, enum gw_log_level level, const char *fmt, ...)
+{
+	uint64_t now = gw_now_ms(), next = __atomic_load_n(&rl->next_ms, __ATOMIC_RELAXED);
+	uint64_t left_out;
+	char msg[1900];
+	va_list ap;
+
+	/* One thread wins the slot; the others count themselves out. */
+	if (now < next || !__atomic_compare_exchange_n(&rl->next_ms, &next,
+						       now + GW_LOG_RL_INTERVAL_MS, false,
+						       __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		__atomic_add_fetch(&rl->suppressed, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	left_out = __atomic_exchange_n(&rl->suppressed, 0, __ATOMIC_RELAXED);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (left_out)
+		gw_log(level, "%s (and %llu more like it since the last one)", msg,
+		       (unsigned long long)left_out);
+	else
+		gw_log(level, "%s", msg);
+}
+
 void gw_ssl_errors(char *buf, size_t len)
 {
 	unsigned long e;
