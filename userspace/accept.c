@@ -57,7 +57,10 @@ static void accept_one(struct gw_listener *ls, int fd, const struct sockaddr_sto
 		return;
 	c = gw_conn_new(ls, fd, src);
 	if (!c) {
-		pr_err("listener \"%s\": out of memory accepting a connection", ls->cfg->name);
+		static struct gw_ratelimit rl;
+
+		pr_err_rl(&rl, "listener \"%s\": out of memory accepting a connection",
+			  ls->cfg->name);
 		close(fd);
 		return;
 	}
@@ -151,13 +154,16 @@ void gw_accept_event(struct gw_ev *ev, uint32_t events)
 		fd = accept4(ev->fd, (struct sockaddr *)&src, &len,
 			     SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
+			static struct gw_ratelimit rl;
+
 			if (errno == EAGAIN || errno == EINTR)
 				break;
 			if (errno == ECONNABORTED)
 				continue;
-			/* EMFILE, ENFILE, ENOBUFS: leave it in the backlog. */
-			pr_warn("listener \"%s\": accept: %s", ls->cfg->name,
-				strerror(errno));
+			/* EMFILE, ENFILE, ENOBUFS: the queue waits in the kernel. */
+			pr_warn_rl(&rl, "listener \"%s\": accept: %s; not accepting for %u ms",
+				   ls->cfg->name, strerror(errno), GW_ACCEPT_BACKOFF_MS);
+			gw_listener_backoff(ls);
 			break;
 		}
 		if (ls->w->n_workers > 1 && handoff(ls, fd, &src))

@@ -350,8 +350,12 @@ void gw_handshake_start(struct gw_conn *c)
 	c->cev.fn = handshake_event;
 	c->ssl = gw_tls_server_ssl(c->tls, c->cev.fd, &c->vr, c);
 	if (!c->ssl) {
-		gw_log_ssl(GW_LOG_ERROR, "listener \"%s\": cannot create TLS session",
-			   c->lc->name);
+		static struct gw_ratelimit rl;
+		char why[512];
+
+		gw_ssl_errors(why, sizeof(why));
+		pr_err_rl(&rl, "listener \"%s\": cannot create a TLS session: %s",
+			  c->lc->name, why[0] ? why : "out of memory");
 		handshake_fail(c, "internal_error", NULL);
 		return;
 	}

@@ -36,7 +36,7 @@ void gw_listener_update(struct gw_listener *ls)
 	conns = ls->n_conns >= gw_limit_share(lc->max_connections, w->n_workers, w->index);
 	full = conns ||
 	       ls->n_handshakes >= gw_limit_share(lc->max_handshakes, w->n_workers, w->index);
-	if (full && !ls->paused) {
+	if (full && !ls->paused && !gw_timer_pending(&ls->backoff)) {
 		if (w->n_workers == 1)
 			pr_warn("listener \"%s\": %s reached, not accepting until one finishes",
 				lc->name, conns ? "max_connections" : "max_handshakes");
@@ -44,10 +44,24 @@ void gw_listener_update(struct gw_listener *ls)
 			pr_warn("listener \"%s\": worker %u: its share of %s reached, not accepting until one finishes",
 				lc->name, w->index, conns ? "max_connections" : "max_handshakes");
 	}
+	full = full || gw_timer_pending(&ls->backoff);
 	ls->paused = full;
 	/* With several workers, one of those waiting is woken per connection. */
 	gw_loop_set(&w->loop, &ls->ev,
 		    full ? 0 : w->n_workers > 1 ? EPOLLIN | EPOLLEXCLUSIVE : EPOLLIN);
+}
+
+static void backoff_over(struct gw_timer *t)
+{
+	gw_listener_update(gw_container_of(t, struct gw_listener, backoff));
+}
+
+void gw_listener_backoff(struct gw_listener *ls)
+{
+	/* Without a timer slot, keep watching: a busy loop beats a dead one. */
+	if (gw_timer_start(&ls->w->loop, &ls->backoff, GW_ACCEPT_BACKOFF_MS, backoff_over))
+		return;
+	gw_listener_update(ls);
 }
 
 void gw_listeners_update(struct gw_worker *w)
@@ -114,6 +128,7 @@ static void listener_set_gen(struct gw_listener *ls, struct gw_gen *gen, unsigne
 
 static void listener_free(struct gw_listener *ls)
 {
+	gw_timer_stop(&ls->w->loop, &ls->backoff);
 	if (ls->slot < GW_STEER_MAX_SLOTS)
 		ls->w->slots_used &= ~(1ULL << ls->slot);
 	if (ls->ev.fd >= 0)
@@ -127,6 +142,7 @@ static void listener_retire(struct gw_worker *w, struct gw_listener *ls)
 {
 	if (w->steer)
 		gw_steer_clear_socket(w->steer, ls->slot);
+	gw_timer_stop(&w->loop, &ls->backoff);
 	gw_loop_set(&w->loop, &ls->ev, 0);
 	close(ls->ev.fd);
 	ls->ev.fd = -1;

@@ -30,7 +30,8 @@ struct gw_listener {
 	struct gw_tls_server *tls;
 	unsigned int index;		/* in gen->cfg->listeners */
 	unsigned int slot;		/* in the steering SOCKMAP */
-	bool paused;			/* limits reached: not accepting */
+	bool paused;			/* limits reached or backing off: not accepting */
+	struct gw_timer backoff;	/* pending: out of descriptors, not watched */
 	bool removed;
 	unsigned int n_conns;
 	unsigned int n_handshakes;
@@ -48,6 +49,15 @@ unsigned int gw_limit_share(unsigned int limit, unsigned int n_workers, unsigned
 
 /* Accept while under the worker's shares of the limits; pause otherwise. */
 void gw_listener_update(struct gw_listener *ls);
+
+/*
+ * accept() failed for want of a resource (EMFILE, ENFILE, ENOBUFS,
+ * ENOMEM): stop watching the socket for GW_ACCEPT_BACKOFF_MS instead of
+ * being woken for the same queued connection again and again. The queue
+ * waits in the kernel; a descriptor freed meanwhile serves it.
+ */
+#define GW_ACCEPT_BACKOFF_MS 100
+void gw_listener_backoff(struct gw_listener *ls);
 
 /* The live listener of w bound to addr, or NULL. */
 struct gw_listener *gw_listener_find(struct gw_worker *w, const struct sockaddr_storage *addr,

@@ -24,10 +24,12 @@
 static void upstream_fail(struct gw_conn *c, int err)
 {
 	const struct gw_cfg_listener *lc = c->lc;
+	static struct gw_ratelimit rl;
 
-	pr_warn("listener \"%s\": conn %llu: upstream %s: %s", lc->name,
-		(unsigned long long)c->id, lc->upstream.address_str,
-		err ? strerror(err) : "connect timed out");
+	/* A backend that is down fails every connection: one line per 5 s. */
+	pr_warn_rl(&rl, "listener \"%s\": conn %llu: upstream %s: %s", lc->name,
+		   (unsigned long long)c->id, lc->upstream.address_str,
+		   err ? strerror(err) : "connect timed out");
 	/* Best effort: the client learns it was a deliberate close. */
 	gw_conn_finish(c, "upstream_unreachable");
 }
@@ -97,8 +99,10 @@ static void upstream_connected(struct gw_conn *c)
 	if (err == -ECONNRESET) {
 		gw_conn_close(c, "backend_reset", true);
 	} else if (err) {
-		pr_err("listener \"%s\": conn %llu: cannot start the %s datapath: %s",
-		       c->lc->name, (unsigned long long)c->id, c->dp->name, strerror(-err));
+		static struct gw_ratelimit rl;
+
+		pr_err_rl(&rl, "listener \"%s\": conn %llu: cannot start the %s datapath: %s",
+			  c->lc->name, (unsigned long long)c->id, c->dp->name, strerror(-err));
 		gw_conn_close(c, "internal_error", true);
 	}
 }

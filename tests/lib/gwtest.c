@@ -1367,6 +1367,40 @@ int gwt_proc_io(pid_t pid, uint64_t *rchar, uint64_t *wchar)
 	return ret;
 }
 
+long gwt_proc_cpu_ms(pid_t pid)
+{
+	unsigned long ut, st;
+	char path[64], *text, *p;
+	long ret = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	text = gwt_read_file(path);
+	/* After "(comm) ": state is field 3, utime and stime are 14 and 15. */
+	p = text ? strrchr(text, ')') : NULL;
+	if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+			&ut, &st) == 2)
+		ret = (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+	free(text);
+	return ret;
+}
+
+int gwt_proc_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
 double gwt_metric_value(struct gwt_gw *g, const char *series)
 {
 	char *text = gwt_metrics(g), *p;

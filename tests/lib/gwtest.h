@@ -249,6 +249,11 @@ bool gwt_expect_key_update_followed(void);
 /* rchar and wchar of /proc/PID/io: bytes the process moved with read/write. 0 or -1. */
 int gwt_proc_io(pid_t pid, uint64_t *rchar, uint64_t *wchar);
 
+/* CPU time (user + system) of a process so far, in milliseconds; -1 if unknown. */
+long gwt_proc_cpu_ms(pid_t pid);
+/* Open file descriptors of a process; -1 if unknown. */
+int gwt_proc_fds(pid_t pid);
+
 /* Monotonic milliseconds. */
 uint64_t gwt_now_ms(void);
 
