@@ -248,40 +248,28 @@ unsigned int gw_admin_kill(struct gw_admin *a, enum gw_ctl_kill_by by, const cha
 
 /* ---- metrics ---- */
 
-static void metrics_event(struct gw_ev *ev, uint32_t events)
+static void metrics_answer(struct gw_reqsrv *s, char *target, struct gw_sbuf *out)
 {
 	static const char nf[] = "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\n"
 				 "Content-Length: 26\r\n\r\ntry GET /metrics instead\r\n";
 	static const char ise[] = "HTTP/1.0 500 Internal Server Error\r\n\r\n";
-	struct gw_admin *a = gw_container_of(ev, struct gw_admin, metrics_ev);
-	char req[GW_CTL_MAX_REQUEST], *body;
-	struct gw_sbuf out = { 0 };
-	size_t len = 0;
-	int cfd;
+	struct gw_admin *a = gw_container_of(s, struct gw_admin, metrics);
+	size_t len = 0, n = strcspn(target, "?");
+	char *body;
 
-	(void)events;
-	cfd = gw_ctl_accept(ev->fd, req, sizeof(req));
-	if (cfd < 0)
-		return;
-	if (strncmp(req, "GET /metrics", 12) || (req[12] != ' ' && req[12] != '?')) {
-		gw_ctl_reply(cfd, nf, sizeof(nf) - 1);
+	if (n != 8 || strncmp(target, "/metrics", 8)) {
+		gw_sbuf_printf(out, "%s", nf);
 		return;
 	}
 	gw_stats_snapshot(a->w, a->s1);
 	body = gw_metrics_render(&len);
 	if (!body) {
-		gw_ctl_reply(cfd, ise, sizeof(ise) - 1);
+		gw_sbuf_printf(out, "%s", ise);
 		return;
 	}
-	/* One reply buffer: head then body. */
-	gw_sbuf_printf(&out, "HTTP/1.0 200 OK\r\n"
+	gw_sbuf_printf(out, "HTTP/1.0 200 OK\r\n"
 		       "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
 		       "Content-Length: %zu\r\n\r\n%.*s", len, (int)len, body);
-	if (!out.err)
-		gw_ctl_reply(cfd, out.buf, out.len);
-	else
-		close(cfd);
-	gw_sbuf_free(&out);
 	free(body);
 }
 
@@ -289,7 +277,6 @@ int gw_admin_metrics_start(struct gw_admin *a, const char *listen, bool reusepor
 {
 	int fd;
 
-	a->metrics_ev.fd = -1;
 	if (!listen)
 		return 0;
 	fd = gw_ctl_listen_tcp(listen, reuseport);
@@ -297,18 +284,12 @@ int gw_admin_metrics_start(struct gw_admin *a, const char *listen, bool reusepor
 		pr_err("metrics.listen: cannot listen on %s: %s", listen, strerror(-fd));
 		return fd;
 	}
-	a->metrics_ev.fd = fd;
-	a->metrics_ev.fn = metrics_event;
-	gw_loop_set(&a->w->loop, &a->metrics_ev, EPOLLIN);
+	gw_reqsrv_start(&a->metrics, &a->w->loop, fd, GW_REQSRV_HTTP, "metrics", metrics_answer);
 	pr_info("metrics on http://%s/metrics", listen);
 	return 0;
 }
 
 void gw_admin_metrics_stop(struct gw_admin *a)
 {
-	if (a->metrics_ev.fd < 0)
-		return;
-	gw_loop_set(&a->w->loop, &a->metrics_ev, 0);
-	close(a->metrics_ev.fd);
-	a->metrics_ev.fd = -1;
+	gw_reqsrv_stop(&a->metrics);
 }

@@ -12,6 +12,7 @@
 
 #include "control.h"
 #include "loop.h"
+#include "reqsrv.h"
 #include "util.h"
 #include "worker.h"
 
@@ -24,7 +25,7 @@ struct gw_admin {
 	struct gw_steer_prog *steer;	/* NULL: no steering */
 	const char *kernel_info;	/* what the capability probe found */
 	uint64_t t_start_ms;
-	struct gw_ev metrics_ev;	/* the Prometheus endpoint, fd -1 when off */
+	struct gw_reqsrv metrics;	/* the Prometheus endpoint */
 };
 
 /* "mtlsgwctl status". */

@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The control socket's and the metrics endpoint's transport (control.h):
- * listen, read one bounded request, reply and close; and the parser of
- * control request lines.
+ * The admin protocols (control.h): the control socket's and the metrics
+ * endpoint's listening sockets, and the parsers of a control request
+ * line and of an HTTP request head.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -63,61 +62,51 @@ int gw_ctl_listen_tcp(const char *addr, bool reuseport)
 	return fd;
 }
 
-static bool request_complete(const char *buf, size_t n)
+/* Copy the token buf[0, n) into out (size len) if it fits; false if not. */
+static bool token(const char *buf, size_t n, char *out, size_t len)
 {
-	/* An HTTP request ends with an empty line; a command with its newline. */
-	if (n >= 4 && !strncmp(buf, "GET ", 4))
-		return strstr(buf, "\r\n\r\n") || strstr(buf, "\n\n");
-	return memchr(buf, '\n', n) != NULL;
+	if (!n || n >= len)
+		return false;
+	memcpy(out, buf, n);
+	out[n] = '\0';
+	return true;
 }
 
-int gw_ctl_accept(int lfd, char *buf, size_t len)
+enum gw_http_parse gw_http_parse(const char *buf, size_t n, struct gw_http_req *req)
 {
-	uint64_t end = gw_now_ms() + GW_CTL_TIMEOUT_MS;
-	size_t n = 0;
-	int cfd;
+	const char *eol = memchr(buf, '\n', n), *sp1, *sp2, *end;
+	size_t i, line;
 
-	cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (cfd < 0)
-		return -errno;
-	buf[0] = '\0';
-	while (n + 1 < len && !request_complete(buf, n)) {
-		struct pollfd p = { .fd = cfd, .events = POLLIN };
-		int left = (int)(end - gw_now_ms());
-		ssize_t r;
-
-		if (left <= 0 || poll(&p, 1, left) <= 0)
-			break;
-		r = recv(cfd, buf + n, len - 1 - n, 0);
-		if (r <= 0)
-			break;
-		n += r;
-		buf[n] = '\0';
+	if (memchr(buf, '\0', n))
+		return GW_HTTP_BAD;
+	/* The method so far: upper-case letters only. */
+	for (i = 0; i < n && buf[i] != ' ' && buf[i] != '\n'; i++)
+		if (buf[i] < 'A' || buf[i] > 'Z' || i + 1 >= sizeof(req->method))
+			return GW_HTTP_BAD;
+	if (!eol)
+		return n > sizeof(req->method) + sizeof(req->target) + 10 ?
+		       GW_HTTP_BAD : GW_HTTP_INCOMPLETE;
+	line = (size_t)(eol - buf);
+	if (line && buf[line - 1] == '\r')
+		line--;
+	sp1 = memchr(buf, ' ', line);
+	sp2 = sp1 ? memchr(sp1 + 1, ' ', line - (size_t)(sp1 + 1 - buf)) : NULL;
+	if (!sp2 || !token(buf, (size_t)(sp1 - buf), req->method, sizeof(req->method)) ||
+	    !token(sp1 + 1, (size_t)(sp2 - sp1 - 1), req->target, sizeof(req->target)) ||
+	    buf + line - (sp2 + 1) != 8 || strncmp(sp2 + 1, "HTTP/1.", 7) ||
+	    (sp2[8] != '0' && sp2[8] != '1'))
+		return GW_HTTP_BAD;
+	for (i = 0; req->target[i]; i++)
+		if ((unsigned char)req->target[i] <= ' ' || (unsigned char)req->target[i] >= 0x7f)
+			return GW_HTTP_BAD;
+	/* The head ends with an empty line. */
+	end = eol + 1;
+	while ((eol = memchr(end, '\n', n - (size_t)(end - buf)))) {
+		if (eol == end || (eol == end + 1 && *end == '\r'))
+			return GW_HTTP_DONE;
+		end = eol + 1;
 	}
-	return cfd;
-}
-
-void gw_ctl_reply(int cfd, const char *data, size_t len)
-{
-	uint64_t end = gw_now_ms() + GW_CTL_TIMEOUT_MS;
-	size_t off = 0;
-
-	while (off < len) {
-		struct pollfd p = { .fd = cfd, .events = POLLOUT };
-		int left = (int)(end - gw_now_ms());
-		ssize_t w;
-
-		w = send(cfd, data + off, len - off, MSG_NOSIGNAL);
-		if (w > 0) {
-			off += w;
-			continue;
-		}
-		if (w < 0 && errno != EAGAIN)
-			break;
-		if (left <= 0 || poll(&p, 1, left) <= 0)
-			break;
-	}
-	close(cfd);
+	return GW_HTTP_INCOMPLETE;
 }
 
 void gw_ctl_parse(char *line, struct gw_ctl_req *req)

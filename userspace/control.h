@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Transport for the two small request/response servers in the worker:
- * the control socket (unix stream, mode 0600, one command line per
- * connection) and the metrics endpoint (HTTP/1.0 GET /metrics).
- *
- * Both are local administration interfaces: a request is read and
- * answered synchronously with short timeouts, so a stuck client costs the
- * event loop at most GW_CTL_TIMEOUT_MS.
+ * The admin protocols, apart from their transport (reqsrv.c): the
+ * listening sockets of the control socket (unix stream, mode 0600, one
+ * command line per connection) and the metrics endpoint (HTTP/1.x
+ * GET /metrics), and the parsers of their requests. Pure functions but
+ * the two listens.
  */
 #ifndef GW_CONTROL_H
 #define GW_CONTROL_H
@@ -15,7 +13,6 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define GW_CTL_TIMEOUT_MS 200
 #define GW_CTL_MAX_REQUEST 1024
 
 /* Bind a unix stream socket at path (stale socket replaced), mode 0600. */
@@ -23,15 +20,24 @@ int gw_ctl_listen_unix(const char *path);
 /* Bind a TCP socket at "IP:port" (reuseport: for a takeover successor). */
 int gw_ctl_listen_tcp(const char *addr, bool reuseport);
 
-/*
- * Accept one client on lfd and read its request: up to the first newline
- * (control) or the end of the HTTP request head. Returns the client fd
- * with the request in buf, or -errno.
- */
-int gw_ctl_accept(int lfd, char *buf, size_t len);
+enum gw_http_parse {
+	GW_HTTP_INCOMPLETE,		/* no empty line yet, nothing wrong so far */
+	GW_HTTP_BAD,			/* answer 400 */
+	GW_HTTP_DONE,
+};
 
-/* Write all of data to the client and close it. */
-void gw_ctl_reply(int cfd, const char *data, size_t len);
+struct gw_http_req {
+	char method[16];
+	char target[256];
+};
+
+/*
+ * Parse an HTTP/1.x request head in buf[0, n): "METHOD SP target SP
+ * HTTP/1.x", header lines, an empty line (CRLF or bare LF line ends). A
+ * NUL byte, a malformed request line or an overlong method or target is
+ * BAD as soon as it is seen, not when the head ends.
+ */
+enum gw_http_parse gw_http_parse(const char *buf, size_t n, struct gw_http_req *req);
 
 enum gw_ctl_cmd {
 	GW_CTL_UNKNOWN,

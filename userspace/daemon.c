@@ -30,6 +30,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
+#include "reqsrv.h"
 #include "s1_summary.h"
 #include "stage1.h"
 #include "steer.h"
@@ -49,7 +50,7 @@ struct gw_daemon {
 	bool takeover;			/* started with --takeover */
 	struct gw_watch *watch;		/* reload_on_change; NULL: off */
 	struct gw_ev sig_ev;		/* signalfd */
-	struct gw_ev ctl_ev;		/* control socket */
+	struct gw_reqsrv ctl;		/* control socket */
 	char *ctl_path;
 	ino_t ctl_ino;			/* our control socket's inode (unlink guard) */
 	struct gw_timer house_timer;	/* certificate expiry warnings */
@@ -203,48 +204,39 @@ static void ctl_reload(struct gw_daemon *d, struct gw_sbuf *b)
 	gw_diag_free(&diag);
 }
 
-static void ctl_event(struct gw_ev *ev, uint32_t events)
+static void ctl_answer(struct gw_reqsrv *s, char *line, struct gw_sbuf *out)
 {
-	struct gw_daemon *d = gw_container_of(ev, struct gw_daemon, ctl_ev);
-	char line[GW_CTL_MAX_REQUEST];
-	struct gw_sbuf b = { 0 };
+	struct gw_daemon *d = gw_container_of(s, struct gw_daemon, ctl);
 	struct gw_ctl_req req;
-	int cfd;
 
-	(void)events;
-	cfd = gw_ctl_accept(ev->fd, line, sizeof(line));
-	if (cfd < 0)
-		return;
 	gw_ctl_parse(line, &req);
 	switch (req.cmd) {
 	case GW_CTL_STATUS:
-		gw_admin_status(&d->admin, &b);
+		gw_admin_status(&d->admin, out);
 		break;
 	case GW_CTL_CONNS:
-		gw_admin_conns(&d->admin, &b, req.json);
+		gw_admin_conns(&d->admin, out, req.json);
 		break;
 	case GW_CTL_RELOAD:
-		ctl_reload(d, &b);
+		ctl_reload(d, out);
 		break;
 	case GW_CTL_HANDOVER:
-		if (handover(d))
-			gw_sbuf_printf(&b, "error: out of memory\n");
+		/* Only a daemon that agreed to be taken over stops for a successor. */
+		if (!d->w->gen->cfg->takeover)
+			gw_sbuf_printf(out, "error: handover refused: takeover is off in this daemon's configuration\n");
+		else if (handover(d))
+			gw_sbuf_printf(out, "error: out of memory\n");
 		else
-			gw_sbuf_printf(&b, "ok: draining\n");
+			gw_sbuf_printf(out, "ok: draining\n");
 		break;
 	case GW_CTL_KILL:
-		gw_sbuf_printf(&b, "killed %u\n", gw_admin_kill(&d->admin, req.kill_by, req.value));
+		gw_sbuf_printf(out, "killed %u\n", gw_admin_kill(&d->admin, req.kill_by, req.value));
 		break;
 	case GW_CTL_UNKNOWN:
-		gw_sbuf_printf(&b, "error: unknown command \"%s\"; try status, conns [json], reload, kill conn|serial|spiffe-id VALUE\n",
+		gw_sbuf_printf(out, "error: unknown command \"%s\"; try status, conns [json], reload, kill conn|serial|spiffe-id VALUE\n",
 			       req.word);
 		break;
 	}
-	if (b.buf && !b.err)
-		gw_ctl_reply(cfd, b.buf, b.len);
-	else
-		close(cfd);
-	gw_sbuf_free(&b);
 }
 
 /* Control socket and metrics endpoint; failures here stop the start. */
@@ -273,9 +265,7 @@ static int admin_start(struct gw_daemon *d)
 	/* The socket file's inode, to recognise it at exit. */
 	if (!stat(cfg->control_socket, &st))
 		d->ctl_ino = st.st_ino;
-	d->ctl_ev.fd = fd;
-	d->ctl_ev.fn = ctl_event;
-	gw_loop_set(&d->w->loop, &d->ctl_ev, EPOLLIN);
+	gw_reqsrv_start(&d->ctl, &d->w->loop, fd, GW_REQSRV_LINE, "control socket", ctl_answer);
 	return gw_admin_metrics_start(&d->admin, cfg->metrics_listen, cfg->takeover);
 }
 
@@ -384,7 +374,9 @@ struct gw_daemon *gw_daemon_new(struct gw_gen *gen, const struct gw_daemon_opts 
 	d->takeover = o->takeover;
 	d->w->steer = o->steer;
 	d->w->ktls = o->ktls;
-	d->sig_ev.fd = d->ctl_ev.fd = d->admin.metrics_ev.fd = -1;
+	d->sig_ev.fd = -1;
+	gw_reqsrv_init(&d->ctl);
+	gw_reqsrv_init(&d->admin.metrics);
 	gw_snprintf(d->kernel_info, sizeof(d->kernel_info), "%s",
 		    o->kernel_info ? o->kernel_info : "not probed");
 	d->admin.w = d->w;
@@ -459,8 +451,8 @@ void gw_daemon_free(struct gw_daemon *d)
 	gw_s1_summary_free(d->s1_sum);
 	gw_watch_free(d->watch);
 	gw_admin_metrics_stop(&d->admin);
-	if (d->ctl_ev.fd >= 0) {
-		close(d->ctl_ev.fd);
+	if (gw_reqsrv_running(&d->ctl)) {
+		gw_reqsrv_stop(&d->ctl);
 		/* After a takeover the path is our successor's socket: keep it. */
 		if (d->ctl_path && !stat(d->ctl_path, &st) && st.st_ino == d->ctl_ino)
 			unlink(d->ctl_path);

@@ -168,6 +168,23 @@ static void timer_event(struct gw_ev *ev, uint32_t events)
 	gw_loop_expire(l, gw_now_ms());
 }
 
+void gw_loop_defer(struct gw_loop *l, struct gw_deferred *d, gw_deferred_fn fn)
+{
+	d->fn = fn;
+	d->next = l->deferred;
+	l->deferred = d;
+}
+
+static void run_deferred(struct gw_loop *l)
+{
+	while (l->deferred) {
+		struct gw_deferred *d = l->deferred;
+
+		l->deferred = d->next;
+		d->fn(d);
+	}
+}
+
 int gw_loop_init(struct gw_loop *l)
 {
 	memset(l, 0, sizeof(*l));
@@ -185,6 +202,7 @@ int gw_loop_init(struct gw_loop *l)
 
 void gw_loop_fini(struct gw_loop *l)
 {
+	run_deferred(l);
 	if (l->timer_ev.fd >= 0)
 		close(l->timer_ev.fd);
 	if (l->epfd >= 0)
@@ -214,6 +232,7 @@ int gw_loop_run(struct gw_loop *l, void (*after)(struct gw_loop *l, void *arg), 
 			if (ev->fd >= 0)
 				ev->fn(ev, evs[i].events);
 		}
+		run_deferred(l);
 		if (after)
 			after(l, arg);
 	}

@@ -6,9 +6,9 @@
  * Concurrency: a loop belongs to one thread; nothing here locks. A
  * callback may change any registration, start or stop any timer, and
  * close its own fd (set ev->fd to -1 first: the rest of the batch skips
- * it). Freeing an object that a pending event of the batch may point to
- * is the owner's job: free it in the after-batch callback of
- * gw_loop_run().
+ * it). An object that a pending event of the batch may point to is freed
+ * after the batch: through gw_loop_defer(), or by its owner in the
+ * after-batch callback of gw_loop_run().
  */
 #ifndef GW_LOOP_H
 #define GW_LOOP_H
@@ -36,12 +36,22 @@ struct gw_timer {
 	gw_timer_fn fn;
 };
 
+/* Something to free once the current batch is over. Embed it. */
+struct gw_deferred;
+typedef void (*gw_deferred_fn)(struct gw_deferred *d);
+
+struct gw_deferred {
+	struct gw_deferred *next;
+	gw_deferred_fn fn;
+};
+
 struct gw_loop {
 	int epfd;
 	struct gw_ev timer_ev;		/* timerfd armed for the earliest deadline */
 	uint64_t timer_armed_ms;	/* 0 = disarmed */
 	struct gw_timer **heap;
 	unsigned int heap_n, heap_cap;
+	struct gw_deferred *deferred;	/* run after the batch, latest first */
 	bool done;			/* gw_loop_run() returns after this batch */
 };
 
@@ -76,6 +86,12 @@ static inline bool gw_timer_pending(const struct gw_timer *t)
 {
 	return t->heap_idx != 0;
 }
+
+/*
+ * Call fn(d) after the current batch of events (from gw_loop_fini when
+ * the loop no longer runs). d must not be deferred twice.
+ */
+void gw_loop_defer(struct gw_loop *l, struct gw_deferred *d, gw_deferred_fn fn);
 
 /* Run every timer due at now, earliest first; each leaves the heap first. */
 void gw_loop_expire(struct gw_loop *l, uint64_t now);

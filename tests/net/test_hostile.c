@@ -7,11 +7,16 @@
  * daemon, a stalled data plane, a forged line.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/ssl.h>
 
 #include "harness.h"
@@ -112,6 +117,165 @@ TEST_F_TIMEOUT(hostile, fd_exhaustion_no_spin_no_flood, 90)
 	for (i = 0; i < 100 && gwt_proc_fds(self->gw.pid) > base; i++)
 		usleep(50 * 1000);
 	ASSERT_GE(base, gwt_proc_fds(self->gw.pid));
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The 90th percentile of the milliseconds of n (<= 32) good round trips
+ * (handshake included); 0 on a failure.
+ */
+static uint64_t echo_p90(int port, unsigned int n)
+{
+	uint64_t ms[32];
+	unsigned int i;
+
+	for (i = 0; i < n && i < 32; i++) {
+		uint64_t t0 = gwt_now_ms();
+
+		if (!gwt_echo_ok(port, "client-ecdsa", "p50"))
+			return 0;
+		ms[i] = gwt_now_ms() - t0;
+	}
+	qsort(ms, i, sizeof(ms[0]), cmp_u64);
+	return ms[i * 9 / 10] ? ms[i * 9 / 10] : 1;
+}
+
+static int tcp_connect_nb(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) && errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int unix_connect_nb(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * 100 silent clients on the metrics port and as many on the control
+ * socket (as many as its queue takes) hold nothing of the data plane: a
+ * good client's round trip stays near what it was, and a scrape still
+ * gets through once their deadlines pass.
+ */
+TEST_F_TIMEOUT(hostile, silent_admin_clients_do_not_stall_handshakes, 90)
+{
+	uint64_t before, during;
+	char *m;
+
+	before = echo_p90(self->gw.port, 20);
+	ASSERT_NE(0, before);
+	/* All at once: a blocking connect would wait for the queue to move. */
+	while (self->n_raw < 100) {
+		self->raw[self->n_raw] = tcp_connect_nb(self->gw.metrics_port);
+		ASSERT_LE(0, self->raw[self->n_raw]);
+		self->n_raw++;
+	}
+	while (self->n_raw < 200) {
+		int fd = unix_connect_nb(self->gw.ctl);
+
+		if (fd < 0)
+			break;
+		self->raw[self->n_raw++] = fd;
+	}
+	during = echo_p90(self->gw.port, 20);
+	printf("# good round trip p90: %llu ms alone, %llu ms with %u silent admin clients\n",
+	       (unsigned long long)before, (unsigned long long)during, self->n_raw);
+	ASSERT_NE(0, during);
+	/* Synchronous admin reads (200 ms each) made it over a second. */
+	ASSERT_LT(during, before * 3 + 200);
+	m = gwt_metrics(&self->gw);
+	ASSERT_NOT_NULL(m);
+	ASSERT_NOT_NULL(strstr(m, "mtlsgw_"));
+	free(m);
+}
+
+/* Send req to the metrics port; the first line of the answer (static). */
+static const char *metrics_status(struct gwt_gw *g, const char *req, size_t len)
+{
+	static char buf[512];
+	int fd = gwt_raw_connect(g->metrics_port);
+	ssize_t n;
+
+	if (fd < 0 || send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		if (fd >= 0)
+			close(fd);
+		return "";
+	}
+	n = recv(fd, buf, sizeof(buf) - 1, MSG_WAITALL);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	buf[strcspn(buf, "\r")] = '\0';
+	return buf;
+}
+
+TEST_F(hostile, metrics_methods_and_garbage)
+{
+	uint64_t t0 = gwt_now_ms();
+
+	EXPECT_STREQ("HTTP/1.0 405 Method Not Allowed",
+		     metrics_status(&self->gw, "POST /metrics HTTP/1.1\r\n\r\n", 26));
+	EXPECT_STREQ("HTTP/1.0 404 Not Found",
+		     metrics_status(&self->gw, "GET /admin HTTP/1.1\r\n\r\n", 23));
+	/* Answered at once, not at a deadline. */
+	EXPECT_STREQ("HTTP/1.0 400 Bad Request",
+		     metrics_status(&self->gw, "GET /metrics\0 HTTP/1.1\r\n\r\n", 28));
+	EXPECT_STREQ("HTTP/1.0 400 Bad Request",
+		     metrics_status(&self->gw, "\x16\x03\x01\x00\xa5\x01\x00", 7));
+	EXPECT_LT(gwt_now_ms() - t0, 500);
+	/* Without its blank line: 408 at the read deadline. */
+	EXPECT_STREQ("HTTP/1.0 408 Request Timeout",
+		     metrics_status(&self->gw, "GET /metrics HTTP/1.1\r\n", 23));
+}
+
+/* A raw request line on the control socket; the answer (static). */
+static const char *ctl_raw(struct gwt_gw *g, const char *line)
+{
+	static char buf[1024];
+	struct pollfd p = { .events = POLLIN };
+	size_t n = 0;
+	ssize_t r;
+
+	p.fd = unix_connect_nb(g->ctl);
+	buf[0] = '\0';
+	if (p.fd < 0 || send(p.fd, line, strlen(line), MSG_NOSIGNAL) != (ssize_t)strlen(line))
+		goto out;
+	while (n + 1 < sizeof(buf) && poll(&p, 1, 10000) == 1 &&
+	       (r = recv(p.fd, buf + n, sizeof(buf) - 1 - n, 0)) > 0)
+		n += (size_t)r;
+	buf[n] = '\0';
+out:
+	if (p.fd >= 0)
+		close(p.fd);
+	return buf;
+}
+
+/* A daemon that runs with takeover off does not stop for "handover". */
+TEST_F(hostile, handover_refused_without_takeover)
+{
+	EXPECT_STREQ("error: handover refused: takeover is off in this daemon's configuration\n",
+		     ctl_raw(&self->gw, "handover\n"));
+	ASSERT_TRUE(gwt_echo_ok(self->gw.port, "client-ecdsa", "still here"));
 }
 
 TEST_HARNESS_MAIN

@@ -2,11 +2,10 @@
 /*
  * control.c: gw_ctl_parse, the control request line parser (commands,
  * arguments, CR/LF cut, unknown and incomplete requests, a line of the
- * maximum length), and the unix socket transport (0600 socket, one
- * request read, the reply and the close, the read timeout).
+ * maximum length), gw_http_parse (the metrics endpoint's request head),
+ * and the unix socket (0600, a stale one replaced).
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -117,7 +116,7 @@ TEST(parse_table)
 		check_case(_ctx, &cases[i]);
 }
 
-/* The longest request gw_ctl_accept can return: 1023 bytes and the NUL. */
+/* The longest request the server passes on: 1023 bytes and the NUL. */
 TEST(parse_max_length_line)
 {
 	static const char head[] = "kill spiffe-id spiffe://corp.test/";
@@ -167,7 +166,71 @@ TEST(parse_max_length_line)
 	EXPECT_STREQ("status", req.word);
 }
 
-/* ---- the unix socket transport ---- */
+/* ---- gw_http_parse ---- */
+
+struct http_case {
+	const char *head;
+	size_t len;			/* 0: strlen(head) */
+	enum gw_http_parse want;
+	const char *method, *target;
+};
+
+static const struct http_case http_cases[] = {
+	{ "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 0, GW_HTTP_DONE, "GET", "/metrics" },
+	{ "GET /metrics?x=1 HTTP/1.0\n\n", 0, GW_HTTP_DONE, "GET", "/metrics?x=1" },
+	{ "POST /metrics HTTP/1.1\r\n\r\n", 0, GW_HTTP_DONE, "POST", "/metrics" },
+	{ "GET /metrics HTTP/1.1\r\nHost: x\r\n", 0, GW_HTTP_INCOMPLETE },
+	{ "GET /metr", 0, GW_HTTP_INCOMPLETE },
+	{ "", 0, GW_HTTP_INCOMPLETE },
+	/* Wrong from the first bytes: a TLS ClientHello, lower case, a NUL. */
+	{ "\x16\x03\x01\x02\x00\x01", 0, GW_HTTP_BAD },
+	{ "get /metrics HTTP/1.1\r\n\r\n", 0, GW_HTTP_BAD },
+	{ "GET /met\0rics HTTP/1.1\r\n\r\n", 26, GW_HTTP_BAD },
+	{ "GET /metrics HTTP/1.1\r\nX: \0\r\n", 30, GW_HTTP_BAD },
+	/* Malformed request lines. */
+	{ "GET /metrics\r\n\r\n", 0, GW_HTTP_BAD },
+	{ "GET  /metrics HTTP/1.1\r\n\r\n", 0, GW_HTTP_BAD },
+	{ "GET /metrics HTTP/2.0\r\n\r\n", 0, GW_HTTP_BAD },
+	{ "GET /metrics HTTP/1.1 x\r\n\r\n", 0, GW_HTTP_BAD },
+	{ "GET /m\x1b[2J HTTP/1.1\r\n\r\n", 0, GW_HTTP_BAD },
+	{ "AVERYLONGMETHODNAME /metrics HTTP/1.1\r\n\r\n", 0, GW_HTTP_BAD },
+};
+
+TEST(http_parse_table)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(http_cases); i++) {
+		const struct http_case *c = &http_cases[i];
+		struct gw_http_req req;
+		enum gw_http_parse got;
+
+		got = gw_http_parse(c->head, c->len ? c->len : strlen(c->head), &req);
+		if (got != c->want)
+			printf("# case %u: \"%s\"\n", i, c->head);
+		EXPECT_EQ(c->want, got);
+		if (got == GW_HTTP_DONE && c->want == GW_HTTP_DONE) {
+			EXPECT_STREQ(c->method, req.method);
+			EXPECT_STREQ(c->target, req.target);
+		}
+	}
+}
+
+/* A target too long for the request struct is refused, not cut. */
+TEST(http_parse_long_target)
+{
+	char head[600];
+	struct gw_http_req req;
+
+	memset(head, 'a', sizeof(head));
+	memcpy(head, "GET /", 5);
+	memcpy(head + 400, " HTTP/1.1\r\n\r\n", 14);
+	EXPECT_EQ(GW_HTTP_BAD, gw_http_parse(head, 414, &req));
+	/* Without a line end, a request line that long is refused too. */
+	EXPECT_EQ(GW_HTTP_BAD, gw_http_parse(head, 400, &req));
+}
+
+/* ---- the unix socket ---- */
 
 FIXTURE(ctl) {
 	char dir[64];
@@ -212,29 +275,6 @@ static int connect_unix(const char *path)
 	return fd;
 }
 
-/* Read until EOF (with a deadline); the number of bytes, or -1. */
-static ssize_t read_all(int fd, char *buf, size_t len)
-{
-	size_t n = 0;
-
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t r;
-
-		if (poll(&p, 1, 5000) <= 0)
-			return -1;
-		r = read(fd, buf + n, len - 1 - n);
-		if (r < 0)
-			return -1;
-		if (r == 0 || n + r == len - 1) {
-			n += r;
-			buf[n] = '\0';
-			return n;
-		}
-		n += r;
-	}
-}
-
 TEST_F(ctl, socket_is_0600_and_replaces_stale)
 {
 	struct stat st;
@@ -261,65 +301,6 @@ TEST(listen_unix_path_too_long)
 	path[0] = '/';
 	path[sizeof(path) - 1] = '\0';
 	EXPECT_EQ(-ENAMETOOLONG, gw_ctl_listen_unix(path));
-}
-
-/* One request line in, parsed, one reply out, then EOF. */
-TEST_F(ctl, request_and_reply)
-{
-	static const char reply[] = "killed 1\n";
-	char buf[GW_CTL_MAX_REQUEST], got[256];
-	struct gw_ctl_req req;
-	int cfd;
-
-	self->cli = connect_unix(self->path);
-	ASSERT_GE(self->cli, 0);
-	ASSERT_EQ(24, write(self->cli, "kill serial 0A1B\nstatus\n", 24));
-	cfd = gw_ctl_accept(self->lfd, buf, sizeof(buf));
-	ASSERT_GE(cfd, 0);
-	EXPECT_EQ(0, strncmp(buf, "kill serial 0A1B\n", 17));
-	gw_ctl_parse(buf, &req);
-	EXPECT_EQ(GW_CTL_KILL, req.cmd);
-	EXPECT_EQ(GW_KILL_SERIAL, req.kill_by);
-	EXPECT_STREQ("0A1B", req.value);
-
-	gw_ctl_reply(cfd, reply, strlen(reply));
-	ASSERT_EQ(strlen(reply), read_all(self->cli, got, sizeof(got)));
-	EXPECT_STREQ(reply, got);
-}
-
-/* A client that never ends its line costs at most GW_CTL_TIMEOUT_MS. */
-TEST_F(ctl, silent_client_times_out)
-{
-	char buf[GW_CTL_MAX_REQUEST];
-	uint64_t t0;
-	int cfd;
-
-	self->cli = connect_unix(self->path);
-	ASSERT_GE(self->cli, 0);
-	ASSERT_EQ(4, write(self->cli, "stat", 4));
-	t0 = gw_now_ms();
-	cfd = gw_ctl_accept(self->lfd, buf, sizeof(buf));
-	ASSERT_GE(cfd, 0);
-	EXPECT_GE(gw_now_ms() - t0, GW_CTL_TIMEOUT_MS - 10);
-	EXPECT_LT(gw_now_ms() - t0, 5 * GW_CTL_TIMEOUT_MS);
-	EXPECT_STREQ("stat", buf);
-	close(cfd);
-}
-
-/* A request longer than the buffer is cut at len - 1, NUL-terminated. */
-TEST_F(ctl, long_request_fills_buffer)
-{
-	char big[3000], buf[GW_CTL_MAX_REQUEST];
-	int cfd;
-
-	memset(big, 'q', sizeof(big));
-	self->cli = connect_unix(self->path);
-	ASSERT_GE(self->cli, 0);
-	ASSERT_EQ(sizeof(big), write(self->cli, big, sizeof(big)));
-	cfd = gw_ctl_accept(self->lfd, buf, sizeof(buf));
-	ASSERT_GE(cfd, 0);
-	EXPECT_EQ(sizeof(buf) - 1, strlen(buf));
-	close(cfd);
 }
 
 TEST_HARNESS_MAIN
