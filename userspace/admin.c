@@ -101,22 +101,69 @@ void gw_admin_status(struct gw_admin *a, struct gw_sbuf *b)
 
 /* ---- conns ---- */
 
-/* The kernel's view of each live client socket, matched by SO_COOKIE. */
+/*
+ * The kernel's view of each live client socket, matched by SO_COOKIE
+ * through an open-addressing table built once per call: linear in
+ * sockets + connections (a walk of the connections per socket took 1.5 s
+ * at 4,000 connections).
+ */
 struct kview {
-	struct gw_worker *w;
 	struct gw_sockdiag *d;		/* one per live connection, list order */
 	unsigned int n;
+	uint64_t *keys;			/* cookie per table slot, 0 = empty */
+	unsigned int *idx;		/* its connection's position in d */
+	unsigned int mask;
 };
+
+static unsigned int kview_slot(const struct kview *kv, uint64_t cookie)
+{
+	/* Cookies are sequential: spread them with a multiplicative hash. */
+	return (unsigned int)((cookie * 0x9e3779b97f4a7c15ULL) >> 32) & kv->mask;
+}
+
+static int kview_init(struct kview *kv, const struct gw_conn *all, unsigned int n)
+{
+	const struct gw_conn *c;
+	unsigned int size = 16, i, h;
+
+	while (size < 2 * n)
+		size *= 2;
+	kv->n = n;
+	kv->mask = size - 1;
+	kv->d = calloc(n, sizeof(*kv->d));
+	kv->keys = calloc(size, sizeof(*kv->keys));
+	kv->idx = calloc(size, sizeof(*kv->idx));
+	if (!kv->d || !kv->keys || !kv->idx)
+		return -ENOMEM;
+	for (c = all, i = 0; c && i < n; c = c->all_next, i++) {
+		if (!c->cookie)
+			continue;
+		for (h = kview_slot(kv, c->cookie); kv->keys[h]; h = (h + 1) & kv->mask)
+			;
+		kv->keys[h] = c->cookie;
+		kv->idx[h] = i;
+	}
+	return 0;
+}
+
+static void kview_free(struct kview *kv)
+{
+	free(kv->d);
+	free(kv->keys);
+	free(kv->idx);
+}
 
 static void kview_one(const struct gw_sockdiag *d, void *ctx)
 {
 	struct kview *kv = ctx;
-	struct gw_conn *c;
-	unsigned int i;
+	unsigned int h;
 
-	for (c = kv->w->all, i = 0; c && i < kv->n; c = c->all_next, i++)
-		if (c->cookie && c->cookie == d->cookie)
-			kv->d[i] = *d;
+	for (h = kview_slot(kv, d->cookie); kv->keys[h]; h = (h + 1) & kv->mask) {
+		if (kv->keys[h] == d->cookie) {
+			kv->d[kv->idx[h]] = *d;
+			return;
+		}
+	}
 }
 
 struct conns_req {
@@ -166,16 +213,17 @@ static void conn_row(struct gw_sbuf *b, const struct gw_worker *w, const struct 
 static void conns_rows(struct gw_worker *w, void *arg)
 {
 	struct conns_req *req = arg;
-	struct kview kv = { .w = w, .n = w->n_conns };
 	uint64_t now = gw_now_ms();
+	struct kview kv = { 0 };
 	struct gw_conn *c;
 	unsigned int i;
 	int err;
 
-	if (!kv.n)
+	if (!w->n_conns)
 		return;
-	kv.d = calloc(kv.n, sizeof(*kv.d));
-	err = kv.d ? gw_sockdiag_dump(kview_one, &kv) : -ENOMEM;
+	err = kview_init(&kv, w->all, w->n_conns);
+	if (!err)
+		err = gw_sockdiag_dump(kview_one, &kv);
 	if (err && !req->json && !req->said_err) {
 		gw_sbuf_printf(req->b, "# kernel view unavailable (sock_diag: %s)\n", strerror(-err));
 		req->said_err = true;
@@ -183,7 +231,7 @@ static void conns_rows(struct gw_worker *w, void *arg)
 	for (c = w->all, i = 0; c; c = c->all_next, i++)
 		conn_row(req->b, w, c, kv.d && i < kv.n && kv.d[i].cookie ? &kv.d[i] : NULL,
 			 now, req->json);
-	free(kv.d);
+	kview_free(&kv);
 }
 
 void gw_admin_conns(struct gw_admin *a, struct gw_sbuf *b, bool json)
