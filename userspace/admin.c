@@ -321,6 +321,11 @@ static void metrics_answer(struct gw_reqsrv *s, char *target, struct gw_sbuf *ou
 	free(body);
 }
 
+void gw_admin_metrics_serve(struct gw_admin *a, int fd)
+{
+	gw_reqsrv_start(&a->metrics, &a->w->loop, fd, GW_REQSRV_HTTP, "metrics", metrics_answer);
+}
+
 int gw_admin_metrics_start(struct gw_admin *a, const char *listen, bool reuseport)
 {
 	int fd;
@@ -332,7 +337,7 @@ int gw_admin_metrics_start(struct gw_admin *a, const char *listen, bool reusepor
 		pr_err("metrics.listen: cannot listen on %s: %s", listen, strerror(-fd));
 		return fd;
 	}
-	gw_reqsrv_start(&a->metrics, &a->w->loop, fd, GW_REQSRV_HTTP, "metrics", metrics_answer);
+	gw_admin_metrics_serve(a, fd);
 	pr_info("metrics on http://%s/metrics", listen);
 	return 0;
 }

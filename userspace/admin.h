@@ -37,6 +37,8 @@ unsigned int gw_admin_kill(struct gw_admin *a, enum gw_ctl_kill_by by, const cha
 
 /* Listen on metrics.listen (if set). 0 or -errno (logged). */
 int gw_admin_metrics_start(struct gw_admin *a, const char *listen, bool reuseport);
+/* Serve the metrics on the listening socket fd instead (a reload moved it). */
+void gw_admin_metrics_serve(struct gw_admin *a, int fd);
 void gw_admin_metrics_stop(struct gw_admin *a);
 
 #endif

@@ -108,11 +108,28 @@ static void gen_swap(struct gw_daemon *d, struct gw_gen *gen)
 	pr_info("reload: configuration generation %llu in effect", (unsigned long long)gen->id);
 }
 
+/*
+ * The admin sockets a reload asks for, opened before anything changes so
+ * that one that cannot be opened refuses the reload. -1: unchanged.
+ */
+struct admin_next {
+	int ctl_fd;
+	int metrics_fd;
+	bool metrics_off;		/* metrics.listen removed */
+};
+
+static int admin_prepare(struct gw_daemon *d, const struct gw_config *cfg,
+			 struct admin_next *n, struct gw_diag *out);
+static void admin_abort(const struct gw_config *cfg, struct admin_next *n);
+static void admin_commit(struct gw_daemon *d, const struct gw_config *cfg,
+			 struct admin_next *n);
+
 int gw_daemon_reload(struct gw_daemon *d, struct gw_diag *out)
 {
 	struct gw_diag diag = { 0 }, warn = { 0 };
 	struct gw_worker *w = d->w;
 	const char *path = w->gen->cfg->path;
+	struct admin_next next;
 	struct gw_gen *gen;
 	char detail[64], why[256];
 	int err = 0;
@@ -134,11 +151,16 @@ int gw_daemon_reload(struct gw_daemon *d, struct gw_diag *out)
 		err = -EINVAL;
 		goto out;
 	}
+	err = admin_prepare(d, gen->cfg, &next, out);
+	if (err) {
+		pr_err("reload: keeping the running configuration");
+		goto out_put;
+	}
 	if (d->s1) {
 		err = gw_stage1_update(d->s1, gen->cfg, why, sizeof(why));
 		if (err) {
 			pr_err("reload: Stage 1: %s; keeping the running configuration", why);
-			goto out_put;
+			goto out_admin;
 		}
 	}
 	err = gw_listeners_apply(w, gen, gw_accept_event);
@@ -146,10 +168,13 @@ int gw_daemon_reload(struct gw_daemon *d, struct gw_diag *out)
 		pr_err("reload: keeping the running configuration");
 		if (d->s1 && gw_stage1_update(d->s1, w->gen->cfg, why, sizeof(why)))
 			pr_err("reload: Stage 1: cannot restore the running allowlist: %s", why);
-		goto out_put;
+		goto out_admin;
 	}
+	admin_commit(d, gen->cfg, &next);
 	gen_swap(d, gen);
 	goto out;
+out_admin:
+	admin_abort(gen->cfg, &next);
 out_put:
 	gw_gen_put(gen);
 out:
@@ -239,15 +264,12 @@ static void ctl_answer(struct gw_reqsrv *s, char *line, struct gw_sbuf *out)
 	}
 }
 
-/* Control socket and metrics endpoint; failures here stop the start. */
-static int admin_start(struct gw_daemon *d)
+/* Listen on the control socket path (its directory made if missing). fd or -errno. */
+static int ctl_listen(const char *path)
 {
-	const struct gw_config *cfg = d->w->gen->cfg;
-	char *dir, *slash;
-	struct stat st;
+	char *dir = strdup(path), *slash;
 	int fd;
 
-	dir = strdup(cfg->control_socket);
 	slash = dir ? strrchr(dir, '/') : NULL;
 	if (slash && slash != dir) {
 		*slash = '\0';
@@ -255,18 +277,107 @@ static int admin_start(struct gw_daemon *d)
 			pr_warn("control.socket: cannot create \"%s\": %s", dir, strerror(errno));
 	}
 	free(dir);
-	fd = gw_ctl_listen_unix(cfg->control_socket);
+	fd = gw_ctl_listen_unix(path);
+	if (fd < 0)
+		pr_err("control.socket: cannot listen on \"%s\": %s", path, strerror(-fd));
+	return fd;
+}
+
+/* Serve the control socket on fd, bound at path (replacing the one we had). */
+static void ctl_serve(struct gw_daemon *d, int fd, const char *path)
+{
+	struct stat st;
+
+	/* Our old socket file goes; one that is not ours any more stays. */
+	if (d->ctl_path && strcmp(d->ctl_path, path) && !stat(d->ctl_path, &st) &&
+	    st.st_ino == d->ctl_ino)
+		unlink(d->ctl_path);
+	free(d->ctl_path);
+	d->ctl_path = strdup(path);
+	/* The socket file's inode, to recognise it at exit. */
+	d->ctl_ino = !stat(path, &st) ? st.st_ino : 0;
+	gw_reqsrv_start(&d->ctl, &d->w->loop, fd, GW_REQSRV_LINE, "control socket", ctl_answer);
+}
+
+/* Control socket and metrics endpoint; failures here stop the start. */
+static int admin_start(struct gw_daemon *d)
+{
+	const struct gw_config *cfg = d->w->gen->cfg;
+	int fd = ctl_listen(cfg->control_socket);
+
+	if (fd < 0)
+		return fd;
+	ctl_serve(d, fd, cfg->control_socket);
+	return gw_admin_metrics_start(&d->admin, cfg->metrics_listen, cfg->takeover);
+}
+
+static bool str_changed(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b));
+}
+
+static int admin_prepare(struct gw_daemon *d, const struct gw_config *cfg,
+			 struct admin_next *n, struct gw_diag *out)
+{
+	const struct gw_config *old = d->w->gen->cfg;
+	int fd;
+
+	n->ctl_fd = n->metrics_fd = -1;
+	n->metrics_off = false;
+	if (strcmp(old->control_socket, cfg->control_socket)) {
+		n->ctl_fd = ctl_listen(cfg->control_socket);
+		if (n->ctl_fd < 0) {
+			if (out)
+				gw_diag_add(out, "control.socket: cannot listen on \"%s\": %s",
+					    cfg->control_socket, strerror(-n->ctl_fd));
+			return n->ctl_fd;
+		}
+	}
+	if (!str_changed(old->metrics_listen, cfg->metrics_listen))
+		return 0;
+	if (!cfg->metrics_listen) {
+		n->metrics_off = true;
+		return 0;
+	}
+	fd = gw_ctl_listen_tcp(cfg->metrics_listen, cfg->takeover);
 	if (fd < 0) {
-		pr_err("control.socket: cannot listen on \"%s\": %s", cfg->control_socket,
+		pr_err("metrics.listen: cannot listen on %s: %s", cfg->metrics_listen,
 		       strerror(-fd));
+		if (out)
+			gw_diag_add(out, "metrics.listen: cannot listen on %s: %s",
+				    cfg->metrics_listen, strerror(-fd));
+		admin_abort(cfg, n);
 		return fd;
 	}
-	d->ctl_path = strdup(cfg->control_socket);
-	/* The socket file's inode, to recognise it at exit. */
-	if (!stat(cfg->control_socket, &st))
-		d->ctl_ino = st.st_ino;
-	gw_reqsrv_start(&d->ctl, &d->w->loop, fd, GW_REQSRV_LINE, "control socket", ctl_answer);
-	return gw_admin_metrics_start(&d->admin, cfg->metrics_listen, cfg->takeover);
+	n->metrics_fd = fd;
+	return 0;
+}
+
+static void admin_abort(const struct gw_config *cfg, struct admin_next *n)
+{
+	if (n->ctl_fd >= 0) {
+		close(n->ctl_fd);
+		unlink(cfg->control_socket);
+	}
+	if (n->metrics_fd >= 0)
+		close(n->metrics_fd);
+	n->ctl_fd = n->metrics_fd = -1;
+}
+
+static void admin_commit(struct gw_daemon *d, const struct gw_config *cfg,
+			 struct admin_next *n)
+{
+	if (n->ctl_fd >= 0) {
+		ctl_serve(d, n->ctl_fd, cfg->control_socket);
+		pr_info("control socket now at \"%s\"", cfg->control_socket);
+	}
+	if (n->metrics_off) {
+		gw_admin_metrics_stop(&d->admin);
+		pr_info("metrics endpoint off");
+	} else if (n->metrics_fd >= 0) {
+		gw_admin_metrics_serve(&d->admin, n->metrics_fd);
+		pr_info("metrics now on http://%s/metrics", cfg->metrics_listen);
+	}
 }
 
 /* ---- signals, housekeeping, start ---- */

@@ -47,6 +47,9 @@ static void client_close(struct gw_reqcl *cl)
 	struct gw_reqsrv *s = cl->s;
 	char sink[256];
 
+	/* A handler may stop the server that is answering (then it is closed). */
+	if (cl->ev.fd < 0)
+		return;
 	gw_timer_stop(s->loop, &cl->deadline);
 	gw_loop_set(s->loop, &cl->ev, 0);
 	/* Unread bytes would turn the close into a reset that can cut the answer. */
@@ -65,7 +68,7 @@ static void client_close(struct gw_reqcl *cl)
 /* Write what the client takes of the answer; closed when all went or it failed. */
 static void client_write(struct gw_reqcl *cl)
 {
-	while (cl->off < cl->out.len) {
+	while (cl->ev.fd >= 0 && cl->off < cl->out.len) {
 		ssize_t n = send(cl->ev.fd, cl->out.buf + cl->off, cl->out.len - cl->off,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 
@@ -243,9 +246,20 @@ void gw_reqsrv_init(struct gw_reqsrv *s)
 	s->ev.fd = -1;
 }
 
+static void listen_close(struct gw_reqsrv *s)
+{
+	if (s->ev.fd < 0)
+		return;
+	gw_timer_stop(s->loop, &s->backoff);
+	gw_loop_set(s->loop, &s->ev, 0);
+	close(s->ev.fd);
+	s->ev.fd = -1;
+}
+
 void gw_reqsrv_start(struct gw_reqsrv *s, struct gw_loop *l, int fd,
 		     enum gw_reqsrv_proto proto, const char *name, gw_reqsrv_fn fn)
 {
+	listen_close(s);
 	s->loop = l;
 	s->ev.fd = fd;
 	s->ev.fn = accept_event;
@@ -259,10 +273,5 @@ void gw_reqsrv_stop(struct gw_reqsrv *s)
 {
 	while (s->clients)
 		client_close(s->clients);
-	if (s->ev.fd < 0)
-		return;
-	gw_timer_stop(s->loop, &s->backoff);
-	gw_loop_set(s->loop, &s->ev, 0);
-	close(s->ev.fd);
-	s->ev.fd = -1;
+	listen_close(s);
 }

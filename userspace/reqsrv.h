@@ -57,7 +57,11 @@ struct gw_reqsrv {
 /* A stopped server (before any start). */
 void gw_reqsrv_init(struct gw_reqsrv *s);
 
-/* Serve on the listening socket fd (the server owns it from now). */
+/*
+ * Serve on the listening socket fd (the server owns it from now). On a
+ * running server this replaces its listening socket (closed); the
+ * clients it has carry on.
+ */
 void gw_reqsrv_start(struct gw_reqsrv *s, struct gw_loop *l, int fd,
 		     enum gw_reqsrv_proto proto, const char *name, gw_reqsrv_fn fn);
 

@@ -183,6 +183,24 @@ static int tcp_connect_nb(int port)
 	return fd;
 }
 
+/* A listening TCP socket on a free loopback port (stored in *port); its fd. */
+static int tcp_listener_on_free_port(int *port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 1) ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
 static int unix_connect_nb(const char *path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
@@ -354,6 +372,54 @@ TEST_F(hostile, handover_refused_without_takeover)
 	EXPECT_STREQ("error: handover refused: takeover is off in this daemon's configuration\n",
 		     ctl_raw(&self->gw, "handover\n"));
 	ASSERT_TRUE(gwt_echo_ok(self->gw.port, "client-ecdsa", "still here"));
+}
+
+/*
+ * A reload that moves the metrics endpoint or the control socket applies
+ * it (it used to answer "ok" and keep the old ones); one that cannot open
+ * the new socket is refused and changes nothing.
+ */
+TEST_F(hostile, reload_moves_admin_sockets_or_is_refused)
+{
+	int old_metrics = self->gw.metrics_port, busy;
+	char old_ctl[sizeof(self->gw.ctl)], *out, *m;
+	struct gwt_gw probe = self->gw;
+
+	/* Reloads come from "reload" only, not from the file's changes. */
+	self->go.top_extra = "workers: 1\nreload_on_change: false\n";
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	ASSERT_EQ(0, gwt_ctl(&self->gw, &out, "reload"));
+	free(out);
+
+	/* Refused: the new metrics address is taken. */
+	busy = tcp_listener_on_free_port(&self->gw.metrics_port);
+	ASSERT_LE(0, busy);
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	EXPECT_NE(0, gwt_ctl(&self->gw, &out, "reload"));
+	EXPECT_NOT_NULL(strstr(out, "metrics.listen: cannot listen on 127.0.0.1:"));
+	free(out);
+	close(busy);
+	probe.metrics_port = old_metrics;
+	m = gwt_metrics(&probe);
+	EXPECT_NOT_NULL(m);
+	free(m);
+
+	/* Applied: both move. */
+	self->gw.metrics_port = gwt_free_port();
+	snprintf(old_ctl, sizeof(old_ctl), "%s", self->gw.ctl);
+	snprintf(self->gw.ctl, sizeof(self->gw.ctl), "%s/moved.sock", self->gw.dir);
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	snprintf(probe.ctl, sizeof(probe.ctl), "%s", old_ctl);
+	ASSERT_EQ(0, gwt_ctl(&probe, &out, "reload"));
+	EXPECT_EQ(0, strncmp(out, "ok: generation", 14));
+	free(out);
+	ASSERT_EQ(0, gwt_ctl(&self->gw, &out, "status"));
+	free(out);
+	EXPECT_NE(0, access(old_ctl, F_OK));
+	m = gwt_metrics(&self->gw);
+	EXPECT_NOT_NULL(m);
+	free(m);
+	EXPECT_NULL(gwt_metrics(&probe));
 }
 
 TEST_HARNESS_MAIN
