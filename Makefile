@@ -68,6 +68,8 @@ VMT_SRCS := $(wildcard tests/vm/test_*.c)
 VMT_BINS := $(patsubst tests/vm/%.c,$(O)/tests/%,$(VMT_SRCS))
 NET_SRCS := $(wildcard tests/net/test_*.c)
 NET_BINS := $(patsubst tests/net/%.c,$(O)/tests/%,$(NET_SRCS))
+SOAK_BINS := $(O)/tests/test_soak
+.SECONDARY: $(SOAK_BINS)
 TESTLIB_SRCS := $(wildcard tests/lib/*.c)
 TESTLIB_OBJS := $(patsubst %.c,$(O)/%.o,$(TESTLIB_SRCS))
 
@@ -129,6 +131,11 @@ $(O)/tests/%: $(O)/tests/vm/%.o $(TESTLIB_OBJS) $(LIB)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(O)/tests/%: $(O)/tests/net/%.o $(TESTLIB_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(O)/tests/%: $(O)/tests/soak/%.o $(TESTLIB_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -208,6 +215,15 @@ test: deps
 .PHONY: check-layout
 check-layout: $(LIB_OBJS) $(O)/userspace/main.o
 	$(Q)GW_OBJDIR=$(O)/userspace tests/check-layout
+
+# The soak (tests/soak/test_soak.c; not in CI): SOAK_SECONDS (1800) of good,
+# bad and slow clients with a reload every 10 s; flat descriptors, memory
+# and CPU, no wrong decision, a valid audit log.
+.PHONY: soak
+soak: deps
+	$(Q)$(MAKE) --no-print-directory all $(SOAK_BINS) $(PKI)/.done
+	$(Q)MTLSGW=$(O)/mtlsgw MTLSGWCTL=$(O)/mtlsgwctl PKI=$(PKI) SOAK_SECONDS=$(or $(SOAK_SECONDS),1800) \
+		tests/run $(SOAK_BINS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
