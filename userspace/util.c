@@ -92,6 +92,11 @@ int gw_parse_duration_ms(const char *s, uint64_t *ms)
 	v = strtoull(s, &end, 10);
 	if (errno)
 		return -ERANGE;
+	/* Zero is zero in any unit: "0" turns a timeout off as "0s" does. */
+	if (!v && !*end) {
+		*ms = 0;
+		return 0;
+	}
 	for (i = 0; i < ARRAY_SIZE(units); i++) {
 		if (strcmp(end, units[i].suffix))
 			continue;

@@ -39,7 +39,8 @@ void gw_diag_free(struct gw_diag *d);
 uint64_t gw_now_ms(void);
 
 /*
- * Parse a duration: an integer followed by ms, s, m or h ("30s", "500ms").
+ * Parse a duration: an integer followed by ms, s, m or h ("30s", "500ms"),
+ * or a bare "0".
  * 0 on success with *ms set; -EINVAL for anything else, -ERANGE on overflow.
  */
 int gw_parse_duration_ms(const char *s, uint64_t *ms);

@@ -645,6 +645,19 @@ TEST_F(cfg, zero_handshake_timeout)
 	expect_error(_ctx, self, 14, "listeners[0].tls.handshake_timeout: must be greater than 0");
 }
 
+/* Zero needs no unit: a bare 0 is a duration, refused where 0 is. */
+TEST_F(cfg, bare_zero_duration)
+{
+	load_min(_ctx, self, NULL, "    max_connection_lifetime: 0\n", "drain_timeout: 0\n");
+	expect_ok(_ctx, self);
+	EXPECT_EQ(0, self->cfg->drain_timeout_ms);
+	EXPECT_EQ(0, self->cfg->listeners[0].max_connection_lifetime_ms);
+	gw_cfg_free(self->cfg);
+	self->cfg = NULL;
+	load_min(_ctx, self, "      handshake_timeout: 0\n", NULL, NULL);
+	expect_error(_ctx, self, 14, "listeners[0].tls.handshake_timeout: must be greater than 0");
+}
+
 TEST_F(cfg, bad_cidr)
 {
 	load_min(_ctx, self, NULL, "    allow_sources: [10.0.0.0/8, 10.0.0.0/33]\n", NULL);
