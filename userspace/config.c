@@ -279,6 +279,9 @@ static void vlistener(struct gw_cv_ctx *v, unsigned int idx, const struct gw_raw
 		   &l->max_handshakes);
 	gw_cv_duration(v, kp(p.s, "max_connection_lifetime").s, r->max_connection_lifetime, 0, false,
 		       &l->max_connection_lifetime_ms);
+	/* nginx stream's proxy_timeout default: what an operator expects. */
+	gw_cv_duration(v, kp(p.s, "idle_timeout").s, r->idle_timeout, 600000, false,
+		       &l->idle_timeout_ms);
 	x = gw_cv_choice(v, kp(p.s, "close_on_expiry").s, r->close_on_expiry, bools, 2, 1);
 	l->close_on_expiry = x != 0;
 }

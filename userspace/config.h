@@ -110,6 +110,7 @@ struct gw_cfg_listener {
 	unsigned int max_connections;	/* default 10000 */
 	unsigned int max_handshakes;	/* in flight, default 1000 */
 	uint64_t max_connection_lifetime_ms;	/* 0 = unlimited (default) */
+	uint64_t idle_timeout_ms;	/* no progress either way; 0 = none; default 600000 */
 	bool close_on_expiry;		/* close at the client cert's notAfter, default true */
 };
 

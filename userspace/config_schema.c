@@ -87,6 +87,7 @@ static const cyaml_schema_field_t listener_fields[] = {
 	STR_OPT("max_connections", struct gw_raw_listener, max_connections),
 	STR_OPT("max_handshakes", struct gw_raw_listener, max_handshakes),
 	STR_OPT("max_connection_lifetime", struct gw_raw_listener, max_connection_lifetime),
+	STR_OPT("idle_timeout", struct gw_raw_listener, idle_timeout),
 	STR_OPT("close_on_expiry", struct gw_raw_listener, close_on_expiry),
 	STR_LIST("steer", struct gw_raw_listener, steer),
 	CYAML_FIELD_END

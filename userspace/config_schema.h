@@ -58,7 +58,7 @@ struct gw_raw_listener {
 	unsigned int authorize_count;
 	struct gw_raw_upstream *upstream;
 	char *max_connections, *max_handshakes;
-	char *max_connection_lifetime, *close_on_expiry;
+	char *max_connection_lifetime, *close_on_expiry, *idle_timeout;
 	char **steer;
 	unsigned int steer_count;
 };

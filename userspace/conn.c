@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The connection lifecycle (conn.h): create, count, time out, recheck
- * against a new generation, close and free. Everything that ends a
- * connection ends here, so the conn_close audit line, the listener's
- * counters and the worker's load figures stay in step.
+ * The connection lifecycle (conn.h): create, count, time out (deadlines
+ * and idle_timeout), recheck against a new generation, close and free.
+ * Everything that ends a connection ends here, so the conn_close audit
+ * line, its metric, the listener's counters and the worker's load figures
+ * stay in step.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 
 #include "audit.h"
 #include "conn.h"
@@ -94,6 +97,7 @@ void gw_conn_count_bytes(struct gw_conn *c, uint64_t n_in, uint64_t n_out)
 	c->bytes_out += n_out;
 	c->ls->bytes_in += n_in;
 	c->ls->bytes_out += n_out;
+	c->t_progress_ms = c->ls->w->loop.now_ms;
 }
 
 const char *gw_conn_datapath(const struct gw_conn *c)
@@ -166,6 +170,16 @@ static void drain_close(int fd)
 			break;
 }
 
+/* mtlsgw_connections_closed_total: one per conn_close audit line. */
+static void count_close(const struct gw_conn *c, const char *reason)
+{
+	char labels[256];
+
+	if (!gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name,
+			      "reason", reason, NULL))
+		gw_metric_add("mtlsgw_connections_closed_total", labels, 1);
+}
+
 void gw_conn_close(struct gw_conn *c, const char *reason, bool abort)
 {
 	struct gw_listener *ls = c->ls;
@@ -173,7 +187,7 @@ void gw_conn_close(struct gw_conn *c, const char *reason, bool abort)
 
 	if (c->state == GW_CONN_DEAD)
 		return;
-	if (c->t_open_ms)
+	if (c->t_open_ms) {
 		gw_audit_emit(&GW_AUDIT_EVENT(.event = "conn_close",
 			.conn_id = c->id, .listener = c->lc->name,
 			.src = (struct sockaddr *)&c->src,
@@ -183,9 +197,12 @@ void gw_conn_close(struct gw_conn *c, const char *reason, bool abort)
 			.counts = true, .bytes_in = c->bytes_in,
 			.bytes_out = c->bytes_out,
 			.duration_ms = gw_now_ms() - c->t_start_ms));
+		count_close(c, reason);
+	}
 	if (c->state == GW_CONN_HANDSHAKE)
 		gw_conn_handshake_done(c);
 	gw_conn_timer_stop(c);
+	gw_timer_stop(&w->loop, &c->idle_timer);
 	gw_loop_set(&w->loop, &c->cev, 0);
 	gw_loop_set(&w->loop, &c->bev, 0);
 	if (abort) {
@@ -237,6 +254,70 @@ void gw_conns_reap(struct gw_worker *w)
 		gw_gen_put(c->gen);
 		free(c);
 	}
+}
+
+/* ---- idle_timeout ---- */
+
+/* Bytes sent on fd that its peer has not acknowledged yet (SIOCOUTQ). */
+static bool unacked(int fd)
+{
+	int n = 0;
+
+	return fd >= 0 && !ioctl(fd, SIOCOUTQ, &n) && n > 0;
+}
+
+/*
+ * Nothing moved either way for idle_timeout. A peer that stopped reading
+ * (bytes we sent it still unacknowledged) is reset: a close_notify or FIN
+ * would queue behind bytes it never takes, and the closed socket would
+ * stay in the kernel probing a zero window. Otherwise the client gets
+ * close_notify and both sides a FIN.
+ *
+ * Logged at debug level only: in a pool of keep-alive connections this is
+ * routine, and the conn_close audit line records each one.
+ */
+static void idle_close(struct gw_conn *c)
+{
+	pr_debug("listener \"%s\": conn %llu: nothing moved for %llu ms (idle_timeout), closing",
+		 c->lc->name, (unsigned long long)c->id,
+		 (unsigned long long)(gw_now_ms() - c->t_progress_ms));
+	if (unacked(c->cev.fd)) {
+		gw_conn_close(c, "idle_timeout", true);
+		return;
+	}
+	if (unacked(c->bev.fd))
+		set_linger0(c->bev.fd);
+	gw_conn_finish(c, "idle_timeout");
+}
+
+/*
+ * Due at the last progress the timer knew of, plus idle_timeout. Progress
+ * since then moves it to the new due time instead: once per idle_timeout
+ * at most on a busy connection, nothing per byte.
+ */
+static void idle_check(struct gw_timer *t)
+{
+	struct gw_conn *c = gw_container_of(t, struct gw_conn, idle_timer);
+	uint64_t due = c->t_progress_ms + c->lc->idle_timeout_ms;
+
+	if (gw_now_ms() >= due) {
+		idle_close(c);
+		return;
+	}
+	if (gw_timer_start_at(&c->ls->w->loop, t, due, idle_check))
+		gw_conn_close(c, "out_of_memory", true);
+}
+
+void gw_conn_idle_start(struct gw_conn *c)
+{
+	uint64_t ms = c->lc->idle_timeout_ms;
+
+	if (!ms || c->state == GW_CONN_DEAD)
+		return;
+	c->t_progress_ms = gw_now_ms();
+	if (gw_timer_start_at(&c->ls->w->loop, &c->idle_timer, c->t_progress_ms + ms,
+			      idle_check))
+		gw_conn_close(c, "out_of_memory", true);
 }
 
 /* ---- live connections after a reload ---- */

@@ -77,6 +77,14 @@ struct gw_conn {
 	/* deadline (handshake, connect or lifetime) in the worker's loop */
 	struct gw_timer timer;
 	void (*on_timeout)(struct gw_conn *c);
+	/*
+	 * idle_timeout while forwarding: due at t_progress_ms + idle_timeout,
+	 * moved on from there when it finds newer progress. t_progress_ms is
+	 * the loop's batch clock the last time payload moved either way
+	 * (gw_conn_count_bytes): one store per move, no timer work.
+	 */
+	struct gw_timer idle_timer;
+	uint64_t t_progress_ms;
 
 	SSL *ssl;
 	struct gw_verify_result vr;
@@ -159,7 +167,14 @@ void gw_conn_timer_start(struct gw_conn *c, uint64_t timeout_ms,
 void gw_conn_timer_stop(struct gw_conn *c);
 /* The handshake ended (either way): the listener may accept again. */
 void gw_conn_handshake_done(struct gw_conn *c);
-/* Payload moved: n_in client -> backend, n_out backend -> client. */
+/*
+ * Forwarding starts: close c with idle_timeout once no payload moved
+ * either way for its listener's idle_timeout (none when 0). Without
+ * memory for the timer the connection is closed (out_of_memory). Does
+ * nothing on a closed connection.
+ */
+void gw_conn_idle_start(struct gw_conn *c);
+/* Payload moved: n_in client -> backend, n_out backend -> client (progress). */
 void gw_conn_count_bytes(struct gw_conn *c, uint64_t n_in, uint64_t n_out);
 
 /*

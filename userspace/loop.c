@@ -225,6 +225,7 @@ int gw_loop_run(struct gw_loop *l, void (*after)(struct gw_loop *l, void *arg), 
 				continue;
 			return -errno;
 		}
+		l->now_ms = gw_now_ms();
 		for (i = 0; i < n; i++) {
 			struct gw_ev *ev = evs[i].data.ptr;
 

@@ -53,6 +53,12 @@ struct gw_loop {
 	unsigned int heap_n, heap_cap;
 	struct gw_deferred *deferred;	/* run after the batch, latest first */
 	bool done;			/* gw_loop_run() returns after this batch */
+	/*
+	 * gw_now_ms() when epoll_wait returned the batch being dispatched:
+	 * a clock for callbacks that note when something happened often
+	 * (bytes moved), without a clock read each time.
+	 */
+	uint64_t now_ms;
 };
 
 /* The container of a member pointer (an event, a timer). */

@@ -65,6 +65,8 @@ static struct family families[] = {
 	  "Configuration reloads by result (ok, error)" },
 	{ "mtlsgw_revoked_connections_closed_total", COUNTER,
 	  "Live connections closed because a reload revoked or no longer authorized them" },
+	{ "mtlsgw_connections_closed_total", COUNTER,
+	  "Connections past the handshake that ended, by listener and reason token (as on conn_close)" },
 };
 
 /* The workers' threads update the series; one lock, held briefly. */

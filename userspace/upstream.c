@@ -90,6 +90,7 @@ static void upstream_connected(struct gw_conn *c)
 	setsockopt(c->cev.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->state = GW_CONN_FORWARDING;
 	lifetime_start(c);
+	gw_conn_idle_start(c);
 	if (c->state == GW_CONN_DEAD) {
 		free(hdr);
 		return;

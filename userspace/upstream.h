@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * The backend connection of a client that passed both stages: connect,
- * the PROXY header, the connection's lifetime limit, then its datapath.
+ * the PROXY header, the connection's lifetime limit and idle timeout, then
+ * its datapath.
  */
 #ifndef GW_UPSTREAM_H
 #define GW_UPSTREAM_H

@@ -252,6 +252,7 @@ struct bconn {
 	unsigned char out[65536];
 	size_t out_len, out_off;
 	bool rx_eof, tx_done, sending;
+	bool hangup;			/* never_read: the gateway ended, read now */
 	unsigned char echo[65536];
 	size_t echo_len, echo_off;
 };
@@ -295,7 +296,9 @@ static void backend_loop(int lfd, const struct gwt_backend_opts *o,
 			short ev = 0;
 
 			if (bc->fd >= 0) {
-				if (!bc->rx_eof && (!o->echo || bc->echo_len == bc->echo_off))
+				if (o->never_read && !bc->hangup)
+					ev |= POLLRDHUP;
+				else if (!bc->rx_eof && (!o->echo || bc->echo_len == bc->echo_off))
 					ev |= POLLIN;
 				if ((bc->sending && !bc->tx_done) ||
 				    (o->echo && bc->echo_len > bc->echo_off))
@@ -334,7 +337,10 @@ static void backend_loop(int lfd, const struct gwt_backend_opts *o,
 
 			if (bc->fd < 0 || !re)
 				continue;
-			if (re & (POLLIN | POLLHUP | POLLERR)) {
+			if (o->never_read && (re & (POLLRDHUP | POLLHUP | POLLERR)))
+				bc->hangup = true;
+			if ((re & (POLLIN | POLLHUP | POLLERR | POLLRDHUP)) &&
+			    (!o->never_read || bc->hangup)) {
 				unsigned char buf[65536];
 				ssize_t n;
 

@@ -47,6 +47,11 @@ struct gwt_backend_opts {
 	bool fin_after_send;		/* shutdown(SHUT_WR) when all sent */
 	uint64_t rst_after_bytes;	/* 0 = never; reset after this many received */
 	unsigned int read_delay_ms;	/* slow reader: sleep between reads */
+	/*
+	 * Never read what the gateway sends; only once it ends the connection
+	 * (FIN or RST) read it all, to record which (fin_seen, rst_seen).
+	 */
+	bool never_read;
 };
 
 #define GWT_BACKEND_CONNS 64

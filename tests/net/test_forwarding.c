@@ -3,7 +3,8 @@
  * The datapath under real load (userspace here, splice in the kTLS
  * guests): 64 MiB (or GWT_BULK_MIB) each way byte-exact, half-close in both orders, resets
  * in both directions, a slow backend, TLS 1.3 KeyUpdates and a storm.
- * Variants cover TLS 1.2 and 1.3 and each AEAD suite we offer.
+ * Variants cover TLS 1.2 and 1.3 and each AEAD suite we offer. Then
+ * idle_timeout, once (a timer, the same for every suite).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -576,6 +578,165 @@ TEST_F_TIMEOUT(fwd, key_update_storm_is_cut_off, 60)
 	ASSERT_NOT_NULL(line);
 	free(line);
 	ASSERT_TRUE(gwt_echo_ok(self->gw.port, variant->cert, "still serving"));
+}
+
+/* ---- idle_timeout ---- */
+
+FIXTURE(idle) {
+	struct gwt_backend be;
+	struct gwt_gw gw;
+	struct gwt_client cl;
+	bool connected;
+};
+
+FIXTURE_SETUP(idle)
+{
+	memset(self, 0, sizeof(*self));
+	self->be.pid = -1;
+	self->gw.pid = -1;
+	self->gw.notify_fd = -1;
+}
+
+FIXTURE_TEARDOWN(idle)
+{
+	if (self->connected)
+		gwt_client_close(&self->cl);
+	gwt_backend_stop(&self->be);
+	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
+}
+
+static const struct gwt_client_opts idle_client = { .cert = "client-ecdsa" };
+
+/* Backend bo, a gateway with listener_extra in front of it, a client connected. */
+static int idle_start(FIXTURE_DATA(idle) *self, const struct gwt_backend_opts *bo,
+		      const char *listener_extra)
+{
+	struct gwt_gw_opts go = { .listener_extra = listener_extra };
+
+	if (gwt_backend_start(&self->be, bo))
+		return -1;
+	go.upstream_port = self->be.port;
+	if (gwt_gw_config(&self->gw, &go) || gwt_gw_start(&self->gw))
+		return -1;
+	if (gwt_client_connect(&self->cl, self->gw.port, &idle_client))
+		return -1;
+	self->connected = true;
+	return 0;
+}
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * A backend that never reads, a client that writes until every buffer on
+ * the way is full: nothing moves any more, so after idle_timeout the
+ * gateway closes the connection (audit reason idle_timeout, counted in
+ * the metrics), the client sees it end, the backend's socket is closed,
+ * and the connection's max_connections slot serves a new client.
+ */
+TEST_F_TIMEOUT(idle, stuck_backend_is_closed, 90)
+{
+	static unsigned char rec[16384];
+	struct gwt_backend_opts bo = { .never_read = true };
+	uint64_t sent = 0, t_stall = 0, t_first, t_last = 0, t_close;
+	struct gwt_client second;
+	double closed;
+	char *line;
+	long ended;
+	int r;
+
+	ASSERT_EQ(0, idle_start(self, &bo, "    idle_timeout: 2s\n    max_connections: 1\n"));
+	ASSERT_EQ(0, fcntl(self->cl.fd, F_SETFL, fcntl(self->cl.fd, F_GETFL) | O_NONBLOCK));
+	/* Write until nothing more goes for 300 ms (at most 256 MiB). */
+	t_first = wall_ms();
+	while (sent < 256 * MiB) {
+		int n = SSL_write(self->cl.ssl, rec, sizeof(rec));
+
+		if (n > 0) {
+			sent += (uint64_t)n;
+			t_stall = 0;
+			t_last = wall_ms();
+			continue;
+		}
+		ASSERT_EQ(SSL_ERROR_WANT_WRITE, SSL_get_error(self->cl.ssl, n));
+		if (!t_stall)
+			t_stall = gwt_now_ms();
+		else if (gwt_now_ms() - t_stall >= 300)
+			break;
+		usleep(10 * 1000);
+	}
+	ASSERT_GT(256 * MiB, sent);
+	line = gwt_audit_wait(&self->gw, 20000, "\"event\":\"conn_close\"",
+			      "\"reason\":\"idle_timeout\"", gwt_expected_datapath(), NULL);
+	ASSERT_NOT_NULL(line);
+	t_close = gwt_audit_ts_ms(line);
+	free(line);
+	printf("# %llu bytes written in %llu ms before the stall; closed %lld ms after the client's last write\n",
+	       (unsigned long long)sent, (unsigned long long)(t_last - t_first),
+	       (long long)(t_close - t_last));
+	/*
+	 * The gateway's last progress came after the client's first write
+	 * (when it stopped is not visible from here: the client's writes
+	 * fill kernel buffers after that), so a close in time is at least
+	 * idle_timeout after that first write (ts in whole ms: 10 ms slack).
+	 */
+	ASSERT_LE(t_first + 2000 - 10, t_close);
+
+	/* The client sees its connection end (close_notify, FIN or reset). */
+	ASSERT_EQ(0, fcntl(self->cl.fd, F_SETFL, fcntl(self->cl.fd, F_GETFL) & ~O_NONBLOCK));
+	ended = gwt_wait_closed(&self->cl, 10000);
+	ASSERT_LE(0, ended);
+	ERR_clear_error();
+	/* The backend's socket is closed too. */
+	ASSERT_TRUE(gwt_backend_wait_done(&self->be, 0, 20000));
+	ASSERT_TRUE(self->be.st->conn[0].fin_seen || self->be.st->conn[0].rst_seen);
+	printf("# the client saw %s, the backend %s (%s)\n",
+	       self->cl.got_close_notify ? "close_notify" : "the connection end",
+	       self->be.st->conn[0].rst_seen ? "a reset" : "a FIN", gwt_expected_datapath());
+	closed = gwt_metric_wait(&self->gw,
+		"mtlsgw_connections_closed_total{listener=\"test\",reason=\"idle_timeout\"}",
+		1, 5000);
+	ASSERT_EQ(1, (int)closed);
+
+	/* max_connections: 1, and the slot is free again. */
+	r = gwt_client_connect(&second, self->gw.port, &idle_client);
+	gwt_client_close(&second);
+	ASSERT_EQ(0, r);
+}
+
+/*
+ * Slow but moving: one byte every 500 ms through an echo backend, for
+ * twice idle_timeout. Every byte comes back and the connection stays;
+ * then it ends normally.
+ */
+TEST_F_TIMEOUT(idle, slow_progress_is_not_idle, 60)
+{
+	struct gwt_backend_opts bo = { .echo = true };
+	char buf[4], *line;
+	int i, n;
+
+	ASSERT_EQ(0, idle_start(self, &bo, "    idle_timeout: 2s\n"));
+	for (i = 0; i < 8; i++) {
+		usleep(500 * 1000);	/* the pace, not a wait for readiness */
+		buf[0] = (char)('a' + i);
+		ASSERT_EQ(1, SSL_write(self->cl.ssl, buf, 1));
+		ASSERT_EQ(1, SSL_read(self->cl.ssl, buf + 1, 1));
+		ASSERT_EQ(buf[0], buf[1]);
+	}
+	ASSERT_EQ(0, gwt_audit_count(&self->gw, "\"reason\":\"idle_timeout\""));
+	ASSERT_LE(0, SSL_shutdown(self->cl.ssl));
+	n = SSL_read(self->cl.ssl, buf, sizeof(buf));
+	ASSERT_EQ(0, n);
+	ASSERT_TRUE(self->cl.got_close_notify);
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_close\"",
+			      "\"reason\":\"closed\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
 }
 
 TEST_HARNESS_MAIN

@@ -407,6 +407,7 @@ TEST_F(cfg, defaults)
 	EXPECT_NULL(l->upstream.tls);
 	EXPECT_EQ(10000, l->max_connections);
 	EXPECT_EQ(1000, l->max_handshakes);
+	EXPECT_EQ(600000, l->idle_timeout_ms);	/* nginx stream's proxy_timeout */
 	EXPECT_STREQ("enforce", gw_mode_str(l->mode));
 	EXPECT_STREQ("auto", gw_datapath_str(self->cfg->datapath));
 	EXPECT_EQ(0, self->cfg->workers);	/* auto */
@@ -656,6 +657,45 @@ TEST_F(cfg, bare_zero_duration)
 	self->cfg = NULL;
 	load_min(_ctx, self, "      handshake_timeout: 0\n", NULL, NULL);
 	expect_error(_ctx, self, 14, "listeners[0].tls.handshake_timeout: must be greater than 0");
+}
+
+TEST_F(cfg, idle_timeout_values)
+{
+	static const struct {
+		const char *val;
+		uint64_t ms;
+	} ok[] = { { "90s", 90000 }, { "250ms", 250 }, { "2h", 7200000 }, { "0s", 0 }, { "0", 0 } };
+	char line[64];
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(ok); i++) {
+		ASSERT_EQ(0, gw_snprintf(line, sizeof(line), "    idle_timeout: %s\n", ok[i].val));
+		load_min(_ctx, self, NULL, line, NULL);
+		expect_ok(_ctx, self);
+		EXPECT_EQ(ok[i].ms, self->cfg->listeners[0].idle_timeout_ms);
+		gw_cfg_free(self->cfg);
+		self->cfg = NULL;
+	}
+}
+
+/* A negative, unitless, spaced or absurd idle_timeout: its key and line, what is wanted. */
+TEST_F(cfg, bad_idle_timeout)
+{
+	static const char *const bad[] = { "-5s", "10", "soon", "5 m", "1.5s" };
+	char line[64];
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		ASSERT_EQ(0, gw_snprintf(line, sizeof(line), "    idle_timeout: \"%s\"\n", bad[i]));
+		load_min(_ctx, self, NULL, line, NULL);
+		expect_error(_ctx, self, 14,
+			     "listeners[0].idle_timeout: \"%s\" is not a duration (a whole number with ms, s, m or h, like \"30s\")",
+			     bad[i]);
+		gw_diag_free(&self->diag);
+	}
+	load_min(_ctx, self, NULL, "    max_connections: 5\n    idle_timeout: 99999999999999999h\n", NULL);
+	expect_error(_ctx, self, 15,
+		     "listeners[0].idle_timeout: \"99999999999999999h\" is too long a duration");
 }
 
 TEST_F(cfg, bad_cidr)
