@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The audit log (audit.h): one JSON line per event, strings JSON-escaped
- * (quotes, backslashes, control characters); reopen on SIGUSR1; safe from
- * any worker thread (one lock).
+ * The audit log (audit.h): one JSON line per event, built by json.h so it
+ * is valid UTF-8 whatever a certificate holds; reopen on SIGUSR1; safe
+ * from any worker thread (one lock).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +15,7 @@
 
 #include "addr.h"
 #include "audit.h"
+#include "json.h"
 #include "util.h"
 
 /*
@@ -86,171 +87,90 @@ void gw_audit_close(void)
 	pthread_rwlock_unlock(&audit_lock);
 }
 
-/* A growable line buffer; on allocation failure it stays failed. */
-struct jbuf {
-	char *p;
-	size_t len, cap;
-	bool failed;
-};
-
-static void jb_put(struct jbuf *b, const char *s, size_t n)
-{
-	if (b->failed)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = (b->cap ? b->cap * 2 : 1024);
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p) {
-			b->failed = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-/* JSON string body: escape quotes, backslash and every control byte. */
-static void jb_escaped(struct jbuf *b, const char *s)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	char esc[8];
-
-	for (; *u; u++) {
-		if (*u == '"' || *u == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)*u;
-			jb_put(b, esc, 2);
-		} else if (*u < 0x20 || *u == 0x7f) {
-			snprintf(esc, sizeof(esc), "\\u%04x", *u);
-			jb_put(b, esc, 6);
-		} else {
-			jb_put(b, (const char *)u, 1);
-		}
-	}
-}
-
-static void jb_str(struct jbuf *b, const char *key, const char *val)
-{
-	if (!val)
-		return;
-	jb_put(b, ",\"", 2);
-	jb_put(b, key, strlen(key));
-	jb_put(b, "\":\"", 3);
-	jb_escaped(b, val);
-	jb_put(b, "\"", 1);
-}
-
-static void jb_int(struct jbuf *b, const char *key, uint64_t v)
-{
-	char num[32];
-
-	snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
-	jb_put(b, ",\"", 2);
-	jb_put(b, key, strlen(key));
-	jb_put(b, "\":", 2);
-	jb_put(b, num, strlen(num));
-}
-
-static void jb_str_list(struct jbuf *b, const char *key, char **v, unsigned int n)
-{
-	unsigned int i;
-
-	if (!n)
-		return;
-	jb_put(b, ",\"", 2);
-	jb_put(b, key, strlen(key));
-	jb_put(b, "\":[", 3);
-	for (i = 0; i < n; i++) {
-		jb_put(b, i ? ",\"" : "\"", i ? 2 : 1);
-		jb_escaped(b, v[i]);
-		jb_put(b, "\"", 1);
-	}
-	jb_put(b, "]", 1);
-}
-
-static void jb_addr(struct jbuf *b, const char *key, const struct sockaddr *sa)
+static void put_addr(struct gw_json *j, const char *key, const struct sockaddr *sa)
 {
 	char s[GW_SOCKADDR_STRLEN];
 
 	if (sa && !gw_sockaddr_fmt(sa, s, sizeof(s)))
-		jb_str(b, key, s);
+		gw_json_str(j, key, s);
 }
 
-static void jb_identity(struct jbuf *b, const struct gw_identity *id)
+static void put_list(struct gw_json *j, const char *key, char *const *v, unsigned int n)
+{
+	if (n)
+		gw_json_str_list(j, key, v, n);
+}
+
+static void put_identity(struct gw_json *j, const struct gw_identity *id)
 {
 	char when[32], hex[GW_SHA256_HEX_LEN];
 	struct tm tm;
 
-	jb_str(b, "subject", id->subject);
-	jb_str(b, "issuer", id->issuer);
-	jb_str(b, "serial", id->serial);
-	jb_str(b, "sha256", gw_identity_sha256_hex(id, hex));
-	jb_str_list(b, "san_dns", id->san_dns, id->n_san_dns);
-	jb_str_list(b, "san_uri", id->san_uri, id->n_san_uri);
-	jb_str(b, "spiffe_id", id->spiffe_id);
+	gw_json_str(j, "subject", id->subject);
+	gw_json_str(j, "issuer", id->issuer);
+	gw_json_str(j, "serial", id->serial);
+	gw_json_str(j, "sha256", gw_identity_sha256_hex(id, hex));
+	put_list(j, "san_dns", id->san_dns, id->n_san_dns);
+	put_list(j, "san_uri", id->san_uri, id->n_san_uri);
+	gw_json_str(j, "spiffe_id", id->spiffe_id);
 	if (id->not_after && gmtime_r(&id->not_after, &tm) &&
 	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
-		jb_str(b, "not_after", when);
+		gw_json_str(j, "not_after", when);
 }
 
 int gw_audit_emit(const struct gw_audit_event *ev)
 {
-	struct jbuf b = { 0 };
+	struct gw_json j;
+	const char *text;
 	char ts[40];
+	size_t len;
 	ssize_t n;
 	int err = 0;
 
 	if (gw_fmt_rfc3339_now(ts, sizeof(ts)))
 		ts[0] = '\0';
-	jb_put(&b, "{\"ts\":\"", 7);
-	jb_put(&b, ts, strlen(ts));
-	jb_put(&b, "\"", 1);
-	jb_str(&b, "event", ev->event);
+	gw_json_init(&j, NULL);
+	gw_json_begin(&j);
+	gw_json_str(&j, "ts", ts);
+	gw_json_str(&j, "event", ev->event);
 	if (ev->conn_id)
-		jb_int(&b, "conn", ev->conn_id);
-	jb_str(&b, "listener", ev->listener);
-	jb_addr(&b, "src", ev->src);
-	jb_addr(&b, "dst", ev->dst);
+		gw_json_u64(&j, "conn", ev->conn_id);
+	gw_json_str(&j, "listener", ev->listener);
+	put_addr(&j, "src", ev->src);
+	put_addr(&j, "dst", ev->dst);
 	if (ev->id)
-		jb_identity(&b, ev->id);
-	jb_str(&b, "tls_version", ev->tls_version);
-	jb_str(&b, "cipher", ev->cipher);
-	jb_str(&b, "rule", ev->rule);
-	jb_str(&b, "decision", ev->decision);
-	jb_str(&b, "reason", ev->reason);
-	jb_str(&b, "detail", ev->detail);
-	jb_str(&b, "datapath", ev->datapath);
-	if (ev->extra_json)
-		jb_put(&b, ev->extra_json, strlen(ev->extra_json));
+		put_identity(&j, ev->id);
+	gw_json_str(&j, "tls_version", ev->tls_version);
+	gw_json_str(&j, "cipher", ev->cipher);
+	gw_json_str(&j, "rule", ev->rule);
+	gw_json_str(&j, "decision", ev->decision);
+	gw_json_str(&j, "reason", ev->reason);
+	gw_json_str(&j, "detail", ev->detail);
+	gw_json_str(&j, "datapath", ev->datapath);
+	gw_json_raw_members(&j, ev->extra_json);
 	if (ev->counts) {
-		jb_int(&b, "bytes_in", ev->bytes_in);
-		jb_int(&b, "bytes_out", ev->bytes_out);
-		jb_int(&b, "duration_ms", ev->duration_ms);
+		gw_json_u64(&j, "bytes_in", ev->bytes_in);
+		gw_json_u64(&j, "bytes_out", ev->bytes_out);
+		gw_json_u64(&j, "duration_ms", ev->duration_ms);
 	}
-	jb_put(&b, "}\n", 2);
-	if (b.failed) {
-		err = -ENOMEM;
+	gw_json_end(&j);
+	text = gw_json_text(&j, &len);
+	if (!text) {
+		err = gw_json_err(&j);
 		goto out;
 	}
 	pthread_rwlock_rdlock(&audit_lock);
 	if (audit_fd < 0) {
 		err = -EBADF;
 	} else {
-		n = write(audit_fd, b.p, b.len);
+		n = write(audit_fd, text, len);
 		if (n < 0)
 			err = -errno;
-		else if ((size_t)n != b.len)
+		else if ((size_t)n != len)
 			err = -EIO;
 	}
 	pthread_rwlock_unlock(&audit_lock);
 out:
-	free(b.p);
+	gw_json_free(&j);
 	return err;
 }

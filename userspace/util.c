@@ -199,6 +199,32 @@ void gw_sbuf_printf(struct gw_sbuf *sb, const char *fmt, ...)
 	}
 }
 
+void gw_sbuf_put(struct gw_sbuf *sb, const void *data, size_t n)
+{
+	size_t cap;
+	char *grown;
+
+	if (sb->err)
+		return;
+	if (sb->len + n + 1 > sb->cap || !sb->buf) {
+		if (sb->fixed) {
+			sb->err = -ENOSPC;
+			return;
+		}
+		cap = 2 * sb->cap + n + 256;
+		grown = realloc(sb->buf, cap);
+		if (!grown) {
+			sb->err = -ENOMEM;
+			return;
+		}
+		sb->buf = grown;
+		sb->cap = cap;
+	}
+	memcpy(sb->buf + sb->len, data, n);
+	sb->len += n;
+	sb->buf[sb->len] = '\0';
+}
+
 void gw_sbuf_free(struct gw_sbuf *sb)
 {
 	if (!sb->fixed)

@@ -72,6 +72,12 @@ struct gw_sbuf {
 
 void gw_sbuf_printf(struct gw_sbuf *sb, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/*
+ * Append n bytes as they are. Unlike gw_sbuf_printf, a piece that does not
+ * fit a fixed buffer is left out whole (-ENOSPC): an escape or a UTF-8
+ * sequence is never cut in two.
+ */
+void gw_sbuf_put(struct gw_sbuf *sb, const void *data, size_t n);
 void gw_sbuf_free(struct gw_sbuf *sb);
 
 #endif

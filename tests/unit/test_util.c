@@ -3,7 +3,8 @@
  * util.c: the gw_sbuf printf appender. Growable (exact text over many
  * appends and through reallocations, length, NUL, gw_sbuf_free) and over
  * a fixed buffer (what fits is kept, -ENOSPC sticks, later appends do
- * nothing, nothing is written past the capacity, a capacity of 0).
+ * nothing, nothing is written past the capacity, a capacity of 0), and
+ * gw_sbuf_put, which leaves out a piece that does not fit whole.
  */
 #include <errno.h>
 #include <string.h>
@@ -178,6 +179,31 @@ TEST(fixed_capacity_one_and_zero)
 	gw_sbuf_printf(&sb, "x");
 	EXPECT_EQ(-ENOSPC, sb.err);
 	EXPECT_EQ('#', mem[0]);
+}
+
+TEST(put_bytes_growable_and_fixed_whole_or_nothing)
+{
+	struct gw_sbuf sb = { 0 };
+	char mem[8];
+	unsigned int i;
+
+	for (i = 0; i < 3000; i++)
+		gw_sbuf_put(&sb, "ab\0c", 4);	/* bytes, a NUL among them */
+	ASSERT_EQ(0, sb.err);
+	ASSERT_EQ(12000, sb.len);
+	EXPECT_EQ(0, memcmp(sb.buf + 11996, "ab\0c", 4));
+	EXPECT_EQ('\0', sb.buf[sb.len]);
+	gw_sbuf_free(&sb);
+
+	memset(mem, '#', sizeof(mem));
+	sb = GW_SBUF_FIXED(mem, sizeof(mem));
+	gw_sbuf_put(&sb, "1234", 4);
+	gw_sbuf_put(&sb, "5678", 4);	/* 4 + 4 + NUL > 8: left out whole */
+	EXPECT_EQ(-ENOSPC, sb.err);
+	EXPECT_EQ(4, sb.len);
+	EXPECT_STREQ("1234", mem);
+	gw_sbuf_put(&sb, "5", 1);	/* sticks */
+	EXPECT_STREQ("1234", mem);
 }
 
 TEST_HARNESS_MAIN
