@@ -138,8 +138,14 @@ int gw_audit_emit(const struct gw_audit_event *ev)
 	gw_json_str(&j, "listener", ev->listener);
 	put_addr(&j, "src", ev->src);
 	put_addr(&j, "dst", ev->dst);
-	if (ev->id)
+	if (ev->id && ev->id_unverified) {
+		/* Claims nobody vouched for: never where a query for the fields looks. */
+		gw_json_obj_begin(&j, "unverified");
 		put_identity(&j, ev->id);
+		gw_json_end(&j);
+	} else if (ev->id) {
+		put_identity(&j, ev->id);
+	}
 	gw_json_str(&j, "tls_version", ev->tls_version);
 	gw_json_str(&j, "cipher", ev->cipher);
 	gw_json_str(&j, "rule", ev->rule);

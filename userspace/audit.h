@@ -20,6 +20,8 @@ struct gw_audit_event {
 	const struct sockaddr *src;
 	const struct sockaddr *dst;
 	const struct gw_identity *id;	/* identity fields when known */
+	bool id_unverified;		/* id is the claim of a certificate that failed
+					   verification: nested under "unverified" */
 	const char *tls_version;
 	const char *cipher;
 	const char *rule;

@@ -70,18 +70,39 @@ static void count_authz(const struct gw_conn *c, const char *rule, const char *d
 		gw_metric_add("mtlsgw_authz_decisions_total", labels, 1);
 }
 
+/*
+ * Whether c->ident is the verified identity of the leaf this handshake
+ * presented: gw_handshake_authz sets it only for a leaf whose chain
+ * verified, and it must be that leaf (a session offered for resumption
+ * may have been checked for another certificate than the one sent next).
+ */
+static bool ident_verified(const struct gw_conn *c)
+{
+	unsigned char md[32];
+	unsigned int n = 0;
+
+	return c->ident && c->vr.leaf &&
+	       X509_digest(c->vr.leaf, EVP_sha256(), md, &n) && n == sizeof(md) &&
+	       !memcmp(md, c->ident->sha256, sizeof(md));
+}
+
 static void handshake_fail(struct gw_conn *c, const char *reason, const char *detail)
 {
 	const struct gw_cfg_listener *lc = c->lc;
 	bool authz = !strcmp(reason, "not_authorized");
+	bool verified = ident_verified(c);
 
 	count_handshake(c, "fail", reason);
-	if (!c->ident && c->vr.leaf)
-		c->ident = gw_identity_from_x509(c->vr.leaf);
+	if (!verified) {
+		/* What a certificate that failed verification claims, if one came. */
+		gw_identity_free(c->ident);
+		c->ident = c->vr.leaf ? gw_identity_from_x509(c->vr.leaf) : NULL;
+	}
 	gw_audit_emit(&GW_AUDIT_EVENT(.event = authz ? "authz_deny" : "handshake_fail",
 		.conn_id = c->id, .listener = lc->name,
 		.src = (struct sockaddr *)&c->src, .dst = (struct sockaddr *)&c->dst,
-		.id = c->ident, .decision = "deny", .reason = reason,
+		.id = c->ident, .id_unverified = !verified,
+		.decision = "deny", .reason = reason,
 		.detail = detail && *detail ? detail : NULL));
 	pr_debug("listener \"%s\": conn %llu: handshake failed: %s%s%s", lc->name,
 		 (unsigned long long)c->id, reason, detail && *detail ? ": " : "",

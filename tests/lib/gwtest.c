@@ -1042,10 +1042,12 @@ int gwt_client_handshake(struct gwt_client *c, int fd, const struct gwt_client_o
 	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_info_callback(c->ctx, info_cb);
 	if (o->cert) {
-		snprintf(path, sizeof(path), "%s/%s-chain.pem", gwt_pki(), o->cert);
+		const char *dir = o->cert_dir ? o->cert_dir : gwt_pki();
+
+		snprintf(path, sizeof(path), "%s/%s-chain.pem", dir, o->cert);
 		if (SSL_CTX_use_certificate_chain_file(c->ctx, path) != 1)
 			return -1;
-		snprintf(path, sizeof(path), "%s/%s.key", gwt_pki(), o->cert);
+		snprintf(path, sizeof(path), "%s/%s.key", dir, o->cert);
 		if (SSL_CTX_use_PrivateKey_file(c->ctx, path, SSL_FILETYPE_PEM) != 1)
 			return -1;
 	}

@@ -176,6 +176,7 @@ bool gwt_gw_wait_stopped_accepting(struct gwt_gw *g, const char *why, int timeou
 /* ---- TLS client ---- */
 struct gwt_client_opts {
 	const char *cert;		/* base name in the PKI ("client-ecdsa"); NULL = none */
+	const char *cert_dir;		/* where cert's files are; NULL = the PKI */
 	int min_version;		/* 0 = TLS1_2_VERSION */
 	int max_version;		/* 0 = TLS1_3_VERSION */
 	const char *ciphers;		/* TLS 1.2 list, NULL = default */

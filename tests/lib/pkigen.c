@@ -26,6 +26,30 @@ static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 	return ok ? 0 : -1;
 }
 
+int gwt_cert_set_uri_sans(X509 *x, const char *const *uris, unsigned int n, EVP_PKEY *signer)
+{
+	GENERAL_NAMES *gens = GENERAL_NAMES_new();
+	unsigned int i;
+	int ok = 0;
+
+	for (i = 0; gens && i < n; i++) {
+		GENERAL_NAME *gn = GENERAL_NAME_new();
+		ASN1_IA5STRING *s = ASN1_IA5STRING_new();
+
+		if (!gn || !s || !ASN1_STRING_set(s, uris[i], -1) || !sk_GENERAL_NAME_push(gens, gn)) {
+			GENERAL_NAME_free(gn);
+			ASN1_IA5STRING_free(s);
+			goto out;
+		}
+		GENERAL_NAME_set0_value(gn, GEN_URI, s);
+	}
+	ok = gens && X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_REPLACE) == 1 &&
+	     X509_sign(x, signer, EVP_sha256()) > 0;
+out:
+	GENERAL_NAMES_free(gens);
+	return ok ? 0 : -1;
+}
+
 X509 *gwt_make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *signer,
 		    bool ca, long from, long to, long serial)
 {

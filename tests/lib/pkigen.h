@@ -18,4 +18,11 @@ EVP_PKEY *gwt_ec_key(void);
 X509 *gwt_make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *signer,
 		    bool ca, long from, long to, long serial);
 
+/*
+ * Add a subjectAltName of URIs taken byte for byte (no check that they are
+ * IA5: tests put what an attacker would), then sign x again with signer.
+ * 0 or -1.
+ */
+int gwt_cert_set_uri_sans(X509 *x, const char *const *uris, unsigned int n, EVP_PKEY *signer);
+
 #endif

@@ -20,6 +20,7 @@
 
 #include "harness.h"
 #include "lib/gwtest.h"
+#include "lib/jsoncheck.h"
 
 #define MiB (1024 * 1024ULL)
 
@@ -397,6 +398,17 @@ FIXTURE_TEARDOWN(refused)
 	EXPECT_EQ(0, gwt_env_stop(&self->be, &self->gw));
 }
 
+/* Whether the audit line has the member at path (jsoncheck.h). */
+static void expect_member(HARNESS_CTX, const char *line, const char *path, bool want)
+{
+	char *v = gwt_json_member(line, path);
+
+	if (!v != !want)
+		TH_LOG("%s: %s in %s", path, want ? "missing" : "present", line);
+	EXPECT_EQ(want, v != NULL);
+	free(v);
+}
+
 /*
  * warm: a good client (client-ecdsa) goes through first, so its issuer
  * path is in the verification cache and every variant that shares it is
@@ -432,9 +444,22 @@ static void expect_refused(HARNESS_CTX,
 	snprintf(reason, sizeof(reason), "\"reason\":\"%s\"", variant->reason);
 	line = gwt_audit_wait(&self->gw, 5000, event, reason, "\"decision\":\"deny\"", NULL);
 	ASSERT_NOT_NULL(line);
-	if (variant->cert && strcmp(variant->reason, "weak_key") &&
-	    strcmp(variant->reason, "too_deep"))
-		EXPECT_NOT_NULL(strstr(line, "\"subject\":"));
+	EXPECT_TRUE(gwt_json_valid(line, strlen(line)));
+	/*
+	 * A verified certificate that policy denies: its identity, top level.
+	 * One that failed verification: its claims under "unverified" only.
+	 */
+	if (!strcmp(variant->reason, "not_authorized")) {
+		expect_member(_ctx, line, "subject", true);
+		expect_member(_ctx, line, "unverified", false);
+	} else if (variant->cert && strcmp(variant->reason, "weak_key") &&
+		   strcmp(variant->reason, "too_deep")) {
+		expect_member(_ctx, line, "unverified.subject", true);
+		expect_member(_ctx, line, "subject", false);
+		expect_member(_ctx, line, "sha256", false);
+	} else {
+		expect_member(_ctx, line, "subject", false);
+	}
 	free(line);
 	/* Not one byte, not even a connection, reached the backend. */
 	ASSERT_EQ(warm ? 1 : 0, __atomic_load_n(&self->be.st->accepted, __ATOMIC_SEQ_CST));
