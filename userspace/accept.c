@@ -53,7 +53,7 @@ static void accept_one(struct gw_listener *ls, int fd, const struct sockaddr_sto
 {
 	struct gw_conn *c;
 
-	if (!source_allowed(ls->cfg, fd, src))
+	if (!source_allowed(ls->cfg, fd, src) || !gw_audit_admit(ls->cfg->name, fd))
 		return;
 	c = gw_conn_new(ls, fd, src);
 	if (!c) {

@@ -44,7 +44,31 @@ int gw_audit_open(const char *path);
 int gw_audit_reopen(void);
 void gw_audit_close(void);
 
-/* Write one event. Returns 0 or -errno (the caller counts failures). */
+/*
+ * Write one event. 0 or -errno. A failure is counted here
+ * (mtlsgw_audit_write_errors_total) and logged rate-limited; the first
+ * write that works again is preceded by an audit_resumed line with the
+ * number of lines lost ("lost"), in the same write(2).
+ */
 int gw_audit_emit(const struct gw_audit_event *ev);
+
+/* log.audit_failure: refuse (true) or continue. Any thread, any time. */
+void gw_audit_set_refuse(bool on);
+
+/*
+ * Whether new connections are to be refused: log.audit_failure is refuse
+ * and the last write failed. While refusing it tries the log again at
+ * most once a second (an audit_resumed line): a false answer means the
+ * log works again. A SIGUSR1 reopen or a reload to another path tries at
+ * once.
+ */
+bool gw_audit_refusing(void);
+
+/*
+ * The accept hook: true when the new connection fd may go on; false when
+ * gw_audit_refusing(): fd is closed and counted in mtlsgw_handshakes_total
+ * with reason audit_unavailable.
+ */
+bool gw_audit_admit(const char *listener, int fd);
 
 #endif

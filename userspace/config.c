@@ -380,6 +380,7 @@ static void vcontrol(struct gw_cv_ctx *v, const char *val, struct gw_config *cfg
 static struct gw_config *validate(struct gw_cv_ctx *v, const struct gw_raw_config *r)
 {
 	static const char *const levels[] = { "error", "warn", "info", "debug" };
+	static const char *const audit_failures[] = { "continue", "refuse" };
 	static const char *const datapaths[] = { "auto", "splice", "userspace" };
 	static const char *const attaches[] = { "auto", "xdp", "xdp-generic", "tc" };
 	static const char *const bools[] = { "false", "true" };
@@ -396,6 +397,9 @@ static struct gw_config *validate(struct gw_cv_ctx *v, const struct gw_raw_confi
 	x = gw_cv_choice(v, "log.level", r->log ? r->log->level : NULL, levels, 4, GW_LOG_INFO);
 	cfg->log_level = x < 0 ? GW_LOG_INFO : (enum gw_log_level)x;
 	vaudit(v, r->log ? r->log->audit : NULL, cfg);
+	x = gw_cv_choice(v, "log.audit_failure", r->log ? r->log->audit_failure : NULL,
+			 audit_failures, 2, GW_AUDIT_CONTINUE);
+	cfg->audit_failure = x < 0 ? GW_AUDIT_CONTINUE : (enum gw_audit_failure)x;
 	cfg->metrics_listen = gw_cv_strdup(v, r->metrics ? r->metrics->listen : NULL);
 	if (cfg->metrics_listen) {
 		struct sockaddr_storage ss;

@@ -44,6 +44,11 @@ enum gw_crl_check {
 	GW_CRL_OFF,
 };
 
+enum gw_audit_failure {
+	GW_AUDIT_CONTINUE,		/* count, log, keep accepting */
+	GW_AUDIT_REFUSE,		/* refuse new connections while it fails */
+};
+
 enum gw_s1_attach {
 	GW_S1_ATTACH_AUTO,		/* XDP native, XDP generic, then tc */
 	GW_S1_ATTACH_XDP,
@@ -118,6 +123,7 @@ struct gw_config {
 	char *path;			/* absolute path of the file loaded */
 	enum gw_log_level log_level;	/* default info */
 	char *audit;			/* path, or "-" for stderr (default) */
+	enum gw_audit_failure audit_failure;	/* default continue */
 	char *metrics_listen;		/* NULL = no metrics endpoint */
 	char *control_socket;		/* default /run/mtlsgw/control.sock */
 	char *user;			/* NULL = do not change user */

@@ -100,6 +100,7 @@ static const cyaml_schema_value_t listener_value = {
 static const cyaml_schema_field_t log_fields[] = {
 	STR_OPT("level", struct gw_raw_log, level),
 	STR_OPT("audit", struct gw_raw_log, audit),
+	STR_OPT("audit_failure", struct gw_raw_log, audit_failure),
 	CYAML_FIELD_END
 };
 

@@ -64,7 +64,7 @@ struct gw_raw_listener {
 };
 
 struct gw_raw_log {
-	char *level, *audit;
+	char *level, *audit, *audit_failure;
 };
 
 struct gw_raw_metrics {

@@ -101,6 +101,7 @@ static void gen_swap(struct gw_daemon *d, struct gw_gen *gen)
 	gw_gen_put(w->gen);
 	w->gen = gen;
 	gw_log_set_level(gen->cfg->log_level);
+	gw_audit_set_refuse(gen->cfg->audit_failure == GW_AUDIT_REFUSE);
 	gw_conns_recheck(w);
 	gw_pool_sync(w);
 	gw_watch_set(d->watch, gen->cfg);

@@ -251,12 +251,16 @@ static void handshake_ok(struct gw_conn *c)
 	c->vr.leaf = NULL;
 	if (ktls_handoff(c) == HANDOFF_CLOSED)
 		return;
-	gw_audit_emit(&GW_AUDIT_EVENT(.event = "conn_open", .conn_id = c->id,
+	/* log.audit_failure: refuse: no byte flows without its conn_open line. */
+	if (gw_audit_emit(&GW_AUDIT_EVENT(.event = "conn_open", .conn_id = c->id,
 		.listener = lc->name, .src = (struct sockaddr *)&c->src,
 		.dst = (struct sockaddr *)&c->dst, .id = c->ident,
 		.tls_version = c->tls_version, .cipher = c->cipher,
 		.rule = c->rule, .decision = c->would_deny ? "would_deny" : "allow",
-		.datapath = gw_conn_datapath(c)));
+		.datapath = gw_conn_datapath(c))) && gw_audit_refusing()) {
+		gw_conn_close(c, "audit_unavailable", true);
+		return;
+	}
 	gw_conn_set_events(c, &c->cev, 0);
 	/* Accepted under an older generation: check against the running one. */
 	if (c->gen != c->ls->gen) {

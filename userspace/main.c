@@ -328,6 +328,7 @@ int main(int argc, char **argv)
 		pr_err("log.audit: cannot open \"%s\": %s", cfg->audit, strerror(-err));
 		goto out_free;
 	}
+	gw_audit_set_refuse(cfg->audit_failure == GW_AUDIT_REFUSE);
 	o.takeover = takeover;
 	if (choose_datapath(cfg, &o, kernel_info, sizeof(kernel_info)))
 		goto out_audit;

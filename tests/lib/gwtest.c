@@ -533,6 +533,7 @@ int gwt_gw_rewrite(struct gwt_gw *g, const struct gwt_gw_opts *o)
 		     "log:\n"
 		     "  level: debug\n"
 		     "  audit: %s\n"
+		     "%s"
 		     "drain_timeout: 2s\n"
 		     "control:\n"
 		     "  socket: %s\n"
@@ -560,7 +561,7 @@ int gwt_gw_rewrite(struct gwt_gw *g, const struct gwt_gw_opts *o)
 		     "    upstream:\n"
 		     "      address: \"%s:%d\"\n"
 		     "%s%s",
-		     g->audit, g->ctl, g->metrics_port,
+		     g->audit, o->log_extra ? o->log_extra : "", g->ctl, g->metrics_port,
 		     forced_userspace() ? "datapath: userspace\n" : "",
 		     o->top_extra ? o->top_extra : "", listen, o->mode ? o->mode : "enforce",
 		     o->allow_sources ? "    allow_sources: " : "",

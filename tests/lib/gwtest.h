@@ -102,6 +102,7 @@ struct gwt_gw_opts {
 	const char *upstream_extra;	/* more lines under upstream (indent 6) */
 	const char *listen_host;	/* NULL = "127.0.0.1"; "[::1]" for IPv6 */
 	const char *top_extra;		/* more top-level lines */
+	const char *log_extra;		/* more "  key: value\n" lines under log */
 	const char *upstream_host;	/* NULL = "127.0.0.1" */
 	const char *extra_listeners;	/* more "  - name: ..." listener blocks */
 	const char *client_ca;		/* path; NULL = the PKI's ca-bundle.pem */

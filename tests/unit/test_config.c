@@ -385,6 +385,7 @@ TEST_F(cfg, defaults)
 	expect_ok(_ctx, self);
 	EXPECT_EQ(GW_LOG_INFO, self->cfg->log_level);
 	EXPECT_STREQ("-", self->cfg->audit);
+	EXPECT_EQ(GW_AUDIT_CONTINUE, self->cfg->audit_failure);
 	EXPECT_NULL(self->cfg->metrics_listen);
 	EXPECT_STREQ("/run/mtlsgw/control.sock", self->cfg->control_socket);
 	EXPECT_NULL(self->cfg->user);
@@ -631,6 +632,20 @@ TEST_F(cfg, bad_top_level_enums)
 	load_min(_ctx, self, NULL, NULL, "datapath: kernel\n");
 	expect_error(_ctx, self, 14,
 		     "datapath: \"kernel\" is not one of \"auto\", \"splice\", \"userspace\"");
+}
+
+TEST_F(cfg, audit_failure_refuse)
+{
+	load_min(_ctx, self, NULL, NULL, "log:\n  audit_failure: refuse\n");
+	expect_ok(_ctx, self);
+	EXPECT_EQ(GW_AUDIT_REFUSE, self->cfg->audit_failure);
+}
+
+TEST_F(cfg, bad_audit_failure)
+{
+	load_min(_ctx, self, NULL, NULL, "log:\n  audit_failure: stop\n");
+	expect_error(_ctx, self, 15,
+		     "log.audit_failure: \"stop\" is not one of \"continue\", \"refuse\"");
 }
 
 TEST_F(cfg, bad_duration)
