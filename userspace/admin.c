@@ -14,6 +14,7 @@
 #include "addr.h"
 #include "admin.h"
 #include "conn.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
@@ -172,10 +173,46 @@ struct conns_req {
 	bool said_err;
 };
 
+/* One row as JSON: every string through the writer (a certificate chose them). */
+static void conn_row_json(struct gw_sbuf *b, const struct gw_worker *w, const struct gw_conn *c,
+			  const struct gw_sockdiag *d, uint64_t now, const char *src,
+			  const char *who, const char *ulp)
+{
+	struct gw_json j;
+
+	gw_json_init(&j, b);
+	gw_json_begin(&j);
+	gw_json_u64(&j, "id", c->id);
+	gw_json_u64(&j, "worker", w->index);
+	gw_json_str(&j, "listener", c->lc->name);
+	gw_json_str(&j, "src", src);
+	gw_json_str(&j, "state", conn_state_str(c->state));
+	gw_json_str(&j, "identity", who);
+	gw_json_str(&j, "serial", c->ident ? c->ident->serial : "");
+	gw_json_str(&j, "tls_version", c->tls_version ? c->tls_version : "");
+	gw_json_str(&j, "cipher", c->cipher ? c->cipher : "");
+	gw_json_str(&j, "datapath", gw_conn_datapath(c));
+	gw_json_u64(&j, "bytes_in", c->bytes_in);
+	gw_json_u64(&j, "bytes_out", c->bytes_out);
+	gw_json_u64(&j, "age_ms", now - c->t_start_ms);
+	gw_json_obj_begin(&j, "kernel");
+	gw_json_bool(&j, "found", d != NULL);
+	gw_json_u64(&j, "tcp_state", d ? d->state : 0);
+	gw_json_u64(&j, "bytes_received", d ? d->bytes_received : 0);
+	gw_json_u64(&j, "bytes_acked", d ? d->bytes_acked : 0);
+	gw_json_u64(&j, "rtt_us", d ? d->rtt_us : 0);
+	gw_json_str(&j, "ulp", ulp);
+	gw_json_end(&j);
+	gw_json_end(&j);
+	if (gw_json_err(&j) && !b->err)
+		b->err = gw_json_err(&j);
+	gw_json_free(&j);
+}
+
 static void conn_row(struct gw_sbuf *b, const struct gw_worker *w, const struct gw_conn *c,
 		     const struct gw_sockdiag *d, uint64_t now, bool json)
 {
-	char src[GW_SOCKADDR_STRLEN] = "?", ulp[64] = "-";
+	char src[GW_SOCKADDR_STRLEN] = "?", ulp[64] = "-", who_text[256];
 	const char *who = c->ident ? (c->ident->spiffe_id ? c->ident->spiffe_id :
 				      c->ident->subject) : "-";
 
@@ -186,27 +223,27 @@ static void conn_row(struct gw_sbuf *b, const struct gw_worker *w, const struct 
 			    gw_sockdiag_tls_cipher(d->tls_cipher));
 	else if (d)
 		gw_snprintf(ulp, sizeof(ulp), "none");
-	if (json)
-		gw_sbuf_printf(b, "{\"id\":%llu,\"worker\":%u,\"listener\":\"%s\",\"src\":\"%s\",\"state\":\"%s\",\"identity\":\"%s\",\"serial\":\"%s\",\"tls_version\":\"%s\",\"cipher\":\"%s\",\"datapath\":\"%s\",\"bytes_in\":%llu,\"bytes_out\":%llu,\"age_ms\":%llu,\"kernel\":{\"found\":%s,\"tcp_state\":%u,\"bytes_received\":%llu,\"bytes_acked\":%llu,\"rtt_us\":%u,\"ulp\":\"%s\"}}\n",
-			       (unsigned long long)c->id, w->index, c->lc->name, src,
-			       conn_state_str(c->state),
-			       who, c->ident ? c->ident->serial : "",
-			       c->tls_version ? c->tls_version : "", c->cipher ? c->cipher : "",
-			       gw_conn_datapath(c),
-			       (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
-			       (unsigned long long)(now - c->t_start_ms), d ? "true" : "false",
-			       d ? d->state : 0, d ? (unsigned long long)d->bytes_received : 0ULL,
-			       d ? (unsigned long long)d->bytes_acked : 0ULL, d ? d->rtt_us : 0,
-			       ulp);
-	else
-		gw_sbuf_printf(b, "%-6llu %-12s %-28s %-44s %-8s %-30s %-9s %12llu %12llu %8llu %12llu %12llu %s\n",
-			       (unsigned long long)c->id, c->lc->name, src, who,
-			       c->tls_version ? c->tls_version : conn_state_str(c->state),
-			       c->cipher ? c->cipher : "-", gw_conn_datapath(c),
-			       (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
-			       (unsigned long long)((now - c->t_start_ms) / 1000),
-			       d ? (unsigned long long)d->bytes_received : 0ULL,
-			       d ? (unsigned long long)d->bytes_acked : 0ULL, ulp);
+	if (json) {
+		conn_row_json(b, w, c, d, now, src, who, ulp);
+		return;
+	}
+	/* Text goes to a terminal: no control byte or bidi override from a certificate. */
+	if (gw_text_escape(who_text, sizeof(who_text), who)) {
+		size_t n = strlen(who_text);
+
+		/* Room for "...", cut at a character boundary. */
+		while (n && (n > sizeof(who_text) - 4 || (who_text[n] & 0xc0) == 0x80))
+			n--;
+		memcpy(who_text + n, "...", 4);
+	}
+	gw_sbuf_printf(b, "%-6llu %-12s %-28s %-44s %-8s %-30s %-9s %12llu %12llu %8llu %12llu %12llu %s\n",
+		       (unsigned long long)c->id, c->lc->name, src, who_text,
+		       c->tls_version ? c->tls_version : conn_state_str(c->state),
+		       c->cipher ? c->cipher : "-", gw_conn_datapath(c),
+		       (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
+		       (unsigned long long)((now - c->t_start_ms) / 1000),
+		       d ? (unsigned long long)d->bytes_received : 0ULL,
+		       d ? (unsigned long long)d->bytes_acked : 0ULL, ulp);
 }
 
 /* One worker's rows of "conns". */

@@ -19,10 +19,13 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include "harness.h"
 #include "lib/gwtest.h"
+#include "lib/jsoncheck.h"
+#include "lib/pkigen.h"
 
 FIXTURE(hostile) {
 	struct gwt_backend be;
@@ -420,6 +423,123 @@ TEST_F(hostile, reload_moves_admin_sockets_or_is_refused)
 	EXPECT_NOT_NULL(m);
 	free(m);
 	EXPECT_NULL(gwt_metrics(&probe));
+}
+
+/*
+ * A client certificate issued by the trusted CA, with a SPIFFE ID chosen
+ * to forge output: written as name-chain.pem and name.key in dir. 0 or -1.
+ */
+static int write_issued_client(const char *dir, const char *name, const char *uri)
+{
+	char path[256], *chain = gwt_read_file(gwt_pki_path("ca/issuing-ca/chain.pem"));
+	EVP_PKEY *ca_key = NULL, *key = gwt_ec_key();
+	X509 *ca = NULL, *x = NULL;
+	int ret = -1;
+	FILE *f;
+
+	f = fopen(gwt_pki_path("ca/issuing-ca/private/issuing-ca.key"), "r");
+	if (f) {
+		ca_key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	f = fopen(gwt_pki_path("issuing-ca.crt"), "r");
+	if (f) {
+		ca = PEM_read_X509(f, NULL, NULL, NULL);
+		fclose(f);
+	}
+	if (!chain || !ca_key || !ca || !key)
+		goto out;
+	x = gwt_make_cert(name, key, ca, ca_key, false, -60, 3600, 4242);
+	if (!x || gwt_cert_set_uri_sans(x, &uri, 1, ca_key))
+		goto out;
+	snprintf(path, sizeof(path), "%s/%s-chain.pem", dir, name);
+	f = fopen(path, "w");
+	if (!f || PEM_write_X509(f, x) != 1 || fputs(chain, f) < 0) {
+		if (f)
+			fclose(f);
+		goto out;
+	}
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/%s.key", dir, name);
+	f = fopen(path, "w");
+	if (!f || PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) != 1) {
+		if (f)
+			fclose(f);
+		goto out;
+	}
+	fclose(f);
+	ret = 0;
+out:
+	X509_free(x);
+	X509_free(ca);
+	EVP_PKEY_free(key);
+	EVP_PKEY_free(ca_key);
+	free(chain);
+	return ret;
+}
+
+/*
+ * SPIFFE IDs crafted to forge "conns": one that closes the identity
+ * string and adds "id" and "src" members, one with a newline and a
+ * terminal escape. Every JSON line stays one valid object whose id is
+ * the real one; the text table gets no control byte.
+ */
+TEST_F(hostile, conns_output_cannot_be_forged)
+{
+	static const char forge[] = "spiffe://corp.test/prod/x\",\"id\":1,\"src\":\"10\",\"identity\":\"payments";
+	static const char term[] = "spiffe://corp.test/prod/a\n\x1b[2J\x1b]0;pwned\x07\xe2\x80\xae";
+	struct gwt_client_opts fo = { .cert = "forge", .cert_dir = self->gw.dir };
+	struct gwt_client_opts to = { .cert = "term", .cert_dir = self->gw.dir };
+	struct gwt_client cf, ct;
+	char *out, *line, *nl, *v, want_id[32];
+	unsigned int rows = 0;
+
+	ASSERT_EQ(0, write_issued_client(self->gw.dir, "forge", forge));
+	ASSERT_EQ(0, write_issued_client(self->gw.dir, "term", term));
+	ASSERT_EQ(0, gwt_client_connect(&cf, self->gw.port, &fo));
+	ASSERT_TRUE(gwt_roundtrip(&cf, "f"));
+	ASSERT_EQ(0, gwt_client_connect(&ct, self->gw.port, &to));
+	ASSERT_TRUE(gwt_roundtrip(&ct, "t"));
+	/* The forging connection's real id, from its conn_open line. */
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_open\"", "/prod/x\\\"", NULL);
+	ASSERT_NOT_NULL(line);
+	v = gwt_json_member(line, "conn");
+	ASSERT_NOT_NULL(v);
+	snprintf(want_id, sizeof(want_id), "%s", v);
+	free(v);
+	free(line);
+
+	ASSERT_EQ(0, gwt_ctl(&self->gw, &out, "conns --json"));
+	for (line = out; *line; line = nl + 1) {
+		nl = strchr(line, '\n');
+		ASSERT_NOT_NULL(nl);
+		*nl = '\0';
+		ASSERT_TRUE(gwt_json_valid(line, strlen(line)));
+		rows++;
+		v = gwt_json_member(line, "identity");
+		ASSERT_NOT_NULL(v);
+		if (strstr(v, "/prod/x")) {
+			char *id = gwt_json_member(line, "id"), *src = gwt_json_member(line, "src");
+
+			EXPECT_STREQ(want_id, id);
+			EXPECT_EQ(0, strncmp(src ? src : "", "\"127.0.0.1:", 11));
+			free(id);
+			free(src);
+		}
+		free(v);
+	}
+	EXPECT_EQ(2, rows);
+	free(out);
+
+	ASSERT_EQ(0, gwt_ctl(&self->gw, &out, "conns"));
+	/* A header and two rows; no ESC, BEL or bidi override reaches the terminal. */
+	EXPECT_EQ(3, count_lines(out));
+	EXPECT_NULL(strchr(out, '\x1b'));
+	EXPECT_NULL(strchr(out, '\x07'));
+	EXPECT_NULL(strstr(out, "\xe2\x80\xae"));
+	free(out);
+	gwt_client_close(&cf);
+	gwt_client_close(&ct);
 }
 
 TEST_HARNESS_MAIN
