@@ -7,6 +7,7 @@
  * hands out may then travel with their sessions to other workers, as any
  * reference-counted X509 may.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/asn1.h>
@@ -29,6 +30,7 @@ struct gw_certpool {
 };
 
 static __thread struct gw_certpool *active;
+static __thread bool refusing;		/* gw_certpool_refuse() until leave */
 
 struct gw_certpool *gw_certpool_new(unsigned int slots)
 {
@@ -60,11 +62,19 @@ void gw_certpool_free(struct gw_certpool *p)
 void gw_certpool_enter(struct gw_certpool *p)
 {
 	active = p;
+	refusing = false;
 }
 
 void gw_certpool_leave(void)
 {
 	active = NULL;
+	refusing = false;
+}
+
+void gw_certpool_refuse(void)
+{
+	if (active)
+		refusing = true;
 }
 
 struct gw_certpool_stats gw_certpool_take_stats(struct gw_certpool *p)
@@ -106,6 +116,14 @@ X509 *d2i_X509(X509 **px, const unsigned char **in, long len)
 	struct cp_slot *s;
 	X509 *x;
 
+	/* As a failed parse leaves it: *px freed and NULL, nothing consumed. */
+	if (refusing) {
+		if (px) {
+			X509_free(*px);
+			*px = NULL;
+		}
+		return NULL;
+	}
 	if (!p || !px || !*px || !in || !*in || len < 4 || len > CP_MAX_DER)
 		return parse(px, in, len);
 	der = *in;

@@ -49,6 +49,16 @@ void gw_certpool_free(struct gw_certpool *p);
 void gw_certpool_enter(struct gw_certpool *p);
 void gw_certpool_leave(void);
 
+/*
+ * Until gw_certpool_leave(): parse no certificate at all, every d2i_X509
+ * on this thread fails as on malformed input. For a Certificate message
+ * refused before libssl parses it (tls.c: more certificates than
+ * verify_depth allows): libssl parses every certificate of a message
+ * before any callback can refuse the chain. Nothing outside an
+ * enter/leave window.
+ */
+void gw_certpool_refuse(void);
+
 /* The counts since the last call, then zeroed. */
 struct gw_certpool_stats gw_certpool_take_stats(struct gw_certpool *p);
 

@@ -27,6 +27,7 @@
 #include "ktls.h"
 #include "log.h"
 #include "metrics.h"
+#include "tls_reason.h"
 #include "upstream.h"
 
 /* Certificates libssl read on this worker since the last handshake ended. */
@@ -352,7 +353,7 @@ static void handshake_step(struct gw_conn *c)
 		err = ERR_peek_error();
 		break;
 	}
-	gw_ssl_errors(detail, sizeof(detail));
+	gw_tls_fail_detail(c->ssl, &c->vr, err, detail, sizeof(detail));
 	handshake_fail(c, gw_tls_fail_reason(c->ssl, &c->vr, err), detail);
 }
 

@@ -4,6 +4,8 @@
  * policy they enforce.
  *
  * Client verification, in order (OpenSSL's X509_verify_cert, then ours):
+ *  - first, before libssl parses them: no more certificates than
+ *    verify_depth allows (handshake_msg), no more bytes (max_cert_list);
  *  - chain to a client_ca trust anchor through client-sent intermediates,
  *    at most verify_depth intermediates;
  *  - validity period of every certificate;
@@ -23,6 +25,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "certpool.h"
 #include "ktls.h"
 #include "tls.h"
 
@@ -42,47 +45,6 @@ int gw_tls_init(gw_tls_authz_fn authz)
 	return 0;
 }
 
-static const struct {
-	int err;
-	const char *reason;
-} x509_reasons[] = {
-	{ X509_V_ERR_CERT_HAS_EXPIRED, "expired" },
-	{ X509_V_ERR_CERT_NOT_YET_VALID, "not_yet_valid" },
-	{ X509_V_ERR_CERT_REVOKED, "revoked" },
-	{ X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, "unknown_ca" },
-	{ X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, "unknown_ca" },
-	{ X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE, "unknown_ca" },
-	{ X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, "unknown_ca" },
-	{ X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, "unknown_ca" },
-	{ X509_V_ERR_CERT_UNTRUSTED, "unknown_ca" },
-	{ X509_V_ERR_CERT_SIGNATURE_FAILURE, "bad_signature" },
-	{ X509_V_ERR_INVALID_PURPOSE, "bad_eku" },
-	{ X509_V_ERR_CERT_CHAIN_TOO_LONG, "too_deep" },
-	{ X509_V_ERR_PATH_LENGTH_EXCEEDED, "too_deep" },
-	{ X509_V_ERR_EE_KEY_TOO_SMALL, "weak_key" },
-	{ X509_V_ERR_CA_KEY_TOO_SMALL, "weak_key" },
-	{ X509_V_ERR_EC_KEY_EXPLICIT_PARAMS, "weak_key" },
-	{ X509_V_ERR_CA_MD_TOO_WEAK, "weak_signature" },
-	{ X509_V_ERR_INVALID_NON_CA, "ca_as_client" },
-	{ X509_V_ERR_INVALID_CA, "invalid_ca" },
-	{ X509_V_ERR_UNABLE_TO_GET_CRL, "crl_missing" },
-	{ X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER, "crl_missing" },
-	{ X509_V_ERR_CRL_HAS_EXPIRED, "crl_expired" },
-	{ X509_V_ERR_CRL_NOT_YET_VALID, "crl_not_yet_valid" },
-	{ X509_V_ERR_CRL_SIGNATURE_FAILURE, "crl_invalid" },
-	{ X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE, "crl_invalid" },
-};
-
-const char *gw_tls_x509_reason(int x509_err)
-{
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(x509_reasons); i++)
-		if (x509_reasons[i].err == x509_err)
-			return x509_reasons[i].reason;
-	return "bad_certificate";
-}
-
 static struct gw_verify_result *ssl_vr(SSL *ssl)
 {
 	return SSL_get_ex_data(ssl, ssl_idx_vr);
@@ -91,6 +53,21 @@ static struct gw_verify_result *ssl_vr(SSL *ssl)
 void *gw_tls_ssl_conn(const SSL *ssl)
 {
 	return SSL_get_ex_data(ssl, ssl_idx_conn);
+}
+
+/*
+ * A client chain of n certificates is longer than any this listener can
+ * verify: refused as OpenSSL refuses too many intermediates, with the
+ * number for the audit line.
+ */
+static bool chain_too_long(SSL *ssl, struct gw_verify_result *vr, int n)
+{
+	if (n <= gw_tls_max_client_certs(SSL_get_verify_depth(ssl)))
+		return false;
+	vr->x509_err = X509_V_ERR_CERT_CHAIN_TOO_LONG;
+	vr->depth = n - 1;
+	vr->certs_sent = (unsigned int)n;
+	return true;
 }
 
 /* Per-certificate callback inside X509_verify_cert: remember the first error. */
@@ -133,6 +110,15 @@ static int cert_verify_cb(X509_STORE_CTX *xctx, void *arg)
 	leaf = X509_STORE_CTX_get0_cert(xctx);
 	if (leaf && !vr->leaf && X509_up_ref(leaf))
 		vr->leaf = leaf;
+	/*
+	 * Before any work on the chain (the certificates the client sent,
+	 * leaf included). handshake_msg refused such a chain already, before
+	 * it was parsed, wherever a worker's certificate pool is active.
+	 */
+	if (chain_too_long(ssl, vr, sk_X509_num(X509_STORE_CTX_get0_untrusted(xctx)))) {
+		X509_STORE_CTX_set_error(xctx, X509_V_ERR_CERT_CHAIN_TOO_LONG);
+		return 0;
+	}
 	/* A path verified before: only the leaf's own checks (vcache.h). */
 	ret = gw_vcache_verify(ts->vcache, xctx);
 	vr->how = ret < 0 ? GW_VERIFY_FULL : GW_VERIFY_CACHED;
@@ -245,20 +231,70 @@ static SSL_SESSION *sess_get_cb(SSL *ssl, const unsigned char *id, int len, int 
 	return ss;
 }
 
+static size_t get24(const unsigned char *p)
+{
+	return (size_t)p[0] << 16 | (size_t)p[1] << 8 | p[2];
+}
+
+int gw_tls_cert_msg_count(const unsigned char *msg, size_t len, bool tls13)
+{
+	size_t off = 4, l;
+	int n = 0;
+
+	/* type, 24-bit length; TLS 1.3: certificate_request_context<0..255> */
+	if (len < 4 || get24(msg + 1) != len - 4)
+		return -1;
+	if (tls13) {
+		if (len - off < 1 || len - off - 1 < msg[off])
+			return -1;
+		off += 1 + msg[off];
+	}
+	/* certificate_list<0..2^24-1>: the rest of the message */
+	if (len - off < 3 || get24(msg + off) != len - off - 3)
+		return -1;
+	off += 3;
+	while (off < len) {
+		/* cert_data<1..2^24-1>; TLS 1.3: extensions<0..2^16-1> after each */
+		if (len - off < 3 || (l = get24(msg + off)) > len - off - 3)
+			return -1;
+		off += 3 + l;
+		if (tls13) {
+			if (len - off < 2 || (l = (size_t)msg[off] << 8 | msg[off + 1]) > len - off - 2)
+				return -1;
+			off += 2 + l;
+		}
+		n++;
+	}
+	return n;
+}
+
 /*
- * Count the NewSessionTicket messages we send: in TLS 1.3 each is a record
- * under the application traffic key, so the kernel's TX sequence number
- * starts after them (ktls.c).
+ * Every handshake message, ours and the client's, before OpenSSL acts on
+ * it:
+ *  - count the NewSessionTicket messages we send: in TLS 1.3 each is a
+ *    record under the application traffic key, so the kernel's TX
+ *    sequence number starts after them (ktls.c);
+ *  - the client's Certificate message: libssl parses every certificate
+ *    in it before verification begins, each parse about a fifth of a
+ *    whole handshake (certpool.h): 60 junk certificates after a valid
+ *    chain cost 9 times a normal handshake, 200 cost 40 times. More
+ *    than verify_depth allows are refused here, and the pool parses
+ *    none of them: libssl fails the message as undecodable and the
+ *    client gets a decode_error alert.
  */
-static void count_tickets(int write_p, int version, int content_type, const void *buf,
+static void handshake_msg(int write_p, int version, int content_type, const void *buf,
 			  size_t len, SSL *ssl, void *arg)
 {
 	struct gw_verify_result *vr = arg;
+	const unsigned char *m = buf;
 
-	(void)version; (void)ssl;
-	if (write_p && content_type == SSL3_RT_HANDSHAKE && len &&
-	    ((const unsigned char *)buf)[0] == SSL3_MT_NEWSESSION_TICKET)
+	if (content_type != SSL3_RT_HANDSHAKE || !len)
+		return;
+	if (write_p && m[0] == SSL3_MT_NEWSESSION_TICKET)
 		vr->tickets_sent++;
+	if (!write_p && m[0] == SSL3_MT_CERTIFICATE &&
+	    chain_too_long(ssl, vr, gw_tls_cert_msg_count(m, len, version == TLS1_3_VERSION)))
+		gw_certpool_refuse();
 }
 
 struct gw_certrefs *gw_certrefs_from_chain(STACK_OF(X509) *chain)
@@ -618,6 +654,8 @@ static int setup_verify(struct gw_tls_server *ts, const struct gw_cfg_tls *t,
 		return -EINVAL;
 	/* OpenSSL's depth counts intermediates: leaf = 0, trust anchor excluded. */
 	SSL_CTX_set_verify_depth(ts->ctx, t->verify_depth);
+	SSL_CTX_set_max_cert_list(ts->ctx, (long)gw_tls_max_client_certs(t->verify_depth) *
+				  GW_TLS_CERT_BYTES);
 	SSL_CTX_set_verify(ts->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT |
 			   SSL_VERIFY_CLIENT_ONCE, verify_cb);
 	ts->vcache = gw_vcache_new();
@@ -730,43 +768,10 @@ SSL *gw_tls_server_ssl(struct gw_tls_server *ts, int fd,
 		SSL_free(ssl);
 		return NULL;
 	}
-	SSL_set_msg_callback(ssl, count_tickets);
+	SSL_set_msg_callback(ssl, handshake_msg);
 	SSL_set_msg_callback_arg(ssl, vr);
 	SSL_set_accept_state(ssl);
 	return ssl;
-}
-
-const char *gw_tls_fail_reason(SSL *ssl, const struct gw_verify_result *vr,
-			       unsigned long ssl_err)
-{
-	(void)ssl;
-	if (vr->reason)
-		return vr->reason;
-	if (vr->x509_err)
-		return gw_tls_x509_reason(vr->x509_err);
-	if (!ssl_err)
-		return "client_closed";
-	if (ERR_GET_LIB(ssl_err) != ERR_LIB_SSL)
-		return "handshake_error";
-	switch (ERR_GET_REASON(ssl_err)) {
-	case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
-		return "no_cert";
-	case SSL_R_UNSUPPORTED_PROTOCOL:
-	case SSL_R_WRONG_VERSION_NUMBER:
-	case SSL_R_VERSION_TOO_LOW:
-	case SSL_R_UNKNOWN_PROTOCOL:
-		return "protocol_version";
-	case SSL_R_NO_SHARED_CIPHER:
-		return "no_shared_cipher";
-	case SSL_R_HTTP_REQUEST:
-	case SSL_R_HTTPS_PROXY_REQUEST:
-		return "not_tls";
-	case SSL_R_UNEXPECTED_EOF_WHILE_READING:
-		return "client_closed";
-	}
-	if (ERR_GET_REASON(ssl_err) >= SSL_AD_REASON_OFFSET)
-		return "client_alert";
-	return "handshake_error";
 }
 
 const char *gw_tls_version_str(const SSL *ssl)

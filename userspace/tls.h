@@ -35,6 +35,33 @@
 			 "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
 			 "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
+/*
+ * The most a client's Certificate message may hold: its own certificate,
+ * verify_depth intermediates (OpenSSL's depth counts intermediates) and
+ * the trust anchor, which clients may send too. More cannot verify; the
+ * message is refused before libssl parses any of it (tls.c): a parse
+ * costs about a fifth of a whole handshake.
+ */
+static inline int gw_tls_max_client_certs(int verify_depth)
+{
+	return verify_depth + 2;
+}
+
+/*
+ * And in bytes, 8 KiB per certificate (SSL_CTX_set_max_cert_list): four
+ * times a large RSA-4096 certificate, 40 KiB at the default
+ * verify_depth of 3. A message announced longer is refused from its
+ * header, before it is read.
+ */
+#define GW_TLS_CERT_BYTES (8 * 1024)
+
+/*
+ * Certificates in a Certificate handshake message (header included), in
+ * the TLS 1.2 or the TLS 1.3 format, counted without parsing any; -1 if
+ * the message is malformed (libssl refuses it then).
+ */
+int gw_tls_cert_msg_count(const unsigned char *msg, size_t len, bool tls13);
+
 struct gw_tls_crl_info {
 	const char *file;		/* points into the config */
 	time_t next_update;		/* earliest nextUpdate in the file, 0 = none */
@@ -58,6 +85,7 @@ struct gw_verify_result {
 	const char *reason;		/* stable token, NULL while fine */
 	int x509_err;			/* X509_V_ERR_* or 0 */
 	int depth;
+	unsigned int certs_sent;	/* refused for more certificates than that */
 	X509 *leaf;			/* the client's leaf, owned; may be NULL */
 	enum {
 		GW_VERIFY_NONE,		/* no certificate verified (yet) */
@@ -127,17 +155,6 @@ void gw_tls_server_share_caches(struct gw_tls_server *ts, struct gw_tls_server *
 SSL *gw_tls_server_ssl(struct gw_tls_server *ts, int fd,
 		       struct gw_verify_result *vr, void *conn);
 void *gw_tls_ssl_conn(const SSL *ssl);
-
-/*
- * Stable reason token for a failed handshake: from the verification
- * result if verification failed, else from the OpenSSL error queue
- * (which it does not drain). Never NULL.
- */
-const char *gw_tls_fail_reason(SSL *ssl, const struct gw_verify_result *vr,
-			       unsigned long ssl_err);
-
-/* Reason token for an X509_V_ERR_* code. */
-const char *gw_tls_x509_reason(int x509_err);
 
 /* "TLSv1.3" / "TLS_AES_128_GCM_SHA256" for audit lines. */
 const char *gw_tls_version_str(const SSL *ssl);
