@@ -114,6 +114,7 @@ struct gw_conn {
 	unsigned int ku_count;
 	uint64_t ku_window_ms;
 	bool ku_flood;			/* over the limit (userspace: seen in a callback) */
+	bool renegotiation;		/* a TLS 1.2 ClientHello after the handshake (userspace) */
 
 	/* forwarding state (userspace datapath) */
 	struct gw_buf c2b, b2c;

@@ -12,6 +12,9 @@
  *    non-data record; recvmsg() with a TLS_GET_RECORD_TYPE cmsg reads it:
  *    close_notify (alert 0) ends the client's direction (FIN to the
  *    backend once the pipe is empty), any other alert aborts;
+ *  - a TLS 1.2 ClientHello (a handshake record: the client asks to
+ *    renegotiate) gets no_renegotiation and a clean close, reason
+ *    client_renegotiation;
  *  - a TLS 1.3 KeyUpdate (a handshake record) is followed where the kernel
  *    can rekey (Linux 6.14+): the next client key goes in as TLS_RX, and
  *    when the client asked for it our own KeyUpdate record goes out
@@ -36,6 +39,7 @@
 #include "ktls.h"
 #include "log.h"
 
+#define TLS_HS_CLIENT_HELLO 1
 #define TLS_HS_KEY_UPDATE 24
 #define SPLICE_CHUNK (64 * 1024)
 
@@ -105,11 +109,41 @@ static enum step close_clean(struct gw_conn *c, const char *reason)
 	return STEP_CLOSED;
 }
 
-/* The client's handshake record after the handoff: only KeyUpdate is legal. */
+/*
+ * A ClientHello on an established TLS 1.2 connection asks to renegotiate,
+ * which kTLS cannot do and we refuse anyway: no_renegotiation (a warning,
+ * as OpenSSL answers it on the userspace datapath), then a clean close.
+ */
+static enum step renegotiation_refuse(struct gw_conn *c)
+{
+	static const unsigned char alert[2] = { 1, 100 };
+	unsigned char rest[512], type;
+	int i;
+
+	pr_debug("listener \"%s\": conn %llu: the client asked to renegotiate, closing",
+		 c->lc->name, (unsigned long long)c->id);
+	/*
+	 * The rest of the ClientHello (16 KiB at most) first: closing with it
+	 * unread would send a reset, which can overtake our alert.
+	 */
+	for (i = 0; i < 40; i++)
+		if (gw_ktls_recv_record(c->cev.fd, rest, sizeof(rest), &type) <= 0)
+			break;
+	gw_ktls_send_record(c->cev.fd, GW_TLS_RECORD_ALERT, alert, sizeof(alert));
+	return close_clean(c, "client_renegotiation");
+}
+
+/*
+ * The client's handshake record after the handoff: only KeyUpdate is legal
+ * (TLS 1.3), or a ClientHello we refuse (TLS 1.2). m: the record's first
+ * n bytes, what is left of it stays queued until the close.
+ */
 static enum step key_update_recv(struct gw_conn *c, const unsigned char *m, ssize_t n)
 {
 	int err;
 
+	if (n >= 1 && m[0] == TLS_HS_CLIENT_HELLO && !strcmp(c->tls_version, "TLSv1.2"))
+		return renegotiation_refuse(c);
 	/* type 24, length 1, request_update 0 or 1, alone in its record */
 	if (!c->ktls_secrets || n != 5 || m[0] != TLS_HS_KEY_UPDATE || m[1] || m[2] ||
 	    m[3] != 1 || m[4] > 1)

@@ -93,6 +93,14 @@ static enum step client_read(struct gw_conn *c)
 		gw_conn_close(c, "key_update_flood", false);
 		return STEP_CLOSED;
 	}
+	/* OpenSSL answered no_renegotiation and would carry on: we close. */
+	if (c->renegotiation) {
+		pr_debug("listener \"%s\": conn %llu: the client asked to renegotiate, closing",
+			 c->lc->name, (unsigned long long)c->id);
+		SSL_shutdown(c->ssl);
+		gw_conn_close(c, "client_renegotiation", false);
+		return STEP_CLOSED;
+	}
 	if (n > 0) {
 		c->c2b.tail += n;
 		return STEP_MOVED;
@@ -261,16 +269,28 @@ static void dp_backend_event(struct gw_ev *ev, uint32_t events)
 }
 
 /*
- * OpenSSL follows a client's KeyUpdate by itself; we only count them, so a
- * storm ends with key_update_flood as on the splice datapath.
+ * The client's handshake messages after the handshake, seen before
+ * OpenSSL acts on them:
+ *  - OpenSSL follows a KeyUpdate by itself; we only count them, so a
+ *    storm ends with key_update_flood as on the splice datapath;
+ *  - a ClientHello asks for a TLS 1.2 renegotiation (TLS 1.3 has none, and
+ *    OpenSSL refuses one there as an unexpected message): OpenSSL answers
+ *    no_renegotiation (SSL_OP_NO_RENEGOTIATION) and keeps the connection,
+ *    so client_read closes it with its own reason.
  */
-static void key_update_seen(int write_p, int version, int content_type, const void *buf,
+static void client_msg_seen(int write_p, int version, int content_type, const void *buf,
 			    size_t len, SSL *ssl, void *arg)
 {
-	(void)version; (void)ssl;
-	if (!write_p && content_type == SSL3_RT_HANDSHAKE && len >= 1 &&
-	    ((const unsigned char *)buf)[0] == SSL3_MT_KEY_UPDATE)
-		gw_conn_key_update_ok(arg);
+	const unsigned char *m = buf;
+	struct gw_conn *c = arg;
+
+	(void)ssl;
+	if (write_p || content_type != SSL3_RT_HANDSHAKE || !len)
+		return;
+	if (m[0] == SSL3_MT_KEY_UPDATE)
+		gw_conn_key_update_ok(c);
+	else if (m[0] == SSL3_MT_CLIENT_HELLO && version == TLS1_2_VERSION)
+		c->renegotiation = true;
 }
 
 /* The PROXY header goes first: its buffer becomes c2b (empty until now). */
@@ -288,7 +308,7 @@ static int dp_start(struct gw_conn *c, char *prefix, size_t len)
 	 * more instead of a header read and a body read.
 	 */
 	SSL_set_read_ahead(c->ssl, 1);
-	SSL_set_msg_callback(c->ssl, key_update_seen);
+	SSL_set_msg_callback(c->ssl, client_msg_seen);
 	SSL_set_msg_callback_arg(c->ssl, c);
 	c->cev.fn = dp_client_event;
 	c->bev.fn = dp_backend_event;

@@ -2,9 +2,10 @@
 /*
  * The datapath under real load (userspace here, splice in the kTLS
  * guests): 64 MiB (or GWT_BULK_MIB) each way byte-exact, half-close in both orders, resets
- * in both directions, a slow backend, TLS 1.3 KeyUpdates and a storm.
- * Variants cover TLS 1.2 and 1.3 and each AEAD suite we offer. Then
- * idle_timeout, once (a timer, the same for every suite).
+ * in both directions, a slow backend, TLS 1.3 KeyUpdates and a storm, a
+ * TLS 1.2 renegotiation refused. Variants cover TLS 1.2 and 1.3 and each
+ * AEAD suite we offer. Then idle_timeout, once (a timer, the same for
+ * every suite).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -737,6 +738,39 @@ TEST_F_TIMEOUT(idle, slow_progress_is_not_idle, 60)
 			      "\"reason\":\"closed\"", NULL);
 	ASSERT_NOT_NULL(line);
 	free(line);
+}
+
+/*
+ * TLS 1.2 renegotiation is refused (SSL_OP_NO_RENEGOTIATION, and kTLS has
+ * none): a client that asks for it mid-stream gets no_renegotiation and
+ * the connection closed, and the audit log says client_renegotiation, not
+ * a generic TLS error. The gateway keeps serving.
+ */
+TEST_F_TIMEOUT(fwd, tls12_renegotiation_is_refused, 60)
+{
+	struct gwt_backend_opts bo = { .echo = true };
+	char buf[64], *line;
+	ssize_t n;
+
+	if (variant->version != TLS1_2_VERSION)
+		SKIP("renegotiation is TLS 1.2 only");
+	ASSERT_EQ(0, fwd_start(self, variant, &bo));
+	ASSERT_TRUE(gwt_roundtrip(&self->cl, "before renegotiation"));
+	ASSERT_EQ(1, SSL_renegotiate(self->cl.ssl));
+	/* Our ClientHello goes out; the handshake cannot complete. */
+	ASSERT_GE(0, SSL_do_handshake(self->cl.ssl));
+	ERR_clear_error();
+	ASSERT_EQ(SSL_AD_NO_RENEGOTIATION, self->cl.alert);
+	/* The gateway closed the socket: EOF or a reset, within the receive timeout. */
+	do {
+		n = recv(self->cl.fd, buf, sizeof(buf), 0);
+	} while (n > 0);
+	ASSERT_TRUE(n == 0 || errno == ECONNRESET);
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_close\"",
+			      "\"reason\":\"client_renegotiation\"", gwt_expected_datapath(), NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	ASSERT_TRUE(gwt_echo_ok(self->gw.port, variant->cert, "still serving"));
 }
 
 TEST_HARNESS_MAIN
