@@ -207,7 +207,8 @@ test: deps
 		$(TEST_VM_WRAPPERS) $(PKI)/.done $(if $(TEST_VM_WRAPPERS),vm-fetch)
 	$(if $(TEST_VM_WRAPPERS),,@echo "# TEST_VM=0: the QEMU kTLS matrix is not run in this build")
 	$(Q)MTLSGW=$(O)/mtlsgw MTLSGWCTL=$(O)/mtlsgwctl MTLS_LOAD=$(O)/mtls-load PKI=$(PKI) \
-		GW_OBJDIR=$(O)/userspace tests/run tests/check-layout $(UNIT_BINS) $(BPFT_BINS) $(NET_BINS) \
+		GW_OBJDIR=$(O)/userspace tests/run tests/check-layout tests/check-reasons \
+		$(UNIT_BINS) $(BPFT_BINS) $(NET_BINS) \
 		$(if $(TEST_VM_WRAPPERS),--parallel $(VM_JOBS) $(TEST_VM_WRAPPERS))
 
 # userspace/'s module graph has no cycle, and more (tests/check-layout;
@@ -224,6 +225,12 @@ soak: deps
 	$(Q)$(MAKE) --no-print-directory all $(SOAK_BINS) $(PKI)/.done
 	$(Q)MTLSGW=$(O)/mtlsgw MTLSGWCTL=$(O)/mtlsgwctl PKI=$(PKI) SOAK_SECONDS=$(or $(SOAK_SECONDS),1800) \
 		tests/run $(SOAK_BINS)
+
+# Every reason token the code can put in an audit line is documented in
+# docs/audit-log.md (tests/check-reasons). Part of "make test".
+.PHONY: check-reasons
+check-reasons:
+	$(Q)tests/check-reasons
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
