@@ -2,8 +2,9 @@
 /*
  * The configuration's line map: walk the YAML file with libyaml and record
  * every key path's line, value kind and scalar text (config_lines.h says
- * what the walk refuses). It knows nothing of the schema: any well-formed
- * single document maps.
+ * what the walk refuses), indexed by path in a hash table so that a
+ * lookup costs the same in a file of ten keys or of a hundred thousand.
+ * It knows nothing of the schema: any well-formed single document maps.
  *
  * Reentrant: no static state; every walk works on its own buffers.
  */
@@ -16,6 +17,82 @@
 #include <yaml.h>
 
 #include "config_lines.h"
+
+/* Strings, packed; a block never moves, so the nodes can point into it. */
+struct gw_lm_block {
+	struct gw_lm_block *next;
+	size_t used, size;
+	char s[];
+};
+
+#define LM_BLOCK 65536
+
+/* A copy of s in the map's blocks, or NULL. */
+static const char *lm_strdup(struct gw_line_map *lm, const char *s)
+{
+	size_t len = strlen(s) + 1;
+	struct gw_lm_block *b = lm->blocks;
+
+	if (!b || b->size - b->used < len) {
+		bool own = len > LM_BLOCK / 4;
+
+		b = malloc(sizeof(*b) + (own ? len : LM_BLOCK));
+		if (!b)
+			return NULL;
+		b->used = 0;
+		b->size = own ? len : LM_BLOCK;
+		/* A long string gets a block of its own, behind the one being filled. */
+		if (own && lm->blocks) {
+			b->next = lm->blocks->next;
+			lm->blocks->next = b;
+		} else {
+			b->next = lm->blocks;
+			lm->blocks = b;
+		}
+	}
+	memcpy(b->s + b->used, s, len);
+	b->used += len;
+	return b->s + b->used - len;
+}
+
+/* FNV-1a. The file is the operator's: no need to resist chosen collisions. */
+static unsigned int lm_hash(const char *s)
+{
+	unsigned int h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/* Put node i in the first free slot after its hash's (there is one: n_slots >= 2 n). */
+static void lm_slot_put(struct gw_line_map *lm, unsigned int i)
+{
+	unsigned int mask = lm->n_slots - 1, s = lm->e[i].hash & mask;
+
+	while (lm->slot[s])
+		s = (s + 1) & mask;
+	lm->slot[s] = i + 1;
+}
+
+/* Twice the slots, the nodes put again in file order. 0 or -ENOMEM. */
+static int lm_index_grow(struct gw_line_map *lm)
+{
+	unsigned int n = lm->n_slots ? 2 * lm->n_slots : 128, i;
+	unsigned int *slot;
+
+	if (n < lm->n_slots)
+		return -ENOMEM;
+	slot = calloc(n, sizeof(*slot));
+	if (!slot)
+		return -ENOMEM;
+	free(lm->slot);
+	lm->slot = slot;
+	lm->n_slots = n;
+	for (i = 0; i < lm->n; i++)
+		lm_slot_put(lm, i);
+	return 0;
+}
 
 /* Index of the new node, or -ENOMEM. */
 static int lm_add(struct gw_line_map *lm, const char *path, unsigned int line)
@@ -31,22 +108,33 @@ static int lm_add(struct gw_line_map *lm, const char *path, unsigned int line)
 		lm->e = e;
 		lm->cap = cap;
 	}
+	if (2 * (lm->n + 1) > lm->n_slots && lm_index_grow(lm))
+		return -ENOMEM;
 	e = &lm->e[lm->n];
 	memset(e, 0, sizeof(*e));
-	e->path = strdup(path);
+	e->path = lm_strdup(lm, path);
 	if (!e->path)
 		return -ENOMEM;
 	e->line = line;
+	e->hash = lm_hash(path);
+	lm_slot_put(lm, lm->n);
 	return (int)lm->n++;
 }
 
 const struct gw_lm_node *gw_lm_find(const struct gw_line_map *lm, const char *path)
 {
-	unsigned int i;
+	unsigned int h, mask, s;
 
-	for (i = 0; i < lm->n; i++)
-		if (!strcmp(lm->e[i].path, path))
-			return &lm->e[i];
+	if (!lm->n_slots)
+		return NULL;
+	h = lm_hash(path);
+	mask = lm->n_slots - 1;
+	for (s = h & mask; lm->slot[s]; s = (s + 1) & mask) {
+		const struct gw_lm_node *e = &lm->e[lm->slot[s] - 1];
+
+		if (e->hash == h && !strcmp(e->path, path))
+			return e;
+	}
 	return NULL;
 }
 
@@ -86,15 +174,18 @@ unsigned int gw_lm_line_near(const struct gw_line_map *lm, const char *path)
 
 void gw_lm_free(struct gw_line_map *lm)
 {
-	unsigned int i;
+	struct gw_lm_block *b, *next;
 
-	for (i = 0; i < lm->n; i++) {
-		free(lm->e[i].path);
-		free(lm->e[i].value);
+	for (b = lm->blocks; b; b = next) {
+		next = b->next;
+		free(b);
 	}
+	lm->blocks = NULL;
 	free(lm->e);
+	free(lm->slot);
 	lm->e = NULL;
-	lm->n = lm->cap = 0;
+	lm->slot = NULL;
+	lm->n = lm->cap = lm->n_slots = 0;
 }
 
 struct lm_frame {
@@ -193,7 +284,8 @@ static int lm_value(struct lm_walk *w, const yaml_event_t *ev, unsigned int line
 	if (node >= 0) {
 		w->lm->e[node].kind = kind;
 		if (kind == GW_LM_SCALAR) {
-			w->lm->e[node].value = strdup((const char *)ev->data.scalar.value);
+			w->lm->e[node].value = lm_strdup(w->lm,
+							 (const char *)ev->data.scalar.value);
 			if (!w->lm->e[node].value)
 				return -ENOMEM;
 		}

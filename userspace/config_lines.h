@@ -27,15 +27,25 @@ enum gw_lm_kind {
 };
 
 struct gw_lm_node {
-	char *path;		/* "listeners[0].tls.cert"; "" is the document */
-	char *value;		/* scalar text; NULL for lists and mappings */
+	const char *path;	/* "listeners[0].tls.cert"; "" is the document */
+	const char *value;	/* scalar text; NULL for lists and mappings */
 	unsigned int line;	/* of the key, or of the entry in a list */
 	enum gw_lm_kind kind;
+	unsigned int hash;	/* of path, for the index */
 };
 
+/*
+ * The nodes in file order, and an index of their paths: every key is
+ * looked up (the walk's duplicate check, then each message), so a lookup
+ * must not cost a scan of a file with tens of thousands of keys. The
+ * nodes' strings live in a few large blocks, not one allocation each.
+ */
 struct gw_line_map {
 	struct gw_lm_node *e;
 	unsigned int n, cap;
+	unsigned int *slot;	/* open addressing: node index + 1; 0 = free */
+	unsigned int n_slots;	/* a power of two, at least 2 n */
+	struct gw_lm_block *blocks;
 };
 
 /*
