@@ -21,7 +21,10 @@
  *     skipped by the schema and read from the table;
  *  3. validation turns raw into struct gw_config, each value checked by
  *     config_values.c, collecting every problem rather than stopping at the
- *     first.
+ *     first. The checks across entries (rule and listener names, listen
+ *     addresses, overlapping steered destinations) look earlier entries up
+ *     in config_index.c's indexes instead of comparing each pair, so that
+ *     thousands of rules or listeners load in time proportional to the file.
  *
  * Reentrant: no static state; every call works on its own buffers.
  */
@@ -38,6 +41,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "config_index.h"
 #include "config_lines.h"
 #include "config_report.h"
 #include "config_schema.h"
@@ -215,6 +219,7 @@ static void vlistener(struct gw_cv_ctx *v, unsigned int idx, const struct gw_raw
 	static const char *const modes[] = { "enforce", "audit" };
 	static const char *const bools[] = { "false", "true" };
 	struct kpath p = kpi("", "listeners", idx);
+	struct gw_ci_keys names;
 	unsigned int i;
 	int x;
 
@@ -260,17 +265,22 @@ static void vlistener(struct gw_cv_ctx *v, unsigned int idx, const struct gw_raw
 	l->n_rules = l->rules ? r->authorize_count : 0;
 	if (!r->authorize_count)
 		gw_cv_err(v, kp(p.s, "authorize").s, "needs at least one rule (no rule denies everyone)");
+	if (gw_ci_keys_init(&names, l->n_rules))
+		v->oom = true;
 	for (i = 0; i < l->n_rules; i++) {
 		struct kpath rp = kpi(p.s, "authorize", i);
+		const char *name = r->authorize[i].name;
 		unsigned int j;
 
 		vrule(v, rp.s, &r->authorize[i], &l->rules[i]);
-		for (j = 0; j < i; j++)
-			if (!strcmp(r->authorize[i].name, r->authorize[j].name))
-				gw_cv_err(v, kp(rp.s, "name").s,
-					  "rule name \"%s\" is already used by authorize[%u]",
-					  r->authorize[i].name, j);
+		if (!names.slot)
+			continue;
+		for (j = gw_ci_keys_add(&names, i, name, strlen(name)); j != i;
+		     j = gw_ci_keys_next(&names, j))
+			gw_cv_err(v, kp(rp.s, "name").s,
+				  "rule name \"%s\" is already used by authorize[%u]", name, j);
 	}
+	gw_ci_keys_free(&names);
 
 	vupstream(v, kp(p.s, "upstream").s, r->upstream, &l->upstream);
 	gw_cv_uint(v, kp(p.s, "max_connections").s, r->max_connections, 10000, 1, 1000000,
@@ -286,44 +296,110 @@ static void vlistener(struct gw_cv_ctx *v, unsigned int idx, const struct gw_raw
 	l->close_on_expiry = x != 0;
 }
 
+/*
+ * Every listener's steered destinations, in file order, and the pairs of
+ * them that overlap. They are all parsed (as vlistener() will parse them
+ * again, reporting mistakes) and paired up front, then each pair is
+ * reported with the listener of its later destination.
+ */
+struct vsteers {
+	unsigned int *first;		/* per listener: its steer[0] in the order; [n] = all */
+	unsigned int n;			/* listeners */
+	struct gw_ci_pair *pairs;	/* by later, then earlier destination */
+	size_t n_pairs, next;		/* next: the first pair not reported yet */
+};
+
+static void vsteer_index(struct gw_cv_ctx *v, const struct gw_raw_config *r, struct vsteers *vs)
+{
+	struct gw_steer *all;
+	unsigned int i, x, n = 0;
+
+	vs->n = r->listeners_count;
+	vs->first = gw_cv_calloc(v, vs->n + 1, sizeof(*vs->first));
+	if (!vs->first)
+		return;
+	for (i = 0; i < vs->n; i++) {
+		vs->first[i] = n;
+		n += r->listeners[i].steer_count;
+	}
+	vs->first[vs->n] = n;
+	all = gw_cv_calloc(v, n, sizeof(*all));
+	if (!all)
+		return;
+	for (i = 0; i < vs->n; i++)
+		for (x = 0; x < r->listeners[i].steer_count; x++)
+			(void)gw_steer_parse(r->listeners[i].steer[x], &all[vs->first[i] + x]);
+	if (gw_ci_steer_overlaps(all, n, &vs->pairs, &vs->n_pairs))
+		v->oom = true;
+	free(all);
+}
+
+/* The listener whose steer list holds destination g of the order. */
+static unsigned int vsteer_listener(const struct vsteers *vs, unsigned int g)
+{
+	unsigned int lo = 0, hi = vs->n;
+
+	/* The last listener that starts at or before g (empty ones start where the next does). */
+	while (hi - lo > 1) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (vs->first[mid] <= g)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* Steered destinations of listener i must not overlap any earlier ones. */
-static void vsteer_overlaps(struct gw_cv_ctx *v, const struct gw_config *cfg, unsigned int i)
+static void vsteer_overlaps(struct gw_cv_ctx *v, const struct gw_config *cfg, unsigned int i,
+			    struct vsteers *vs)
 {
 	const struct gw_cfg_listener *b = &cfg->listeners[i];
-	unsigned int j, x, y;
 
-	for (x = 0; x < b->n_steer; x++) {
-		struct kpath sp = kpi(kpi("", "listeners", i).s, "steer", x);
+	for (; vs->next < vs->n_pairs && vs->pairs[vs->next].later < vs->first[i + 1]; vs->next++) {
+		const struct gw_ci_pair *pr = &vs->pairs[vs->next];
+		unsigned int j = vsteer_listener(vs, pr->earlier);
+		struct kpath sp = kpi(kpi("", "listeners", i).s, "steer", pr->later - vs->first[i]);
 
-		for (j = 0; j <= i; j++) {
-			const struct gw_cfg_listener *a = &cfg->listeners[j];
-
-			for (y = 0; y < (j == i ? x : a->n_steer); y++)
-				if (gw_steer_overlap(&a->steer[y], &b->steer[x]))
-					gw_cv_err(v, sp.s, "overlaps listeners[%u].steer[%u] of listener \"%s\" (listener \"%s\")",
-						  j, y, a->name, b->name);
-		}
+		gw_cv_err(v, sp.s, "overlaps listeners[%u].steer[%u] of listener \"%s\" (listener \"%s\")",
+			  j, pr->earlier - vs->first[j], cfg->listeners[j].name, b->name);
 	}
 }
 
-/* Listener i against the earlier ones: names and addresses are unique. */
-static void vlistener_unique(struct gw_cv_ctx *v, const struct gw_config *cfg, unsigned int i)
+/*
+ * Listener i against the earlier ones: names and addresses are unique.
+ * names and addrs index the listeners before i.
+ */
+static void vlistener_unique(struct gw_cv_ctx *v, const struct gw_config *cfg, unsigned int i,
+			     struct gw_ci_keys *names, struct gw_ci_keys *addrs)
 {
 	const struct gw_cfg_listener *b = &cfg->listeners[i];
 	struct kpath p = kpi("", "listeners", i);
-	unsigned int j;
+	unsigned int jn = i, ja = i;
 
-	for (j = 0; j < i; j++) {
+	if (!names->slot || !addrs->slot)
+		return;
+	if (b->name)
+		jn = gw_ci_keys_add(names, i, b->name, strlen(b->name));
+	if (b->listen_len)
+		ja = gw_ci_keys_add(addrs, i, &b->listen, b->listen_len);
+	/* Both lists ascend to i: merged, they come in the order of the earlier listeners. */
+	while (jn != i || ja != i) {
+		unsigned int j = jn < ja ? jn : ja;
 		const struct gw_cfg_listener *a = &cfg->listeners[j];
 
-		if (a->name && b->name && !strcmp(a->name, b->name))
+		if (jn == j) {
 			gw_cv_err(v, kp(p.s, "name").s,
 				  "listener name \"%s\" is already used by listeners[%u]", b->name, j);
-		if (a->listen_len && a->listen_len == b->listen_len &&
-		    !memcmp(&a->listen, &b->listen, a->listen_len))
+			jn = gw_ci_keys_next(names, jn);
+		}
+		if (ja == j) {
 			gw_cv_err(v, kp(p.s, "listen").s,
 				  "\"%s\" is the address of both listener \"%s\" (listeners[%u]) and listener \"%s\"",
 				  b->listen_str, a->name, j, b->name);
+			ja = gw_ci_keys_next(addrs, ja);
+		}
 	}
 }
 
@@ -384,6 +460,8 @@ static struct gw_config *validate(struct gw_cv_ctx *v, const struct gw_raw_confi
 	static const char *const datapaths[] = { "auto", "splice", "userspace" };
 	static const char *const attaches[] = { "auto", "xdp", "xdp-generic", "tc" };
 	static const char *const bools[] = { "false", "true" };
+	struct gw_ci_keys names, addrs;
+	struct vsteers vs = { 0 };
 	struct gw_config *cfg;
 	unsigned int i;
 	int x;
@@ -447,11 +525,20 @@ static struct gw_config *validate(struct gw_cv_ctx *v, const struct gw_raw_confi
 	if (!cfg->listeners)
 		return cfg;
 	cfg->n_listeners = r->listeners_count;
+	if (gw_ci_keys_init(&names, cfg->n_listeners))
+		v->oom = true;
+	if (gw_ci_keys_init(&addrs, cfg->n_listeners))
+		v->oom = true;
+	vsteer_index(v, r, &vs);
 	for (i = 0; i < cfg->n_listeners; i++) {
 		vlistener(v, i, &r->listeners[i], &cfg->listeners[i]);
-		vlistener_unique(v, cfg, i);
-		vsteer_overlaps(v, cfg, i);
+		vlistener_unique(v, cfg, i, &names, &addrs);
+		vsteer_overlaps(v, cfg, i, &vs);
 	}
+	gw_ci_keys_free(&names);
+	gw_ci_keys_free(&addrs);
+	free(vs.pairs);
+	free(vs.first);
 	return cfg;
 }
 
