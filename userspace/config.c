@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <malloc.h>
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
@@ -543,6 +544,29 @@ static struct gw_config *validate(struct gw_cv_ctx *v, const struct gw_raw_confi
 }
 
 /*
+ * libcyaml's allocator. libcyaml grows a list by one entry at a time, a
+ * realloc each, which copies the whole list every time the allocator
+ * cannot extend the block in place: quadratic in the number of rules or
+ * listeners. A block that must grow gets room to double instead.
+ */
+static void *cy_mem(void *ctx, void *ptr, size_t size)
+{
+	size_t have;
+
+	(void)ctx;
+	if (!size) {
+		free(ptr);
+		return NULL;
+	}
+	if (!ptr)
+		return malloc(size);
+	have = malloc_usable_size(ptr);
+	if (size <= have)
+		return ptr;
+	return realloc(ptr, size / 2 < have ? 2 * have : size);
+}
+
+/*
  * Load and validate path. Returns a complete configuration, or NULL with
  * every problem found added to diag.
  */
@@ -550,7 +574,7 @@ struct gw_config *gw_cfg_load(const char *path, struct gw_diag *diag)
 {
 	cyaml_config_t cy = {
 		.log_fn = gw_cy_log_fn,
-		.mem_fn = cyaml_mem,
+		.mem_fn = cy_mem,
 		.log_level = CYAML_LOG_ERROR,
 		.flags = CYAML_CFG_NO_ALIAS,
 	};
