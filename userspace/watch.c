@@ -76,8 +76,13 @@ void gw_watch_set(struct gw_watch *wt, const struct gw_config *cfg)
 	if (!wt)
 		return;
 	watch_clear(wt);
-	if (!cfg->reload_on_change)
+	if (!cfg->reload_on_change) {
+		struct itimerspec off = { 0 };
+
+		/* A change seen before it was turned off reloads nothing. */
+		timerfd_settime(wt->debounce_ev.fd, 0, &off, NULL);
 		return;
+	}
 	watch_add(wt, cfg->path);
 	for (i = 0; i < cfg->n_listeners; i++) {
 		const struct gw_cfg_listener *l = &cfg->listeners[i];
