@@ -33,7 +33,8 @@ struct gw_cy_log {
 };
 
 /* libcyaml's log_fn; ctx is the struct gw_cy_log of this load. */
-void gw_cy_log_fn(cyaml_log_t level, void *ctx, const char *fmt, va_list args);
+void gw_cy_log_fn(cyaml_log_t level, void *ctx, const char *fmt, va_list args)
+	__attribute__((format(printf, 3, 0)));
 
 /*
  * Add the error collected in cl (err: what libcyaml returned) to diag as

@@ -63,7 +63,8 @@ struct gw_stage1 {
 };
 
 /* libbpf's own messages go one level down, as debug. */
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+static int __attribute__((format(printf, 2, 0)))
+libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	if (level == LIBBPF_DEBUG)
 		return 0;
