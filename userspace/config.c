@@ -30,6 +30,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <malloc.h>
@@ -38,6 +39,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 #include <cyaml/cyaml.h>
 #include <openssl/ssl.h>
 
@@ -567,10 +569,90 @@ static void *cy_mem(void *ctx, void *ptr, size_t size)
 }
 
 /*
+ * The whole of the regular file abs, NUL-terminated, in *text (len bytes
+ * before the NUL). 0, or -errno after adding a message to diag.
+ */
+static int read_text(const char *abs, char **text, size_t *len, struct gw_diag *diag)
+{
+	size_t n = 0, cap = 4096;
+	char *buf = NULL, *nb;
+	struct stat st;
+	ssize_t r;
+	int fd, err;
+
+	/* O_NONBLOCK: a FIFO named as the configuration must not hang the load. */
+	fd = open(abs, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st)) {
+		err = -errno;
+		gw_diag_add(diag, "%s: %s", abs, strerror(-err));
+		goto out_close;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err = -EINVAL;
+		gw_diag_add(diag, "%s: not a regular file", abs);
+		goto out_close;
+	}
+	/* Read to the end rather than trust st_size: the file may be growing. */
+	for (;;) {
+		if (n + 1 >= cap || !buf) {
+			cap = buf ? 2 * cap : (size_t)st.st_size + 4096;
+			nb = realloc(buf, cap);
+			if (!nb) {
+				err = -ENOMEM;
+				gw_diag_add(diag, "%s: out of memory", abs);
+				goto out_close;
+			}
+			buf = nb;
+		}
+		r = read(fd, buf + n, cap - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err = -errno;
+			gw_diag_add(diag, "%s: %s", abs, strerror(-err));
+			goto out_close;
+		}
+		if (!r)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	close(fd);
+	*text = buf;
+	*len = n;
+	return 0;
+out_close:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return err;
+}
+
+/*
  * Load and validate path. Returns a complete configuration, or NULL with
- * every problem found added to diag.
+ * every problem found added to diag. The file is read once: the line map
+ * and libcyaml see the same bytes even while an editor rewrites it.
  */
 struct gw_config *gw_cfg_load(const char *path, struct gw_diag *diag)
+{
+	struct gw_config *cfg;
+	char abs[PATH_MAX];
+	char *text = NULL;
+	size_t len = 0;
+
+	if (!realpath(path, abs)) {
+		gw_diag_add(diag, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (read_text(abs, &text, &len, diag))
+		return NULL;
+	cfg = gw_cfg_load_text(abs, text, len, diag);
+	free(text);
+	return cfg;
+}
+
+struct gw_config *gw_cfg_load_text(const char *path, const char *text, size_t len,
+				   struct gw_diag *diag)
 {
 	cyaml_config_t cy = {
 		.log_fn = gw_cy_log_fn,
@@ -585,53 +667,41 @@ struct gw_config *gw_cfg_load(const char *path, struct gw_diag *diag)
 	struct gw_config *cfg = NULL;
 	struct gw_cy_log *cl = NULL;
 	const struct gw_lm_node *root;
-	char abs[PATH_MAX], *tmp;
-	struct stat st;
 	cyaml_err_t ce;
+	char *tmp;
 
-	if (!realpath(path, abs)) {
-		gw_diag_add(diag, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (stat(abs, &st)) {
-		gw_diag_add(diag, "%s: %s", abs, strerror(errno));
-		return NULL;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		gw_diag_add(diag, "%s: not a regular file", abs);
-		return NULL;
-	}
 	v = calloc(1, sizeof(*v));
 	cl = calloc(1, sizeof(*cl));
-	tmp = strdup(abs);
+	tmp = strdup(path);
 	if (!v || !cl || !tmp) {
-		gw_diag_add(diag, "%s: out of memory", abs);
+		gw_diag_add(diag, "%s: out of memory", path);
 		goto out_free;
 	}
-	v->file = abs;
+	v->file = path;
 	v->lm = &lm;
 	v->diag = diag;
 	(void)gw_snprintf(v->dir, sizeof(v->dir), "%s", dirname(tmp));
 
-	if (gw_lm_build(abs, &lm, diag)) {
+	if (gw_lm_build(path, text, len, &lm, diag)) {
 		if (gw_diag_count(diag) == before)
-			gw_diag_add(diag, "%s: out of memory", abs);
+			gw_diag_add(diag, "%s: out of memory", path);
 		goto out_free;
 	}
 	root = gw_lm_find(&lm, "");
 	if (!root || (root->kind == GW_LM_SCALAR && !root->value[0])) {
-		gw_diag_add(diag, "%s:1: listeners: required key is missing (the file is empty)", abs);
+		gw_diag_add(diag, "%s:1: listeners: required key is missing (the file is empty)", path);
 		goto out_free;
 	}
 	cy.log_ctx = cl;
-	ce = cyaml_load_file(abs, &cy, &gw_cfg_raw_schema, (cyaml_data_t **)&raw, NULL);
+	ce = cyaml_load_data((const uint8_t *)text, len, &cy, &gw_cfg_raw_schema,
+			     (cyaml_data_t **)&raw, NULL);
 	if (ce != CYAML_OK) {
-		gw_cy_report(cl, &lm, abs, ce, diag);
+		gw_cy_report(cl, &lm, path, ce, diag);
 		goto out_free;
 	}
 	cfg = validate(v, raw);
 	if (v->oom)
-		gw_diag_add(diag, "%s: out of memory", abs);
+		gw_diag_add(diag, "%s: out of memory", path);
 	if (gw_diag_count(diag) != before) {
 		gw_cfg_free(cfg);
 		cfg = NULL;

@@ -16,6 +16,7 @@
 #define GW_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -140,6 +141,13 @@ struct gw_config {
 };
 
 struct gw_config *gw_cfg_load(const char *path, struct gw_diag *diag);
+/*
+ * The same for text[0..len) already in memory (a test, the fuzzer): path
+ * is the absolute name messages give and relative paths resolve against;
+ * it is not opened and need not exist.
+ */
+struct gw_config *gw_cfg_load_text(const char *path, const char *text, size_t len,
+				   struct gw_diag *diag);
 void gw_cfg_free(struct gw_config *cfg);
 
 const char *gw_mode_str(enum gw_mode m);

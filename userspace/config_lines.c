@@ -344,18 +344,18 @@ static int lm_key(struct lm_walk *w, const yaml_event_t *ev, unsigned int line)
 }
 
 /*
- * Walk the file with libyaml and fill lm. Returns 0; -EINVAL when the file
- * is not a usable document, with every problem in diag; or -errno (which
- * the caller reports when diag did not get a message).
+ * Walk the text of file with libyaml and fill lm. Returns 0; -EINVAL when
+ * the text is not a usable document, with every problem in diag; or -errno
+ * (which the caller reports when diag did not get a message).
  */
-int gw_lm_build(const char *file, struct gw_line_map *lm, struct gw_diag *diag)
+int gw_lm_build(const char *file, const char *text, size_t len, struct gw_line_map *lm,
+		struct gw_diag *diag)
 {
 	struct lm_walk *w;
 	yaml_parser_t parser;
 	yaml_event_t ev;
 	bool done = false;
 	int ret = 0;
-	FILE *f;
 
 	w = calloc(1, sizeof(*w));
 	if (!w)
@@ -363,17 +363,11 @@ int gw_lm_build(const char *file, struct gw_line_map *lm, struct gw_diag *diag)
 	w->file = file;
 	w->lm = lm;
 	w->diag = diag;
-	f = fopen(file, "re");
-	if (!f) {
-		ret = -errno;
-		gw_diag_add(diag, "%s: %s", file, strerror(-ret));
-		goto out_free;
-	}
 	if (!yaml_parser_initialize(&parser)) {
 		ret = -ENOMEM;
-		goto out_close;
+		goto out_free;
 	}
-	yaml_parser_set_input_file(&parser, f);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	while (!done && !ret) {
 		struct lm_frame *top = w->depth ? &w->stack[w->depth - 1] : NULL;
 		unsigned int line;
@@ -432,8 +426,6 @@ int gw_lm_build(const char *file, struct gw_line_map *lm, struct gw_diag *diag)
 	if (!ret)
 		ret = w->err;
 	yaml_parser_delete(&parser);
-out_close:
-	fclose(f);
 out_free:
 	free(w);
 	return ret;

@@ -49,12 +49,14 @@ struct gw_line_map {
 };
 
 /*
- * Walk file with libyaml and fill lm (zero-initialised by the caller).
- * Returns 0; -EINVAL when the file is not a usable document, with every
+ * Walk text[0..len), the contents of file, with libyaml and fill lm
+ * (zero-initialised by the caller); file only names it in messages.
+ * Returns 0; -EINVAL when the text is not a usable document, with every
  * problem in diag as "FILE:LINE: message"; or -errno (which the caller
  * reports when diag did not get a message). lm needs gw_lm_free() either way.
  */
-int gw_lm_build(const char *file, struct gw_line_map *lm, struct gw_diag *diag);
+int gw_lm_build(const char *file, const char *text, size_t len, struct gw_line_map *lm,
+		struct gw_diag *diag);
 void gw_lm_free(struct gw_line_map *lm);
 
 /* The node of path, or NULL when the file does not have it. */

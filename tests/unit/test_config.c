@@ -497,6 +497,56 @@ TEST_F(cfg, min_version_plain_and_quoted)
 	}
 }
 
+/*
+ * The configuration given as text: only len bytes count (no NUL needed),
+ * the path names it in messages and relative paths resolve against its
+ * directory, though the file itself does not exist.
+ */
+TEST_F(cfg, load_text_in_memory)
+{
+	char text[4096], name[PATH_MAX + 32];
+	size_t len;
+
+	ASSERT_EQ(0, gw_snprintf(text, sizeof(text), min_fmt, "127.0.0.1:8443", "", "", ""));
+	len = strlen(text);
+	/* Past len: a syntax error the loader must not see. */
+	ASSERT_EQ(0, gw_snprintf(text + len, sizeof(text) - len, "  bogus: [\n"));
+	ASSERT_EQ(0, gw_snprintf(name, sizeof(name), "%s/never-written.yaml", self->dir));
+	self->cfg = gw_cfg_load_text(name, text, len, &self->diag);
+	expect_ok(_ctx, self);
+	EXPECT_STREQ(name, self->cfg->path);
+	EXPECT_STREQ(in_dir(self, "cert.pem"), self->cfg->listeners[0].tls.cert);
+	gw_cfg_free(self->cfg);
+
+	self->cfg = gw_cfg_load_text(name, text, strlen(text), &self->diag);
+	ASSERT_NULL(self->cfg);
+	ASSERT_EQ(1, gw_diag_count(&self->diag));
+	EXPECT_EQ(0, strncmp(self->diag.msgs[0], name, strlen(name)));
+	EXPECT_EQ(':', self->diag.msgs[0][strlen(name)]);
+}
+
+/* A directory or a FIFO named as the configuration: refused, never waited on. */
+TEST_F(cfg, config_not_a_regular_file)
+{
+	const char *fifo = in_dir(self, "fifo.yaml");
+	char want[PATH_MAX + 64];
+
+	ASSERT_EQ(0, mkfifo(fifo, 0600));
+	self->cfg = gw_cfg_load(fifo, &self->diag);
+	ASSERT_NULL(self->cfg);
+	ASSERT_EQ(1, gw_diag_count(&self->diag));
+	ASSERT_EQ(0, gw_snprintf(want, sizeof(want), "%s: not a regular file", fifo));
+	EXPECT_STREQ(want, self->diag.msgs[0]);
+	gw_diag_free(&self->diag);
+	memset(&self->diag, 0, sizeof(self->diag));
+
+	self->cfg = gw_cfg_load(self->dir, &self->diag);
+	ASSERT_NULL(self->cfg);
+	ASSERT_EQ(1, gw_diag_count(&self->diag));
+	ASSERT_EQ(0, gw_snprintf(want, sizeof(want), "%s: not a regular file", self->dir));
+	EXPECT_STREQ(want, self->diag.msgs[0]);
+}
+
 TEST_F(cfg, config_file_missing)
 {
 	self->cfg = gw_cfg_load("/nonexistent/mtlsgw.yaml", &self->diag);
