@@ -7,6 +7,7 @@
 #   make demo       the main job end to end on loopback
 #   make SAN=1      ASan + UBSan build (into build-san/ unless OUTPUT= is given)
 #   make SAN=thread ThreadSanitizer build (into build-tsan/): the workers' threads
+#   make fuzz       libFuzzer targets (tests/fuzz/), FUZZ_SECONDS each
 #   make V=1        show the commands
 .DELETE_ON_ERROR:
 .SUFFIXES:
@@ -141,11 +142,14 @@ $(O)/tests/%: $(O)/tests/soak/%.o $(TESTLIB_OBJS) $(LIB)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # Packages: build (compiler, OpenSSL, libcyaml), tests and demo (openssl CLI,
-# iproute2), later issues (libbpf, bpftool, clang, libmnl, qemu, busybox).
+# iproute2), later issues (libbpf, bpftool, clang, libmnl, qemu, busybox),
+# libFuzzer and clang's sanitizer runtimes for "make fuzz" (libclang-rt-dev:
+# only a Recommends of clang, which --no-install-recommends leaves out).
 DEB_PKGS := build-essential pkg-config clang llvm libssl-dev openssl \
 	    libcyaml-dev libyaml-dev libbpf-dev libelf-dev zlib1g-dev bpftool libmnl-dev \
 	    libsystemd-dev libcap-ng-dev iproute2 python3 python3-prometheus-client procps \
-	    qemu-system-x86 busybox-static kmod xz-utils zstd cpio debian-archive-keyring
+	    qemu-system-x86 busybox-static kmod xz-utils zstd cpio debian-archive-keyring \
+	    libclang-rt-dev
 deps:
 	$(Q)tools/install-deps $(DEB_PKGS)
 
@@ -231,6 +235,45 @@ soak: deps
 .PHONY: check-reasons
 check-reasons:
 	$(Q)tests/check-reasons
+
+# Fuzzing (tests/fuzz/): every tests/fuzz/NAME.c is one libFuzzer target
+# with its seeds in tests/fuzz/corpus/NAME/, built with clang into
+# $(O)/fuzz/ (objects of its own, ASan + UBSan + coverage), apart from the
+# normal build. "make fuzz" runs each for FUZZ_SECONDS (FUZZ_JOBS at a
+# time) and fails if one crashes; what they find and the corpus they grow
+# stay under $(O)/fuzz/. Not part of "make test"; CI runs it after.
+FUZZ_O := $(O)/fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 1
+FUZZ_SRCS := $(wildcard tests/fuzz/*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_O)/%,$(FUZZ_SRCS))
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_O)/%.o,$(LIB_SRCS))
+FUZZ_TOBJS := $(patsubst %.c,$(FUZZ_O)/%.o,$(FUZZ_SRCS))
+FUZZ_LIB := $(FUZZ_O)/libgw.a
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	    -fno-omit-frame-pointer
+FUZZ_CFLAGS := $(filter-out -fsanitize=%,$(CFLAGS)) $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+# The config target keeps the loader's open() inside its scratch directory.
+$(FUZZ_O)/config: FUZZ_LDFLAGS := -Wl,--wrap=open
+
+$(FUZZ_LIB_OBJS) $(FUZZ_TOBJS): $(FUZZ_O)/%.o: %.c | $(BPF_SKELS)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  FUZZCC  $<")
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FUZZ_LIB): $(FUZZ_LIB_OBJS)
+	$(if $(Q),@echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BINS): $(FUZZ_O)/%: $(FUZZ_O)/tests/fuzz/%.o $(FUZZ_LIB)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CLANG) $(FUZZ_SAN) -fsanitize=fuzzer $(FUZZ_LDFLAGS) $^ $(LDLIBS) -o $@
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) tests/fuzz/run $(FUZZ_O) $(FUZZ_BINS)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
