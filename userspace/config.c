@@ -33,7 +33,6 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
-#include <malloc.h>
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
@@ -546,29 +545,6 @@ static struct gw_config *validate(struct gw_cv_ctx *v, const struct gw_raw_confi
 }
 
 /*
- * libcyaml's allocator. libcyaml grows a list by one entry at a time, a
- * realloc each, which copies the whole list every time the allocator
- * cannot extend the block in place: quadratic in the number of rules or
- * listeners. A block that must grow gets room to double instead.
- */
-static void *cy_mem(void *ctx, void *ptr, size_t size)
-{
-	size_t have;
-
-	(void)ctx;
-	if (!size) {
-		free(ptr);
-		return NULL;
-	}
-	if (!ptr)
-		return malloc(size);
-	have = malloc_usable_size(ptr);
-	if (size <= have)
-		return ptr;
-	return realloc(ptr, size / 2 < have ? 2 * have : size);
-}
-
-/*
  * The whole of the regular file abs, NUL-terminated, in *text (len bytes
  * before the NUL). 0, or -errno after adding a message to diag.
  */
@@ -656,7 +632,7 @@ struct gw_config *gw_cfg_load_text(const char *path, const char *text, size_t le
 {
 	cyaml_config_t cy = {
 		.log_fn = gw_cy_log_fn,
-		.mem_fn = cy_mem,
+		.mem_fn = gw_cy_mem,
 		.log_level = CYAML_LOG_ERROR,
 		.flags = CYAML_CFG_NO_ALIAS,
 	};

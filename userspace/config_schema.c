@@ -2,8 +2,11 @@
 /*
  * The configuration's libcyaml schema tables: which keys each mapping of
  * the YAML has, which are required, and where each lands in the raw
- * structs of config_schema.h. Data only; no code runs here.
+ * structs of config_schema.h; and the allocator libcyaml fills them with.
  */
+#include <malloc.h>
+#include <stdlib.h>
+
 #include "config_schema.h"
 
 #define STR_OPT(key, type, field) \
@@ -141,3 +144,26 @@ static const cyaml_schema_field_t config_fields[] = {
 const cyaml_schema_value_t gw_cfg_raw_schema = {
 	CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct gw_raw_config, config_fields),
 };
+
+/*
+ * libcyaml's allocator. libcyaml grows a list by one entry at a time, a
+ * realloc each, which copies the whole list every time the allocator
+ * cannot extend the block in place: quadratic in the number of rules or
+ * listeners. A block that must grow gets room to double instead.
+ */
+void *gw_cy_mem(void *ctx, void *ptr, size_t size)
+{
+	size_t have;
+
+	(void)ctx;
+	if (!size) {
+		free(ptr);
+		return NULL;
+	}
+	if (!ptr)
+		return malloc(size);
+	have = malloc_usable_size(ptr);
+	if (size <= have)
+		return ptr;
+	return realloc(ptr, size / 2 < have ? 2 * have : size);
+}

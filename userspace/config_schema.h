@@ -92,4 +92,7 @@ struct gw_raw_config {
 /* Loads a struct gw_raw_config (the top level: a mapping, by pointer). */
 extern const cyaml_schema_value_t gw_cfg_raw_schema;
 
+/* libcyaml's allocator (cyaml_config_t.mem_fn): lists grow by doubling. */
+void *gw_cy_mem(void *ctx, void *ptr, size_t size);
+
 #endif
