@@ -149,8 +149,11 @@ static enum step key_update_recv(struct gw_conn *c, const unsigned char *m, ssiz
 	    m[3] != 1 || m[4] > 1)
 		return abort_conn(c, "client_tls_error");
 	if (!gw_conn_key_update_ok(c)) {
-		pr_info("listener \"%s\": conn %llu: more than %d KeyUpdates in a second, closing",
-			c->lc->name, (unsigned long long)c->id, GW_KEY_UPDATES_PER_S);
+		static struct gw_ratelimit rl;
+
+		/* Any client can do it on every connection: one line per 5 s. */
+		pr_warn_rl(&rl, "listener \"%s\": conn %llu: more than %d KeyUpdates in a second, closing",
+			   c->lc->name, (unsigned long long)c->id, GW_KEY_UPDATES_PER_S);
 		return close_clean(c, "key_update_flood");
 	}
 	err = gw_ktls_rekey(c->cev.fd, c->ktls_secrets, true);

@@ -87,8 +87,11 @@ static enum step client_read(struct gw_conn *c)
 	ERR_clear_error();
 	n = SSL_read(c->ssl, c->c2b.data + c->c2b.tail, gw_buf_space(&c->c2b));
 	if (c->ku_flood) {
-		pr_info("listener \"%s\": conn %llu: more than %d KeyUpdates in a second, closing",
-			c->lc->name, (unsigned long long)c->id, GW_KEY_UPDATES_PER_S);
+		static struct gw_ratelimit rl;
+
+		/* Any client can do it on every connection: one line per 5 s. */
+		pr_warn_rl(&rl, "listener \"%s\": conn %llu: more than %d KeyUpdates in a second, closing",
+			   c->lc->name, (unsigned long long)c->id, GW_KEY_UPDATES_PER_S);
 		SSL_shutdown(c->ssl);
 		gw_conn_close(c, "key_update_flood", false);
 		return STEP_CLOSED;

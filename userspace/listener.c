@@ -37,12 +37,15 @@ void gw_listener_update(struct gw_listener *ls)
 	full = conns ||
 	       ls->n_handshakes >= gw_limit_share(lc->max_handshakes, w->n_workers, w->index);
 	if (full && !ls->paused && !gw_timer_pending(&ls->backoff)) {
+		static struct gw_ratelimit rl;
+
+		/* Clients can make it flap at their connection rate. */
 		if (w->n_workers == 1)
-			pr_warn("listener \"%s\": %s reached, not accepting until one finishes",
-				lc->name, conns ? "max_connections" : "max_handshakes");
+			pr_warn_rl(&rl, "listener \"%s\": %s reached, not accepting until one finishes",
+				   lc->name, conns ? "max_connections" : "max_handshakes");
 		else
-			pr_warn("listener \"%s\": worker %u: its share of %s reached, not accepting until one finishes",
-				lc->name, w->index, conns ? "max_connections" : "max_handshakes");
+			pr_warn_rl(&rl, "listener \"%s\": worker %u: its share of %s reached, not accepting until one finishes",
+				   lc->name, w->index, conns ? "max_connections" : "max_handshakes");
 	}
 	full = full || gw_timer_pending(&ls->backoff);
 	ls->paused = full;
