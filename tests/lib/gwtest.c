@@ -1393,6 +1393,31 @@ long gwt_proc_cpu_ms(pid_t pid)
 	return ret;
 }
 
+uint64_t gwt_proc_status_kib(pid_t pid, const char *field)
+{
+	char path[64], *text, *p;
+	uint64_t kib = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	text = gwt_read_file(path);
+	p = text ? strstr(text, field) : NULL;
+	if (p)
+		kib = strtoull(p + strlen(field), NULL, 10);
+	free(text);
+	return kib;
+}
+
+int gwt_log_count(struct gwt_gw *g, const char *needle)
+{
+	char *text = gwt_read_file(g->log), *p;
+	int n = 0;
+
+	for (p = text; p && (p = strstr(p, needle)); p++)
+		n++;
+	free(text);
+	return n;
+}
+
 int gwt_proc_fds(pid_t pid)
 {
 	char path[64];

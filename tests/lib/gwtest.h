@@ -260,6 +260,10 @@ int gwt_proc_io(pid_t pid, uint64_t *rchar, uint64_t *wchar);
 long gwt_proc_cpu_ms(pid_t pid);
 /* Open file descriptors of a process; -1 if unknown. */
 int gwt_proc_fds(pid_t pid);
+/* A "Name:  N kB" field of /proc/PID/status (VmRSS:, VmHWM:) in KiB; 0 if unknown. */
+uint64_t gwt_proc_status_kib(pid_t pid, const char *field);
+/* How many times needle occurs in the daemon's own log (stderr). */
+int gwt_log_count(struct gwt_gw *g, const char *needle);
 
 /* Monotonic milliseconds. */
 uint64_t gwt_now_ms(void);

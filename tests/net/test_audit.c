@@ -45,18 +45,6 @@ static int audit_lines_valid(HARNESS_CTX, struct gwt_gw *g)
 	return n;
 }
 
-/* Lines of the daemon's own log that contain needle. */
-static int log_count(struct gwt_gw *g, const char *needle)
-{
-	char *text = gwt_read_file(g->log), *p;
-	int n = 0;
-
-	for (p = text; p && (p = strstr(p, needle)); p++)
-		n++;
-	free(text);
-	return n;
-}
-
 /* ------------------------------------------------------------------ */
 /* Identity claims of a certificate that failed verification.          */
 
@@ -239,7 +227,7 @@ TEST_F(full_continue, traffic_flows_and_every_lost_line_counts)
 		ASSERT_TRUE(gwt_echo_ok(self->gw.port, "client-ecdsa", msg));
 	}
 	ASSERT_EQ(2 * N_CONNS, gwt_metric_wait(&self->gw, ERRORS, 2 * N_CONNS, 5000));
-	errs = log_count(&self->gw, "cannot write: No space left on device");
+	errs = gwt_log_count(&self->gw, "cannot write: No space left on device");
 	TH_LOG("%d connections, %d lines lost, %d error lines in the daemon log",
 	       N_CONNS, 2 * N_CONNS, errs);
 	ASSERT_GE(errs, 1);
@@ -272,7 +260,7 @@ TEST_F(full_refuse, nothing_flows_until_the_log_is_writable)
 	ASSERT_EQ(0, __atomic_load_n(&self->be.st->rx_total, __ATOMIC_SEQ_CST));
 	/* conn_open and conn_close of the first */
 	ASSERT_EQ(2, gwt_metric_value(&self->gw, ERRORS));
-	ASSERT_LE(log_count(&self->gw, "connection refused: the audit log cannot be written"), 2);
+	ASSERT_LE(gwt_log_count(&self->gw, "connection refused: the audit log cannot be written"), 2);
 	expect_resumed(_ctx, &self->gw, 2);
 	ASSERT_EQ(1, __atomic_load_n(&self->be.st->accepted, __ATOMIC_SEQ_CST));
 }

@@ -341,21 +341,6 @@ TEST_F_TIMEOUT(fwd, stalled_backend_small_records_no_spin, 120)
 	ASSERT_EQ(3, quiet);
 }
 
-/* The peak resident set of a process (VmHWM), in bytes; 0 if unknown. */
-static uint64_t vm_hwm(pid_t pid)
-{
-	char path[64], *text, *p;
-	uint64_t kib = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	text = gwt_read_file(path);
-	p = text ? strstr(text, "VmHWM:") : NULL;
-	if (p)
-		kib = strtoull(p + 6, NULL, 10);
-	free(text);
-	return kib * 1024;
-}
-
 /*
  * A client that reads slowly while the backend sends as fast as it can:
  * every byte arrives in order, and the daemon's memory does not grow with
@@ -373,7 +358,7 @@ TEST_F_TIMEOUT(fwd, slow_client_reader, 90)
 	ASSERT_NOT_NULL(md);
 	ASSERT_EQ(1, EVP_DigestInit_ex(md, EVP_sha256(), NULL));
 	ASSERT_EQ(0, fwd_start(self, variant, &bo));
-	hwm0 = vm_hwm(self->gw.pid);
+	hwm0 = gwt_proc_status_kib(self->gw.pid, "VmHWM:") * 1024;
 	while ((n = SSL_read(self->cl.ssl, buf, sizeof(buf))) > 0) {
 		EVP_DigestUpdate(md, buf, n);
 		rx += n;
@@ -381,7 +366,7 @@ TEST_F_TIMEOUT(fwd, slow_client_reader, 90)
 	}
 	EVP_DigestFinal_ex(md, got, NULL);
 	EVP_MD_CTX_free(md);
-	hwm1 = vm_hwm(self->gw.pid);
+	hwm1 = gwt_proc_status_kib(self->gw.pid, "VmHWM:") * 1024;
 	ASSERT_EQ(8 * MiB, rx);
 	gwt_pattern_sha256(13, 8 * MiB, want);
 	ASSERT_MEMEQ(want, got, 32);

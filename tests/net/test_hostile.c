@@ -74,18 +74,6 @@ static unsigned int count_lines(const char *s)
 	return n;
 }
 
-/* Lines of the daemon's own log that contain needle. */
-static int log_lines(struct gwt_gw *g, const char *needle)
-{
-	char *text = gwt_read_file(g->log), *p;
-	int n = 0;
-
-	for (p = text; p && (p = strstr(p, needle)); p++)
-		n++;
-	free(text);
-	return n;
-}
-
 /* A good client's round trip succeeds within timeout_ms (tried every 100 ms). */
 static bool echo_ok_within(int port, int timeout_ms)
 {
@@ -121,14 +109,14 @@ TEST_F_TIMEOUT(hostile, fd_exhaustion_no_spin_no_flood, 90)
 		self->n_raw++;
 	}
 	/* The daemon took all it can, and says so. */
-	for (i = 0; i < 200 && !log_lines(&self->gw, "accept: Too many open files"); i++)
+	for (i = 0; i < 200 && !gwt_log_count(&self->gw, "accept: Too many open files"); i++)
 		usleep(50 * 1000);
-	ASSERT_LE(1, log_lines(&self->gw, "accept: Too many open files"));
+	ASSERT_LE(1, gwt_log_count(&self->gw, "accept: Too many open files"));
 
 	cpu[0] = gwt_proc_cpu_ms(self->gw.pid);
 	usleep(2000 * 1000);
 	cpu[1] = gwt_proc_cpu_ms(self->gw.pid);
-	lines = log_lines(&self->gw, "accept: Too many open files");
+	lines = gwt_log_count(&self->gw, "accept: Too many open files");
 	printf("# at the descriptor limit: %ld ms of CPU in 2 s, %d accept warnings\n",
 	       cpu[1] - cpu[0], lines);
 	/* A spin burns 2000 ms here and writes a line per attempt. */

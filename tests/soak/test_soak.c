@@ -59,20 +59,6 @@ static unsigned int soak_seconds(void)
 	return s && atoi(s) > 0 ? (unsigned int)atoi(s) : 1800;
 }
 
-static uint64_t vm_rss_kib(pid_t pid)
-{
-	char path[64], *text, *p;
-	uint64_t kib = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	text = gwt_read_file(path);
-	p = text ? strstr(text, "VmRSS:") : NULL;
-	if (p)
-		kib = strtoull(p + 6, NULL, 10);
-	free(text);
-	return kib;
-}
-
 /* The CRL bundle with issuing-ca.crl swapped for the one that revokes nothing. */
 static char *lenient_crls(const char *all)
 {
@@ -240,7 +226,7 @@ TEST_F_TIMEOUT(soak, mixed_clients_reloads_crl_changes, 7200)
 			ASSERT_EQ(0, gwt_write_file(self->crl_path, n_s % 4 ? self->crl_revoking :
 						    self->crl_lenient));
 		s[n_s].fds = gwt_proc_fds(self->gw.pid);
-		s[n_s].rss_kib = vm_rss_kib(self->gw.pid);
+		s[n_s].rss_kib = gwt_proc_status_kib(self->gw.pid, "VmRSS:");
 		s[n_s].cpu_ms = gwt_proc_cpu_ms(self->gw.pid);
 		ASSERT_LE(0, s[n_s].fds);
 		n_s++;
