@@ -31,6 +31,7 @@
 #include <sys/socket.h>
 
 #include "config_index.h"
+#include "util.h"
 
 /* ---- equal keys ---- */
 
@@ -41,16 +42,6 @@ struct gw_ci_entry {
 	unsigned int next;		/* the next entry with this key */
 	unsigned int last;		/* of the first entry with a key: the last one */
 };
-
-/* FNV-1a. The file is the operator's: no need to resist chosen collisions. */
-static unsigned int ci_hash(const unsigned char *p, size_t len)
-{
-	unsigned int h = 2166136261u;
-
-	while (len--)
-		h = (h ^ *p++) * 16777619u;
-	return h;
-}
 
 int gw_ci_keys_init(struct gw_ci_keys *k, unsigned int n)
 {
@@ -82,7 +73,7 @@ void gw_ci_keys_free(struct gw_ci_keys *k)
 
 unsigned int gw_ci_keys_add(struct gw_ci_keys *k, unsigned int i, const void *key, size_t len)
 {
-	unsigned int h = ci_hash(key, len), mask = k->n_slots - 1, s;
+	unsigned int h = gw_hash_fnv1a(key, len), mask = k->n_slots - 1, s;
 
 	k->e[i] = (struct gw_ci_entry){ .key = key, .len = len, .hash = h, .next = i, .last = i };
 	for (s = h & mask; k->slot[s]; s = (s + 1) & mask) {

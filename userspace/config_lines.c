@@ -17,6 +17,7 @@
 #include <yaml.h>
 
 #include "config_lines.h"
+#include "util.h"
 
 /* Strings, packed; a block never moves, so the nodes can point into it. */
 struct gw_lm_block {
@@ -53,16 +54,6 @@ static const char *lm_strdup(struct gw_line_map *lm, const char *s)
 	memcpy(b->s + b->used, s, len);
 	b->used += len;
 	return b->s + b->used - len;
-}
-
-/* FNV-1a. The file is the operator's: no need to resist chosen collisions. */
-static unsigned int lm_hash(const char *s)
-{
-	unsigned int h = 2166136261u;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
 }
 
 /* Put node i in the first free slot after its hash's (there is one: n_slots >= 2 n). */
@@ -116,7 +107,7 @@ static int lm_add(struct gw_line_map *lm, const char *path, unsigned int line)
 	if (!e->path)
 		return -ENOMEM;
 	e->line = line;
-	e->hash = lm_hash(path);
+	e->hash = gw_hash_fnv1a(path, strlen(path));
 	lm_slot_put(lm, lm->n);
 	return (int)lm->n++;
 }
@@ -127,7 +118,7 @@ const struct gw_lm_node *gw_lm_find(const struct gw_line_map *lm, const char *pa
 
 	if (!lm->n_slots)
 		return NULL;
-	h = lm_hash(path);
+	h = gw_hash_fnv1a(path, strlen(path));
 	mask = lm->n_slots - 1;
 	for (s = h & mask; lm->slot[s]; s = (s + 1) & mask) {
 		const struct gw_lm_node *e = &lm->e[lm->slot[s] - 1];

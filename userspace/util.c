@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Small helpers every module shares: truncation-checked formatting, the
- * diagnostics list, clocks, durations and hex. A leaf: it depends on
- * nothing else in userspace/, so any module may use it.
+ * diagnostics list, clocks, durations, hex and a hash. A leaf: it depends
+ * on nothing else in userspace/, so any module may use it.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -150,6 +150,16 @@ int gw_hexval(int c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
+}
+
+uint32_t gw_hash_fnv1a(const void *p, size_t len)
+{
+	const unsigned char *b = p;
+	uint32_t h = 2166136261u;
+
+	while (len--)
+		h = (h ^ *b++) * 16777619u;
+	return h;
 }
 
 void gw_sbuf_printf(struct gw_sbuf *sb, const char *fmt, ...)

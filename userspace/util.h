@@ -55,6 +55,12 @@ int gw_hex(const unsigned char *in, size_t n, bool colons, char *out, size_t out
 int gw_hexval(int c);
 
 /*
+ * FNV-1a, 32 bits, of len bytes: for hash tables over the operator's own
+ * input (key paths, names, file paths), where nobody chooses collisions.
+ */
+uint32_t gw_hash_fnv1a(const void *p, size_t len);
+
+/*
  * A printf appender, growable (buf NULL at first; gw_sbuf_free) or over a
  * caller's fixed buffer (GW_SBUF_FIXED). The text stays NUL-terminated.
  * The first failure sticks in err and later appends do nothing: -ENOSPC

@@ -4,7 +4,8 @@
  * appends and through reallocations, length, NUL, gw_sbuf_free) and over
  * a fixed buffer (what fits is kept, -ENOSPC sticks, later appends do
  * nothing, nothing is written past the capacity, a capacity of 0), and
- * gw_sbuf_put, which leaves out a piece that does not fit whole.
+ * gw_sbuf_put, which leaves out a piece that does not fit whole; the
+ * FNV-1a hash against its published values.
  */
 #include <errno.h>
 #include <string.h>
@@ -204,6 +205,15 @@ TEST(put_bytes_growable_and_fixed_whole_or_nothing)
 	EXPECT_STREQ("1234", mem);
 	gw_sbuf_put(&sb, "5", 1);	/* sticks */
 	EXPECT_STREQ("1234", mem);
+}
+
+/* The published FNV-1a 32-bit test vectors; bytes past len do not count. */
+TEST(fnv1a_known_values)
+{
+	EXPECT_EQ(0x811c9dc5u, gw_hash_fnv1a("", 0));
+	EXPECT_EQ(0xe40c292cu, gw_hash_fnv1a("a", 1));
+	EXPECT_EQ(0xbf9cf968u, gw_hash_fnv1a("foobar", 6));
+	EXPECT_EQ(0xbf9cf968u, gw_hash_fnv1a("foobarbaz", 6));
 }
 
 TEST_HARNESS_MAIN
