@@ -328,9 +328,11 @@ static void vsteer_index(struct gw_cv_ctx *v, const struct gw_raw_config *r, str
 	all = gw_cv_calloc(v, n, sizeof(*all));
 	if (!all)
 		return;
+	/* One that does not parse is reported by vlistener(), not paired (AF_UNSPEC). */
 	for (i = 0; i < vs->n; i++)
 		for (x = 0; x < r->listeners[i].steer_count; x++)
-			(void)gw_steer_parse(r->listeners[i].steer[x], &all[vs->first[i] + x]);
+			if (gw_steer_parse(r->listeners[i].steer[x], &all[vs->first[i] + x]))
+				memset(&all[vs->first[i] + x], 0, sizeof(*all));
 	if (gw_ci_steer_overlaps(all, n, &vs->pairs, &vs->n_pairs))
 		v->oom = true;
 	free(all);

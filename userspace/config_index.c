@@ -335,12 +335,16 @@ int gw_ci_steer_overlaps(const struct gw_steer *d, unsigned int n,
 			goto out;
 		ci_fen_add(&sw, sw.pos[s], 1);
 	}
-	/* The half-filled ones against every other (a pair of two of them once). */
+	/*
+	 * The half-filled ones against every other (a pair of two of them
+	 * once); none of them if the caller marks what did not parse.
+	 */
 	for (i = 0; i < n; i++) {
-		if (sw.pos[i] != UINT_MAX)
+		if (sw.pos[i] != UINT_MAX || d[i].dst.family == AF_UNSPEC)
 			continue;
 		for (j = 0; j < n; j++)
 			if (j != i && (sw.pos[j] != UINT_MAX || j < i) &&
+			    d[j].dst.family != AF_UNSPEC &&
 			    gw_steer_overlap(&d[j], &d[i]) && ci_pair(&sw, j, i)) {
 				err = -ENOMEM;
 				goto out;

@@ -50,7 +50,9 @@ struct gw_ci_pair {
 /*
  * Every pair of the n destinations d[] that gw_steer_overlap() says
  * overlap, sorted by later, then earlier. 0, with *pairs (free() it) and
- * *n_pairs; or -ENOMEM.
+ * *n_pairs; or -ENOMEM. A destination of family AF_UNSPEC (the caller's
+ * mark for one that did not parse) is in no pair: all zero, any two of
+ * them would "overlap", n^2 / 2 pairs for n mistakes already reported.
  */
 int gw_ci_steer_overlaps(const struct gw_steer *d, unsigned int n,
 			 struct gw_ci_pair **pairs, size_t *n_pairs);

@@ -4,7 +4,8 @@
  * with every earlier one, in the same order, on random inputs built to
  * collide: keys from a small alphabet, steered destinations from a few
  * nested prefixes and narrow port ranges, and some destinations left as a
- * failed parse leaves them.
+ * failed parse leaves them; those the caller marks as not parsed
+ * (AF_UNSPEC) pair with nothing.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,7 +103,8 @@ TEST(steer_pairs_are_the_plain_checks)
 		ASSERT_EQ(0, gw_ci_steer_overlaps(d, n, &pairs, &n_pairs));
 		for (b = 0; b < n; b++)
 			for (a = 0; a < b; a++) {
-				if (!gw_steer_overlap(&d[a], &d[b]))
+				if (d[a].dst.family == AF_UNSPEC || d[b].dst.family == AF_UNSPEC ||
+				    !gw_steer_overlap(&d[a], &d[b]))
 					continue;
 				if (k >= n_pairs || pairs[k].later != b || pairs[k].earlier != a)
 					TH_LOG("n %u: pair %zu: want (%u, %u)", n, k, b, a);
@@ -115,6 +117,22 @@ TEST(steer_pairs_are_the_plain_checks)
 		TH_LOG("%u destinations: %zu overlapping pairs", n, n_pairs);
 		free(pairs);
 	}
+}
+
+/* 1,000 that did not parse: no pair, where each pair of them "overlaps". */
+TEST(unparsed_destinations_pair_with_nothing)
+{
+	static struct gw_steer d[1001];
+	struct gw_ci_pair *pairs;
+	size_t n_pairs;
+
+	memset(d, 0, sizeof(d));
+	d[1000].dst.family = AF_INET;
+	d[1000].lo = d[1000].hi = 443;
+	ASSERT_TRUE(gw_steer_overlap(&d[0], &d[1]));
+	ASSERT_EQ(0, gw_ci_steer_overlaps(d, 1001, &pairs, &n_pairs));
+	EXPECT_EQ(0, n_pairs);
+	free(pairs);
 }
 
 TEST_HARNESS_MAIN
