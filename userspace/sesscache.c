@@ -5,6 +5,12 @@
  * listener's SSL_CTX sets it), so insertion order is expiry order and
  * both the size limit and expiry evict from the old end.
  *
+ * The table grows with the sessions held, from none: a cache is made for
+ * every listener and worker (and by --check), most listeners hold few
+ * sessions, and the full table for 20,000 is 256 KiB: 1,000 idle
+ * listeners cost 256 MB before. Doubling at one session per bucket keeps
+ * chains short and rehashes each session about once on the way up.
+ *
  * Concurrency: any worker thread calls in; sc->lock guards the table and
  * the list. Sessions are freed outside it.
  */
@@ -21,6 +27,8 @@
 #define SC_PEER_TAG 3
 /* Longer sessions (a long SNI name and ALPN protocol) are not kept. */
 #define SC_MAX_DER 2048
+/* The table's first size, at the first session. */
+#define SC_MIN_BUCKETS 16
 
 struct sc_entry {
 	struct sc_entry *hnext;		/* hash chain */
@@ -37,26 +45,22 @@ struct gw_sesscache {
 	pthread_mutex_t lock;
 	unsigned int refs;		/* atomic: every worker's context of a listener */
 	unsigned int max, n;
-	unsigned int mask;		/* buckets - 1, a power of two less one */
-	struct sc_entry **bucket;
+	unsigned int max_buckets;	/* a power of two, enough for max */
+	unsigned int mask;		/* buckets - 1 (buckets a power of two); 0 with none */
+	struct sc_entry **bucket;	/* NULL until the first session */
 	struct sc_entry *oldest, *newest;
 };
 
 struct gw_sesscache *gw_sesscache_new(unsigned int max)
 {
 	struct gw_sesscache *sc = calloc(1, sizeof(*sc));
-	unsigned int nb = 16;
+	unsigned int nb = SC_MIN_BUCKETS;
 
 	if (!sc)
 		return NULL;
 	while (nb < max && nb < (1u << 20))
 		nb <<= 1;
-	sc->bucket = calloc(nb, sizeof(*sc->bucket));
-	if (!sc->bucket) {
-		free(sc);
-		return NULL;
-	}
-	sc->mask = nb - 1;
+	sc->max_buckets = nb;
 	sc->max = max ? max : 1;
 	sc->refs = 1;
 	pthread_mutex_init(&sc->lock, NULL);
@@ -109,6 +113,8 @@ static struct sc_entry **lookup(struct gw_sesscache *sc, const unsigned char *id
 {
 	struct sc_entry **pp;
 
+	if (!sc->bucket)
+		return NULL;
 	for (pp = slot(sc, id, len); *pp; pp = &(*pp)->hnext)
 		if ((*pp)->idlen == len && !memcmp((*pp)->id, id, len))
 			return pp;
@@ -141,6 +147,38 @@ static struct sc_entry *evict_oldest(struct gw_sesscache *sc, time_t now, bool f
 	if (!e || (!full && e->expires > now))
 		return NULL;
 	return unlink_entry(sc, lookup(sc, e->id, e->idlen));
+}
+
+/*
+ * Under the lock, before an insert: make room for one more session, the
+ * table twice as large once there is a session per bucket. false only
+ * when there is no table at all and none can be had; a larger one that
+ * cannot be had leaves longer chains.
+ */
+static bool grow(struct gw_sesscache *sc)
+{
+	unsigned int had = sc->bucket ? sc->mask + 1 : 0, nb, i;
+	struct sc_entry **old = sc->bucket, *e, *next;
+
+	if (had && (sc->n < had || had >= sc->max_buckets))
+		return true;
+	nb = had ? had * 2 : SC_MIN_BUCKETS;
+	sc->bucket = calloc(nb, sizeof(*sc->bucket));
+	if (!sc->bucket) {
+		sc->bucket = old;
+		return old != NULL;
+	}
+	sc->mask = nb - 1;
+	for (i = 0; i < had; i++)
+		for (e = old[i]; e; e = next) {
+			struct sc_entry **pp = slot(sc, e->id, e->idlen);
+
+			next = e->hnext;
+			e->hnext = *pp;
+			*pp = e;
+		}
+	free(old);
+	return true;
 }
 
 /* Is this element of the session's SEQUENCE its peer certificate? */
@@ -225,6 +263,13 @@ bool gw_sesscache_add(struct gw_sesscache *sc, SSL_SESSION *sess, X509 *leaf)
 	/* Two expired ones at most per insert keep the work per call bounded. */
 	while (i < 3 && (gone[i] = evict_oldest(sc, now, sc->n >= sc->max)))
 		i++;
+	if (!grow(sc)) {
+		pthread_mutex_unlock(&sc->lock);
+		for (i = 0; i < 3; i++)
+			entry_free(gone[i]);
+		entry_free(e);
+		return false;
+	}
 	pp = slot(sc, id, len);
 	e->hnext = *pp;
 	*pp = e;

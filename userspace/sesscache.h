@@ -34,7 +34,11 @@
 
 struct gw_sesscache;
 
-/* A cache for at most max sessions. NULL on allocation failure. */
+/*
+ * A cache for at most max sessions. Its table grows with the sessions it
+ * holds: one that holds none is about a hundred bytes. NULL on
+ * allocation failure.
+ */
 struct gw_sesscache *gw_sesscache_new(unsigned int max);
 /* One more reference (another worker's context). */
 struct gw_sesscache *gw_sesscache_get(struct gw_sesscache *sc);

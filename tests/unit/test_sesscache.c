@@ -4,8 +4,10 @@
  * in memory (BIO pair) gives a session that carries the client's
  * certificate, as the gateway's do. What comes back from the cache must
  * be that session without the certificate, the leaf beside it, and
- * nothing past its timeout or beyond the size limit.
+ * nothing past its timeout or beyond the size limit. The table grows with
+ * the sessions: a cache that holds none costs next to nothing.
  */
+#include <malloc.h>
 #include <string.h>
 #include <time.h>
 
@@ -223,6 +225,72 @@ TEST_F(sc, unknown_ids_find_nothing)
 	ASSERT_NULL(gw_sesscache_find(self->sc, id, sizeof(id), &leaf));
 	ASSERT_NULL(gw_sesscache_find(self->sc, id, 1, &leaf));
 	ASSERT_NULL(leaf);
+}
+
+/* Hundreds of sessions, the table doubled several times: each one found. */
+TEST_F(sc, every_session_found_as_the_table_grows)
+{
+	enum { N = 300 };
+	SSL_SESSION *s[N], *got;
+	X509 *leaf;
+	int i;
+
+	gw_sesscache_free(self->sc);
+	self->sc = gw_sesscache_new(20000);
+	ASSERT_NOT_NULL(self->sc);
+	for (i = 0; i < N; i++) {
+		s[i] = another(self, 0, 300);
+		ASSERT_NOT_NULL(s[i]);
+		ASSERT_TRUE(gw_sesscache_add(self->sc, s[i], self->cli));
+	}
+	ASSERT_EQ(N, gw_sesscache_count(self->sc));
+	for (i = 0; i < N; i++) {
+		got = find(self, s[i], &leaf);
+		ASSERT_NOT_NULL(got);
+		ASSERT_TRUE(leaf == self->cli);
+		X509_free(leaf);
+		SSL_SESSION_free(got);
+	}
+	gw_sesscache_remove(self->sc, SSL_SESSION_get_id(s[7], NULL), 32);
+	ASSERT_NULL(find(self, s[7], &leaf));
+	ASSERT_EQ(N - 1, gw_sesscache_count(self->sc));
+	for (i = 0; i < N; i++)
+		SSL_SESSION_free(s[i]);
+}
+
+/*
+ * A cache for 20,000 sessions that holds none costs well under a KiB (the
+ * whole table was 256 KiB each, for every listener and worker, and under
+ * --check), and an empty one finds nothing.
+ */
+TEST_F(sc, idle_cache_costs_little)
+{
+	enum { N = 100 };
+	struct gw_sesscache *c[N];
+	struct mallinfo2 m;
+	size_t before, after;
+	X509 *leaf;
+	int i;
+
+	/* In use: the heap's and what was mapped on its own (large blocks). */
+	m = mallinfo2();
+	before = m.uordblks + m.hblkhd;
+	if (!m.arena && !m.hblkhd)
+		SKIP("no malloc statistics (a sanitizer's allocator)");
+	for (i = 0; i < N; i++) {
+		c[i] = gw_sesscache_new(20000);
+		ASSERT_NOT_NULL(c[i]);
+	}
+	m = mallinfo2();
+	after = m.uordblks + m.hblkhd;
+	TH_LOG("%d idle caches: %zu bytes each", N, (after - before) / N);
+	EXPECT_LT(after - before, (size_t)N * 1024);
+	ASSERT_NULL(gw_sesscache_find(c[0], (const unsigned char *)"0123", 4, &leaf));
+	ASSERT_NULL(leaf);
+	gw_sesscache_remove(c[0], (const unsigned char *)"0123", 4);
+	EXPECT_EQ(0, gw_sesscache_count(c[0]));
+	for (i = 0; i < N; i++)
+		gw_sesscache_free(c[i]);
 }
 
 TEST_HARNESS_MAIN
