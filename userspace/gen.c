@@ -17,6 +17,7 @@
 #include "authz.h"
 #include "gen.h"
 #include "log.h"
+#include "tls_files.h"
 
 static void gen_free(struct gw_gen *gen)
 {
@@ -84,16 +85,17 @@ static OSSL_LIB_CTX *worker_libctx(unsigned int n_workers, unsigned int k)
 
 /*
  * Every worker's TLS contexts for listener i, with one session cache and
- * one verification cache. The files are read once per worker; the
- * first worker's problems are the ones reported (the others would repeat
- * them).
+ * one verification cache, made of the files parsed once per build and
+ * library context (files). Every worker's contexts are made of the same
+ * bytes, so the first worker's warnings are the ones reported (the
+ * others' would repeat them); any worker's errors are.
  */
-static int gen_build_tls(struct gw_gen *gen, unsigned int i, struct gw_diag *diag,
-			 struct gw_diag *warn)
+static int gen_build_tls(struct gw_gen *gen, unsigned int i, struct gw_tls_files *files,
+			 struct gw_diag *diag, struct gw_diag *warn)
 {
 	const struct gw_cfg_listener *lc = &gen->cfg->listeners[i];
-	unsigned int n = gen->cfg->n_listeners, k;
-	struct gw_diag more = { 0 };
+	unsigned int n = gen->cfg->n_listeners, before = gw_diag_count(diag), k;
+	struct gw_diag again = { 0 };
 	int err = 0;
 
 	for (k = 0; k < gen->n_workers && !err; k++) {
@@ -105,19 +107,16 @@ static int gen_build_tls(struct gw_gen *gen, unsigned int i, struct gw_diag *dia
 			err = -ENOMEM;
 			break;
 		}
-		ts = gw_tls_server_new(gen->cfg, lc, libctx, k ? &more : diag, k ? &more : warn);
+		ts = gw_tls_server_new(gen->cfg, lc, libctx, files, diag, k ? &again : warn);
 		gen->tls[k * n + i] = ts;
 		if (!ts)
 			err = -EINVAL;
 		else if (k)
 			gw_tls_server_share_caches(ts, gen->tls[i]);
 	}
-	/* A file changed between two workers' reads: say what the last read found. */
-	for (k = 0; k < more.n; k++)
-		gw_diag_add(diag, "%s", more.msgs[k]);
-	if (err && !gw_diag_count(diag))
+	gw_diag_free(&again);
+	if (err && gw_diag_count(diag) == before)
 		gw_diag_add(diag, "%s: listeners[%u]: cannot set up TLS context", gen->cfg->path, i);
-	gw_diag_free(&more);
 	return err;
 }
 
@@ -125,6 +124,7 @@ struct gw_gen *gw_gen_build(const char *path, unsigned int n_workers,
 			    struct gw_diag *diag, struct gw_diag *warn)
 {
 	unsigned int before = gw_diag_count(diag), i;
+	struct gw_tls_files *files = NULL;
 	struct gw_gen *gen;
 
 	gen = calloc(1, sizeof(*gen));
@@ -137,20 +137,25 @@ struct gw_gen *gw_gen_build(const char *path, unsigned int n_workers,
 	gen->n_workers = n_workers ?: gen->cfg->workers ?: cpus_usable();
 	gen->tls = calloc((size_t)gen->n_workers * gen->cfg->n_listeners, sizeof(*gen->tls));
 	gen->expiry_warned = calloc(gen->cfg->n_listeners, 1);
-	if (!gen->tls || !gen->expiry_warned)
+	/* Each file parsed once for this build; the next one reads them again. */
+	files = gw_tls_files_new();
+	if (!gen->tls || !gen->expiry_warned || !files)
 		goto out_free;
 	for (i = 0; i < gen->cfg->n_listeners; i++) {
 		const struct gw_cfg_listener *lc = &gen->cfg->listeners[i];
 
-		gen_build_tls(gen, i, diag, warn);
+		gen_build_tls(gen, i, files, diag, warn);
 		if (lc->upstream.tls)
 			gw_diag_add(diag, "%s: listeners[%u].upstream.tls: TLS towards the backend is not supported by this version",
 				    gen->cfg->path, i);
 	}
+	gw_tls_files_free(files);
+	files = NULL;
 	if (gw_diag_count(diag) != before)
 		goto out_free;
 	return gen;
 out_free:
+	gw_tls_files_free(files);
 	if (gw_diag_count(diag) == before)
 		gw_diag_add(diag, "%s: out of memory", path);
 	gen_free(gen);

@@ -28,6 +28,7 @@
 #include "certpool.h"
 #include "ktls.h"
 #include "tls.h"
+#include "tls_files.h"
 
 static int ssl_idx_conn = -1;
 static int ssl_idx_vr = -1;
@@ -413,6 +414,7 @@ static void fmt_time(time_t t, char *buf, size_t len)
 struct tls_where {
 	const struct gw_config *cfg;
 	OSSL_LIB_CTX *libctx;		/* every object of the context is made in it */
+	struct gw_tls_files *files;	/* the build's parsed files */
 	int idx;
 	struct gw_diag *diag;
 	struct gw_diag *warn;
@@ -439,57 +441,56 @@ static void ssl_err_text(char *buf, size_t len)
 		gw_snprintf(buf, len, "no usable PEM data");
 }
 
-static EVP_PKEY *load_key(const char *path, OSSL_LIB_CTX *libctx)
-{
-	EVP_PKEY *pkey;
-	BIO *bio;
-
-	bio = BIO_new_file(path, "r");
-	if (!bio)
-		return NULL;
-	pkey = PEM_read_bio_PrivateKey_ex(bio, NULL, NULL, NULL, libctx, NULL);
-	BIO_free(bio);
-	return pkey;
-}
-
+/*
+ * The chain and key, parsed once per build (tls_files.h) and used here by
+ * reference. The messages are those of SSL_CTX_use_certificate_chain_file
+ * and of reading the key from the file.
+ */
 static int load_chain_and_key(struct gw_tls_server *ts, const struct gw_cfg_tls *t,
 			      const struct tls_where *w)
 {
 	char err[512], when[32];
+	STACK_OF(X509) *rest;
+	const char *why;
 	EVP_PKEY *pkey;
 	X509 *leaf;
 	int ret;
 
-	if (SSL_CTX_use_certificate_chain_file(ts->ctx, t->cert) != 1) {
+	ret = gw_tls_files_chain(w->files, w->libctx, t->cert, &leaf, &rest, &why);
+	if (ret == -ENOMEM)
+		return ret;
+	if (!ret && (SSL_CTX_use_certificate(ts->ctx, leaf) != 1 ||
+		     SSL_CTX_set1_chain(ts->ctx, rest) != 1)) {
 		ssl_err_text(err, sizeof(err));
+		why = err;
+		ret = -EINVAL;
+	}
+	if (ret) {
 		tls_problem(w, w->diag, t->pos_cert, "cert", t->cert,
-			    "cannot load certificate chain: %s", err);
-		return -EINVAL;
+			    "cannot load certificate chain: %s", why[0] ? why : "no usable PEM data");
+		return ret;
 	}
-	pkey = load_key(t->key, w->libctx);
-	if (!pkey) {
-		ssl_err_text(err, sizeof(err));
+	ret = gw_tls_files_key(w->files, w->libctx, t->key, &pkey, &why);
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret) {
 		tls_problem(w, w->diag, t->pos_key, "key", t->key,
-			    "cannot load private key: %s", err);
-		return -EINVAL;
+			    "cannot load private key: %s", why[0] ? why : "no usable PEM data");
+		return ret;
 	}
-	if (X509_check_private_key(SSL_CTX_get0_certificate(ts->ctx), pkey) != 1) {
+	if (X509_check_private_key(leaf, pkey) != 1) {
 		ERR_clear_error();
-		EVP_PKEY_free(pkey);
 		tls_problem(w, w->diag, t->pos_key, "key", t->key,
 			    "private key does not match the certificate in \"%s\"",
 			    t->cert);
 		return -EINVAL;
 	}
-	ret = SSL_CTX_use_PrivateKey(ts->ctx, pkey);
-	EVP_PKEY_free(pkey);
-	if (ret != 1) {
+	if (SSL_CTX_use_PrivateKey(ts->ctx, pkey) != 1) {
 		ssl_err_text(err, sizeof(err));
 		tls_problem(w, w->diag, t->pos_key, "key", t->key,
 			    "cannot use private key: %s", err);
 		return -EINVAL;
 	}
-	leaf = SSL_CTX_get0_certificate(ts->ctx);
 	ts->server_not_after = asn1_time_t(X509_get0_notAfter(leaf));
 	if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
 		fmt_time(ts->server_not_after, when, sizeof(when));
@@ -503,44 +504,37 @@ static int load_chain_and_key(struct gw_tls_server *ts, const struct gw_cfg_tls 
 static int load_client_ca(struct gw_tls_server *ts, X509_STORE *store,
 			  const struct gw_cfg_tls *t, const struct tls_where *w)
 {
-	unsigned int n = 0;
+	STACK_OF(X509) *certs;
+	const char *why;
 	char err[512];
-	X509 *x;
-	BIO *bio;
+	int i, n, ret;
 
-	bio = BIO_new_file(t->client_ca, "r");
-	if (!bio) {
-		ssl_err_text(err, sizeof(err));
+	ret = gw_tls_files_certs(w->files, w->libctx, t->client_ca, &certs, &why);
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret) {
 		tls_problem(w, w->diag, t->pos_client_ca, "client_ca", t->client_ca,
-			    "cannot open: %s", err);
-		return -EINVAL;
+			    "cannot open: %s", why[0] ? why : "no usable PEM data");
+		return ret;
 	}
-	/* Made in the context's library context before PEM fills them in. */
-	while ((x = X509_new_ex(w->libctx, NULL)) && PEM_read_bio_X509(bio, &x, NULL, NULL)) {
+	n = sk_X509_num(certs);
+	for (i = 0; i < n; i++) {
+		X509 *x = sk_X509_value(certs, i);
 		time_t na = asn1_time_t(X509_get0_notAfter(x));
 
 		if (!X509_check_ca(x))
 			tls_problem(w, w->warn, t->pos_client_ca, "client_ca",
-				    t->client_ca, "certificate %u is not a CA", n + 1);
+				    t->client_ca, "certificate %d is not a CA", i + 1);
 		if (!ts->ca_not_after || na < ts->ca_not_after)
 			ts->ca_not_after = na;
 		if (X509_STORE_add_cert(store, x) != 1 ||
 		    SSL_CTX_add_client_CA(ts->ctx, x) != 1) {
-			X509_free(x);
-			BIO_free(bio);
 			ssl_err_text(err, sizeof(err));
 			tls_problem(w, w->diag, t->pos_client_ca, "client_ca",
 				    t->client_ca, "cannot add certificate: %s", err);
 			return -EINVAL;
 		}
-		X509_free(x);
-		n++;
 	}
-	/* NULL when PEM freed it on a parse error. */
-	X509_free(x);
-	BIO_free(bio);
-	/* The loop ends on "no start line": expected at end of file. */
-	ERR_clear_error();
 	if (!n) {
 		tls_problem(w, w->diag, t->pos_client_ca, "client_ca", t->client_ca,
 			    "no PEM certificate found");
@@ -577,47 +571,25 @@ static int load_crl_file(X509_STORE *store, const char *path,
 			 const struct gw_cfg_tls *t, const struct tls_where *w,
 			 struct gw_tls_crl_info *info)
 {
-	unsigned int n = 0;
-	X509_CRL *crl;
+	STACK_OF(X509_CRL) *crls;
+	const char *why;
 	char err[512];
-	BIO *bio;
-	int ret = 0;
+	int i, ret;
 
-	bio = BIO_new_file(path, "rb");
-	if (!bio)
-		goto out_err;
-	while ((crl = X509_CRL_new_ex(w->libctx, NULL)) &&
-	       PEM_read_bio_X509_CRL(bio, &crl, NULL, NULL)) {
-		ret = add_crl(store, crl, path, w, t, info);
-		X509_CRL_free(crl);
-		if (ret)
-			goto out_err;
-		n++;
-	}
-	X509_CRL_free(crl);
-	if (!n) {
-		ERR_clear_error();
-		if (BIO_reset(bio) != 0)
-			goto out_err;
-		crl = X509_CRL_new_ex(w->libctx, NULL);
-		if (!crl || !d2i_X509_CRL_bio(bio, &crl)) {
-			X509_CRL_free(crl);
-			goto out_err;
+	ret = gw_tls_files_crls(w->files, w->libctx, path, &crls, &why);
+	if (ret == -ENOMEM)
+		return ret;
+	for (i = 0; !ret && i < sk_X509_CRL_num(crls); i++) {
+		ret = add_crl(store, sk_X509_CRL_value(crls, i), path, w, t, info);
+		if (ret) {
+			ssl_err_text(err, sizeof(err));
+			why = err;
 		}
-		ret = add_crl(store, crl, path, w, t, info);
-		X509_CRL_free(crl);
-		if (ret)
-			goto out_err;
 	}
-	ERR_clear_error();
-	BIO_free(bio);
-	return 0;
-out_err:
-	ssl_err_text(err, sizeof(err));
-	tls_problem(w, w->diag, t->pos_crl, "crl", path,
-		    "cannot load CRL: %s", err);
-	BIO_free(bio);
-	return -EINVAL;
+	if (ret)
+		tls_problem(w, w->diag, t->pos_crl, "crl", path,
+			    "cannot load CRL: %s", why[0] ? why : "no usable PEM data");
+	return ret;
 }
 
 static int setup_verify(struct gw_tls_server *ts, const struct gw_cfg_tls *t,
@@ -675,12 +647,14 @@ void gw_tls_server_share_caches(struct gw_tls_server *ts, struct gw_tls_server *
 
 struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 					 const struct gw_cfg_listener *l, OSSL_LIB_CTX *libctx,
+					 struct gw_tls_files *files,
 					 struct gw_diag *diag, struct gw_diag *warn)
 {
 	const struct gw_cfg_tls *t = &l->tls;
 	struct tls_where w = {
 		.cfg = cfg,
 		.libctx = libctx,
+		.files = files,
 		.idx = (int)(l - cfg->listeners),
 		.diag = diag,
 		.warn = warn,

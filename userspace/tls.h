@@ -129,19 +129,23 @@ typedef bool (*gw_tls_authz_fn)(SSL *ssl, X509 *leaf, const char **reason);
 /* One-time global setup: ex_data indexes. 0 or -ENOMEM. */
 int gw_tls_init(gw_tls_authz_fn authz);
 
+struct gw_tls_files;
+
 /*
  * Build the server TLS state for one listener. Loads and checks the chain,
  * key, client CAs and every CRL; problems go to diag as
  * "FILE:LINE: key: what" against the config file and NULL is returned.
  * Warnings (expired server certificate, CRL past nextUpdate) go to warn.
- */
-/*
+ *
  * libctx: the OpenSSL library context of everything the TLS context is
  * made of (NULL: the default one). A worker's own keeps its handshakes
  * off the locks of the others' (name maps, method stores, decoders).
+ * files: the build's cache of parsed files (tls_files.h), shared by
+ * every listener and worker of one generation.
  */
 struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 					 const struct gw_cfg_listener *l, OSSL_LIB_CTX *libctx,
+					 struct gw_tls_files *files,
 					 struct gw_diag *diag, struct gw_diag *warn);
 void gw_tls_server_free(struct gw_tls_server *ts);
 
