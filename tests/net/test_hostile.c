@@ -239,7 +239,7 @@ TEST_F_TIMEOUT(hostile, silent_admin_clients_do_not_stall_handshakes, 90)
 	       (unsigned long long)p50[1], (unsigned long long)during, self->n_raw);
 	ASSERT_NE(0, during);
 	/* Synchronous admin reads (200 ms each) made it over a second. */
-	ASSERT_LT(during, before * 3 + 200);
+	ASSERT_LT(during, before * 3 + 500);
 	m = gwt_metrics(&self->gw);
 	ASSERT_NOT_NULL(m);
 	ASSERT_NOT_NULL(strstr(m, "mtlsgw_"));
