@@ -8,13 +8,13 @@
  * for ASan); a NUL anywhere is BAD; a DONE request has an upper-case
  * method and a printable target that both fit, a request line of exactly
  * "METHOD SP target SP HTTP/1.x" and an empty line after it; a request
- * that is DONE was never BAD on the way: the parse of any shorter prefix
+ * that is DONE was never BAD on the way: the parse of a shorter prefix
  * is INCOMPLETE or, once the head has ended, DONE.
  */
 #include "fuzz.h"
 #include "control.h"
 
-static enum gw_http_parse parse_copy(const uint8_t *data, size_t n, struct gw_http_req *req)
+FZ_NO_COVERAGE static enum gw_http_parse parse_copy(const uint8_t *data, size_t n, struct gw_http_req *req)
 {
 	char *copy = malloc(n ? n : 1);
 	enum gw_http_parse p;
@@ -54,11 +54,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK(data[k] == '0' || data[k] == '1');
 	FZ_CHECK(data[k + 1] == '\n' || (data[k + 1] == '\r' && k + 2 < n && data[k + 2] == '\n'));
 
-	/* Never BAD on the way to DONE. */
-	for (i = 0; i < n; i++) {
-		enum gw_http_parse q = parse_copy(data, i, &again);
-
-		FZ_CHECK(q != GW_HTTP_BAD);
+	/*
+	 * Never BAD on the way to DONE: 16 prefixes spread over the request,
+	 * and the one just before its last byte (every prefix would make an
+	 * execution quadratic in the input's length).
+	 */
+	for (k = 0; k <= 16; k++) {
+		i = k < 16 ? n * k / 16 : n - 1;
+		FZ_CHECK(parse_copy(data, i, &again) != GW_HTTP_BAD);
 	}
 	return 0;
 }
