@@ -300,6 +300,9 @@ TEST_F_TIMEOUT(hostile, conns_at_4000_connections_does_not_stall, 120)
 	ASSERT_LT(during, before * 3 + 400);
 }
 
+/* A string literal and its length, NULs inside included. */
+#define LIT(s) s, sizeof(s) - 1
+
 /* Send req to the metrics port; the first line of the answer (static). */
 static const char *metrics_status(struct gwt_gw *g, const char *req, size_t len)
 {
@@ -324,18 +327,18 @@ TEST_F(hostile, metrics_methods_and_garbage)
 	uint64_t t0 = gwt_now_ms();
 
 	EXPECT_STREQ("HTTP/1.0 405 Method Not Allowed",
-		     metrics_status(&self->gw, "POST /metrics HTTP/1.1\r\n\r\n", 26));
+		     metrics_status(&self->gw, LIT("POST /metrics HTTP/1.1\r\n\r\n")));
 	EXPECT_STREQ("HTTP/1.0 404 Not Found",
-		     metrics_status(&self->gw, "GET /admin HTTP/1.1\r\n\r\n", 23));
+		     metrics_status(&self->gw, LIT("GET /admin HTTP/1.1\r\n\r\n")));
 	/* Answered at once, not at a deadline. */
 	EXPECT_STREQ("HTTP/1.0 400 Bad Request",
-		     metrics_status(&self->gw, "GET /metrics\0 HTTP/1.1\r\n\r\n", 28));
+		     metrics_status(&self->gw, LIT("GET /metrics\0 HTTP/1.1\r\n\r\n")));
 	EXPECT_STREQ("HTTP/1.0 400 Bad Request",
-		     metrics_status(&self->gw, "\x16\x03\x01\x00\xa5\x01\x00", 7));
+		     metrics_status(&self->gw, LIT("\x16\x03\x01\x00\xa5\x01\x00")));
 	EXPECT_LT(gwt_now_ms() - t0, 500);
 	/* Without its blank line: 408 at the read deadline. */
 	EXPECT_STREQ("HTTP/1.0 408 Request Timeout",
-		     metrics_status(&self->gw, "GET /metrics HTTP/1.1\r\n", 23));
+		     metrics_status(&self->gw, LIT("GET /metrics HTTP/1.1\r\n")));
 }
 
 /* A raw request line on the control socket; the answer (static). */
