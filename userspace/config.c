@@ -705,7 +705,7 @@ static void free_strlist(char **l, unsigned int n)
 	free(l);
 }
 
-static void free_rule(struct gw_authz_rule *r)
+void gw_cfg_rule_free(struct gw_authz_rule *r)
 {
 	free(r->name);
 	free_strlist(r->spiffe_id, r->n_spiffe_id);
@@ -733,7 +733,7 @@ static void free_listener(struct gw_cfg_listener *l)
 	free(l->tls.client_ca);
 	free_strlist(l->tls.crl, l->tls.n_crl);
 	for (i = 0; l->rules && i < l->n_rules; i++)
-		free_rule(&l->rules[i]);
+		gw_cfg_rule_free(&l->rules[i]);
 	free(l->rules);
 	free(l->upstream.address_str);
 	if (l->upstream.tls) {

@@ -153,4 +153,7 @@ void gw_cfg_free(struct gw_config *cfg);
 const char *gw_mode_str(enum gw_mode m);
 const char *gw_datapath_str(enum gw_datapath d);
 
+/* Free what an authorization rule holds (not the rule itself); NULL fields are fine. */
+void gw_cfg_rule_free(struct gw_authz_rule *r);
+
 #endif

@@ -26,6 +26,7 @@
  */
 #include "fuzz.h"
 #include "authz.h"
+#include "config.h"
 
 #define MAX_RULES 16
 #define MAX_ITEMS 8
@@ -203,25 +204,6 @@ static void add_attr(struct gw_identity *id, const char *kv)
 		abort();
 }
 
-static void free_rule(struct gw_authz_rule *r)
-{
-	unsigned int i;
-
-	for (i = 0; i < r->n_spiffe_id; i++)
-		free(r->spiffe_id[i]);
-	for (i = 0; i < r->n_san_dns; i++)
-		free(r->san_dns[i]);
-	free(r->spiffe_id);
-	free(r->san_dns);
-	free(r->subject.CN);
-	free(r->subject.O);
-	free(r->subject.OU);
-	free(r->subject.C);
-	free(r->subject.ST);
-	free(r->subject.L);
-	free(r->fingerprint_sha256);
-}
-
 /* Every pattern of the rules against every name of the identity, both ways. */
 FZ_NO_COVERAGE static void check_globs(const struct gw_authz_rule *rules, unsigned int n,
 			const struct gw_identity *id)
@@ -308,7 +290,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK(gw_authz_decide(rules, n, NULL) == GW_AUTHZ_NO_MATCH);
 
 	for (i = 0; i < n; i++)
-		free_rule(&rules[i]);
+		gw_cfg_rule_free(&rules[i]);
 	for (i = 0; i < id.n_subject_attrs; i++) {
 		free(id.subject_attrs[i].key);
 		free(id.subject_attrs[i].value);
