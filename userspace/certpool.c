@@ -7,6 +7,7 @@
  * hands out may then travel with their sessions to other workers, as any
  * reference-counted X509 may.
  */
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +22,14 @@ struct cp_slot {
 	X509 *x;			/* the pool's reference, NULL if empty */
 	long len;
 	unsigned char *der;
+	unsigned int hits;		/* reuses, halved when the other way is replaced */
 };
 
+/* Two ways per set: a set's slots are slot[2 * set] and slot[2 * set + 1]. */
+#define CP_WAYS 2
+
 struct gw_certpool {
-	unsigned int mask;		/* slots - 1 */
+	unsigned int mask;		/* sets - 1 */
 	struct gw_certpool_stats stats;
 	struct cp_slot slot[];
 };
@@ -42,7 +47,7 @@ struct gw_certpool *gw_certpool_new(unsigned int slots)
 	p = calloc(1, sizeof(*p) + n * sizeof(p->slot[0]));
 	if (!p)
 		return NULL;
-	p->mask = n - 1;
+	p->mask = n / CP_WAYS - 1;
 	return p;
 }
 
@@ -52,7 +57,7 @@ void gw_certpool_free(struct gw_certpool *p)
 
 	if (!p)
 		return;
-	for (i = 0; i <= p->mask; i++) {
+	for (i = 0; i < (p->mask + 1) * CP_WAYS; i++) {
 		X509_free(p->slot[i].x);
 		free(p->slot[i].der);
 	}
@@ -86,16 +91,48 @@ struct gw_certpool_stats gw_certpool_take_stats(struct gw_certpool *p)
 }
 
 /*
- * The slot of a DER certificate: its last bytes are the end of the
- * signature value, as good as random. A client that makes its own
- * certificates collide only evicts them; a match is a full comparison.
+ * The set of a DER certificate: its last bytes are the end of the
+ * signature value, as good as random. A match is a full comparison.
  */
-static struct cp_slot *slot_of(struct gw_certpool *p, const unsigned char *der, long len)
+static struct cp_slot *set_of(struct gw_certpool *p, const unsigned char *der, long len)
 {
 	uint32_t h;
 
 	memcpy(&h, der + len - sizeof(h), sizeof(h));
-	return &p->slot[(h ^ (uint32_t)len) & p->mask];
+	return &p->slot[((h ^ (uint32_t)len) & p->mask) * CP_WAYS];
+}
+
+static struct cp_slot *lookup(struct cp_slot *set, const unsigned char *der, long len)
+{
+	int i;
+
+	for (i = 0; i < CP_WAYS; i++)
+		if (set[i].x && set[i].len == len && !memcmp(set[i].der, der, (size_t)len))
+			return &set[i];
+	return NULL;
+}
+
+/*
+ * The way a new certificate takes: an empty one, else the one reused
+ * least. Every client's intermediates are reused on every handshake and
+ * keep their way; a stream of leaves seen once (many clients, or one
+ * that makes its certificates collide) replace each other. The ways that
+ * stay are aged, so an entry no longer used gives way in the end.
+ */
+static struct cp_slot *victim(struct cp_slot *set)
+{
+	struct cp_slot *v = &set[0];
+	int i;
+
+	for (i = 0; i < CP_WAYS; i++) {
+		if (!set[i].x)
+			return &set[i];
+		if (set[i].hits < v->hits)
+			v = &set[i];
+	}
+	for (i = 0; i < CP_WAYS; i++)
+		set[i].hits /= 2;
+	return v;
 }
 
 /* Exactly what OpenSSL 3.0's d2i_X509 does. */
@@ -112,8 +149,8 @@ static X509 *parse(X509 **px, const unsigned char **in, long len)
 X509 *d2i_X509(X509 **px, const unsigned char **in, long len)
 {
 	struct gw_certpool *p = active;
+	struct cp_slot *set, *s;
 	const unsigned char *der;
-	struct cp_slot *s;
 	X509 *x;
 
 	/* As a failed parse leaves it: *px freed and NULL, nothing consumed. */
@@ -127,11 +164,14 @@ X509 *d2i_X509(X509 **px, const unsigned char **in, long len)
 	if (!p || !px || !*px || !in || !*in || len < 4 || len > CP_MAX_DER)
 		return parse(px, in, len);
 	der = *in;
-	s = slot_of(p, der, len);
-	if (s->x && s->len == len && !memcmp(s->der, der, (size_t)len) && X509_up_ref(s->x)) {
+	set = set_of(p, der, len);
+	s = lookup(set, der, len);
+	if (s && X509_up_ref(s->x)) {
 		X509_free(*px);
 		*px = s->x;
 		*in += len;
+		if (s->hits < UINT_MAX)
+			s->hits++;
 		p->stats.reused++;
 		return s->x;
 	}
@@ -139,6 +179,7 @@ X509 *d2i_X509(X509 **px, const unsigned char **in, long len)
 	/* Only a certificate that is the whole buffer: the same bytes, the same result. */
 	if (!x || *in != der + len)
 		return x;
+	s = victim(set);
 	if (!s->der || s->len != len) {
 		unsigned char *buf = realloc(s->der, (size_t)len);
 
@@ -152,6 +193,7 @@ X509 *d2i_X509(X509 **px, const unsigned char **in, long len)
 		return x;
 	memcpy(s->der, der, (size_t)len);
 	s->len = len;
+	s->hits = 0;
 	s->x = x;
 	p->stats.parsed++;
 	return x;

@@ -23,8 +23,10 @@
  * (OpenSSL computes its cached extension data under its own lock), the
  * same objects a trust store shares between threads.
  *
- * Bounded: a fixed number of slots, a new certificate replaces the one in
- * its slot. Certificates up to 16 KiB.
+ * Bounded: a fixed number of slots in sets of two; a new certificate
+ * takes the way of its set that was reused least, so the intermediates
+ * every client sends stay while leaves seen once replace each other.
+ * Certificates up to 16 KiB.
  */
 #ifndef GW_CERTPOOL_H
 #define GW_CERTPOOL_H
