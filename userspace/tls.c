@@ -29,6 +29,7 @@
 #include "ktls.h"
 #include "tls.h"
 #include "tls_files.h"
+#include "tls_load.h"
 
 static int ssl_idx_conn = -1;
 static int ssl_idx_vr = -1;
@@ -392,212 +393,43 @@ int gw_tls_revoked(const struct gw_tls_server *ts, const struct gw_certrefs *ref
 	return found;
 }
 
-static time_t asn1_time_t(const ASN1_TIME *t)
-{
-	struct tm tm;
-
-	if (!t || !ASN1_TIME_to_tm(t, &tm))
-		return 0;
-	return timegm(&tm);
-}
-
-static void fmt_time(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	if (!strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) && len)
-		buf[0] = '\0';
-}
-
-/* Context for reporting problems of one listener against its config lines. */
-struct tls_where {
-	const struct gw_config *cfg;
-	OSSL_LIB_CTX *libctx;		/* every object of the context is made in it */
-	struct gw_tls_files *files;	/* the build's parsed files */
-	int idx;
-	struct gw_diag *diag;
-	struct gw_diag *warn;
-};
-
-static void __attribute__((format(printf, 6, 7)))
-tls_problem(const struct tls_where *w, struct gw_diag *d, struct gw_cfg_pos pos,
-	    const char *key, const char *file, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	gw_diag_add(d, "%s:%u: listeners[%d].tls.%s: \"%s\": %s",
-		    w->cfg->path, pos.line, w->idx, key, file, msg);
-}
-
-static void ssl_err_text(char *buf, size_t len)
-{
-	gw_ssl_errors(buf, len);
-	if (!buf[0])
-		gw_snprintf(buf, len, "no usable PEM data");
-}
-
 /*
  * The chain and key, parsed once per build (tls_files.h) and used here by
- * reference. The messages are those of SSL_CTX_use_certificate_chain_file
- * and of reading the key from the file.
+ * reference.
  */
 static int load_chain_and_key(struct gw_tls_server *ts, const struct gw_cfg_tls *t,
-			      const struct tls_where *w)
+			      const struct gw_tls_where *w)
 {
-	char err[512], when[32];
-	STACK_OF(X509) *rest;
-	const char *why;
-	EVP_PKEY *pkey;
-	X509 *leaf;
-	int ret;
+	const struct gw_tls_keyfile cert = { t->cert, t->pos_cert, "cert" };
+	const struct gw_tls_keyfile key = { t->key, t->pos_key, "key" };
 
-	ret = gw_tls_files_chain(w->files, w->libctx, t->cert, &leaf, &rest, &why);
-	if (ret == -ENOMEM)
-		return ret;
-	if (!ret && (SSL_CTX_use_certificate(ts->ctx, leaf) != 1 ||
-		     SSL_CTX_set1_chain(ts->ctx, rest) != 1)) {
-		ssl_err_text(err, sizeof(err));
-		why = err;
-		ret = -EINVAL;
-	}
-	if (ret) {
-		tls_problem(w, w->diag, t->pos_cert, "cert", t->cert,
-			    "cannot load certificate chain: %s", why[0] ? why : "no usable PEM data");
-		return ret;
-	}
-	ret = gw_tls_files_key(w->files, w->libctx, t->key, &pkey, &why);
-	if (ret == -ENOMEM)
-		return ret;
-	if (ret) {
-		tls_problem(w, w->diag, t->pos_key, "key", t->key,
-			    "cannot load private key: %s", why[0] ? why : "no usable PEM data");
-		return ret;
-	}
-	if (X509_check_private_key(leaf, pkey) != 1) {
-		ERR_clear_error();
-		tls_problem(w, w->diag, t->pos_key, "key", t->key,
-			    "private key does not match the certificate in \"%s\"",
-			    t->cert);
-		return -EINVAL;
-	}
-	if (SSL_CTX_use_PrivateKey(ts->ctx, pkey) != 1) {
-		ssl_err_text(err, sizeof(err));
-		tls_problem(w, w->diag, t->pos_key, "key", t->key,
-			    "cannot use private key: %s", err);
-		return -EINVAL;
-	}
-	ts->server_not_after = asn1_time_t(X509_get0_notAfter(leaf));
-	if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
-		fmt_time(ts->server_not_after, when, sizeof(when));
-		tls_problem(w, w->warn, t->pos_cert, "cert", t->cert,
-			    "server certificate expired at %s", when);
-	}
-	return 0;
+	return gw_tls_load_chain_key(w, ts->ctx, &cert, &key, "server", &ts->server_not_after);
 }
 
-/* Trust anchors: into the store, and advertised as acceptable CA names. */
-static int load_client_ca(struct gw_tls_server *ts, X509_STORE *store,
-			  const struct gw_cfg_tls *t, const struct tls_where *w)
+static int load_crl_files(struct gw_tls_server *ts, X509_STORE *store,
+			  const struct gw_cfg_tls *t, const struct gw_tls_where *w)
 {
-	STACK_OF(X509) *certs;
-	const char *why;
-	char err[512];
-	int i, n, ret;
+	unsigned int i;
+	int err = 0;
 
-	ret = gw_tls_files_certs(w->files, w->libctx, t->client_ca, &certs, &why);
-	if (ret == -ENOMEM)
-		return ret;
-	if (ret) {
-		tls_problem(w, w->diag, t->pos_client_ca, "client_ca", t->client_ca,
-			    "cannot open: %s", why[0] ? why : "no usable PEM data");
-		return ret;
+	ts->crls = calloc(t->n_crl ? t->n_crl : 1, sizeof(*ts->crls));
+	if (!ts->crls)
+		return -ENOMEM;
+	ts->n_crls = t->n_crl;
+	for (i = 0; i < t->n_crl; i++) {
+		const struct gw_tls_keyfile crl = { t->crl[i], t->pos_crl, "crl" };
+
+		err = gw_tls_load_crl_file(w, store, &crl, &ts->crls[i]) ?: err;
 	}
-	n = sk_X509_num(certs);
-	for (i = 0; i < n; i++) {
-		X509 *x = sk_X509_value(certs, i);
-		time_t na = asn1_time_t(X509_get0_notAfter(x));
-
-		if (!X509_check_ca(x))
-			tls_problem(w, w->warn, t->pos_client_ca, "client_ca",
-				    t->client_ca, "certificate %d is not a CA", i + 1);
-		if (!ts->ca_not_after || na < ts->ca_not_after)
-			ts->ca_not_after = na;
-		if (X509_STORE_add_cert(store, x) != 1 ||
-		    SSL_CTX_add_client_CA(ts->ctx, x) != 1) {
-			ssl_err_text(err, sizeof(err));
-			tls_problem(w, w->diag, t->pos_client_ca, "client_ca",
-				    t->client_ca, "cannot add certificate: %s", err);
-			return -EINVAL;
-		}
-	}
-	if (!n) {
-		tls_problem(w, w->diag, t->pos_client_ca, "client_ca", t->client_ca,
-			    "no PEM certificate found");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int add_crl(X509_STORE *store, X509_CRL *crl, const char *path,
-		   const struct tls_where *w, const struct gw_cfg_tls *t,
-		   struct gw_tls_crl_info *info)
-{
-	const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
-	time_t nt = asn1_time_t(next);
-	char when[32];
-
-	info->file = path;
-	if (nt && (!info->next_update || nt < info->next_update))
-		info->next_update = nt;
-
-	if (next && X509_cmp_current_time(next) < 0) {
-		fmt_time(asn1_time_t(next), when, sizeof(when));
-		tls_problem(w, w->warn, t->pos_crl, "crl", path,
-			    "CRL is past its nextUpdate (%s): handshakes that need it fail until it is refreshed",
-			    when);
-	}
-	if (X509_STORE_add_crl(store, crl) != 1)
-		return -EINVAL;
-	return 0;
-}
-
-/* One CRL file: one or more PEM CRLs, or a single DER CRL. */
-static int load_crl_file(X509_STORE *store, const char *path,
-			 const struct gw_cfg_tls *t, const struct tls_where *w,
-			 struct gw_tls_crl_info *info)
-{
-	STACK_OF(X509_CRL) *crls;
-	const char *why;
-	char err[512];
-	int i, ret;
-
-	ret = gw_tls_files_crls(w->files, w->libctx, path, &crls, &why);
-	if (ret == -ENOMEM)
-		return ret;
-	for (i = 0; !ret && i < sk_X509_CRL_num(crls); i++) {
-		ret = add_crl(store, sk_X509_CRL_value(crls, i), path, w, t, info);
-		if (ret) {
-			ssl_err_text(err, sizeof(err));
-			why = err;
-		}
-	}
-	if (ret)
-		tls_problem(w, w->diag, t->pos_crl, "crl", path,
-			    "cannot load CRL: %s", why[0] ? why : "no usable PEM data");
-	return ret;
+	return err;
 }
 
 static int setup_verify(struct gw_tls_server *ts, const struct gw_cfg_tls *t,
-			const struct tls_where *w)
+			const struct gw_tls_where *w)
 {
+	const struct gw_tls_keyfile ca = { t->client_ca, t->pos_client_ca, "client_ca" };
 	unsigned long flags = 0;
 	X509_STORE *store;
-	unsigned int i;
 	int err = 0;
 
 	store = X509_STORE_new();
@@ -605,13 +437,8 @@ static int setup_verify(struct gw_tls_server *ts, const struct gw_cfg_tls *t,
 		return -ENOMEM;
 	/* The SSL_CTX owns the store from here on. */
 	SSL_CTX_set_cert_store(ts->ctx, store);
-	err = load_client_ca(ts, store, t, w);
-	ts->crls = calloc(t->n_crl ? t->n_crl : 1, sizeof(*ts->crls));
-	if (!ts->crls)
-		return -ENOMEM;
-	ts->n_crls = t->n_crl;
-	for (i = 0; i < t->n_crl; i++)
-		err = load_crl_file(store, t->crl[i], t, w, &ts->crls[i]) ?: err;
+	err = gw_tls_load_cas(w, store, ts->ctx, &ca, &ts->ca_not_after);
+	err = load_crl_files(ts, store, t, w) ?: err;
 	if (err)
 		return err;
 
@@ -651,11 +478,12 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 					 struct gw_diag *diag, struct gw_diag *warn)
 {
 	const struct gw_cfg_tls *t = &l->tls;
-	struct tls_where w = {
+	struct gw_tls_where w = {
 		.cfg = cfg,
 		.libctx = libctx,
 		.files = files,
 		.idx = (int)(l - cfg->listeners),
+		.section = "tls",
 		.diag = diag,
 		.warn = warn,
 	};

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "sesscache.h"
+#include "tls_load.h"
 #include "vcache.h"
 #include "util.h"
 
@@ -61,11 +62,6 @@ static inline int gw_tls_max_client_certs(int verify_depth)
  * the message is malformed (libssl refuses it then).
  */
 int gw_tls_cert_msg_count(const unsigned char *msg, size_t len, bool tls13);
-
-struct gw_tls_crl_info {
-	const char *file;		/* points into the config */
-	time_t next_update;		/* earliest nextUpdate in the file, 0 = none */
-};
 
 struct gw_tls_server {
 	SSL_CTX *ctx;

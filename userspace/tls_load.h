@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Loading a TLS context's files (internal to tls.c and tls_client.c):
+ * a certificate chain with its key, trust anchors and CRLs, each taken
+ * from the build's parsed files (tls_files.h) and each problem reported
+ * against its config key and line, "FILE:LINE: listeners[N].SECTION.KEY:
+ * \"PATH\": what". The same words for the listener's server side
+ * (section "tls") and its backend leg ("upstream.tls").
+ */
+#ifndef GW_TLS_LOAD_H
+#define GW_TLS_LOAD_H
+
+#include <time.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "util.h"
+
+struct gw_tls_files;
+
+/* Where problems of one context go. */
+struct gw_tls_where {
+	const struct gw_config *cfg;
+	OSSL_LIB_CTX *libctx;		/* every object of the context is made in it */
+	struct gw_tls_files *files;	/* the build's parsed files */
+	int idx;			/* listeners[idx] */
+	const char *section;		/* "tls", "upstream.tls" */
+	struct gw_diag *diag;
+	struct gw_diag *warn;
+};
+
+/* What a CRL file holds, for the metrics. */
+struct gw_tls_crl_info {
+	const char *file;		/* points into the config */
+	time_t next_update;		/* earliest nextUpdate in the file, 0 = none */
+};
+
+/* One file a key names. */
+struct gw_tls_keyfile {
+	const char *path;
+	struct gw_cfg_pos pos;
+	const char *key;		/* "cert", "client_ca", ... */
+};
+
+/* ASN1_TIME as time_t (0 if unreadable); "YYYY-MM-DDTHH:MM:SSZ". */
+time_t gw_tls_asn1_time(const ASN1_TIME *t);
+void gw_tls_fmt_time(time_t t, char *buf, size_t len);
+
+/*
+ * The chain of cert and the key of key into ctx; the key must match the
+ * leaf. *not_after: the leaf's. An expired leaf is a warning ("what
+ * certificate expired at ..."). 0, -EINVAL (reported) or -ENOMEM.
+ */
+int gw_tls_load_chain_key(const struct gw_tls_where *w, SSL_CTX *ctx,
+			  const struct gw_tls_keyfile *cert, const struct gw_tls_keyfile *key,
+			  const char *what, time_t *not_after);
+
+/*
+ * Trust anchors of ca into store, and advertised as acceptable CA names
+ * when advertise is not NULL (a server's CertificateRequest). *not_after:
+ * the earliest expiry. A certificate that is not a CA is a warning.
+ */
+int gw_tls_load_cas(const struct gw_tls_where *w, X509_STORE *store, SSL_CTX *advertise,
+		    const struct gw_tls_keyfile *ca, time_t *not_after);
+
+/* One CRL file (PEM CRLs, or a single DER CRL) into store; info filled. */
+int gw_tls_load_crl_file(const struct gw_tls_where *w, X509_STORE *store,
+			 const struct gw_tls_keyfile *crl, struct gw_tls_crl_info *info);
+
+#endif
