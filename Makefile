@@ -149,7 +149,7 @@ DEB_PKGS := build-essential pkg-config clang llvm libssl-dev openssl \
 	    libcyaml-dev libyaml-dev libbpf-dev libelf-dev zlib1g-dev bpftool libmnl-dev \
 	    libsystemd-dev libcap-ng-dev iproute2 python3 python3-prometheus-client procps \
 	    qemu-system-x86 busybox-static kmod xz-utils zstd cpio debian-archive-keyring \
-	    libclang-rt-dev
+	    libclang-rt-dev socat
 deps:
 	$(Q)tools/install-deps $(DEB_PKGS)
 

@@ -203,16 +203,44 @@ static void conn_row_json(struct gw_sbuf *b, const struct gw_worker *w, const st
 	gw_json_u64(&j, "rtt_us", d ? d->rtt_us : 0);
 	gw_json_str(&j, "ulp", ulp);
 	gw_json_end(&j);
+	if (c->b_tls_version && c->uvr.ident) {
+		const struct gw_identity *up = c->uvr.ident;
+		char hex[GW_SHA256_HEX_LEN];
+
+		gw_json_obj_begin(&j, "upstream");
+		gw_json_str(&j, "identity", up->spiffe_id ? up->spiffe_id : up->subject);
+		gw_json_str(&j, "subject", up->subject);
+		gw_json_str(&j, "spiffe_id", up->spiffe_id);
+		gw_json_str(&j, "sha256", gw_identity_sha256_hex(up, hex));
+		gw_json_str(&j, "tls_version", c->b_tls_version);
+		gw_json_str(&j, "cipher", c->b_cipher);
+		gw_json_bool(&j, "resumed", c->b_resumed);
+		gw_json_end(&j);
+	}
 	gw_json_end(&j);
 	if (gw_json_err(&j) && !b->err)
 		b->err = gw_json_err(&j);
 	gw_json_free(&j);
 }
 
+/* s escaped for a terminal into buf, cut with "..." if it does not fit. */
+static void text_cell(char *buf, size_t size, const char *s)
+{
+	size_t n;
+
+	if (!gw_text_escape(buf, size, s))
+		return;
+	n = strlen(buf);
+	/* Room for "...", cut at a character boundary. */
+	while (n && (n > size - 4 || (buf[n] & 0xc0) == 0x80))
+		n--;
+	memcpy(buf + n, "...", 4);
+}
+
 static void conn_row(struct gw_sbuf *b, const struct gw_worker *w, const struct gw_conn *c,
 		     const struct gw_sockdiag *d, uint64_t now, bool json)
 {
-	char src[GW_SOCKADDR_STRLEN] = "?", ulp[64] = "-", who_text[256];
+	char src[GW_SOCKADDR_STRLEN] = "?", ulp[64] = "-", who_text[256], up_text[256] = "";
 	const char *who = c->ident ? (c->ident->spiffe_id ? c->ident->spiffe_id :
 				      c->ident->subject) : "-";
 
@@ -228,22 +256,19 @@ static void conn_row(struct gw_sbuf *b, const struct gw_worker *w, const struct 
 		return;
 	}
 	/* Text goes to a terminal: no control byte or bidi override from a certificate. */
-	if (gw_text_escape(who_text, sizeof(who_text), who)) {
-		size_t n = strlen(who_text);
-
-		/* Room for "...", cut at a character boundary. */
-		while (n && (n > sizeof(who_text) - 4 || (who_text[n] & 0xc0) == 0x80))
-			n--;
-		memcpy(who_text + n, "...", 4);
-	}
-	gw_sbuf_printf(b, "%-6llu %-12s %-28s %-44s %-8s %-30s %-9s %12llu %12llu %8llu %12llu %12llu %s\n",
+	text_cell(who_text, sizeof(who_text), who);
+	if (c->b_tls_version && c->uvr.ident)
+		text_cell(up_text, sizeof(up_text), c->uvr.ident->spiffe_id ?
+			  c->uvr.ident->spiffe_id : c->uvr.ident->subject);
+	gw_sbuf_printf(b, "%-6llu %-12s %-28s %-44s %-8s %-30s %-9s %12llu %12llu %8llu %12llu %12llu %s%s%s\n",
 		       (unsigned long long)c->id, c->lc->name, src, who_text,
 		       c->tls_version ? c->tls_version : conn_state_str(c->state),
 		       c->cipher ? c->cipher : "-", gw_conn_datapath(c),
 		       (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out,
 		       (unsigned long long)((now - c->t_start_ms) / 1000),
 		       d ? (unsigned long long)d->bytes_received : 0ULL,
-		       d ? (unsigned long long)d->bytes_acked : 0ULL, ulp);
+		       d ? (unsigned long long)d->bytes_acked : 0ULL, ulp,
+		       up_text[0] ? " upstream " : "", up_text);
 }
 
 /* One worker's rows of "conns". */

@@ -344,6 +344,14 @@ int gw_audit_emit(const struct gw_audit_event *ev)
 	gw_json_str(&j, "reason", ev->reason);
 	gw_json_str(&j, "detail", ev->detail);
 	gw_json_str(&j, "datapath", ev->datapath);
+	if (ev->up.id) {
+		gw_json_obj_begin(&j, "upstream");
+		put_identity(&j, ev->up.id);
+		gw_json_str(&j, "tls_version", ev->up.tls_version);
+		gw_json_str(&j, "cipher", ev->up.cipher);
+		gw_json_bool(&j, "resumed", ev->up.resumed);
+		gw_json_end(&j);
+	}
 	gw_json_raw_members(&j, ev->extra_json);
 	if (ev->counts) {
 		gw_json_u64(&j, "bytes_in", ev->bytes_in);

@@ -13,6 +13,14 @@
 
 #include "identity.h"
 
+/* The backend's side of a connection with upstream.tls. */
+struct gw_audit_upstream {
+	const struct gw_identity *id;	/* its verified leaf; NULL = nothing to say */
+	const char *tls_version;
+	const char *cipher;
+	bool resumed;			/* the backend resumed our session */
+};
+
 struct gw_audit_event {
 	const char *event;		/* conn_open, conn_close, handshake_fail, ... */
 	uint64_t conn_id;		/* 0 = none */
@@ -29,6 +37,7 @@ struct gw_audit_event {
 	const char *reason;
 	const char *detail;		/* free text for operators */
 	const char *datapath;
+	struct gw_audit_upstream up;	/* nested under "upstream" when up.id is set */
 	const char *extra_json;		/* pre-built ,"key":value... appended as is */
 	bool counts;			/* the three below are set */
 	uint64_t bytes_in;

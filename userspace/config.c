@@ -116,52 +116,12 @@ static void vrule(struct gw_cv_ctx *v, const char *p, const struct gw_raw_rule *
 		gw_cv_err(v, p, "rule \"%s\" has no criterion (spiffe_id, san_dns, subject or fingerprint_sha256); it would match every certificate",
 			  r->name);
 }
-/*
- * tls.crl: one path, or a list of paths. The schema skips the key; its
- * shape and values come from the walk.
- */
-static void vcrl(struct gw_cv_ctx *v, const char *tp, struct gw_cfg_tls *t)
-{
-	struct kpath cp = kp(tp, "crl");
-	const struct gw_lm_node *node = gw_lm_find(v->lm, cp.s), *ent;
-	unsigned int i, n = 0;
-
-	t->pos_crl.line = node ? node->line : 0;
-	if (!node)
-		return;
-	if (node->kind == GW_LM_MAP) {
-		gw_cv_err(v, cp.s, "expected a path or a list of paths, not a mapping");
-		return;
-	}
-	if (node->kind == GW_LM_SCALAR)
-		n = 1;
-	else
-		while (gw_lm_find(v->lm, kpi(tp, "crl", n).s))
-			n++;
-	t->crl = gw_cv_calloc(v, n, sizeof(*t->crl));
-	if (!t->crl)
-		return;
-	t->n_crl = n;
-	if (node->kind == GW_LM_SCALAR) {
-		t->crl[0] = gw_cv_file(v, cp.s, node->value, false);
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		struct kpath ep = kpi(tp, "crl", i);
-
-		ent = gw_lm_find(v->lm, ep.s);
-		if (ent->kind != GW_LM_SCALAR)
-			gw_cv_err(v, ep.s, "expected a path, not %s", gw_lm_kind_name(ent->kind));
-		else
-			t->crl[i] = gw_cv_file(v, ep.s, ent->value, false);
-	}
-}
+static const char *const crl_checks[] = { "chain", "leaf", "off" };
+static const char *const versions[] = { "1.2", "1.3" };
 
 static void vtls(struct gw_cv_ctx *v, const char *tp, const struct gw_raw_tls *t,
 		 struct gw_cfg_tls *out)
 {
-	static const char *const crl_checks[] = { "chain", "leaf", "off" };
-	static const char *const versions[] = { "1.2", "1.3" };
 	int x;
 
 	out->cert = gw_cv_file(v, kp(tp, "cert").s, t->cert, false);
@@ -170,7 +130,7 @@ static void vtls(struct gw_cv_ctx *v, const char *tp, const struct gw_raw_tls *t
 	out->pos_cert.line = gw_lm_line(v->lm, kp(tp, "cert").s);
 	out->pos_key.line = gw_lm_line(v->lm, kp(tp, "key").s);
 	out->pos_client_ca.line = gw_lm_line(v->lm, kp(tp, "client_ca").s);
-	vcrl(v, tp, out);
+	gw_cv_files(v, kp(tp, "crl").s, &out->crl, &out->n_crl, &out->pos_crl.line);
 
 	x = gw_cv_choice(v, kp(tp, "crl_check").s, t->crl_check, crl_checks, 3, GW_CRL_CHAIN);
 	out->crl_check = x < 0 ? GW_CRL_CHAIN : (enum gw_crl_check)x;
@@ -184,6 +144,47 @@ static void vtls(struct gw_cv_ctx *v, const char *tp, const struct gw_raw_tls *t
 	out->min_version = x == 1 ? TLS1_3_VERSION : TLS1_2_VERSION;
 	gw_cv_duration(v, kp(tp, "handshake_timeout").s, t->handshake_timeout, 5000, true,
 		       &out->handshake_timeout_ms);
+}
+
+static void vupstream_tls(struct gw_cv_ctx *v, const char *utp,
+			  const struct gw_raw_upstream_tls *t, struct gw_cfg_upstream_tls *out)
+{
+	int x;
+
+	out->cert = gw_cv_file(v, kp(utp, "cert").s, t->cert, false);
+	out->key = gw_cv_file(v, kp(utp, "key").s, t->key, true);
+	out->ca = gw_cv_file(v, kp(utp, "ca").s, t->ca, false);
+	out->pos_cert.line = gw_lm_line(v->lm, kp(utp, "cert").s);
+	out->pos_key.line = gw_lm_line(v->lm, kp(utp, "key").s);
+	out->pos_ca.line = gw_lm_line(v->lm, kp(utp, "ca").s);
+	gw_cv_files(v, kp(utp, "crl").s, &out->crl, &out->n_crl, &out->pos_crl.line);
+	/* Revocation is checked when CRLs are given; asked for without any, an error. */
+	x = gw_cv_choice(v, kp(utp, "crl_check").s, t->crl_check, crl_checks, 3,
+			 out->n_crl ? GW_CRL_CHAIN : GW_CRL_OFF);
+	out->crl_check = x < 0 ? GW_CRL_OFF : (enum gw_crl_check)x;
+	if (x >= 0 && out->crl_check != GW_CRL_OFF && !out->n_crl)
+		gw_cv_err(v, kp(utp, "crl_check").s,
+			  "crl_check: %s needs at least one crl file; omit crl_check to run without revocation checks",
+			  t->crl_check);
+	x = gw_cv_choice(v, kp(utp, "min_version").s, t->min_version, versions, 2, 0);
+	out->min_version = x == 1 ? TLS1_3_VERSION : TLS1_2_VERSION;
+
+	out->server_name = gw_cv_strdup(v, t->server_name);
+	if (t->server_name && !gw_cv_dns_name(t->server_name, false))
+		gw_cv_err(v, kp(utp, "server_name").s,
+			  "\"%s\" is not a DNS name; omit the key to send no server name",
+			  t->server_name);
+	out->verify_name = gw_cv_strdup(v, t->verify_name);
+	if (t->verify_name && !gw_cv_dns_name(t->verify_name, true))
+		gw_cv_err(v, kp(utp, "verify_name").s,
+			  "\"%s\" is not a DNS name or a \"*.\" pattern", t->verify_name);
+	out->verify_spiffe_id = gw_cv_strdup(v, t->verify_spiffe_id);
+	if (t->verify_spiffe_id && strncmp(t->verify_spiffe_id, "spiffe://", 9))
+		gw_cv_err(v, kp(utp, "verify_spiffe_id").s,
+			  "\"%s\" does not start with spiffe://", t->verify_spiffe_id);
+	if (!t->verify_name && !t->verify_spiffe_id)
+		gw_cv_err(v, utp,
+			  "set verify_name or verify_spiffe_id (or both): the backend's certificate must name what it is; there is no option that skips this");
 }
 
 static void vupstream(struct gw_cv_ctx *v, const char *up, const struct gw_raw_upstream *u,
@@ -207,12 +208,7 @@ static void vupstream(struct gw_cv_ctx *v, const char *up, const struct gw_raw_u
 		v->oom = true;
 		return;
 	}
-	out->tls->cert = gw_cv_file(v, kp(utp.s, "cert").s, t->cert, false);
-	out->tls->key = gw_cv_file(v, kp(utp.s, "key").s, t->key, true);
-	out->tls->ca = gw_cv_file(v, kp(utp.s, "ca").s, t->ca, false);
-	out->tls->server_name = gw_cv_strdup(v, t->server_name);
-	if (t->server_name && !t->server_name[0])
-		gw_cv_err(v, kp(utp.s, "server_name").s, "empty name; omit the key to send none");
+	vupstream_tls(v, utp.s, t, out->tls);
 }
 
 static void vlistener(struct gw_cv_ctx *v, unsigned int idx, const struct gw_raw_listener *r,
@@ -740,7 +736,10 @@ static void free_listener(struct gw_cfg_listener *l)
 		free(l->upstream.tls->cert);
 		free(l->upstream.tls->key);
 		free(l->upstream.tls->ca);
+		free_strlist(l->upstream.tls->crl, l->upstream.tls->n_crl);
 		free(l->upstream.tls->server_name);
+		free(l->upstream.tls->verify_name);
+		free(l->upstream.tls->verify_spiffe_id);
 		free(l->upstream.tls);
 	}
 }

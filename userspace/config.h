@@ -80,11 +80,23 @@ struct gw_cfg_tls {
 	struct gw_cfg_pos pos_cert, pos_key, pos_client_ca, pos_crl;
 };
 
+/*
+ * Mutual TLS to the backend: the gateway is the client. The backend's
+ * chain must verify to ca (and its CRLs) and its leaf match verify_name
+ * and/or verify_spiffe_id; there is no way to skip that.
+ */
 struct gw_cfg_upstream_tls {
-	char *cert;
+	char *cert;			/* the gateway's client chain, PEM */
 	char *key;
-	char *ca;
-	char *server_name;
+	char *ca;			/* trust anchors for the backend's chain */
+	char **crl;
+	unsigned int n_crl;
+	enum gw_crl_check crl_check;	/* default chain with crl files, else off */
+	int min_version;		/* TLS1_2_VERSION (default) or TLS1_3_VERSION */
+	char *server_name;		/* SNI sent, NULL = none */
+	char *verify_name;		/* a DNS SAN: exact, or a "*." pattern */
+	char *verify_spiffe_id;		/* a pattern, as authorize's spiffe_id */
+	struct gw_cfg_pos pos_cert, pos_key, pos_ca, pos_crl;
 };
 
 struct gw_cfg_upstream {

@@ -64,7 +64,12 @@ static const cyaml_schema_field_t upstream_tls_fields[] = {
 	STR_REQ("cert", struct gw_raw_upstream_tls, cert),
 	STR_REQ("key", struct gw_raw_upstream_tls, key),
 	STR_REQ("ca", struct gw_raw_upstream_tls, ca),
+	CYAML_FIELD_IGNORE("crl", CYAML_FLAG_OPTIONAL),
+	STR_OPT("crl_check", struct gw_raw_upstream_tls, crl_check),
+	STR_OPT("min_version", struct gw_raw_upstream_tls, min_version),
 	STR_OPT("server_name", struct gw_raw_upstream_tls, server_name),
+	STR_OPT("verify_name", struct gw_raw_upstream_tls, verify_name),
+	STR_OPT("verify_spiffe_id", struct gw_raw_upstream_tls, verify_spiffe_id),
 	CYAML_FIELD_END
 };
 

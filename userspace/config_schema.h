@@ -37,8 +37,10 @@ struct gw_raw_tls {
 	char *crl_check, *verify_depth, *min_version, *handshake_timeout;
 };
 
+/* upstream.tls.crl is not here either. */
 struct gw_raw_upstream_tls {
 	char *cert, *key, *ca, *server_name;
+	char *crl_check, *min_version, *verify_name, *verify_spiffe_id;
 };
 
 struct gw_raw_upstream {

@@ -304,3 +304,68 @@ bool gw_cv_valid_ifname(const char *s)
 	return true;
 }
 
+
+void gw_cv_files(struct gw_cv_ctx *v, const char *path, char ***files, unsigned int *n,
+		 unsigned int *line)
+{
+	const struct gw_lm_node *node = gw_lm_find(v->lm, path), *ent;
+	char ep[GW_LM_PATH];
+	unsigned int i, k = 0;
+
+	*files = NULL;
+	*n = 0;
+	*line = node ? node->line : 0;
+	if (!node)
+		return;
+	if (node->kind == GW_LM_MAP) {
+		gw_cv_err(v, path, "expected a path or a list of paths, not a mapping");
+		return;
+	}
+	if (node->kind == GW_LM_SCALAR) {
+		k = 1;
+	} else {
+		while (!gw_snprintf(ep, sizeof(ep), "%s[%u]", path, k) && gw_lm_find(v->lm, ep))
+			k++;
+	}
+	*files = gw_cv_calloc(v, k, sizeof(**files));
+	if (!*files)
+		return;
+	*n = k;
+	if (node->kind == GW_LM_SCALAR) {
+		(*files)[0] = gw_cv_file(v, path, node->value, false);
+		return;
+	}
+	for (i = 0; i < k; i++) {
+		(void)gw_snprintf(ep, sizeof(ep), "%s[%u]", path, i);
+		ent = gw_lm_find(v->lm, ep);
+		if (ent->kind != GW_LM_SCALAR)
+			gw_cv_err(v, ep, "expected a path, not %s", gw_lm_kind_name(ent->kind));
+		else
+			(*files)[i] = gw_cv_file(v, ep, ent->value, false);
+	}
+}
+
+bool gw_cv_dns_name(const char *s, bool pattern)
+{
+	size_t i, label = 0;
+
+	if (pattern && !strncmp(s, "*.", 2))
+		s += 2;
+	if (!*s || strlen(s) > 253)
+		return false;
+	for (i = 0; s[i]; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '.') {
+			if (!label || s[i + 1] == '\0')
+				return false;
+			label = 0;
+		} else if (isalnum(ch) || ch == '-' || ch == '_') {
+			if (++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}

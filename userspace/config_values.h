@@ -73,6 +73,17 @@ char *gw_cv_abspath(struct gw_cv_ctx *v, const char *val);
 char *gw_cv_file(struct gw_cv_ctx *v, const char *keypath, const char *val, bool private_key);
 
 /*
+ * Existing files at path: one path, or a list of paths (the schema skips
+ * such a key; its shape and values come from the line map). *files gets
+ * n entries (NULL and 0 when the key is absent), *line the key's line.
+ */
+void gw_cv_files(struct gw_cv_ctx *v, const char *path, char ***files, unsigned int *n,
+		 unsigned int *line);
+
+/* A DNS name; with pattern, also "*." and one. false after reporting what. */
+bool gw_cv_dns_name(const char *s, bool pattern);
+
+/*
  * A SHA-256 fingerprint: 64 hex digits, either run together or as 32
  * colon-separated pairs ("AB:CD:..."), any case. 0 or -EINVAL; reports nothing.
  */

@@ -118,6 +118,16 @@ void gw_conn_finish(struct gw_conn *c, const char *reason)
 	gw_conn_close(c, reason, false);
 }
 
+struct gw_audit_upstream gw_conn_upstream(const struct gw_conn *c)
+{
+	return (struct gw_audit_upstream){
+		.id = c->b_tls_version ? c->uvr.ident : NULL,
+		.tls_version = c->b_tls_version,
+		.cipher = c->b_cipher,
+		.resumed = c->b_resumed,
+	};
+}
+
 struct gw_certpool *gw_conn_certpool(const struct gw_conn *c)
 {
 	return c->ls->w->certpool;
@@ -127,7 +137,8 @@ bool gw_conn_ktls_allowed(const struct gw_conn *c, int cipher)
 {
 	unsigned int want = cipher == GW_KTLS_ANY_CIPHER ? ~0u : 1u << cipher;
 
-	return (c->ls->w->ktls & want) &&
+	/* kTLS on the backend leg is not there yet: both legs in userspace. */
+	return (c->ls->w->ktls & want) && !c->lc->upstream.tls &&
 	       c->ls->gen->cfg->datapath != GW_DATAPATH_USERSPACE;
 }
 
@@ -193,7 +204,8 @@ void gw_conn_close(struct gw_conn *c, const char *reason, bool abort)
 			.src = (struct sockaddr *)&c->src,
 			.dst = (struct sockaddr *)&c->dst, .id = c->ident,
 			.tls_version = c->tls_version, .cipher = c->cipher,
-			.rule = c->rule, .reason = reason, .datapath = gw_conn_datapath(c),
+			.rule = c->rule, .reason = reason, .detail = c->close_detail,
+			.datapath = gw_conn_datapath(c), .up = gw_conn_upstream(c),
 			.counts = true, .bytes_in = c->bytes_in,
 			.bytes_out = c->bytes_out,
 			.duration_ms = gw_now_ms() - c->t_start_ms));
@@ -205,6 +217,9 @@ void gw_conn_close(struct gw_conn *c, const char *reason, bool abort)
 	gw_timer_stop(&w->loop, &c->idle_timer);
 	gw_loop_set(&w->loop, &c->cev, 0);
 	gw_loop_set(&w->loop, &c->bev, 0);
+	/* The backend hears it is over as the client would: close_notify. */
+	if (c->bssl && !abort && !c->b_shut && c->state == GW_CONN_FORWARDING)
+		SSL_shutdown(c->bssl);
 	if (abort) {
 		set_linger0(c->cev.fd);
 		if (c->bev.fd >= 0)
@@ -244,6 +259,10 @@ void gw_conns_reap(struct gw_worker *w)
 	while ((c = w->dead)) {
 		w->dead = c->dead_next;
 		SSL_free(c->ssl);
+		SSL_free(c->bssl);
+		gw_upstream_vr_free(&c->uvr);
+		free(c->up_hdr);
+		free(c->close_detail);
 		X509_free(c->vr.leaf);
 		sk_X509_pop_free(c->vr.chain, X509_free);
 		gw_certrefs_free(c->certrefs);

@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <openssl/ssl.h>
 
+#include "audit.h"
 #include "config.h"
 #include "identity.h"
 #include "listener.h"
@@ -125,6 +126,18 @@ struct gw_conn {
 	uint32_t c_read_wants;		/* EPOLLIN/EPOLLOUT SSL_read is waiting for */
 	uint32_t c_write_wants;		/* same for SSL_write / SSL_shutdown */
 	uint32_t proxy_hdr_left;	/* PROXY header bytes at the front of c2b */
+	/* the backend leg in TLS (upstream.tls), NULL/0 over plain TCP */
+	SSL *bssl;
+	struct gw_upstream_vr uvr;	/* its verification, then its identity */
+	const char *b_tls_version;
+	const char *b_cipher;
+	bool b_resumed;			/* the backend resumed our session */
+	bool b_heard;			/* the backend sent payload */
+	uint32_t b_read_wants;		/* EPOLLIN/EPOLLOUT SSL_read is waiting for */
+	uint32_t b_write_wants;		/* same for SSL_write / SSL_shutdown */
+	char *up_hdr;			/* PROXY header still to send before the ClientHello */
+	uint32_t up_hdr_len, up_hdr_off;
+	char *close_detail;		/* the conn_close line's detail, NULL = none */
 	uint64_t bytes_in;		/* client -> backend payload */
 	uint64_t bytes_out;		/* backend -> client payload */
 
@@ -202,6 +215,8 @@ bool gw_conn_ktls_allowed(const struct gw_conn *c, int cipher);
  */
 #define GW_KEY_UPDATES_PER_S 16
 bool gw_conn_key_update_ok(struct gw_conn *c);
+/* The backend leg for audit lines: id NULL until its TLS handshake ended. */
+struct gw_audit_upstream gw_conn_upstream(const struct gw_conn *c);
 /* The parsed certificates of the connection's worker (certpool.h). */
 struct gw_certpool *gw_conn_certpool(const struct gw_conn *c);
 

@@ -13,7 +13,10 @@
  *    the backend once the buffered bytes are delivered; a backend FIN
  *    becomes close_notify (and FIN) to the client; the other direction
  *    keeps flowing until it ends too;
- *  - a reset or a TLS error on one side resets both (abort).
+ *  - a reset or a TLS error on one side resets both (abort);
+ *  - with upstream.tls the backend leg is SSL_read/SSL_write too: its
+ *    close_notify (or FIN) is the backend's end, and the client's end
+ *    becomes close_notify and FIN to the backend.
  *
  * It never makes a policy decision: by the time it runs, both stages have
  * passed.
@@ -127,12 +130,65 @@ static enum step client_read(struct gw_conn *c)
 	}
 }
 
+/*
+ * A TLS call on the backend leg that did not complete. An alert before
+ * the backend sent anything is a refused handshake: in TLS 1.3 the
+ * backend judges our certificate after our handshake ended.
+ */
+static enum step backend_tls_error(struct gw_conn *c, int e, uint32_t *wants)
+{
+	char detail[512];
+
+	if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+		*wants = want_of(e);
+		return STEP_IDLE;
+	}
+	if (e == SSL_ERROR_SSL && !c->b_heard) {
+		gw_ssl_errors(detail, sizeof(detail));
+		free(c->close_detail);
+		c->close_detail = detail[0] ? strdup(detail) : NULL;
+		gw_conn_finish(c, "upstream_tls_error");
+		return STEP_CLOSED;
+	}
+	return abort_conn(c, e == SSL_ERROR_SYSCALL ? "backend_reset" : "backend_tls_error");
+}
+
+/* c2b buffer -> backend over TLS, then close_notify and FIN once the client's side ended. */
+static enum step backend_write_tls(struct gw_conn *c)
+{
+	uint32_t len = gw_buf_len(&c->c2b);
+	int n;
+
+	c->b_write_wants = 0;
+	if (len) {
+		ERR_clear_error();
+		n = SSL_write(c->bssl, c->c2b.data + c->c2b.head, len);
+		if (n <= 0)
+			return backend_tls_error(c, SSL_get_error(c->bssl, n), &c->b_write_wants);
+		gw_conn_count_bytes(c, n, 0);
+		buf_consume(&c->c2b, n);
+		return STEP_MOVED;
+	}
+	if (c->c_eof && !c->b_shut) {
+		ERR_clear_error();
+		n = SSL_shutdown(c->bssl);
+		if (n < 0)
+			return backend_tls_error(c, SSL_get_error(c->bssl, n), &c->b_write_wants);
+		shutdown(c->bev.fd, SHUT_WR);
+		c->b_shut = true;
+		return STEP_MOVED;
+	}
+	return STEP_IDLE;
+}
+
 /* c2b buffer -> backend, then FIN once the client's side has ended. */
 static enum step backend_write(struct gw_conn *c)
 {
 	uint32_t len = gw_buf_len(&c->c2b), h;
 	ssize_t n;
 
+	if (c->bssl)
+		return backend_write_tls(c);
 	if (len) {
 		n = send(c->bev.fd, c->c2b.data + c->c2b.head, len, MSG_NOSIGNAL);
 		if (n < 0) {
@@ -155,15 +211,39 @@ static enum step backend_write(struct gw_conn *c)
 	return STEP_IDLE;
 }
 
+/* Backend over TLS -> b2c buffer; close_notify or FIN is its end. */
+static enum step backend_read_tls(struct gw_conn *c)
+{
+	int n, e;
+
+	ERR_clear_error();
+	n = SSL_read(c->bssl, c->b2c.data + c->b2c.tail, gw_buf_space(&c->b2c));
+	if (n > 0) {
+		c->b_heard = true;
+		c->b2c.tail += n;
+		return STEP_MOVED;
+	}
+	buf_release_if_empty(&c->b2c);
+	e = SSL_get_error(c->bssl, n);
+	if (e == SSL_ERROR_ZERO_RETURN) {
+		c->b_eof = true;
+		return STEP_MOVED;
+	}
+	return backend_tls_error(c, e, &c->b_read_wants);
+}
+
 /* Backend -> b2c buffer. */
 static enum step backend_read(struct gw_conn *c)
 {
 	ssize_t n;
 
+	c->b_read_wants = 0;
 	if (c->b_eof || (c->b2c.data && !gw_buf_space(&c->b2c)))
 		return STEP_IDLE;
 	if (!buf_reserve(&c->b2c))
 		return abort_conn(c, "out_of_memory");
+	if (c->bssl)
+		return backend_read_tls(c);
 	n = recv(c->bev.fd, c->b2c.data + c->b2c.tail, gw_buf_space(&c->b2c), 0);
 	if (n > 0) {
 		c->b2c.tail += n;
@@ -250,11 +330,16 @@ static void pump(struct gw_conn *c)
 		return;
 	}
 	cev = c->c_read_wants | c->c_write_wants;
-	bev = 0;
-	if (gw_buf_len(&c->c2b))
-		bev |= EPOLLOUT;
-	if (!c->b_eof && (!c->b2c.data || gw_buf_space(&c->b2c)))
-		bev |= EPOLLIN;
+	if (c->bssl) {
+		/* What the TLS calls that could not go on wait for. */
+		bev = c->b_read_wants | c->b_write_wants;
+	} else {
+		bev = 0;
+		if (gw_buf_len(&c->c2b))
+			bev |= EPOLLOUT;
+		if (!c->b_eof && (!c->b2c.data || gw_buf_space(&c->b2c)))
+			bev |= EPOLLIN;
+	}
 	gw_conn_set_events(c, &c->cev, cev);
 	gw_conn_set_events(c, &c->bev, bev);
 }

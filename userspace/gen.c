@@ -141,14 +141,8 @@ struct gw_gen *gw_gen_build(const char *path, unsigned int n_workers,
 	files = gw_tls_files_new();
 	if (!gen->tls || !gen->expiry_warned || !files)
 		goto out_free;
-	for (i = 0; i < gen->cfg->n_listeners; i++) {
-		const struct gw_cfg_listener *lc = &gen->cfg->listeners[i];
-
+	for (i = 0; i < gen->cfg->n_listeners; i++)
 		gen_build_tls(gen, i, files, diag, warn);
-		if (lc->upstream.tls)
-			gw_diag_add(diag, "%s: listeners[%u].upstream.tls: TLS towards the backend is not supported by this version",
-				    gen->cfg->path, i);
-	}
 	gw_tls_files_free(files);
 	files = NULL;
 	if (gw_diag_count(diag) != before)

@@ -171,6 +171,19 @@ void gw_stats_snapshot(struct gw_worker *pw, struct gw_stage1 *s1)
 				set_gauge("mtlsgw_crl_next_update_timestamp_seconds", "listener",
 					  name, "file", ts->crls[k].file,
 					  (double)ts->crls[k].next_update);
+		if (ts->upstream) {
+			const struct gw_tls_client *tc = ts->upstream;
+
+			set_gauge("mtlsgw_cert_not_after_timestamp_seconds", "listener", name,
+				  "kind", "upstream", (double)tc->cert_not_after);
+			set_gauge("mtlsgw_cert_not_after_timestamp_seconds", "listener", name,
+				  "kind", "upstream_ca", (double)tc->ca_not_after);
+			for (k = 0; k < tc->n_crls; k++)
+				if (tc->crls[k].next_update)
+					set_gauge("mtlsgw_crl_next_update_timestamp_seconds",
+						  "listener", name, "file", tc->crls[k].file,
+						  (double)tc->crls[k].next_update);
+		}
 		for (k = 0; s1 && k < GW_S1_NR_VERDICTS; k++) {
 			struct gw_s1_counter cnt;
 

@@ -534,6 +534,11 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 
 	err = load_chain_and_key(ts, t, &w);
 	err = setup_verify(ts, t, &w) ?: err;
+	if (l->upstream.tls) {
+		ts->upstream = gw_tls_client_new(cfg, l, libctx, files, diag, warn);
+		if (!ts->upstream)
+			err = -EINVAL;
+	}
 	if (err)
 		goto out_free;
 	return ts;
@@ -551,6 +556,7 @@ void gw_tls_server_free(struct gw_tls_server *ts)
 	if (!ts)
 		return;
 	SSL_CTX_free(ts->ctx);
+	gw_tls_client_free(ts->upstream);
 	gw_vcache_free(ts->vcache);
 	gw_sesscache_free(ts->sessions);
 	free(ts->crls);

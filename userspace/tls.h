@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "sesscache.h"
+#include "tls_client.h"
 #include "tls_load.h"
 #include "vcache.h"
 #include "util.h"
@@ -28,13 +29,6 @@
  * certificates they share: two per connection, each resumes once.
  */
 #define GW_TLS_SESSION_CACHE 20000
-
-/* Only AEAD suites that kTLS can carry (SPEC.md). */
-#define GW_TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:" \
-			"TLS_CHACHA20_POLY1305_SHA256"
-#define GW_TLS12_CIPHERS "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
-			 "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
-			 "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 /*
  * The most a client's Certificate message may hold: its own certificate,
@@ -71,6 +65,7 @@ struct gw_tls_server {
 	unsigned int n_crls;
 	struct gw_vcache *vcache;	/* verified issuer paths (vcache.h) */
 	struct gw_sesscache *sessions;	/* resumable sessions (sesscache.h) */
+	struct gw_tls_client *upstream;	/* upstream.tls, NULL = plain TCP (tls_client.h) */
 };
 
 /*

@@ -42,6 +42,7 @@ static const struct {
 	{ "gw-client-chain.pem", 0644 },
 	{ "gw-client-key.pem", 0600 },
 	{ "backend-root.pem", 0644 },
+	{ "backend.crl", 0644 },
 };
 
 FIXTURE(cfg) {
@@ -229,21 +230,26 @@ static const char full_yaml[] =
 	"        key: gw-client-key.pem\n"			/* 45 */
 	"        ca: ./backend-root.pem\n"			/* 46 */
 	"        server_name: payments.internal\n"		/* 47 */
-	"    max_connections: 1000000\n"			/* 48 */
-	"    max_handshakes: 1\n"				/* 49 */
-	"  - name: v6.only_listener-2\n"			/* 50 */
-	"    listen: \"[::]:8443\"\n"				/* 51 */
-	"    tls:\n"						/* 52 */
-	"      cert: cert.pem\n"				/* 53 */
-	"      key: key.pem\n"					/* 54 */
-	"      client_ca: ca.pem\n"				/* 55 */
-	"      crl: issuing.crl\n"				/* 56 */
-	"      min_version: 1.2\n"				/* 57 */
-	"    authorize:\n"					/* 58 */
-	"      - name: one\n"					/* 59 */
-	"        san_dns: [a.corp.test]\n"			/* 60 */
-	"    upstream:\n"					/* 61 */
-	"      address: \"[::1]:9000\"\n";			/* 62 */
+	"        verify_name: \"*.payments.internal\"\n"	/* 48 */
+	"        verify_spiffe_id: spiffe://corp.test/prod/*\n"	/* 49 */
+	"        crl: [backend.crl]\n"				/* 50 */
+	"        crl_check: leaf\n"				/* 51 */
+	"        min_version: \"1.3\"\n"			/* 52 */
+	"    max_connections: 1000000\n"			/* 53 */
+	"    max_handshakes: 1\n"				/* 54 */
+	"  - name: v6.only_listener-2\n"			/* 55 */
+	"    listen: \"[::]:8443\"\n"				/* 56 */
+	"    tls:\n"						/* 57 */
+	"      cert: cert.pem\n"				/* 58 */
+	"      key: key.pem\n"					/* 59 */
+	"      client_ca: ca.pem\n"				/* 60 */
+	"      crl: issuing.crl\n"				/* 61 */
+	"      min_version: 1.2\n"				/* 62 */
+	"    authorize:\n"					/* 63 */
+	"      - name: one\n"					/* 64 */
+	"        san_dns: [a.corp.test]\n"			/* 65 */
+	"    upstream:\n"					/* 66 */
+	"      address: \"[::1]:9000\"\n";			/* 67 */
 
 TEST_F(cfg, full_config_every_field)
 {
@@ -357,6 +363,14 @@ TEST_F(cfg, full_config_every_field)
 	EXPECT_STREQ(in_dir(self, "gw-client-key.pem"), l->upstream.tls->key);
 	EXPECT_STREQ(in_dir(self, "./backend-root.pem"), l->upstream.tls->ca);
 	EXPECT_STREQ("payments.internal", l->upstream.tls->server_name);
+	EXPECT_STREQ("*.payments.internal", l->upstream.tls->verify_name);
+	EXPECT_STREQ("spiffe://corp.test/prod/*", l->upstream.tls->verify_spiffe_id);
+	ASSERT_EQ(1, l->upstream.tls->n_crl);
+	EXPECT_STREQ(in_dir(self, "backend.crl"), l->upstream.tls->crl[0]);
+	EXPECT_EQ(50, l->upstream.tls->pos_crl.line);
+	EXPECT_EQ(44, l->upstream.tls->pos_cert.line);
+	EXPECT_EQ(GW_CRL_LEAF, l->upstream.tls->crl_check);
+	EXPECT_EQ(TLS1_3_VERSION, l->upstream.tls->min_version);
 	EXPECT_EQ(1000000, l->max_connections);
 	EXPECT_EQ(1, l->max_handshakes);
 
@@ -369,7 +383,7 @@ TEST_F(cfg, full_config_every_field)
 	/* A single CRL path, not a list; a plain (unquoted) 1.2. */
 	ASSERT_EQ(1, l2->tls.n_crl);
 	EXPECT_STREQ(in_dir(self, "issuing.crl"), l2->tls.crl[0]);
-	EXPECT_EQ(56, l2->tls.pos_crl.line);
+	EXPECT_EQ(61, l2->tls.pos_crl.line);
 	EXPECT_EQ(GW_CRL_CHAIN, l2->tls.crl_check);
 	EXPECT_EQ(TLS1_2_VERSION, l2->tls.min_version);
 	sin6 = (const struct sockaddr_in6 *)&l2->upstream.addr;
@@ -933,10 +947,85 @@ TEST_F(cfg, upstream_key_mode_checked_too)
 	     "      tls:\n"
 	     "        cert: gw-client-chain.pem\n"
 	     "        key: gw-client-key.pem\n"		/* 10 */
-	     "        ca: backend-root.pem\n");
+	     "        ca: backend-root.pem\n"
+	     "        verify_name: backend.test\n");
 	expect_error(_ctx, self, 10,
 		     "listeners[0].upstream.tls.key: \"%s\" is readable by group or other (mode 0640); chmod 600 it",
 		     in_dir(self, "gw-client-key.pem"));
+}
+
+/*
+ * A listener whose upstream.tls block is "tls:" at line 8, extra from
+ * line 12. What an earlier load left is dropped first.
+ */
+static void load_upstream_tls(HARNESS_CTX, FIXTURE_DATA(cfg) *self, const char *extra)
+{
+	char text[2048];
+
+	gw_cfg_free(self->cfg);
+	self->cfg = NULL;
+	gw_diag_free(&self->diag);
+	memset(&self->diag, 0, sizeof(self->diag));
+	ASSERT_EQ(0, gw_snprintf(text, sizeof(text),
+				 "listeners:\n"
+				 "  - name: web\n"
+				 "    listen: \"127.0.0.1:8443\"\n"
+				 "    authorize: [{name: r, san_dns: [a.test]}]\n"
+				 "    tls: {cert: cert.pem, key: key.pem, client_ca: ca.pem, crl_check: \"off\"}\n"
+				 "    upstream:\n"
+				 "      address: \"127.0.0.1:9000\"\n"
+				 "      tls:\n"				/* 8 */
+				 "        cert: gw-client-chain.pem\n"
+				 "        key: gw-client-key.pem\n"		/* 10 */
+				 "        ca: backend-root.pem\n"
+				 "%s", extra));
+	load(_ctx, self, text);
+}
+
+TEST_F(cfg, upstream_tls_without_verify_is_an_error)
+{
+	load_upstream_tls(_ctx, self, "        server_name: backend.test\n");
+	expect_error(_ctx, self, 8,
+		     "listeners[0].upstream.tls: set verify_name or verify_spiffe_id (or both): the backend's certificate must name what it is; there is no option that skips this");
+}
+
+TEST_F(cfg, upstream_tls_bad_names)
+{
+	load_upstream_tls(_ctx, self, "        verify_name: \"a.*.test\"\n");
+	expect_error(_ctx, self, 12,
+		     "listeners[0].upstream.tls.verify_name: \"a.*.test\" is not a DNS name or a \"*.\" pattern");
+	load_upstream_tls(_ctx, self, "        verify_spiffe_id: corp.test/backend\n");
+	expect_error(_ctx, self, 12,
+		     "listeners[0].upstream.tls.verify_spiffe_id: \"corp.test/backend\" does not start with spiffe://");
+	load_upstream_tls(_ctx, self,
+			  "        verify_name: backend.test\n"
+			  "        server_name: \"*.test\"\n");
+	expect_error(_ctx, self, 13,
+		     "listeners[0].upstream.tls.server_name: \"*.test\" is not a DNS name; omit the key to send no server name");
+}
+
+TEST_F(cfg, upstream_tls_crl_check_needs_a_crl)
+{
+	const struct gw_cfg_upstream_tls *t;
+
+	load_upstream_tls(_ctx, self,
+			  "        verify_name: backend.test\n"
+			  "        crl_check: chain\n");
+	expect_error(_ctx, self, 13,
+		     "listeners[0].upstream.tls.crl_check: crl_check: chain needs at least one crl file; omit crl_check to run without revocation checks");
+	/* No crl: no revocation check; one: chain by default. */
+	load_upstream_tls(_ctx, self, "        verify_spiffe_id: spiffe://corp.test/b\n");
+	expect_ok(_ctx, self);
+	t = self->cfg->listeners[0].upstream.tls;
+	EXPECT_EQ(GW_CRL_OFF, t->crl_check);
+	EXPECT_NULL(t->server_name);
+	EXPECT_NULL(t->verify_name);
+	EXPECT_EQ(TLS1_2_VERSION, t->min_version);
+	load_upstream_tls(_ctx, self,
+			  "        verify_name: backend.test\n"
+			  "        crl: backend.crl\n");
+	expect_ok(_ctx, self);
+	EXPECT_EQ(GW_CRL_CHAIN, self->cfg->listeners[0].upstream.tls->crl_check);
 }
 
 TEST_F(cfg, crl_check_without_crl)

@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The backend leg in mutual TLS (upstream.tls), on loopback: the backends
+ * are servers nobody here wrote that demand a client certificate (socat's
+ * OPENSSL-LISTEN with verify=1 echoing through cat, openssl s_server with
+ * -Verify 1 -verify_return_error), the client is the harness's. What a
+ * user checks: the bytes that come back, the backend's identity in the
+ * audit log and in "mtlsgwctl conns", the reason when the backend is not
+ * who it must be, and that no byte of the client reaches a backend that
+ * failed verification.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+#include "lib/gwtest.h"
+
+#define MiB (1024 * 1024)
+
+/* A backend process: its pid and where its output goes. */
+struct ext_backend {
+	pid_t pid;
+	int port;
+	char log[96];
+};
+
+/* Start argv (stdout and stderr to b->log); wait until b->port accepts. 0 or -1. */
+static int ext_start(struct ext_backend *b, const char *dir, char *const argv[])
+{
+	uint64_t end = gwt_now_ms() + 10000;
+	int fd;
+
+	snprintf(b->log, sizeof(b->log), "%s/backend.log", dir);
+	fflush(NULL);
+	b->pid = fork();
+	if (b->pid < 0)
+		return -1;
+	if (b->pid == 0) {
+		fd = open(b->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		fd = open("/dev/null", O_RDONLY);
+		if (fd >= 0)
+			dup2(fd, STDIN_FILENO);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	while (gwt_now_ms() < end) {
+		fd = gwt_raw_connect(b->port);
+		if (fd >= 0) {
+			close(fd);
+			return 0;
+		}
+		if (waitpid(b->pid, NULL, WNOHANG) == b->pid) {
+			b->pid = -1;
+			return -1;
+		}
+		usleep(20 * 1000);
+	}
+	return -1;
+}
+
+static void ext_stop(struct ext_backend *b)
+{
+	if (b->pid <= 0)
+		return;
+	kill(b->pid, SIGTERM);
+	waitpid(b->pid, NULL, 0);
+	b->pid = -1;
+}
+
+/*
+ * socat, echoing through cat, demanding a client certificate under
+ * client_ca, serving cert (a base name in the PKI).
+ */
+static int socat_start(struct ext_backend *b, const char *dir, const char *cert,
+		       const char *client_ca)
+{
+	char listen[1024], chain[256], key[256];
+	char *argv[] = { "socat", "-T", "30", listen, "EXEC:cat", NULL };
+
+	snprintf(chain, sizeof(chain), "%s-chain.pem", cert);
+	snprintf(key, sizeof(key), "%s.key", cert);
+	b->port = gwt_free_port();
+	snprintf(listen, sizeof(listen),
+		 "OPENSSL-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork,cert=%s,key=%s,cafile=%s,verify=1",
+		 b->port, gwt_pki_path(chain), gwt_pki_path(key), gwt_pki_path(client_ca));
+	return ext_start(b, dir, argv);
+}
+
+/*
+ * openssl s_server, one connection after another, demanding a client
+ * certificate, answering an HTTP GET with its status page.
+ */
+static int s_server_start(struct ext_backend *b, const char *dir)
+{
+	char port[16], cert[256], key[256], chain[256], ca[256];
+	char *argv[] = { "openssl", "s_server", "-accept", port, "-cert", cert, "-key", key,
+			 "-cert_chain", chain, "-CAfile", ca, "-Verify", "1",
+			 "-verify_return_error", "-www", NULL };
+
+	b->port = gwt_free_port();
+	snprintf(port, sizeof(port), "127.0.0.1:%d", b->port);
+	snprintf(cert, sizeof(cert), "%s", gwt_pki_path("backend.crt"));
+	snprintf(key, sizeof(key), "%s", gwt_pki_path("backend.key"));
+	snprintf(chain, sizeof(chain), "%s", gwt_pki_path("backend-chain.pem"));
+	snprintf(ca, sizeof(ca), "%s", gwt_pki_path("root-ca.crt"));
+	return ext_start(b, dir, argv);
+}
+
+/* A backend that accepts TCP and never says a word. */
+static int silent_listener(int *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 16) ||
+	    getsockname(fd, (struct sockaddr *)&a, &len)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+FIXTURE(up) {
+	char dir[64];			/* the backend's log */
+	struct ext_backend be;
+	struct gwt_gw gw;
+	char tls[2048];
+	struct gwt_gw_opts go;
+	int silent_fd;
+};
+
+FIXTURE_SETUP(up)
+{
+	memset(self, 0, sizeof(*self));
+	self->be.pid = -1;
+	self->gw.pid = -1;
+	self->gw.notify_fd = -1;
+	self->silent_fd = -1;
+	ASSERT_EQ(0, gwt_mkdtemp(self->dir, sizeof(self->dir)));
+}
+
+FIXTURE_TEARDOWN(up)
+{
+	ext_stop(&self->be);
+	if (self->silent_fd >= 0)
+		close(self->silent_fd);
+	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
+	gwt_rmtree(self->dir);
+}
+
+/* The gateway in front of port, with upstream.tls: verify lines, then extra. */
+static int gw_start(FIXTURE_DATA(up) *self, int port, const char *verify, const char *extra)
+{
+	snprintf(self->tls, sizeof(self->tls),
+		 "      connect_timeout: 2s\n"
+		 "      tls:\n"
+		 "        cert: %s\n"
+		 "        key: %s\n"
+		 "        ca: %s\n"
+		 "        server_name: backend.corp.test\n"
+		 "%s%s",
+		 gwt_pki_path("gateway-chain.pem"), gwt_pki_path("gateway.key"),
+		 gwt_pki_path("ca-bundle.pem"),
+		 verify ? verify : "        verify_name: backend.corp.test\n", extra ? extra : "");
+	self->go.upstream_port = port;
+	self->go.upstream_extra = self->tls;
+	self->go.top_extra = "workers: 1\n";
+	if (gwt_gw_config(&self->gw, &self->go))
+		return -1;
+	return gwt_gw_start(&self->gw);
+}
+
+static int start_socat(FIXTURE_DATA(up) *self, const char *cert, const char *client_ca)
+{
+	return socat_start(&self->be, self->dir, cert, client_ca);
+}
+
+/* Bytes both ways through both legs: 4 MiB sent, the same 4 MiB back. */
+TEST_F(up, bulk_byte_exact_and_backend_identity_audited)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa" };
+	unsigned char got[32], want[32];
+	struct gwt_client cl;
+	uint64_t rx = 0;
+	char *line, *out = NULL;
+
+	ASSERT_EQ(0, start_socat(self, "backend", "root-ca.crt"));
+	ASSERT_EQ(0, gw_start(self, self->be.port,
+			      "        verify_name: \"*.corp.test\"\n"
+			      "        verify_spiffe_id: spiffe://corp.test/prod/*\n", NULL));
+	ASSERT_EQ(0, gwt_client_connect(&cl, self->gw.port, &co));
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"upstream_open\"",
+			      "\"spiffe_id\":\"spiffe://corp.test/prod/backend\"", NULL);
+	ASSERT_NOT_NULL(line);
+	EXPECT_NOT_NULL(strstr(line, "\"subject\":\"CN=backend,OU=prod,O=Corp\""));
+	EXPECT_NOT_NULL(strstr(line, "\"resumed\":false"));
+	free(line);
+	ASSERT_EQ(0, gwt_ctl(&self->gw, &out, "conns --json"));
+	EXPECT_NOT_NULL(strstr(out, "\"upstream\":{\"identity\":\"spiffe://corp.test/prod/backend\""));
+	free(out);
+
+	ASSERT_EQ(0, gwt_client_bulk(&cl, 4 * MiB, 7, &rx, got, 60000));
+	gwt_client_close(&cl);
+	EXPECT_EQ(4 * MiB, rx);
+	gwt_pattern_sha256(7, 4 * MiB, want);
+	EXPECT_MEMEQ(want, got, 32);
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_close\"", "\"reason\":\"closed\"",
+			      "\"upstream\":{", "\"datapath\":\"userspace\"", NULL);
+	ASSERT_NOT_NULL(line);
+	EXPECT_NOT_NULL(strstr(line, "\"bytes_in\":4194304"));
+	free(line);
+	EXPECT_EQ(1, gwt_metric_value(&self->gw, "mtlsgw_upstream_handshakes_total{listener=\"test\",result=\"ok\",reason=\"none\",session=\"full\"}"));
+}
+
+/* The backend sent no byte back before its chain failed; the client's never got there. */
+static void expect_refused_opened(HARNESS_CTX, FIXTURE_DATA(up) *self, const char *reason,
+				  const char *detail, bool opened)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa" };
+	struct gwt_outcome out;
+	char *line;
+
+	gwt_client_try(self->gw.port, &co, "must never reach the backend", 1, &out);
+	EXPECT_TRUE(out.handshake_ok);
+	EXPECT_EQ(0, out.rx);
+	EXPECT_TRUE(out.closed);
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_close\"", reason, detail, NULL);
+	ASSERT_NOT_NULL(line);
+	if (!opened) {
+		EXPECT_NULL(strstr(line, "\"upstream\":{"));
+		EXPECT_EQ(0, gwt_audit_count(&self->gw, "\"event\":\"upstream_open\""));
+	}
+	free(line);
+}
+
+static void expect_refused(HARNESS_CTX, FIXTURE_DATA(up) *self, const char *reason,
+			   const char *detail)
+{
+	expect_refused_opened(_ctx, self, reason, detail, false);
+}
+
+TEST_F(up, backend_under_another_ca)
+{
+	ASSERT_EQ(0, start_socat(self, "backend-wrongca", "root-ca.crt"));
+	ASSERT_EQ(0, gw_start(self, self->be.port, NULL, NULL));
+	expect_refused(_ctx, self, "\"reason\":\"upstream_cert_invalid\"",
+		       "\"detail\":\"unable to get local issuer certificate (depth 0)\"");
+}
+
+TEST_F(up, backend_name_mismatch)
+{
+	ASSERT_EQ(0, start_socat(self, "backend-other", "root-ca.crt"));
+	ASSERT_EQ(0, gw_start(self, self->be.port, NULL, NULL));
+	expect_refused(_ctx, self, "\"reason\":\"upstream_name_mismatch\"", "\"detail\":\"");
+}
+
+TEST_F(up, backend_spiffe_id_mismatch)
+{
+	ASSERT_EQ(0, start_socat(self, "backend", "root-ca.crt"));
+	ASSERT_EQ(0, gw_start(self, self->be.port,
+			      "        verify_spiffe_id: spiffe://corp.test/prod/ledger\n", NULL));
+	expect_refused(_ctx, self, "\"reason\":\"upstream_name_mismatch\"", "\"detail\":\"");
+}
+
+TEST_F(up, revoked_backend_certificate)
+{
+	char extra[512];
+
+	snprintf(extra, sizeof(extra), "        crl: %s\n", gwt_pki_path("crls-all.pem"));
+	ASSERT_EQ(0, start_socat(self, "backend-revoked", "root-ca.crt"));
+	ASSERT_EQ(0, gw_start(self, self->be.port, NULL, extra));
+	expect_refused(_ctx, self, "\"reason\":\"upstream_cert_invalid\"",
+		       "\"detail\":\"certificate revoked (depth 0)\"");
+}
+
+/*
+ * The backend trusts another CA than the gateway's client certificate's.
+ * In TLS 1.3 the client's handshake ends with its own Finished, before
+ * the backend has judged its certificate: the refusal is the first thing
+ * read from the backend (after upstream_open), and still upstream_tls_error.
+ */
+TEST_F(up, backend_refuses_the_gateway_certificate)
+{
+	ASSERT_EQ(0, start_socat(self, "backend", "other-root-ca.crt"));
+	ASSERT_EQ(0, gw_start(self, self->be.port, NULL, NULL));
+	expect_refused_opened(_ctx, self, "\"reason\":\"upstream_tls_error\"", "alert", true);
+}
+
+TEST_F(up, silent_backend_times_out)
+{
+	int port = 0;
+
+	self->silent_fd = silent_listener(&port);
+	ASSERT_GE(self->silent_fd, 0);
+	ASSERT_EQ(0, gw_start(self, port, NULL, NULL));
+	expect_refused(_ctx, self, "\"reason\":\"upstream_timeout\"",
+		       "\"detail\":\"no TLS handshake within connect_timeout\"");
+	EXPECT_EQ(1, gwt_metric_value(&self->gw, "mtlsgw_upstream_handshakes_total{listener=\"test\",result=\"fail\",reason=\"upstream_timeout\",session=\"none\"}"));
+}
+
+/* The second connection resumes the session the backend gave the first. */
+TEST_F(up, backend_session_reused)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa" };
+	struct gwt_outcome out;
+	char *line;
+	int i;
+
+	ASSERT_EQ(0, s_server_start(&self->be, self->dir));
+	ASSERT_EQ(0, gw_start(self, self->be.port, NULL, NULL));
+	for (i = 0; i < 2; i++) {
+		gwt_client_try(self->gw.port, &co, "GET / HTTP/1.0\r\n\r\n", 200, &out);
+		ASSERT_TRUE(out.handshake_ok);
+		ASSERT_EQ(0, strncmp(out.data, "HTTP/1.0 200 ok", 15));
+		/* s_server serves one connection at a time: wait for this one's end. */
+		ASSERT_EQ(i + 1, gwt_metric_wait(&self->gw, "mtlsgw_connections_closed_total{listener=\"test\",reason=\"closed\"}", i + 1, 5000));
+	}
+	EXPECT_EQ(1, gwt_metric_value(&self->gw, "mtlsgw_upstream_handshakes_total{listener=\"test\",result=\"ok\",reason=\"none\",session=\"resumed\"}"));
+	line = gwt_audit_wait(&self->gw, 1000, "\"event\":\"upstream_open\"", "\"resumed\":true", NULL);
+	EXPECT_NOT_NULL(line);
+	free(line);
+}
+
+TEST_HARNESS_MAIN

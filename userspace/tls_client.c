@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The backend leg's TLS client contexts: mutual TLS to the backend, its
+ * certificate verified and its name checked (tls_client.h).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "authz.h"
+#include "tls_client.h"
+
+static int ssl_idx_vr = -1;
+static int ctx_idx_tc = -1;
+static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
+
+static void idx_init(void)
+{
+	ssl_idx_vr = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	ctx_idx_tc = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+bool gw_tls_client_name_ok(const struct gw_cfg_upstream_tls *t, X509 *leaf,
+			   const struct gw_identity *id)
+{
+	unsigned int i;
+	bool ok;
+
+	if (t->verify_name) {
+		if (strncmp(t->verify_name, "*.", 2)) {
+			ok = X509_check_host(leaf, t->verify_name, 0,
+					     X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
+					     X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, NULL) == 1;
+		} else {
+			for (i = 0, ok = false; !ok && i < id->n_san_dns; i++)
+				ok = gw_authz_dns_match(t->verify_name, id->san_dns[i]);
+		}
+		if (!ok)
+			return false;
+	}
+	if (t->verify_spiffe_id)
+		return id->spiffe_id && gw_authz_spiffe_match(t->verify_spiffe_id, id->spiffe_id);
+	return true;
+}
+
+/*
+ * OpenSSL's verdict on each certificate of the backend's chain; at the
+ * leaf of a chain that verified, the name. A refusal sends the backend a
+ * bad_certificate alert and ends the handshake.
+ */
+static int verify_cb(int ok, X509_STORE_CTX *xctx)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct gw_upstream_vr *vr = ssl ? SSL_get_ex_data(ssl, ssl_idx_vr) : NULL;
+	const struct gw_tls_client *tc = ssl ?
+		SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_idx_tc) : NULL;
+	X509 *leaf = X509_STORE_CTX_get_current_cert(xctx);
+
+	if (!vr || !tc)
+		return 0;
+	if (!ok) {
+		if (!vr->reason) {
+			vr->reason = "upstream_cert_invalid";
+			vr->x509_err = X509_STORE_CTX_get_error(xctx);
+			vr->depth = X509_STORE_CTX_get_error_depth(xctx);
+		}
+		return 0;
+	}
+	if (X509_STORE_CTX_get_error_depth(xctx) != 0 || !leaf)
+		return 1;
+	gw_identity_free(vr->ident);
+	vr->ident = gw_identity_from_x509(leaf);
+	if (!vr->ident) {
+		vr->reason = "upstream_cert_invalid";
+		vr->x509_err = X509_V_ERR_OUT_OF_MEM;
+		return 0;
+	}
+	if (!gw_tls_client_name_ok(tc->cfg, leaf, vr->ident)) {
+		vr->reason = "upstream_name_mismatch";
+		X509_STORE_CTX_set_error(xctx, X509_V_ERR_HOSTNAME_MISMATCH);
+		return 0;
+	}
+	return 1;
+}
+
+/* A new session from the backend: keep the latest, for the next connection. */
+static int sess_new_cb(SSL *ssl, SSL_SESSION *ss)
+{
+	struct gw_tls_client *tc = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_idx_tc);
+
+	if (!tc || !SSL_SESSION_is_resumable(ss))
+		return 0;
+	SSL_SESSION_free(tc->session);
+	tc->session = ss;
+	return 1;	/* the reference is ours */
+}
+
+static int setup_verify(struct gw_tls_client *tc, const struct gw_cfg_upstream_tls *t,
+			const struct gw_tls_where *w)
+{
+	const struct gw_tls_keyfile ca = { t->ca, t->pos_ca, "ca" };
+	unsigned long flags = 0;
+	X509_STORE *store;
+	unsigned int i;
+	int err;
+
+	store = X509_STORE_new();
+	if (!store)
+		return -ENOMEM;
+	SSL_CTX_set_cert_store(tc->ctx, store);
+	err = gw_tls_load_cas(w, store, NULL, &ca, &tc->ca_not_after);
+	tc->crls = calloc(t->n_crl ? t->n_crl : 1, sizeof(*tc->crls));
+	if (!tc->crls)
+		return -ENOMEM;
+	tc->n_crls = t->n_crl;
+	for (i = 0; i < t->n_crl; i++) {
+		const struct gw_tls_keyfile crl = { t->crl[i], t->pos_crl, "crl" };
+
+		err = gw_tls_load_crl_file(w, store, &crl, &tc->crls[i]) ?: err;
+	}
+	if (err)
+		return err;
+	if (t->crl_check == GW_CRL_CHAIN)
+		flags = X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
+	else if (t->crl_check == GW_CRL_LEAF)
+		flags = X509_V_FLAG_CRL_CHECK;
+	if ((flags && X509_STORE_set_flags(store, flags) != 1) ||
+	    X509_STORE_set_purpose(store, X509_PURPOSE_SSL_SERVER) != 1 ||
+	    SSL_CTX_set_purpose(tc->ctx, X509_PURPOSE_SSL_SERVER) != 1)
+		return -EINVAL;
+	SSL_CTX_set_verify(tc->ctx, SSL_VERIFY_PEER, verify_cb);
+	return 0;
+}
+
+struct gw_tls_client *gw_tls_client_new(const struct gw_config *cfg,
+					 const struct gw_cfg_listener *l, OSSL_LIB_CTX *libctx,
+					 struct gw_tls_files *files,
+					 struct gw_diag *diag, struct gw_diag *warn)
+{
+	const struct gw_cfg_upstream_tls *t = l->upstream.tls;
+	const struct gw_tls_keyfile cert = { t->cert, t->pos_cert, "cert" };
+	const struct gw_tls_keyfile key = { t->key, t->pos_key, "key" };
+	struct gw_tls_where w = {
+		.cfg = cfg,
+		.libctx = libctx,
+		.files = files,
+		.idx = (int)(l - cfg->listeners),
+		.section = "upstream.tls",
+		.diag = diag,
+		.warn = warn,
+	};
+	struct gw_tls_client *tc;
+	int err;
+
+	pthread_once(&idx_once, idx_init);
+	tc = calloc(1, sizeof(*tc));
+	if (!tc || ssl_idx_vr < 0 || ctx_idx_tc < 0)
+		goto out_nomem;
+	tc->cfg = t;
+	tc->ctx = SSL_CTX_new_ex(libctx, NULL, TLS_client_method());
+	if (!tc->ctx || SSL_CTX_set_ex_data(tc->ctx, ctx_idx_tc, tc) != 1 ||
+	    SSL_CTX_set_min_proto_version(tc->ctx, t->min_version) != 1 ||
+	    SSL_CTX_set_max_proto_version(tc->ctx, TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_set_ciphersuites(tc->ctx, GW_TLS13_SUITES) != 1 ||
+	    SSL_CTX_set_cipher_list(tc->ctx, GW_TLS12_CIPHERS) != 1)
+		goto out_nomem;
+	SSL_CTX_set_security_level(tc->ctx, 2);
+	SSL_CTX_set_options(tc->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+			    SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(tc->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_session_cache_mode(tc->ctx, SSL_SESS_CACHE_CLIENT |
+				       SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(tc->ctx, sess_new_cb);
+
+	err = gw_tls_load_chain_key(&w, tc->ctx, &cert, &key, "client", &tc->cert_not_after);
+	err = setup_verify(tc, t, &w) ?: err;
+	if (err)
+		goto out_free;
+	return tc;
+
+out_nomem:
+	gw_diag_add(diag, "%s: listeners[%d]: cannot set up the upstream TLS context",
+		    cfg->path, w.idx);
+out_free:
+	ERR_clear_error();
+	gw_tls_client_free(tc);
+	return NULL;
+}
+
+void gw_tls_client_free(struct gw_tls_client *tc)
+{
+	if (!tc)
+		return;
+	SSL_SESSION_free(tc->session);
+	SSL_CTX_free(tc->ctx);
+	free(tc->crls);
+	free(tc);
+}
+
+SSL *gw_tls_client_ssl(struct gw_tls_client *tc, int fd, struct gw_upstream_vr *vr)
+{
+	SSL *ssl = SSL_new(tc->ctx);
+
+	if (!ssl)
+		return NULL;
+	if (SSL_set_fd(ssl, fd) != 1 || SSL_set_ex_data(ssl, ssl_idx_vr, vr) != 1 ||
+	    (tc->cfg->server_name && SSL_set_tlsext_host_name(ssl, tc->cfg->server_name) != 1) ||
+	    (tc->session && SSL_set_session(ssl, tc->session) != 1)) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_connect_state(ssl);
+	return ssl;
+}
+
+void gw_upstream_vr_free(struct gw_upstream_vr *vr)
+{
+	gw_identity_free(vr->ident);
+	memset(vr, 0, sizeof(*vr));
+}
