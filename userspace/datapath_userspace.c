@@ -143,6 +143,16 @@ static enum step backend_tls_error(struct gw_conn *c, int e, uint32_t *wants)
 		*wants = want_of(e);
 		return STEP_IDLE;
 	}
+	/* A write into the reset: the alert that came before it is still queued. */
+	if (e == SSL_ERROR_SYSCALL && !c->b_heard) {
+		char x;
+		int r;
+
+		ERR_clear_error();
+		r = SSL_peek(c->bssl, &x, 1);
+		if (r <= 0 && SSL_get_error(c->bssl, r) == SSL_ERROR_SSL)
+			e = SSL_ERROR_SSL;
+	}
 	if (e == SSL_ERROR_SSL && !c->b_heard) {
 		gw_ssl_errors(detail, sizeof(detail));
 		free(c->close_detail);

@@ -240,6 +240,12 @@ static void expect_refused_opened(HARNESS_CTX, FIXTURE_DATA(up) *self, const cha
 	EXPECT_EQ(0, out.rx);
 	EXPECT_TRUE(out.closed);
 	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_close\"", reason, detail, NULL);
+	if (!line) {
+		char *all = gwt_read_file(self->gw.audit);
+
+		TH_LOG("audit log: %s", all ? all : "(none)");
+		free(all);
+	}
 	ASSERT_NOT_NULL(line);
 	if (!opened) {
 		EXPECT_NULL(strstr(line, "\"upstream\":{"));
