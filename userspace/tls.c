@@ -406,29 +406,10 @@ static int load_chain_and_key(struct gw_tls_server *ts, const struct gw_cfg_tls 
 	return gw_tls_load_chain_key(w, ts->ctx, &cert, &key, "server", &ts->server_not_after);
 }
 
-static int load_crl_files(struct gw_tls_server *ts, X509_STORE *store,
-			  const struct gw_cfg_tls *t, const struct gw_tls_where *w)
-{
-	unsigned int i;
-	int err = 0;
-
-	ts->crls = calloc(t->n_crl ? t->n_crl : 1, sizeof(*ts->crls));
-	if (!ts->crls)
-		return -ENOMEM;
-	ts->n_crls = t->n_crl;
-	for (i = 0; i < t->n_crl; i++) {
-		const struct gw_tls_keyfile crl = { t->crl[i], t->pos_crl, "crl" };
-
-		err = gw_tls_load_crl_file(w, store, &crl, &ts->crls[i]) ?: err;
-	}
-	return err;
-}
-
 static int setup_verify(struct gw_tls_server *ts, const struct gw_cfg_tls *t,
 			const struct gw_tls_where *w)
 {
 	const struct gw_tls_keyfile ca = { t->client_ca, t->pos_client_ca, "client_ca" };
-	unsigned long flags = 0;
 	X509_STORE *store;
 	int err = 0;
 
@@ -438,16 +419,11 @@ static int setup_verify(struct gw_tls_server *ts, const struct gw_cfg_tls *t,
 	/* The SSL_CTX owns the store from here on. */
 	SSL_CTX_set_cert_store(ts->ctx, store);
 	err = gw_tls_load_cas(w, store, ts->ctx, &ca, &ts->ca_not_after);
-	err = load_crl_files(ts, store, t, w) ?: err;
+	ts->n_crls = t->n_crl;
+	err = gw_tls_load_crls(w, store, t->crl, t->n_crl, t->pos_crl, t->crl_check,
+			       &ts->crls) ?: err;
 	if (err)
 		return err;
-
-	if (t->crl_check == GW_CRL_CHAIN)
-		flags = X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
-	else if (t->crl_check == GW_CRL_LEAF)
-		flags = X509_V_FLAG_CRL_CHECK;
-	if (flags && X509_STORE_set_flags(store, flags) != 1)
-		return -EINVAL;
 	if (X509_STORE_set_purpose(store, X509_PURPOSE_SSL_CLIENT) != 1 ||
 	    SSL_CTX_set_purpose(ts->ctx, X509_PURPOSE_SSL_CLIENT) != 1)
 		return -EINVAL;

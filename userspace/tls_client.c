@@ -102,9 +102,7 @@ static int setup_verify(struct gw_tls_client *tc, const struct gw_cfg_upstream_t
 			const struct gw_tls_where *w)
 {
 	const struct gw_tls_keyfile ca = { t->ca, t->pos_ca, "ca" };
-	unsigned long flags = 0;
 	X509_STORE *store;
-	unsigned int i;
 	int err;
 
 	store = X509_STORE_new();
@@ -112,23 +110,12 @@ static int setup_verify(struct gw_tls_client *tc, const struct gw_cfg_upstream_t
 		return -ENOMEM;
 	SSL_CTX_set_cert_store(tc->ctx, store);
 	err = gw_tls_load_cas(w, store, NULL, &ca, &tc->ca_not_after);
-	tc->crls = calloc(t->n_crl ? t->n_crl : 1, sizeof(*tc->crls));
-	if (!tc->crls)
-		return -ENOMEM;
 	tc->n_crls = t->n_crl;
-	for (i = 0; i < t->n_crl; i++) {
-		const struct gw_tls_keyfile crl = { t->crl[i], t->pos_crl, "crl" };
-
-		err = gw_tls_load_crl_file(w, store, &crl, &tc->crls[i]) ?: err;
-	}
+	err = gw_tls_load_crls(w, store, t->crl, t->n_crl, t->pos_crl, t->crl_check,
+			       &tc->crls) ?: err;
 	if (err)
 		return err;
-	if (t->crl_check == GW_CRL_CHAIN)
-		flags = X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
-	else if (t->crl_check == GW_CRL_LEAF)
-		flags = X509_V_FLAG_CRL_CHECK;
-	if ((flags && X509_STORE_set_flags(store, flags) != 1) ||
-	    X509_STORE_set_purpose(store, X509_PURPOSE_SSL_SERVER) != 1 ||
+	if (X509_STORE_set_purpose(store, X509_PURPOSE_SSL_SERVER) != 1 ||
 	    SSL_CTX_set_purpose(tc->ctx, X509_PURPOSE_SSL_SERVER) != 1)
 		return -EINVAL;
 	SSL_CTX_set_verify(tc->ctx, SSL_VERIFY_PEER, verify_cb);

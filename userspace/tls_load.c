@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -167,7 +168,8 @@ static int add_crl(const struct gw_tls_where *w, X509_STORE *store, X509_CRL *cr
 	return 0;
 }
 
-int gw_tls_load_crl_file(const struct gw_tls_where *w, X509_STORE *store,
+/* One CRL file (PEM CRLs, or a single DER CRL) into store; info filled. */
+static int load_crl_file(const struct gw_tls_where *w, X509_STORE *store,
 			 const struct gw_tls_keyfile *crl, struct gw_tls_crl_info *info)
 {
 	STACK_OF(X509_CRL) *crls;
@@ -188,4 +190,31 @@ int gw_tls_load_crl_file(const struct gw_tls_where *w, X509_STORE *store,
 	if (ret)
 		problem(w, w->diag, crl, "cannot load CRL: %s", why[0] ? why : "no usable PEM data");
 	return ret;
+}
+
+int gw_tls_load_crls(const struct gw_tls_where *w, X509_STORE *store, char *const *files,
+		     unsigned int n, struct gw_cfg_pos pos, enum gw_crl_check check,
+		     struct gw_tls_crl_info **infos)
+{
+	unsigned long flags = 0;
+	unsigned int i;
+	int err = 0;
+
+	*infos = calloc(n ? n : 1, sizeof(**infos));
+	if (!*infos)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		const struct gw_tls_keyfile crl = { files[i], pos, "crl" };
+
+		err = load_crl_file(w, store, &crl, &(*infos)[i]) ?: err;
+	}
+	if (err)
+		return err;
+	if (check == GW_CRL_CHAIN)
+		flags = X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
+	else if (check == GW_CRL_LEAF)
+		flags = X509_V_FLAG_CRL_CHECK;
+	if (flags && X509_STORE_set_flags(store, flags) != 1)
+		return -EINVAL;
+	return 0;
 }

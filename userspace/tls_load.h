@@ -70,8 +70,13 @@ int gw_tls_load_chain_key(const struct gw_tls_where *w, SSL_CTX *ctx,
 int gw_tls_load_cas(const struct gw_tls_where *w, X509_STORE *store, SSL_CTX *advertise,
 		    const struct gw_tls_keyfile *ca, time_t *not_after);
 
-/* One CRL file (PEM CRLs, or a single DER CRL) into store; info filled. */
-int gw_tls_load_crl_file(const struct gw_tls_where *w, X509_STORE *store,
-			 const struct gw_tls_keyfile *crl, struct gw_tls_crl_info *info);
+/*
+ * The n CRL files of the key "crl" (at pos) into store, *infos one per
+ * file (allocated, also when n is 0), and store's revocation flags for
+ * check. 0, -EINVAL (every problem reported) or -ENOMEM.
+ */
+int gw_tls_load_crls(const struct gw_tls_where *w, X509_STORE *store, char *const *files,
+		     unsigned int n, struct gw_cfg_pos pos, enum gw_crl_check check,
+		     struct gw_tls_crl_info **infos);
 
 #endif
