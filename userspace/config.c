@@ -118,6 +118,7 @@ static void vrule(struct gw_cv_ctx *v, const char *p, const struct gw_raw_rule *
 }
 static const char *const crl_checks[] = { "chain", "leaf", "off" };
 static const char *const versions[] = { "1.2", "1.3" };
+static const char *const bools[] = { "false", "true" };
 
 static void vtls(struct gw_cv_ctx *v, const char *tp, const struct gw_raw_tls *t,
 		 struct gw_cfg_tls *out)
@@ -168,6 +169,8 @@ static void vupstream_tls(struct gw_cv_ctx *v, const char *utp,
 			  t->crl_check);
 	x = gw_cv_choice(v, kp(utp, "min_version").s, t->min_version, versions, 2, 0);
 	out->min_version = x == 1 ? TLS1_3_VERSION : TLS1_2_VERSION;
+	out->session_reuse = gw_cv_choice(v, kp(utp, "session_reuse").s, t->session_reuse,
+					  bools, 2, 1) != 0;
 
 	out->server_name = gw_cv_strdup(v, t->server_name);
 	if (t->server_name && !gw_cv_dns_name(t->server_name, false))
@@ -215,7 +218,6 @@ static void vlistener(struct gw_cv_ctx *v, unsigned int idx, const struct gw_raw
 		      struct gw_cfg_listener *l)
 {
 	static const char *const modes[] = { "enforce", "audit" };
-	static const char *const bools[] = { "false", "true" };
 	struct kpath p = kpi("", "listeners", idx);
 	struct gw_ci_keys names;
 	unsigned int i;
@@ -459,7 +461,6 @@ static struct gw_config *validate(struct gw_cv_ctx *v, const struct gw_raw_confi
 	static const char *const audit_failures[] = { "continue", "refuse" };
 	static const char *const datapaths[] = { "auto", "splice", "userspace" };
 	static const char *const attaches[] = { "auto", "xdp", "xdp-generic", "tc" };
-	static const char *const bools[] = { "false", "true" };
 	struct gw_ci_keys names, addrs;
 	struct vsteers vs = { 0 };
 	struct gw_config *cfg;

@@ -96,6 +96,7 @@ struct gw_cfg_upstream_tls {
 	char *server_name;		/* SNI sent, NULL = none */
 	char *verify_name;		/* a DNS SAN: exact, or a "*." pattern */
 	char *verify_spiffe_id;		/* a pattern, as authorize's spiffe_id */
+	bool session_reuse;		/* offer the backend's last session, default true */
 	struct gw_cfg_pos pos_cert, pos_key, pos_ca, pos_crl;
 };
 

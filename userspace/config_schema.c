@@ -70,6 +70,7 @@ static const cyaml_schema_field_t upstream_tls_fields[] = {
 	STR_OPT("server_name", struct gw_raw_upstream_tls, server_name),
 	STR_OPT("verify_name", struct gw_raw_upstream_tls, verify_name),
 	STR_OPT("verify_spiffe_id", struct gw_raw_upstream_tls, verify_spiffe_id),
+	STR_OPT("session_reuse", struct gw_raw_upstream_tls, session_reuse),
 	CYAML_FIELD_END
 };
 

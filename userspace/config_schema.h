@@ -40,7 +40,7 @@ struct gw_raw_tls {
 /* upstream.tls.crl is not here either. */
 struct gw_raw_upstream_tls {
 	char *cert, *key, *ca, *server_name;
-	char *crl_check, *min_version, *verify_name, *verify_spiffe_id;
+	char *crl_check, *min_version, *verify_name, *verify_spiffe_id, *session_reuse;
 };
 
 struct gw_raw_upstream {

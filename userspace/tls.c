@@ -446,6 +446,8 @@ void gw_tls_server_share_caches(struct gw_tls_server *ts, struct gw_tls_server *
 	ts->vcache = gw_vcache_get(first->vcache);
 	gw_sesscache_free(ts->sessions);
 	ts->sessions = gw_sesscache_get(first->sessions);
+	if (ts->upstream && first->upstream)
+		gw_tls_client_share(ts->upstream, first->upstream);
 }
 
 struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,

@@ -142,7 +142,8 @@ void gw_tls_server_free(struct gw_tls_server *ts);
 
 /*
  * Use first's verification cache and session cache (first: the same
- * listener in another worker), so a session resumes on any worker.
+ * listener in another worker), so a session resumes on any worker; and
+ * its backend session, so any worker resumes with the backend.
  */
 void gw_tls_server_share_caches(struct gw_tls_server *ts, struct gw_tls_server *first);
 

@@ -13,6 +13,33 @@
 #include "authz.h"
 #include "tls_client.h"
 
+/* The latest resumable session, shared by one listener's contexts in every worker. */
+struct gw_upstream_session {
+	pthread_mutex_t lock;
+	SSL_SESSION *s;			/* NULL = none yet */
+	unsigned int refs;
+};
+
+static struct gw_upstream_session *session_new(void)
+{
+	struct gw_upstream_session *us = calloc(1, sizeof(*us));
+
+	if (!us)
+		return NULL;
+	pthread_mutex_init(&us->lock, NULL);
+	us->refs = 1;
+	return us;
+}
+
+static void session_put(struct gw_upstream_session *us)
+{
+	if (!us || __atomic_sub_fetch(&us->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	SSL_SESSION_free(us->s);
+	pthread_mutex_destroy(&us->lock);
+	free(us);
+}
+
 static int ssl_idx_vr = -1;
 static int ctx_idx_tc = -1;
 static pthread_once_t idx_once = PTHREAD_ONCE_INIT;
@@ -91,10 +118,15 @@ static int sess_new_cb(SSL *ssl, SSL_SESSION *ss)
 {
 	struct gw_tls_client *tc = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_idx_tc);
 
-	if (!tc || !SSL_SESSION_is_resumable(ss))
+	SSL_SESSION *old;
+
+	if (!tc || !tc->cfg->session_reuse || !SSL_SESSION_is_resumable(ss))
 		return 0;
-	SSL_SESSION_free(tc->session);
-	tc->session = ss;
+	pthread_mutex_lock(&tc->session->lock);
+	old = tc->session->s;
+	tc->session->s = ss;
+	pthread_mutex_unlock(&tc->session->lock);
+	SSL_SESSION_free(old);
 	return 1;	/* the reference is ours */
 }
 
@@ -147,8 +179,9 @@ struct gw_tls_client *gw_tls_client_new(const struct gw_config *cfg,
 	if (!tc || ssl_idx_vr < 0 || ctx_idx_tc < 0)
 		goto out_nomem;
 	tc->cfg = t;
+	tc->session = session_new();
 	tc->ctx = SSL_CTX_new_ex(libctx, NULL, TLS_client_method());
-	if (!tc->ctx || SSL_CTX_set_ex_data(tc->ctx, ctx_idx_tc, tc) != 1 ||
+	if (!tc->session || !tc->ctx || SSL_CTX_set_ex_data(tc->ctx, ctx_idx_tc, tc) != 1 ||
 	    SSL_CTX_set_min_proto_version(tc->ctx, t->min_version) != 1 ||
 	    SSL_CTX_set_max_proto_version(tc->ctx, TLS1_3_VERSION) != 1 ||
 	    SSL_CTX_set_ciphersuites(tc->ctx, GW_TLS13_SUITES) != 1 ||
@@ -182,21 +215,56 @@ void gw_tls_client_free(struct gw_tls_client *tc)
 {
 	if (!tc)
 		return;
-	SSL_SESSION_free(tc->session);
+	session_put(tc->session);
 	SSL_CTX_free(tc->ctx);
 	free(tc->crls);
 	free(tc);
 }
 
-SSL *gw_tls_client_ssl(struct gw_tls_client *tc, int fd, struct gw_upstream_vr *vr)
+void gw_tls_client_share(struct gw_tls_client *tc, struct gw_tls_client *first)
+{
+	session_put(tc->session);
+	__atomic_add_fetch(&first->session->refs, 1, __ATOMIC_RELAXED);
+	tc->session = first->session;
+}
+
+void gw_tls_client_forget(struct gw_tls_client *tc, const SSL_SESSION *offered)
+{
+	SSL_SESSION *drop = NULL;
+
+	if (!offered)
+		return;
+	pthread_mutex_lock(&tc->session->lock);
+	if (tc->session->s == offered) {
+		drop = tc->session->s;
+		tc->session->s = NULL;
+	}
+	pthread_mutex_unlock(&tc->session->lock);
+	SSL_SESSION_free(drop);
+}
+
+SSL *gw_tls_client_ssl(struct gw_tls_client *tc, int fd, struct gw_upstream_vr *vr,
+		       const SSL_SESSION **offered)
 {
 	SSL *ssl = SSL_new(tc->ctx);
+	SSL_SESSION *ss;
+	int ok;
 
+	*offered = NULL;
 	if (!ssl)
 		return NULL;
-	if (SSL_set_fd(ssl, fd) != 1 || SSL_set_ex_data(ssl, ssl_idx_vr, vr) != 1 ||
-	    (tc->cfg->server_name && SSL_set_tlsext_host_name(ssl, tc->cfg->server_name) != 1) ||
-	    (tc->session && SSL_set_session(ssl, tc->session) != 1)) {
+	pthread_mutex_lock(&tc->session->lock);
+	ss = tc->session->s;
+	if (ss && !SSL_SESSION_up_ref(ss))
+		ss = NULL;
+	pthread_mutex_unlock(&tc->session->lock);
+	*offered = ss;
+	ok = SSL_set_fd(ssl, fd) == 1 && SSL_set_ex_data(ssl, ssl_idx_vr, vr) == 1 &&
+	     (!tc->cfg->server_name ||
+	      SSL_set_tlsext_host_name(ssl, tc->cfg->server_name) == 1) &&
+	     (!ss || SSL_set_session(ssl, ss) == 1);
+	SSL_SESSION_free(ss);
+	if (!ok) {
 		SSL_free(ssl);
 		return NULL;
 	}

@@ -12,10 +12,12 @@
  * Both, when both are set. The gateway's own chain and key answer the
  * backend's CertificateRequest. Cipher policy: the listener's.
  *
- * Sessions: the last resumable session the backend gave (a TLS 1.3
- * ticket, a TLS 1.2 session) is offered on the next connection, as
- * HAProxy does per server and thread. It dies with the context: a
- * reload, which may change anything above, starts without one.
+ * Sessions (unless session_reuse is false, nginx's
+ * proxy_ssl_session_reuse off): the last resumable session the backend gave (a TLS 1.3
+ * ticket, a TLS 1.2 session) is offered on the next connection, on any
+ * worker: the contexts of one listener share it (HAProxy keeps one per
+ * server and thread). It dies with the contexts: a reload, which may
+ * change anything above, starts without one.
  */
 #ifndef GW_TLS_CLIENT_H
 #define GW_TLS_CLIENT_H
@@ -35,7 +37,7 @@ struct gw_tls_client {
 	time_t ca_not_after;		/* earliest trust anchor expiry */
 	struct gw_tls_crl_info *crls;	/* one per upstream.tls.crl file */
 	unsigned int n_crls;
-	SSL_SESSION *session;		/* offered to the next connection; NULL = none */
+	struct gw_upstream_session *session;	/* offered to the next connection */
 };
 
 /* What verification of one backend found; cleared by gw_tls_upstream_vr_free. */
@@ -52,12 +54,24 @@ struct gw_tls_client *gw_tls_client_new(const struct gw_config *cfg,
 					 struct gw_tls_files *files,
 					 struct gw_diag *diag, struct gw_diag *warn);
 void gw_tls_client_free(struct gw_tls_client *tc);
+/* Share first's session (first: the same listener in another worker). */
+void gw_tls_client_share(struct gw_tls_client *tc, struct gw_tls_client *first);
 
 /*
  * A client SSL on the connected socket fd, in connect state, with the
  * server name and the kept session; vr is filled while it verifies.
  */
-SSL *gw_tls_client_ssl(struct gw_tls_client *tc, int fd, struct gw_upstream_vr *vr);
+SSL *gw_tls_client_ssl(struct gw_tls_client *tc, int fd, struct gw_upstream_vr *vr,
+		       const SSL_SESSION **offered);
+
+/*
+ * The handshake that offered offered (gw_tls_client_ssl) failed: offer it
+ * no more. A backend that cannot resume (a server without a session ID
+ * context answers internal_error) then costs one failed connection per
+ * session it hands out, not every other one; upstream.tls.session_reuse:
+ * false costs none.
+ */
+void gw_tls_client_forget(struct gw_tls_client *tc, const SSL_SESSION *offered);
 
 /* Free what vr holds. */
 void gw_upstream_vr_free(struct gw_upstream_vr *vr);

@@ -150,6 +150,7 @@ static void tls_fail(struct gw_conn *c, const char *reason, const char *detail)
 	static struct gw_ratelimit rl;
 
 	count_tls(c, "fail", reason, "none");
+	gw_tls_client_forget(c->tls->upstream, c->b_offered);
 	/* A backend with a bad certificate fails every connection: one line per 5 s. */
 	pr_warn_rl(&rl, "listener \"%s\": conn %llu: upstream %s: %s%s%s", c->lc->name,
 		   (unsigned long long)c->id, c->lc->upstream.address_str, reason,
@@ -253,7 +254,7 @@ static void tls_start(struct gw_conn *c)
 		return;
 	c->up_hdr = hdr;
 	c->up_hdr_len = (uint32_t)len;
-	c->bssl = gw_tls_client_ssl(c->tls->upstream, c->bev.fd, &c->uvr);
+	c->bssl = gw_tls_client_ssl(c->tls->upstream, c->bev.fd, &c->uvr, &c->b_offered);
 	if (!c->bssl) {
 		static struct gw_ratelimit rl;
 		char why[512];

@@ -118,6 +118,22 @@ static int s_server_start(struct ext_backend *b, const char *dir)
 	return ext_start(b, dir, argv);
 }
 
+/* tests/net/tls_echo.py: Python's ssl, one process, so sessions resume. */
+static int py_start(struct ext_backend *b, const char *dir)
+{
+	const char *src = getenv("GWT_SRCDIR") ? getenv("GWT_SRCDIR") : ".";
+	char port[16], script[512], chain[256], key[256], ca[256];
+	char *argv[] = { "python3", script, port, chain, key, ca, NULL };
+
+	b->port = gwt_free_port();
+	snprintf(port, sizeof(port), "%d", b->port);
+	snprintf(script, sizeof(script), "%s/tests/net/tls_echo.py", src);
+	snprintf(chain, sizeof(chain), "%s", gwt_pki_path("backend-chain.pem"));
+	snprintf(key, sizeof(key), "%s", gwt_pki_path("backend.key"));
+	snprintf(ca, sizeof(ca), "%s", gwt_pki_path("root-ca.crt"));
+	return ext_start(b, dir, argv);
+}
+
 /* A backend that accepts TCP and never says a word. */
 static int silent_listener(int *port)
 {
@@ -179,7 +195,8 @@ static int gw_start(FIXTURE_DATA(up) *self, int port, const char *verify, const 
 		 verify ? verify : "        verify_name: backend.corp.test\n", extra ? extra : "");
 	self->go.upstream_port = port;
 	self->go.upstream_extra = self->tls;
-	self->go.top_extra = "workers: 1\n";
+	if (!self->go.top_extra)
+		self->go.top_extra = "workers: 1\n";
 	if (gwt_gw_config(&self->gw, &self->go))
 		return -1;
 	return gwt_gw_start(&self->gw);
@@ -340,6 +357,84 @@ TEST_F(up, backend_session_reused)
 	line = gwt_audit_wait(&self->gw, 1000, "\"event\":\"upstream_open\"", "\"resumed\":true", NULL);
 	EXPECT_NOT_NULL(line);
 	free(line);
+}
+
+/*
+ * Workers share the backend's session: four clients held open together
+ * spread over two workers, and only the first pays a full handshake with
+ * the backend.
+ */
+TEST_F(up, backend_session_reused_across_workers)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa" };
+	struct gwt_client cl[4];
+	char *out = NULL, *p;
+	int i, n = 0, w1 = 0;
+
+	ASSERT_EQ(0, py_start(&self->be, self->dir));
+	self->go.top_extra = "workers: 2\n";
+	ASSERT_EQ(0, gw_start(self, self->be.port, NULL, NULL));
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, gwt_client_connect(&cl[i], self->gw.port, &co));
+		n++;
+		if (!gwt_roundtrip(&cl[i], "hello")) {
+			char *all = gwt_read_file(self->gw.audit), *log = gwt_read_file(self->gw.log);
+
+			TH_LOG("client %d: no echo; audit log: %s\ndaemon log: %s", i, all, log);
+			free(all);
+			free(log);
+			ASSERT_TRUE(false);
+		}
+	}
+	ASSERT_EQ(0, gwt_ctl(&self->gw, &out, "conns --json"));
+	for (p = out; (p = strstr(p, "\"worker\":1,")); p++)
+		w1++;
+	free(out);
+	TH_LOG("connections on worker 1: %d of 4", w1);
+	EXPECT_GE(w1, 1);
+	EXPECT_LE(w1, 3);
+	EXPECT_EQ(1, gwt_metric_value(&self->gw, "mtlsgw_upstream_handshakes_total{listener=\"test\",result=\"ok\",reason=\"none\",session=\"full\"}"));
+	EXPECT_EQ(3, gwt_metric_value(&self->gw, "mtlsgw_upstream_handshakes_total{listener=\"test\",result=\"ok\",reason=\"none\",session=\"resumed\"}"));
+	for (i = 0; i < n; i++)
+		gwt_client_close(&cl[i]);
+}
+
+#define UP_OK(session) "mtlsgw_upstream_handshakes_total{listener=\"test\",result=\"ok\",reason=\"none\",session=\"" session "\"}"
+
+/* Each connection: a client's echo through the backend, or none. */
+static bool echo_once(FIXTURE_DATA(up) *self)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa" };
+	struct gwt_outcome out;
+
+	gwt_client_try(self->gw.port, &co, "ping", 4, &out);
+	return out.handshake_ok && out.rx == 4 && !memcmp(out.data, "ping", 4);
+}
+
+/*
+ * socat's server resumes nothing: each child has its own context without
+ * a session ID context, and answers a ticket with internal_error (as
+ * nginx's proxy_ssl_session_reuse meets such backends). The failed
+ * connection's session is offered no more, so the next one works; with
+ * session_reuse: false none fails.
+ */
+TEST_F(up, backend_that_cannot_resume)
+{
+	ASSERT_EQ(0, start_socat(self, "backend", "root-ca.crt"));
+	ASSERT_EQ(0, gw_start(self, self->be.port, NULL, NULL));
+	EXPECT_TRUE(echo_once(self));
+	EXPECT_FALSE(echo_once(self));
+	EXPECT_TRUE(echo_once(self));
+	EXPECT_EQ(2, gwt_metric_value(&self->gw, UP_OK("full")));
+	EXPECT_EQ(1, gwt_audit_count(&self->gw, "\"reason\":\"upstream_tls_error\""));
+	ASSERT_EQ(0, gwt_gw_cleanup(&self->gw));
+
+	ASSERT_EQ(0, gw_start(self, self->be.port, NULL, "        session_reuse: false\n"));
+	EXPECT_TRUE(echo_once(self));
+	EXPECT_TRUE(echo_once(self));
+	EXPECT_TRUE(echo_once(self));
+	EXPECT_EQ(3, gwt_metric_value(&self->gw, UP_OK("full")));
+	EXPECT_EQ(-1, gwt_metric_value(&self->gw, UP_OK("resumed")));
 }
 
 TEST_HARNESS_MAIN

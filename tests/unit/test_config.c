@@ -1021,6 +1021,12 @@ TEST_F(cfg, upstream_tls_crl_check_needs_a_crl)
 	EXPECT_NULL(t->server_name);
 	EXPECT_NULL(t->verify_name);
 	EXPECT_EQ(TLS1_2_VERSION, t->min_version);
+	EXPECT_TRUE(t->session_reuse);
+	load_upstream_tls(_ctx, self,
+			  "        verify_name: backend.test\n"
+			  "        session_reuse: false\n");
+	expect_ok(_ctx, self);
+	EXPECT_FALSE(self->cfg->listeners[0].upstream.tls->session_reuse);
 	load_upstream_tls(_ctx, self,
 			  "        verify_name: backend.test\n"
 			  "        crl: backend.crl\n");
