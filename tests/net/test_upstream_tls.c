@@ -153,6 +153,7 @@ static int silent_listener(int *port)
 
 FIXTURE(up) {
 	char dir[64];			/* the backend's log */
+	const char *gw_cert;		/* the gateway's client certificate, NULL = "gateway" */
 	struct ext_backend be;
 	struct gwt_gw gw;
 	char tls[2048];
@@ -179,9 +180,14 @@ FIXTURE_TEARDOWN(up)
 	gwt_rmtree(self->dir);
 }
 
-/* The gateway in front of port, with upstream.tls: verify lines, then extra. */
-static int gw_start(FIXTURE_DATA(up) *self, int port, const char *verify, const char *extra)
+/* The config of the gateway in front of port, with upstream.tls: verify lines, then extra. */
+static void gw_opts(FIXTURE_DATA(up) *self, int port, const char *verify, const char *extra)
 {
+	const char *cert = self->gw_cert ? self->gw_cert : "gateway";
+	char chain[128], key[128];
+
+	snprintf(chain, sizeof(chain), "%s-chain.pem", cert);
+	snprintf(key, sizeof(key), "%s.key", cert);
 	snprintf(self->tls, sizeof(self->tls),
 		 "      connect_timeout: 2s\n"
 		 "      tls:\n"
@@ -190,13 +196,17 @@ static int gw_start(FIXTURE_DATA(up) *self, int port, const char *verify, const 
 		 "        ca: %s\n"
 		 "        server_name: backend.corp.test\n"
 		 "%s%s",
-		 gwt_pki_path("gateway-chain.pem"), gwt_pki_path("gateway.key"),
-		 gwt_pki_path("ca-bundle.pem"),
+		 gwt_pki_path(chain), gwt_pki_path(key), gwt_pki_path("ca-bundle.pem"),
 		 verify ? verify : "        verify_name: backend.corp.test\n", extra ? extra : "");
 	self->go.upstream_port = port;
 	self->go.upstream_extra = self->tls;
 	if (!self->go.top_extra)
 		self->go.top_extra = "workers: 1\n";
+}
+
+static int gw_start(FIXTURE_DATA(up) *self, int port, const char *verify, const char *extra)
+{
+	gw_opts(self, port, verify, extra);
 	if (gwt_gw_config(&self->gw, &self->go))
 		return -1;
 	return gwt_gw_start(&self->gw);
@@ -434,6 +444,60 @@ TEST_F(up, backend_that_cannot_resume)
 	EXPECT_TRUE(echo_once(self));
 	EXPECT_TRUE(echo_once(self));
 	EXPECT_EQ(3, gwt_metric_value(&self->gw, UP_OK("full")));
+	EXPECT_EQ(-1, gwt_metric_value(&self->gw, UP_OK("resumed")));
+}
+
+/* s_server -www's status page through the gateway: NUL-terminated, or NULL. */
+static char *status_page(FIXTURE_DATA(up) *self)
+{
+	static const char req[] = "GET / HTTP/1.0\r\n\r\n";
+	struct gwt_client_opts co = { .cert = "client-ecdsa" };
+	size_t len = 0, size = 64 * 1024;
+	struct gwt_client cl;
+	char *buf = malloc(size);
+	int n;
+
+	if (!buf || gwt_client_connect(&cl, self->gw.port, &co)) {
+		free(buf);
+		return NULL;
+	}
+	if (SSL_write(cl.ssl, req, sizeof(req) - 1) == (int)sizeof(req) - 1)
+		while (len < size - 1 && (n = SSL_read(cl.ssl, buf + len, (int)(size - 1 - len))) > 0)
+			len += (size_t)n;
+	gwt_client_close(&cl);
+	buf[len] = '\0';
+	return buf;
+}
+
+/*
+ * The gateway's client certificate rotated by a reload: the next
+ * connection shows the backend the new one, and does not resume a
+ * session made with the old one (it would carry the old certificate).
+ */
+TEST_F(up, client_certificate_rotated_by_reload)
+{
+	char *page;
+
+	ASSERT_EQ(0, s_server_start(&self->be, self->dir));
+	self->go.top_extra = "workers: 1\nreload_on_change: false\n";
+	ASSERT_EQ(0, gw_start(self, self->be.port, NULL, NULL));
+	page = status_page(self);
+	ASSERT_NOT_NULL(page);
+	EXPECT_NOT_NULL(strstr(page, "Subject: O=Corp, OU=prod, CN=gateway\n"));
+	free(page);
+	ASSERT_EQ(1, gwt_metric_wait(&self->gw, UP_OK("full"), 1, 5000));
+
+	self->gw_cert = "gateway2";
+	gw_opts(self, self->be.port, NULL, NULL);
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	ASSERT_EQ(0, gwt_gw_signal(&self->gw, SIGHUP));
+	page = gwt_audit_wait(&self->gw, 5000, "\"event\":\"reload\"", "\"decision\":\"ok\"", NULL);
+	ASSERT_NOT_NULL(page);
+	free(page);
+	page = status_page(self);
+	ASSERT_NOT_NULL(page);
+	EXPECT_NOT_NULL(strstr(page, "Subject: O=Corp, OU=prod, CN=gateway2\n"));
+	free(page);
 	EXPECT_EQ(-1, gwt_metric_value(&self->gw, UP_OK("resumed")));
 }
 

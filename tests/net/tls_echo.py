@@ -3,7 +3,7 @@
 """A TLS echo server that demands a client certificate, made of Python's
 ssl module (OpenSSL underneath): one thread per connection, one context,
 so TLS 1.3 tickets resume across connections (socat forks a child per
-connection, whose server resumes nothing).
+connection, whose server resumes nothing). Also the backend of make demo.
 
     tls_echo.py PORT CERT_CHAIN KEY CLIENT_CA
 """
@@ -40,6 +40,7 @@ def main():
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     lsock.bind(("127.0.0.1", port))
     lsock.listen(64)
+    print("backend ready", flush=True)
     while True:
         raw, _ = lsock.accept()
         conn = ctx.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
