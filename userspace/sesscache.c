@@ -252,7 +252,7 @@ bool gw_sesscache_add(struct gw_sesscache *sc, SSL_SESSION *sess, X509 *leaf)
 	e->derlen = (unsigned int)derlen;
 	free(der);
 	e->leaf = leaf;
-	e->expires = (time_t)SSL_SESSION_get_time(sess) + (time_t)SSL_SESSION_get_timeout(sess);
+	e->expires = gw_session_time(sess) + (time_t)SSL_SESSION_get_timeout(sess);
 	e->idlen = len;
 	memcpy(e->id, id, len);
 

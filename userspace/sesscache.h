@@ -30,6 +30,7 @@
 #define GW_SESSCACHE_H
 
 #include <stdbool.h>
+#include <time.h>
 #include <openssl/ssl.h>
 
 struct gw_sesscache;
@@ -65,5 +66,28 @@ void gw_sesscache_remove(struct gw_sesscache *sc, const unsigned char *id, unsig
 
 /* Sessions held now. */
 unsigned int gw_sesscache_count(struct gw_sesscache *sc);
+
+/*
+ * When a session was made, and setting it (the tests' aged sessions):
+ * OpenSSL 3.3 added the time_t calls and 3.4 deprecated the long ones
+ * (Debian 13 ships 3.5, Debian 12 3.0).
+ */
+static inline time_t gw_session_time(const SSL_SESSION *s)
+{
+#if OPENSSL_VERSION_NUMBER >= 0x30300000L
+	return SSL_SESSION_get_time_ex(s);
+#else
+	return (time_t)SSL_SESSION_get_time(s);
+#endif
+}
+
+static inline void gw_session_set_time(SSL_SESSION *s, time_t t)
+{
+#if OPENSSL_VERSION_NUMBER >= 0x30300000L
+	SSL_SESSION_set_time_ex(s, t);
+#else
+	SSL_SESSION_set_time(s, (long)t);
+#endif
+}
 
 #endif

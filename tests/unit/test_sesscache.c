@@ -116,7 +116,7 @@ static SSL_SESSION *another(FIXTURE_DATA(sc) *self, long age, long timeout)
 		SSL_SESSION_free(s);
 		return NULL;
 	}
-	SSL_SESSION_set_time(s, (long)time(NULL) + age);
+	gw_session_set_time(s, time(NULL) + age);
 	SSL_SESSION_set_timeout(s, timeout);
 	return s;
 }
