@@ -50,8 +50,8 @@ static void idx_init(void)
 	ctx_idx_tc = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
-bool gw_tls_client_name_ok(const struct gw_cfg_upstream_tls *t, X509 *leaf,
-			   const struct gw_identity *id)
+const char *gw_tls_client_name_check(const struct gw_cfg_upstream_tls *t, X509 *leaf,
+				     const struct gw_identity *id)
 {
 	unsigned int i;
 	bool ok;
@@ -66,11 +66,12 @@ bool gw_tls_client_name_ok(const struct gw_cfg_upstream_tls *t, X509 *leaf,
 				ok = gw_authz_dns_match(t->verify_name, id->san_dns[i]);
 		}
 		if (!ok)
-			return false;
+			return "verify_name";
 	}
-	if (t->verify_spiffe_id)
-		return id->spiffe_id && gw_authz_spiffe_match(t->verify_spiffe_id, id->spiffe_id);
-	return true;
+	if (t->verify_spiffe_id &&
+	    !(id->spiffe_id && gw_authz_spiffe_match(t->verify_spiffe_id, id->spiffe_id)))
+		return "verify_spiffe_id";
+	return NULL;
 }
 
 /*
@@ -105,7 +106,8 @@ static int verify_cb(int ok, X509_STORE_CTX *xctx)
 		vr->x509_err = X509_V_ERR_OUT_OF_MEM;
 		return 0;
 	}
-	if (!gw_tls_client_name_ok(tc->cfg, leaf, vr->ident)) {
+	vr->mismatch = gw_tls_client_name_check(tc->cfg, leaf, vr->ident);
+	if (vr->mismatch) {
 		vr->reason = "upstream_name_mismatch";
 		X509_STORE_CTX_set_error(xctx, X509_V_ERR_HOSTNAME_MISMATCH);
 		return 0;

@@ -45,6 +45,7 @@ struct gw_upstream_vr {
 	const char *reason;		/* upstream_cert_invalid, upstream_name_mismatch */
 	int x509_err;			/* X509_V_ERR_* of a chain that did not verify */
 	int depth;			/* where in the chain */
+	const char *mismatch;		/* "verify_name" or "verify_spiffe_id" that failed */
 	struct gw_identity *ident;	/* the backend's leaf, once its chain verified */
 };
 
@@ -78,9 +79,9 @@ void gw_upstream_vr_free(struct gw_upstream_vr *vr);
 
 /*
  * Does the leaf match verify_name and verify_spiffe_id? id: its identity.
- * Exposed for the unit tests.
+ * NULL if it does, else the key it does not match.
  */
-bool gw_tls_client_name_ok(const struct gw_cfg_upstream_tls *t, X509 *leaf,
-			   const struct gw_identity *id);
+const char *gw_tls_client_name_check(const struct gw_cfg_upstream_tls *t, X509 *leaf,
+				     const struct gw_identity *id);
 
 #endif

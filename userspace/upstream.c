@@ -131,10 +131,6 @@ static void forward(struct gw_conn *c, char *hdr, size_t len)
 
 /* ---- the backend leg in TLS (upstream.tls) ---- */
 
-/*
- * The backend leg failed after the TCP connect: close_notify to the
- * client, and the reason with what OpenSSL or the verification said.
- */
 static void count_tls(const struct gw_conn *c, const char *result, const char *reason,
 		      const char *session)
 {
@@ -145,6 +141,10 @@ static void count_tls(const struct gw_conn *c, const char *result, const char *r
 		gw_metric_add("mtlsgw_upstream_handshakes_total", labels, 1);
 }
 
+/*
+ * The backend leg failed after the TCP connect: close_notify to the
+ * client, and the reason with what OpenSSL or the verification said.
+ */
 static void tls_fail(struct gw_conn *c, const char *reason, const char *detail)
 {
 	static struct gw_ratelimit rl;
@@ -165,9 +165,19 @@ static void tls_failed(struct gw_conn *c, int r)
 	int e = SSL_get_error(c->bssl, r);
 	char detail[512];
 
+	const struct gw_cfg_upstream_tls *t = c->lc->upstream.tls;
+
 	if (c->uvr.reason && c->uvr.x509_err) {
 		gw_snprintf(detail, sizeof(detail), "%s (depth %d)",
 			    X509_verify_cert_error_string(c->uvr.x509_err), c->uvr.depth);
+		tls_fail(c, c->uvr.reason, detail);
+		return;
+	}
+	/* Only what the config says: the certificate's names are the backend's words. */
+	if (c->uvr.mismatch) {
+		gw_snprintf(detail, sizeof(detail), "the certificate does not match %s %s",
+			    c->uvr.mismatch, !strcmp(c->uvr.mismatch, "verify_name") ?
+			    t->verify_name : t->verify_spiffe_id);
 		tls_fail(c, c->uvr.reason, detail);
 		return;
 	}

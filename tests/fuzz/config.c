@@ -46,7 +46,7 @@ static const struct {
 	{ "clients-root.pem", 0644 }, { "issuing.crl", 0644 },
 	{ "intermediate.crl", 0644 }, { "gw-client-chain.pem", 0644 },
 	{ "gw-client-key.pem", 0600 }, { "backend-root.pem", 0644 },
-	{ "open-key.pem", 0644 },
+	{ "open-key.pem", 0644 }, { "backend.crl", 0644 },
 };
 
 int __real_open(const char *path, int flags, ...);

@@ -299,15 +299,18 @@ TEST_F(up, backend_name_mismatch)
 {
 	ASSERT_EQ(0, start_socat(self, "backend-other", "root-ca.crt"));
 	ASSERT_EQ(0, gw_start(self, self->be.port, NULL, NULL));
-	expect_refused(_ctx, self, "\"reason\":\"upstream_name_mismatch\"", "\"detail\":\"");
+	expect_refused(_ctx, self, "\"reason\":\"upstream_name_mismatch\"",
+		       "\"detail\":\"the certificate does not match verify_name backend.corp.test\"");
 }
 
 TEST_F(up, backend_spiffe_id_mismatch)
 {
 	ASSERT_EQ(0, start_socat(self, "backend", "root-ca.crt"));
 	ASSERT_EQ(0, gw_start(self, self->be.port,
+			      "        verify_name: \"*.corp.test\"\n"
 			      "        verify_spiffe_id: spiffe://corp.test/prod/ledger\n", NULL));
-	expect_refused(_ctx, self, "\"reason\":\"upstream_name_mismatch\"", "\"detail\":\"");
+	expect_refused(_ctx, self, "\"reason\":\"upstream_name_mismatch\"",
+		       "\"detail\":\"the certificate does not match verify_spiffe_id spiffe://corp.test/prod/ledger\"");
 }
 
 TEST_F(up, revoked_backend_certificate)
