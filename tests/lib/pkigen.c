@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* Certificates made in memory for unit tests (pkigen.h). */
+#include <string.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -26,7 +27,9 @@ static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 	return ok ? 0 : -1;
 }
 
-int gwt_cert_set_uri_sans(X509 *x, const char *const *uris, unsigned int n, EVP_PKEY *signer)
+/* names[i] of type types[i] (GEN_URI, GEN_DNS), byte for byte, as the SAN; x signed again. */
+static int set_sans(X509 *x, const int *types, const char *const *names, unsigned int n,
+		    EVP_PKEY *signer)
 {
 	GENERAL_NAMES *gens = GENERAL_NAMES_new();
 	unsigned int i;
@@ -36,18 +39,50 @@ int gwt_cert_set_uri_sans(X509 *x, const char *const *uris, unsigned int n, EVP_
 		GENERAL_NAME *gn = GENERAL_NAME_new();
 		ASN1_IA5STRING *s = ASN1_IA5STRING_new();
 
-		if (!gn || !s || !ASN1_STRING_set(s, uris[i], -1) || !sk_GENERAL_NAME_push(gens, gn)) {
+		if (!gn || !s || !ASN1_STRING_set(s, names[i], -1) || !sk_GENERAL_NAME_push(gens, gn)) {
 			GENERAL_NAME_free(gn);
 			ASN1_IA5STRING_free(s);
 			goto out;
 		}
-		GENERAL_NAME_set0_value(gn, GEN_URI, s);
+		GENERAL_NAME_set0_value(gn, types[i], s);
 	}
 	ok = gens && X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_REPLACE) == 1 &&
 	     X509_sign(x, signer, EVP_sha256()) > 0;
 out:
 	GENERAL_NAMES_free(gens);
 	return ok ? 0 : -1;
+}
+
+int gwt_cert_set_uri_sans(X509 *x, const char *const *uris, unsigned int n, EVP_PKEY *signer)
+{
+	int types[16];
+	unsigned int i;
+
+	if (n > 16)
+		return -1;
+	for (i = 0; i < n; i++)
+		types[i] = GEN_URI;
+	return set_sans(x, types, uris, n, signer);
+}
+
+int gwt_cert_set_sans(X509 *x, const char *const *sans, unsigned int n, EVP_PKEY *signer)
+{
+	const char *names[16];
+	int types[16];
+	unsigned int i;
+
+	if (n > 16)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (!strncmp(sans[i], "DNS:", 4))
+			types[i] = GEN_DNS;
+		else if (!strncmp(sans[i], "URI:", 4))
+			types[i] = GEN_URI;
+		else
+			return -1;
+		names[i] = sans[i] + 4;
+	}
+	return set_sans(x, types, names, n, signer);
 }
 
 X509 *gwt_make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *signer,

@@ -24,5 +24,7 @@ X509 *gwt_make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *signe
  * 0 or -1.
  */
 int gwt_cert_set_uri_sans(X509 *x, const char *const *uris, unsigned int n, EVP_PKEY *signer);
+/* The same with "DNS:name" and "URI:uri" entries (at most 16). */
+int gwt_cert_set_sans(X509 *x, const char *const *sans, unsigned int n, EVP_PKEY *signer);
 
 #endif
