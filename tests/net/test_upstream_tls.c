@@ -118,12 +118,16 @@ static int s_server_start(struct ext_backend *b, const char *dir)
 	return ext_start(b, dir, argv);
 }
 
-/* tests/net/tls_echo.py: Python's ssl, one process, so sessions resume. */
-static int py_start(struct ext_backend *b, const char *dir)
+/*
+ * tests/net/tls_echo.py: Python's ssl, one process, so sessions resume;
+ * with proxy, it wants a PROXY v2 header first and prints its source.
+ */
+static int py_start(struct ext_backend *b, const char *dir, bool proxy)
 {
 	const char *src = getenv("GWT_SRCDIR") ? getenv("GWT_SRCDIR") : ".";
 	char port[16], script[512], chain[256], key[256], ca[256];
-	char *argv[] = { "python3", script, port, chain, key, ca, NULL };
+	char *argv[] = { "python3", script, port, chain, key, ca,
+			 proxy ? "--proxy-v2" : NULL, NULL };
 
 	b->port = gwt_free_port();
 	snprintf(port, sizeof(port), "%d", b->port);
@@ -154,6 +158,7 @@ static int silent_listener(int *port)
 FIXTURE(up) {
 	char dir[64];			/* the backend's log */
 	const char *gw_cert;		/* the gateway's client certificate, NULL = "gateway" */
+	const char *upstream_pre;	/* upstream lines before its tls block */
 	struct ext_backend be;
 	struct gwt_gw gw;
 	char tls[2048];
@@ -189,6 +194,7 @@ static void gw_opts(FIXTURE_DATA(up) *self, int port, const char *verify, const 
 	snprintf(chain, sizeof(chain), "%s-chain.pem", cert);
 	snprintf(key, sizeof(key), "%s.key", cert);
 	snprintf(self->tls, sizeof(self->tls),
+		 "%s"
 		 "      connect_timeout: 2s\n"
 		 "      tls:\n"
 		 "        cert: %s\n"
@@ -196,6 +202,7 @@ static void gw_opts(FIXTURE_DATA(up) *self, int port, const char *verify, const 
 		 "        ca: %s\n"
 		 "        server_name: backend.corp.test\n"
 		 "%s%s",
+		 self->upstream_pre ? self->upstream_pre : "",
 		 gwt_pki_path(chain), gwt_pki_path(key), gwt_pki_path("ca-bundle.pem"),
 		 verify ? verify : "        verify_name: backend.corp.test\n", extra ? extra : "");
 	self->go.upstream_port = port;
@@ -384,7 +391,7 @@ TEST_F(up, backend_session_reused_across_workers)
 	char *out = NULL, *p;
 	int i, n = 0, w1 = 0;
 
-	ASSERT_EQ(0, py_start(&self->be, self->dir));
+	ASSERT_EQ(0, py_start(&self->be, self->dir, false));
 	self->go.top_extra = "workers: 2\n";
 	ASSERT_EQ(0, gw_start(self, self->be.port, NULL, NULL));
 	for (i = 0; i < 4; i++) {
@@ -502,6 +509,39 @@ TEST_F(up, client_certificate_rotated_by_reload)
 	EXPECT_NOT_NULL(strstr(page, "Subject: O=Corp, OU=prod, CN=gateway2\n"));
 	free(page);
 	EXPECT_EQ(-1, gwt_metric_value(&self->gw, UP_OK("resumed")));
+}
+
+/*
+ * upstream.proxy_protocol: v2 with upstream.tls: the header goes first on
+ * the TCP connection, before the ClientHello (HAProxy's order), and
+ * carries the client's address.
+ */
+TEST_F(up, proxy_header_before_the_client_hello)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa" };
+	struct sockaddr_in me;
+	socklen_t len = sizeof(me);
+	struct gwt_client cl;
+	char want[64], *log;
+	uint64_t end;
+
+	ASSERT_EQ(0, py_start(&self->be, self->dir, true));
+	self->upstream_pre = "      proxy_protocol: v2\n";
+	ASSERT_EQ(0, gw_start(self, self->be.port, NULL, NULL));
+	ASSERT_EQ(0, gwt_client_connect(&cl, self->gw.port, &co));
+	ASSERT_TRUE(gwt_roundtrip(&cl, "through a PROXY header"));
+	ASSERT_EQ(0, getsockname(cl.fd, (struct sockaddr *)&me, &len));
+	gwt_client_close(&cl);
+	snprintf(want, sizeof(want), "proxy src 127.0.0.1:%d\n", ntohs(me.sin_port));
+	for (end = gwt_now_ms() + 5000;; usleep(20 * 1000)) {
+		log = gwt_read_file(self->be.log);
+		if ((log && strstr(log, want)) || gwt_now_ms() > end)
+			break;
+		free(log);
+	}
+	ASSERT_NOT_NULL(log);
+	EXPECT_NOT_NULL(strstr(log, want));
+	free(log);
 }
 
 TEST_HARNESS_MAIN
