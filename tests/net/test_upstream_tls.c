@@ -247,6 +247,9 @@ TEST_F(up, bulk_byte_exact_and_backend_identity_audited)
 	ASSERT_EQ(0, gwt_ctl(&self->gw, &out, "conns --json"));
 	EXPECT_NOT_NULL(strstr(out, "\"upstream\":{\"identity\":\"spiffe://corp.test/prod/backend\""));
 	free(out);
+	ASSERT_EQ(0, gwt_ctl(&self->gw, &out, "conns"));
+	EXPECT_NOT_NULL(strstr(out, " upstream spiffe://corp.test/prod/backend\n"));
+	free(out);
 
 	ASSERT_EQ(0, gwt_client_bulk(&cl, 4 * MiB, 7, &rx, got, 60000));
 	gwt_client_close(&cl);
