@@ -191,6 +191,7 @@ static void conn_row_json(struct gw_sbuf *b, const struct gw_worker *w, const st
 	gw_json_str(&j, "serial", c->ident ? c->ident->serial : "");
 	gw_json_str(&j, "tls_version", c->tls_version ? c->tls_version : "");
 	gw_json_str(&j, "cipher", c->cipher ? c->cipher : "");
+	gw_json_str(&j, "group", c->group ? c->group : "");
 	gw_json_str(&j, "datapath", gw_conn_datapath(c));
 	gw_json_u64(&j, "bytes_in", c->bytes_in);
 	gw_json_u64(&j, "bytes_out", c->bytes_out);

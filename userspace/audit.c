@@ -339,6 +339,7 @@ int gw_audit_emit(const struct gw_audit_event *ev)
 	}
 	gw_json_str(&j, "tls_version", ev->tls_version);
 	gw_json_str(&j, "cipher", ev->cipher);
+	gw_json_str(&j, "group", ev->group);
 	gw_json_str(&j, "rule", ev->rule);
 	gw_json_str(&j, "decision", ev->decision);
 	gw_json_str(&j, "reason", ev->reason);

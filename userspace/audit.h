@@ -32,6 +32,7 @@ struct gw_audit_event {
 					   verification: nested under "unverified" */
 	const char *tls_version;
 	const char *cipher;
+	const char *group;		/* key exchange group */
 	const char *rule;
 	const char *decision;		/* allow | deny | would_deny */
 	const char *reason;

@@ -145,6 +145,7 @@ static void vtls(struct gw_cv_ctx *v, const char *tp, const struct gw_raw_tls *t
 	out->min_version = x == 1 ? TLS1_3_VERSION : TLS1_2_VERSION;
 	gw_cv_duration(v, kp(tp, "handshake_timeout").s, t->handshake_timeout, 5000, true,
 		       &out->handshake_timeout_ms);
+	out->groups = gw_cv_tls_groups(v, kp(tp, "groups").s, t->groups, t->groups_count);
 }
 
 static void vupstream_tls(struct gw_cv_ctx *v, const char *utp,
@@ -728,6 +729,7 @@ static void free_listener(struct gw_cfg_listener *l)
 	free(l->tls.cert);
 	free(l->tls.key);
 	free(l->tls.client_ca);
+	free(l->tls.groups);
 	free_strlist(l->tls.crl, l->tls.n_crl);
 	for (i = 0; l->rules && i < l->n_rules; i++)
 		gw_cfg_rule_free(&l->rules[i]);

@@ -77,6 +77,7 @@ struct gw_cfg_tls {
 	unsigned int verify_depth;	/* default 3; 1..16 */
 	int min_version;		/* TLS1_2_VERSION (default) or TLS1_3_VERSION */
 	uint64_t handshake_timeout_ms;	/* default 5000 */
+	char *groups;			/* key exchange groups "a:b", NULL = gw_tls_default_groups */
 	struct gw_cfg_pos pos_cert, pos_key, pos_client_ca, pos_crl;
 };
 

@@ -57,6 +57,7 @@ static const cyaml_schema_field_t tls_fields[] = {
 	STR_OPT("verify_depth", struct gw_raw_tls, verify_depth),
 	STR_OPT("min_version", struct gw_raw_tls, min_version),
 	STR_OPT("handshake_timeout", struct gw_raw_tls, handshake_timeout),
+	STR_LIST("groups", struct gw_raw_tls, groups),
 	CYAML_FIELD_END
 };
 

@@ -35,6 +35,8 @@ struct gw_raw_rule {
 struct gw_raw_tls {
 	char *cert, *key, *client_ca;
 	char *crl_check, *verify_depth, *min_version, *handshake_timeout;
+	char **groups;
+	unsigned int groups_count;
 };
 
 /* upstream.tls.crl is not here either. */

@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <netinet/in.h>
 
 #include "addr.h"
@@ -368,4 +370,45 @@ bool gw_cv_dns_name(const char *s, bool pattern)
 		}
 	}
 	return true;
+}
+
+char *gw_cv_tls_groups(struct gw_cv_ctx *v, const char *path, char **names, unsigned int n)
+{
+	char ep[GW_LM_PATH], *out;
+	size_t len = 1;
+	unsigned int i;
+	SSL_CTX *ctx;
+	bool ok = true;
+
+	if (!n && !gw_lm_find(v->lm, path))
+		return NULL;
+	if (!n) {
+		gw_cv_err(v, path, "empty list; omit the key for the default groups");
+		return NULL;
+	}
+	ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx) {
+		v->oom = true;
+		return NULL;
+	}
+	for (i = 0; ok && i < n; i++) {
+		(void)gw_snprintf(ep, sizeof(ep), "%s[%u]", path, i);
+		ok = names[i][0] && !strchr(names[i], ':') &&
+		     SSL_CTX_set1_groups_list(ctx, names[i]) == 1;
+		if (!ok)
+			gw_cv_err(v, ep, "\"%s\": not a key exchange group this OpenSSL (%s) knows",
+				  names[i], OpenSSL_version(OPENSSL_VERSION));
+		len += strlen(names[i]) + 1;
+	}
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	if (!ok)
+		return NULL;
+	out = gw_cv_calloc(v, len, 1);
+	for (i = 0; out && i < n; i++) {
+		if (i)
+			strcat(out, ":");
+		strcat(out, names[i]);
+	}
+	return out;
 }

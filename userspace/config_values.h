@@ -80,6 +80,14 @@ char *gw_cv_file(struct gw_cv_ctx *v, const char *keypath, const char *val, bool
 void gw_cv_files(struct gw_cv_ctx *v, const char *path, char ***files, unsigned int *n,
 		 unsigned int *line);
 
+/*
+ * TLS key exchange groups, each a name the linked OpenSSL knows
+ * ("X25519MLKEM768" only from OpenSSL 3.5 on): "a:b:c" for
+ * SSL_CTX_set1_groups_list, or NULL when the key is absent (n 0) or after
+ * reporting the first unknown name.
+ */
+char *gw_cv_tls_groups(struct gw_cv_ctx *v, const char *path, char **names, unsigned int n);
+
 /* A DNS name; with pattern, also "*." and one. false after reporting what. */
 bool gw_cv_dns_name(const char *s, bool pattern);
 

@@ -203,7 +203,7 @@ void gw_conn_close(struct gw_conn *c, const char *reason, bool abort)
 			.conn_id = c->id, .listener = c->lc->name,
 			.src = (struct sockaddr *)&c->src,
 			.dst = (struct sockaddr *)&c->dst, .id = c->ident,
-			.tls_version = c->tls_version, .cipher = c->cipher,
+			.tls_version = c->tls_version, .cipher = c->cipher, .group = c->group,
 			.rule = c->rule, .reason = reason, .detail = c->close_detail,
 			.datapath = gw_conn_datapath(c), .up = gw_conn_upstream(c),
 			.counts = true, .bytes_in = c->bytes_in,

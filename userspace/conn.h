@@ -96,6 +96,7 @@ struct gw_conn {
 	bool would_deny;		/* audit mode let a denial through */
 	const char *tls_version;
 	const char *cipher;
+	const char *group;		/* key exchange group, OpenSSL's name */
 
 	uint64_t t_start_ms;
 	uint64_t t_open_ms;		/* conn_open logged (0 = not yet) */

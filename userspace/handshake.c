@@ -62,6 +62,16 @@ static void count_handshake(struct gw_conn *c, const char *result, const char *r
 	count_certpool(gw_conn_certpool(c));
 }
 
+/* mtlsgw_tls_groups_total: which key exchange each accepted client used. */
+static void count_group(const struct gw_conn *c)
+{
+	char labels[256];
+
+	if (!gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name,
+			      "group", c->group, NULL))
+		gw_metric_add("mtlsgw_tls_groups_total", labels, 1);
+}
+
 static void count_authz(const struct gw_conn *c, const char *rule, const char *decision)
 {
 	char labels[256];
@@ -240,6 +250,8 @@ static void handshake_ok(struct gw_conn *c)
 	c->state = GW_CONN_CONNECTING;
 	c->tls_version = gw_tls_version_str(c->ssl);
 	c->cipher = gw_tls_cipher_str(c->ssl);
+	c->group = gw_tls_group_str(c->ssl);
+	count_group(c);
 	c->t_open_ms = gw_now_ms();
 	/* Keep issuer and serial of the chain for revocation; drop the rest. */
 	c->certrefs = gw_certrefs_from_chain(c->vr.chain);
@@ -256,7 +268,7 @@ static void handshake_ok(struct gw_conn *c)
 	if (gw_audit_emit(&GW_AUDIT_EVENT(.event = "conn_open", .conn_id = c->id,
 		.listener = lc->name, .src = (struct sockaddr *)&c->src,
 		.dst = (struct sockaddr *)&c->dst, .id = c->ident,
-		.tls_version = c->tls_version, .cipher = c->cipher,
+		.tls_version = c->tls_version, .cipher = c->cipher, .group = c->group,
 		.rule = c->rule, .decision = c->would_deny ? "would_deny" : "allow",
 		.datapath = gw_conn_datapath(c))) && gw_audit_refusing()) {
 		gw_conn_close(c, "audit_unavailable", true);

@@ -47,6 +47,8 @@ static struct family families[] = {
 	  "Client chain verifications by listener and path: cached (leaf checks under an issuer path verified before) or full" },
 	{ "mtlsgw_client_certs_parsed_total", COUNTER,
 	  "Client certificates read in handshakes, by result: reused (the same certificate parsed before by this worker) or parsed" },
+	{ "mtlsgw_tls_groups_total", COUNTER,
+	  "Accepted client handshakes by listener and key exchange group (OpenSSL's name: x25519, secp256r1, X25519MLKEM768)" },
 	{ "mtlsgw_upstream_handshakes_total", COUNTER,
 	  "TLS handshakes with the backend (upstream.tls) by listener, result (ok, fail), reason token and session (full, resumed)" },
 	{ "mtlsgw_handshake_duration_seconds", HISTOGRAM,

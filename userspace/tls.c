@@ -18,6 +18,7 @@
  * Every refusal records a stable reason token and ends in a TLS alert.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -478,7 +479,8 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 	if (SSL_CTX_set_min_proto_version(ts->ctx, t->min_version) != 1 ||
 	    SSL_CTX_set_max_proto_version(ts->ctx, TLS1_3_VERSION) != 1 ||
 	    SSL_CTX_set_ciphersuites(ts->ctx, GW_TLS13_SUITES) != 1 ||
-	    SSL_CTX_set_cipher_list(ts->ctx, GW_TLS12_CIPHERS) != 1)
+	    SSL_CTX_set_cipher_list(ts->ctx, GW_TLS12_CIPHERS) != 1 ||
+	    SSL_CTX_set1_groups_list(ts->ctx, t->groups ? t->groups : gw_tls_default_groups()) != 1)
 		goto out_nomem;
 	SSL_CTX_set_security_level(ts->ctx, 2);
 	SSL_CTX_set_options(ts->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
@@ -563,6 +565,33 @@ SSL *gw_tls_server_ssl(struct gw_tls_server *ts, int fd,
 const char *gw_tls_version_str(const SSL *ssl)
 {
 	return SSL_get_version(ssl);
+}
+
+const char *gw_tls_group_str(SSL *ssl)
+{
+	const char *name = SSL_group_to_name(ssl, SSL_get_negotiated_group(ssl));
+
+	return name ? name : "none";
+}
+
+static const char *default_groups;
+
+static void default_groups_init(void)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	default_groups = ctx && SSL_CTX_set1_groups_list(ctx, "X25519MLKEM768:X25519:P-256") == 1 ?
+			 "X25519MLKEM768:X25519:P-256" : "X25519:P-256";
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+}
+
+const char *gw_tls_default_groups(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, default_groups_init);
+	return default_groups;
 }
 
 const char *gw_tls_cipher_str(const SSL *ssl)

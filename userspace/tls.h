@@ -152,8 +152,16 @@ SSL *gw_tls_server_ssl(struct gw_tls_server *ts, int fd,
 		       struct gw_verify_result *vr, void *conn);
 void *gw_tls_ssl_conn(const SSL *ssl);
 
-/* "TLSv1.3" / "TLS_AES_128_GCM_SHA256" for audit lines. */
+/* "TLSv1.3" / "TLS_AES_128_GCM_SHA256" / "x25519" for audit lines. */
 const char *gw_tls_version_str(const SSL *ssl);
 const char *gw_tls_cipher_str(const SSL *ssl);
+const char *gw_tls_group_str(SSL *ssl);
+
+/*
+ * tls.groups when the config leaves it out: X25519MLKEM768 (post-quantum
+ * hybrid) first where the linked OpenSSL has it (3.5 on), then X25519,
+ * then P-256.
+ */
+const char *gw_tls_default_groups(void);
 
 #endif

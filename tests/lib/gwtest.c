@@ -1037,6 +1037,11 @@ int gwt_client_handshake(struct gwt_client *c, int fd, const struct gwt_client_o
 		SSL_CTX_set_cipher_list(c->ctx, o->ciphers);
 	if (o->ciphersuites)
 		SSL_CTX_set_ciphersuites(c->ctx, o->ciphersuites);
+	if (o->groups && SSL_CTX_set1_groups_list(c->ctx, o->groups) != 1) {
+		SSL_CTX_free(c->ctx);
+		c->ctx = NULL;
+		return -1;
+	}
 	/* Our test certificates include deliberately weak ones: send them anyway. */
 	SSL_CTX_set_security_level(c->ctx, 0);
 	SSL_CTX_load_verify_file(c->ctx, gwt_pki_path("root-ca.crt"));

@@ -182,6 +182,7 @@ struct gwt_client_opts {
 	int max_version;		/* 0 = TLS1_3_VERSION */
 	const char *ciphers;		/* TLS 1.2 list, NULL = default */
 	const char *ciphersuites;	/* TLS 1.3 list, NULL = default */
+	const char *groups;		/* key exchange groups "a:b", NULL = OpenSSL's default */
 	int family;			/* AF_INET (default) or AF_INET6 */
 	bool no_server_check;		/* don't check the server's name (netns addresses) */
 	SSL_SESSION *session;		/* offer to resume this session */

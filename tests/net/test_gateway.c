@@ -21,6 +21,7 @@
 #include "harness.h"
 #include "lib/gwtest.h"
 #include "lib/jsoncheck.h"
+#include "tls.h"
 
 #define MiB (1024 * 1024ULL)
 
@@ -215,6 +216,47 @@ TEST_F(echo, rsa_client_tls12)
 			      "\"rule\":\"prod-callers\"", NULL);
 	ASSERT_NOT_NULL(line);
 	free(line);
+}
+
+/* A client's echo with only these groups offered; the conn_open line's group. */
+static void expect_group(HARNESS_CTX, struct gwt_gw *gw, const char *offer, int max_version,
+			 const char *want)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa", .groups = offer,
+				      .max_version = max_version };
+	struct gwt_outcome out;
+	char needle[64], *line;
+
+	gwt_client_try(gw->port, &co, "hello", 5, &out);
+	ASSERT_TRUE(out.handshake_ok);
+	ASSERT_EQ(5, out.rx);
+	snprintf(needle, sizeof(needle), "\"group\":\"%s\"", want);
+	line = gwt_audit_wait(gw, 5000, "\"event\":\"conn_open\"", needle, NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+}
+
+/*
+ * The default groups: X25519MLKEM768 first where OpenSSL has it (3.5, a
+ * client of the same OpenSSL then uses it), then X25519, then P-256; the
+ * group is in conn_open, conns and the metrics, and a client that offers
+ * only a group outside the list gets an alert.
+ */
+TEST_F(echo, key_exchange_groups)
+{
+	const char *dflt = strncmp(gw_tls_default_groups(), "X25519MLKEM768", 14) ?
+			   "x25519" : "X25519MLKEM768";
+	struct gwt_client_opts co = { .cert = "client-ecdsa", .groups = "P-384" };
+	struct gwt_outcome out;
+
+	TH_LOG("default groups %s", gw_tls_default_groups());
+	expect_group(_ctx, &self->gw, NULL, 0, dflt);
+	expect_group(_ctx, &self->gw, "P-256", 0, "secp256r1");
+	expect_group(_ctx, &self->gw, "P-256", TLS1_2_VERSION, "secp256r1");
+	EXPECT_EQ(2, gwt_metric_value(&self->gw, "mtlsgw_tls_groups_total{listener=\"test\",group=\"secp256r1\"}"));
+	gwt_client_try(self->gw.port, &co, "hello", 5, &out);
+	EXPECT_FALSE(out.handshake_ok && out.rx);
+	EXPECT_EQ(SSL_AD_HANDSHAKE_FAILURE, out.alert);
 }
 
 TEST_F(echo, dns_rule_second_match)
@@ -488,6 +530,45 @@ TEST_F(refused, tls13_after_a_good_client)
 TEST_F(refused, tls12_after_a_good_client)
 {
 	expect_refused(_ctx, self, variant, TLS1_2_VERSION, true);
+}
+
+FIXTURE(grp) {
+	struct gwt_backend be;
+	struct gwt_gw gw;
+};
+
+FIXTURE_SETUP(grp)
+{
+	struct gwt_gw_opts go = { .tls_extra = "      groups: [P-384, X25519]\n" };
+
+	ASSERT_EQ(0, gwt_env_start(&self->be, &self->gw, &go, true));
+}
+
+FIXTURE_TEARDOWN(grp)
+{
+	EXPECT_EQ(0, gwt_env_stop(&self->be, &self->gw));
+}
+
+/* tls.groups replaces the default: P-384 is taken, P-256 no longer. */
+TEST_F(grp, configured_groups_replace_the_default)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa", .groups = "P-256" };
+	struct gwt_client_opts held = { .cert = "client-ecdsa", .groups = "P-384" };
+	struct gwt_outcome out;
+	struct gwt_client cl;
+	char *text = NULL;
+
+	ASSERT_EQ(0, gwt_client_connect(&cl, self->gw.port, &held));
+	ASSERT_TRUE(gwt_roundtrip(&cl, "held"));
+	ASSERT_EQ(0, gwt_ctl(&self->gw, &text, "conns --json"));
+	EXPECT_NOT_NULL(strstr(text, "\"group\":\"secp384r1\""));
+	free(text);
+	gwt_client_close(&cl);
+
+	expect_group(_ctx, &self->gw, "P-384", 0, "secp384r1");
+	expect_group(_ctx, &self->gw, "P-384:X25519", 0, "secp384r1");
+	gwt_client_try(self->gw.port, &co, "hello", 5, &out);
+	EXPECT_FALSE(out.handshake_ok && out.rx);
 }
 
 TEST_HARNESS_MAIN

@@ -1034,6 +1034,37 @@ TEST_F(cfg, upstream_tls_crl_check_needs_a_crl)
 	EXPECT_EQ(GW_CRL_CHAIN, self->cfg->listeners[0].upstream.tls->crl_check);
 }
 
+TEST_F(cfg, tls_groups)
+{
+	load_min(_ctx, self, "      groups: [X25519, P-256, secp384r1]\n", NULL, NULL);
+	expect_ok(_ctx, self);
+	EXPECT_STREQ("X25519:P-256:secp384r1", self->cfg->listeners[0].tls.groups);
+	gw_cfg_free(self->cfg);
+	self->cfg = NULL;
+	load_min(_ctx, self, NULL, NULL, NULL);
+	expect_ok(_ctx, self);
+	EXPECT_NULL(self->cfg->listeners[0].tls.groups);
+}
+
+TEST_F(cfg, tls_groups_unknown_or_empty)
+{
+	load_min(_ctx, self, "      groups: [X25519, P-257]\n", NULL, NULL);
+	expect_error(_ctx, self, 14,
+		     "listeners[0].tls.groups[1]: \"P-257\": not a key exchange group this OpenSSL (%s) knows",
+		     OpenSSL_version(OPENSSL_VERSION));
+	gw_diag_free(&self->diag);
+	memset(&self->diag, 0, sizeof(self->diag));
+	load_min(_ctx, self, "      groups: [\"X25519:P-256\"]\n", NULL, NULL);
+	expect_error(_ctx, self, 14,
+		     "listeners[0].tls.groups[0]: \"X25519:P-256\": not a key exchange group this OpenSSL (%s) knows",
+		     OpenSSL_version(OPENSSL_VERSION));
+	gw_diag_free(&self->diag);
+	memset(&self->diag, 0, sizeof(self->diag));
+	load_min(_ctx, self, "      groups: []\n", NULL, NULL);
+	expect_error(_ctx, self, 14,
+		     "listeners[0].tls.groups: empty list; omit the key for the default groups");
+}
+
 TEST_F(cfg, crl_check_without_crl)
 {
 	load(_ctx, self,
