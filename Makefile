@@ -232,6 +232,12 @@ soak: deps
 
 # Every reason token the code can put in an audit line is documented in
 # docs/audit-log.md (tests/check-reasons). Part of "make test".
+# The host tests in a Debian 13 root (tools/test-trixie): not part of
+# "make test"; the first run debootstraps the root into build/trixie-root.
+.PHONY: test-trixie
+test-trixie:
+	$(Q)tools/test-trixie
+
 .PHONY: check-reasons
 check-reasons:
 	$(Q)tests/check-reasons
