@@ -485,6 +485,17 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 	SSL_CTX_set_security_level(ts->ctx, 2);
 	SSL_CTX_set_options(ts->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
 			    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
+#ifdef SSL_OP_NO_RX_CERTIFICATE_COMPRESSION
+	/*
+	 * OpenSSL 3.2+ (Debian 13) accepts a client's certificates compressed
+	 * (RFC 8879), and an OpenSSL 3.5 client sends them so: a
+	 * CompressedCertificate message, which handshake_msg cannot count
+	 * before libssl inflates and parses every certificate in it. A
+	 * client's chain is a few kilobytes once per connection; refuse the
+	 * compressed form and keep the refusal before parsing.
+	 */
+	SSL_CTX_set_options(ts->ctx, SSL_OP_NO_RX_CERTIFICATE_COMPRESSION);
+#endif
 	/*
 	 * Resumption from a server-side session cache shared by the workers
 	 * (sesscache.h says why not stateless tickets): in TLS 1.3 two
