@@ -30,6 +30,7 @@ struct ext_backend {
 	pid_t pid;
 	int port;
 	char log[96];
+	int stdin_fd;			/* its standard input, when not /dev/null (> 0) */
 };
 
 /* Start argv (stdout and stderr to b->log); wait until b->port accepts. 0 or -1. */
@@ -49,7 +50,7 @@ static int ext_start(struct ext_backend *b, const char *dir, char *const argv[])
 			dup2(fd, STDOUT_FILENO);
 			dup2(fd, STDERR_FILENO);
 		}
-		fd = open("/dev/null", O_RDONLY);
+		fd = b->stdin_fd > 0 ? b->stdin_fd : open("/dev/null", O_RDONLY);
 		if (fd >= 0)
 			dup2(fd, STDIN_FILENO);
 		execvp(argv[0], argv);
@@ -100,14 +101,17 @@ static int socat_start(struct ext_backend *b, const char *dir, const char *cert,
 
 /*
  * openssl s_server, one connection after another, demanding a client
- * certificate, answering an HTTP GET with its status page.
+ * certificate. www: answering an HTTP GET with its status page; else it
+ * prints what it receives and sends its standard input, where a line "k"
+ * or "K" sends a TLS 1.3 KeyUpdate (K: and asks for one back).
  */
-static int s_server_start(struct ext_backend *b, const char *dir)
+static int s_server_mode(struct ext_backend *b, const char *dir, bool www)
 {
 	char port[16], cert[256], key[256], chain[256], ca[256];
-	char *argv[] = { "openssl", "s_server", "-accept", port, "-cert", cert, "-key", key,
-			 "-cert_chain", chain, "-CAfile", ca, "-Verify", "1",
-			 "-verify_return_error", "-www", NULL };
+	/* Its output line by line (stdbuf), for the test to wait on. */
+	char *argv[] = { "stdbuf", "-oL", "openssl", "s_server", "-accept", port, "-cert", cert,
+			 "-key", key, "-cert_chain", chain, "-CAfile", ca, "-Verify", "1",
+			 "-verify_return_error", www ? "-www" : "-ign_eof", NULL };
 
 	b->port = gwt_free_port();
 	snprintf(port, sizeof(port), "127.0.0.1:%d", b->port);
@@ -116,6 +120,11 @@ static int s_server_start(struct ext_backend *b, const char *dir)
 	snprintf(chain, sizeof(chain), "%s", gwt_pki_path("backend-chain.pem"));
 	snprintf(ca, sizeof(ca), "%s", gwt_pki_path("root-ca.crt"));
 	return ext_start(b, dir, argv);
+}
+
+static int s_server_start(struct ext_backend *b, const char *dir)
+{
+	return s_server_mode(b, dir, true);
 }
 
 /*
@@ -545,6 +554,88 @@ TEST_F(up, proxy_header_before_the_client_hello)
 	ASSERT_NOT_NULL(log);
 	EXPECT_NOT_NULL(strstr(log, want));
 	free(log);
+}
+
+/* Read exactly len bytes from the client within 5 s into buf. */
+static bool client_read(struct gwt_client *cl, char *buf, int len)
+{
+	uint64_t end = gwt_now_ms() + 5000;
+	int got = 0, n;
+
+	while (got < len && gwt_now_ms() < end) {
+		n = SSL_read(cl->ssl, buf + got, len - got);
+		if (n <= 0)
+			return false;
+		got += n;
+	}
+	return got == len;
+}
+
+/* Wait until the backend's output holds needle. */
+static bool backend_said(struct ext_backend *b, const char *needle)
+{
+	uint64_t end = gwt_now_ms() + 5000;
+	bool found = false;
+	char *log;
+
+	while (!found && gwt_now_ms() < end) {
+		log = gwt_read_file(b->log);
+		found = log && strstr(log, needle);
+		free(log);
+		if (!found)
+			usleep(20 * 1000);
+	}
+	return found;
+}
+
+/*
+ * The backend rekeys (TLS 1.3 KeyUpdate), once without and once with a
+ * request for ours: the gateway reads on under the backend's new key
+ * and, asked to, writes under its own new one.
+ */
+TEST_F(up, backend_key_update_followed)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa" };
+	struct gwt_client cl;
+	char buf[16];
+	int in[2];
+
+	ASSERT_EQ(0, pipe(in));
+	self->be.stdin_fd = in[0];
+	ASSERT_EQ(0, s_server_mode(&self->be, self->dir, false));
+	close(in[0]);
+	self->be.stdin_fd = 0;
+	ASSERT_EQ(0, gw_start(self, self->be.port, NULL, NULL));
+	ASSERT_EQ(0, gwt_client_connect(&cl, self->gw.port, &co));
+	ASSERT_EQ(6, SSL_write(cl.ssl, "first\n", 6));
+	ASSERT_TRUE(backend_said(&self->be, "first\n"));
+
+	/*
+	 * s_server takes a line read alone as a command, and says
+	 * "SSL_do_handshake -> 1" once it sent the KeyUpdate.
+	 */
+	ASSERT_EQ(2, write(in[1], "k\n", 2));
+	ASSERT_TRUE(backend_said(&self->be, "first\nSSL_do_handshake -> 1\n"));
+	ASSERT_EQ(6, write(in[1], "after\n", 6));
+	if (!client_read(&cl, buf, 6)) {
+		char *log = gwt_read_file(self->be.log), *d = gwt_read_file(self->gw.audit);
+
+		TH_LOG("backend: %s\naudit: %s", log && strstr(log, "first") ? strstr(log, "first") : log, d);
+		free(log);
+		free(d);
+		ASSERT_TRUE(false);
+	}
+	EXPECT_EQ(0, memcmp(buf, "after\n", 6));
+	ASSERT_EQ(2, write(in[1], "K\n", 2));
+	ASSERT_TRUE(backend_said(&self->be, "SSL_do_handshake -> 1\nSSL_do_handshake -> 1\n"));
+	ASSERT_EQ(6, write(in[1], "again\n", 6));
+	ASSERT_TRUE(client_read(&cl, buf, 6));
+	EXPECT_EQ(0, memcmp(buf, "again\n", 6));
+	/* Our answer went out before this; the backend decrypts it under our new key. */
+	ASSERT_EQ(5, SSL_write(cl.ssl, "ping\n", 5));
+	EXPECT_TRUE(backend_said(&self->be, "ping\n"));
+	gwt_client_close(&cl);
+	close(in[1]);
 }
 
 TEST_HARNESS_MAIN
