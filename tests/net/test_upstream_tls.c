@@ -638,4 +638,32 @@ TEST_F(up, backend_key_update_followed)
 	close(in[1]);
 }
 
+/*
+ * A backend that resets its connection: the client's is reset too (no
+ * close_notify), with backend_reset; one that ends with close_notify
+ * gives the client close_notify (the echo test and s_server's page).
+ */
+TEST_F(up, backend_reset_resets_the_client)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa" };
+	struct gwt_client cl;
+	char buf[16], *line;
+	int n;
+
+	ASSERT_EQ(0, py_start(&self->be, self->dir, false));
+	ASSERT_EQ(0, gw_start(self, self->be.port, NULL, NULL));
+	ASSERT_EQ(0, gwt_client_connect(&cl, self->gw.port, &co));
+	ASSERT_TRUE(gwt_roundtrip(&cl, "hello"));
+	ASSERT_EQ(8, SSL_write(cl.ssl, "RESET-ME", 8));
+	n = SSL_read(cl.ssl, buf, sizeof(buf));
+	EXPECT_LE(n, 0);
+	EXPECT_EQ(SSL_ERROR_SYSCALL, SSL_get_error(cl.ssl, n));
+	EXPECT_FALSE(cl.got_close_notify);
+	gwt_client_close(&cl);
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_close\"",
+			      "\"reason\":\"backend_reset\"", NULL);
+	EXPECT_NOT_NULL(line);
+	free(line);
+}
+
 TEST_HARNESS_MAIN

@@ -7,6 +7,9 @@ connection, whose server resumes nothing). Also the backend of make demo.
 
     tls_echo.py PORT CERT_CHAIN KEY CLIENT_CA [--proxy-v2]
 
+Data containing "RESET-ME" is not echoed: the connection is reset (RST,
+no close_notify).
+
 With --proxy-v2 each connection starts with a PROXY protocol v2 header
 before the ClientHello (HAProxy's order); its source address is printed,
 "proxy src ADDR:PORT", and a connection without one is closed.
@@ -62,6 +65,11 @@ def serve(ctx, raw, proxy):
                 data = conn.recv(65536)
                 if not data:
                     break
+                if b"RESET-ME" in data:
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                    struct.pack("ii", 1, 0))
+                    conn.close()
+                    return
                 conn.sendall(data)
             try:
                 conn.unwrap()
