@@ -181,9 +181,9 @@ static void listener_add(struct gw_worker *w, struct gw_listener *ls, struct gw_
 	listener_set_gen(ls, gen, i);
 	ls->next = w->listeners;
 	w->listeners = ls;
-	pr_info("listener \"%s\": listening on %s, upstream %s, mode %s",
-		ls->cfg->name, ls->cfg->listen_str,
-		ls->cfg->upstream.address_str, gw_mode_str(ls->cfg->mode));
+	pr_info("listener \"%s\": listening on %s, upstream %s%s, mode %s",
+		ls->cfg->name, ls->cfg->listen_str, ls->cfg->upstream.address_str,
+		ls->cfg->upstream.tls ? " (mutual TLS)" : "", gw_mode_str(ls->cfg->mode));
 }
 
 int gw_listeners_apply(struct gw_worker *w, struct gw_gen *gen, gw_ev_fn on_accept)
