@@ -476,15 +476,10 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 	ts->ctx = SSL_CTX_new_ex(libctx, NULL, TLS_server_method());
 	if (!ts->ctx)
 		goto out_nomem;
-	if (SSL_CTX_set_min_proto_version(ts->ctx, t->min_version) != 1 ||
-	    SSL_CTX_set_max_proto_version(ts->ctx, TLS1_3_VERSION) != 1 ||
-	    SSL_CTX_set_ciphersuites(ts->ctx, GW_TLS13_SUITES) != 1 ||
-	    SSL_CTX_set_cipher_list(ts->ctx, GW_TLS12_CIPHERS) != 1 ||
+	if (gw_tls_ctx_policy(ts->ctx, t->min_version) ||
 	    SSL_CTX_set1_groups_list(ts->ctx, t->groups ? t->groups : gw_tls_default_groups()) != 1)
 		goto out_nomem;
-	SSL_CTX_set_security_level(ts->ctx, 2);
-	SSL_CTX_set_options(ts->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-			    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_options(ts->ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 #ifdef SSL_OP_NO_RX_CERTIFICATE_COMPRESSION
 	/*
 	 * OpenSSL 3.2+ (Debian 13) accepts a client's certificates compressed
@@ -520,8 +515,6 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 		goto out_nomem;
 	/* TLS 1.3 traffic secrets for a kTLS handoff (ktls.c). */
 	gw_ktls_enable_keylog(ts->ctx);
-	SSL_CTX_set_mode(ts->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 
 	err = load_chain_and_key(ts, t, &w);
 	err = setup_verify(ts, t, &w) ?: err;

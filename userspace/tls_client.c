@@ -184,16 +184,8 @@ struct gw_tls_client *gw_tls_client_new(const struct gw_config *cfg,
 	tc->session = session_new();
 	tc->ctx = SSL_CTX_new_ex(libctx, NULL, TLS_client_method());
 	if (!tc->session || !tc->ctx || SSL_CTX_set_ex_data(tc->ctx, ctx_idx_tc, tc) != 1 ||
-	    SSL_CTX_set_min_proto_version(tc->ctx, t->min_version) != 1 ||
-	    SSL_CTX_set_max_proto_version(tc->ctx, TLS1_3_VERSION) != 1 ||
-	    SSL_CTX_set_ciphersuites(tc->ctx, GW_TLS13_SUITES) != 1 ||
-	    SSL_CTX_set_cipher_list(tc->ctx, GW_TLS12_CIPHERS) != 1)
+	    gw_tls_ctx_policy(tc->ctx, t->min_version))
 		goto out_nomem;
-	SSL_CTX_set_security_level(tc->ctx, 2);
-	SSL_CTX_set_options(tc->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-			    SSL_OP_IGNORE_UNEXPECTED_EOF);
-	SSL_CTX_set_mode(tc->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_cache_mode(tc->ctx, SSL_SESS_CACHE_CLIENT |
 				       SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(tc->ctx, sess_new_cb);

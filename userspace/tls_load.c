@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Loading a TLS context's certificate chain, key, trust anchors and CRLs
- * with problems reported against the config (tls_load.h).
+ * The policy of a TLS context of either leg, and loading its certificate
+ * chain, key, trust anchors and CRLs with problems reported against the
+ * config (tls_load.h).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -12,6 +13,21 @@
 
 #include "tls_files.h"
 #include "tls_load.h"
+
+int gw_tls_ctx_policy(SSL_CTX *ctx, int min_version)
+{
+	if (SSL_CTX_set_min_proto_version(ctx, min_version) != 1 ||
+	    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+	    SSL_CTX_set_ciphersuites(ctx, GW_TLS13_SUITES) != 1 ||
+	    SSL_CTX_set_cipher_list(ctx, GW_TLS12_CIPHERS) != 1)
+		return -1;
+	SSL_CTX_set_security_level(ctx, 2);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+			    SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+			 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	return 0;
+}
 
 time_t gw_tls_asn1_time(const ASN1_TIME *t)
 {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
- * Loading a TLS context's files (internal to tls.c and tls_client.c):
+ * What a TLS context of either leg is made of (internal to tls.c and
+ * tls_client.c): the shared cipher and protocol policy, and its files:
  * a certificate chain with its key, trust anchors and CRLs, each taken
  * from the build's parsed files (tls_files.h) and each problem reported
  * against its config key and line, "FILE:LINE: listeners[N].SECTION.KEY:
@@ -48,6 +49,14 @@ struct gw_tls_keyfile {
 	struct gw_cfg_pos pos;
 	const char *key;		/* "cert", "client_ca", ... */
 };
+
+/*
+ * The policy both legs share, on a new context: TLS min_version to 1.3,
+ * the suites above, security level 2, no renegotiation or compression,
+ * a peer's FIN without close_notify taken as its end, partial writes
+ * from a buffer that may move. 0, or -1 (out of memory).
+ */
+int gw_tls_ctx_policy(SSL_CTX *ctx, int min_version);
 
 /* ASN1_TIME as time_t (0 if unreadable); "YYYY-MM-DDTHH:MM:SSZ". */
 time_t gw_tls_asn1_time(const ASN1_TIME *t);
