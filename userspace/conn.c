@@ -137,9 +137,7 @@ bool gw_conn_ktls_allowed(const struct gw_conn *c, int cipher)
 {
 	unsigned int want = cipher == GW_KTLS_ANY_CIPHER ? ~0u : 1u << cipher;
 
-	/* kTLS on the backend leg is not there yet: both legs in userspace. */
-	return (c->ls->w->ktls & want) && !c->lc->upstream.tls &&
-	       c->ls->gen->cfg->datapath != GW_DATAPATH_USERSPACE;
+	return (c->ls->w->ktls & want) && c->ls->gen->cfg->datapath != GW_DATAPATH_USERSPACE;
 }
 
 bool gw_conn_key_update_ok(struct gw_conn *c)
@@ -270,6 +268,7 @@ void gw_conns_reap(struct gw_worker *w)
 		if (c->dp)
 			c->dp->free(c);
 		gw_ktls_secrets_free(c->ktls_secrets);
+		gw_ktls_secrets_free(c->b_ktls_secrets);
 		gw_gen_put(c->gen);
 		free(c);
 	}

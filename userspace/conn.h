@@ -112,6 +112,10 @@ struct gw_conn {
 	uint8_t sp_ready;
 	struct gw_ktls_secrets *ktls_secrets;	/* TLS 1.3 on kTLS: for rekey */
 	bool ku_tx_pending;		/* owe the client a KeyUpdate of ours */
+	/* the backend leg on kTLS too (upstream.tls on the splice datapath) */
+	bool b_ktls;
+	struct gw_ktls_secrets *b_ktls_secrets;
+	bool b_ku_tx_pending;		/* owe the backend a KeyUpdate of ours */
 	/* peer KeyUpdates in the current one-second window (both datapaths) */
 	unsigned int ku_count;
 	uint64_t ku_window_ms;

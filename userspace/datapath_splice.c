@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * The splice datapath: the client socket carries kernel TLS (keys handed
- * over right after the handshake, see ktls.c), so the kernel decrypts what
- * the client sends and encrypts what we send it. Payload moves with
- * splice() socket -> pipe -> socket in both directions and never enters
- * userspace.
+ * over right after the handshake, see ktls_handoff.c), so the kernel decrypts
+ * what the client sends and encrypts what we send it; with upstream.tls
+ * the backend socket does too (c->b_ktls), and the kernel re-encrypts
+ * between the legs. Payload moves with splice() socket -> pipe -> socket
+ * in both directions and never enters userspace.
  *
  *  - backpressure: one pipe per direction; a side is not read while its
  *    pipe towards the other side holds data it could not pass on;
@@ -24,6 +25,12 @@
  *    close with key_update_flood;
  *  - a backend FIN becomes close_notify (a type-21 record via sendmsg with
  *    TLS_SET_RECORD_TYPE) and a FIN to the client.
+ *  - a kTLS backend leg gets the same treatment from its side: its
+ *    close_notify ends its direction, its KeyUpdate is followed, its TLS
+ *    1.3 tickets are read and dropped, a fatal alert before any payload is
+ *    upstream_tls_error (it refused our certificate), later
+ *    backend_tls_error; the client's close_notify becomes close_notify and
+ *    FIN to the backend.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,13 +40,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <linux/tls.h>
+#include <openssl/ssl.h>
 
 #include "conn.h"
 #include "datapath.h"
 #include "ktls.h"
 #include "log.h"
+#include "util.h"
 
+#define TLS_HS_HELLO_REQUEST 0
 #define TLS_HS_CLIENT_HELLO 1
+#define TLS_HS_NEW_SESSION_TICKET 4
 #define TLS_HS_KEY_UPDATE 24
 #define SPLICE_CHUNK (64 * 1024)
 
@@ -72,33 +83,46 @@ static enum step abort_conn(struct gw_conn *c, const char *reason)
 	return STEP_CLOSED;
 }
 
-/* close_notify: an alert record, level warning (1), description 0. */
+static int leg_fd(const struct gw_conn *c, bool client)
+{
+	return client ? c->cev.fd : c->bev.fd;
+}
+
+static struct gw_ktls_secrets *leg_secrets(const struct gw_conn *c, bool client)
+{
+	return client ? c->ktls_secrets : c->b_ktls_secrets;
+}
+
+static bool *leg_ku_pending(struct gw_conn *c, bool client)
+{
+	return client ? &c->ku_tx_pending : &c->b_ku_tx_pending;
+}
+
 static int dp_close_notify(struct gw_conn *c)
 {
-	static const unsigned char alert[2] = { 1, 0 };
-
-	return gw_ktls_send_record(c->cev.fd, GW_TLS_RECORD_ALERT, alert, sizeof(alert));
+	return gw_ktls_close_notify(c->cev.fd);
 }
 
 /*
  * Our KeyUpdate (update_not_requested) under the current key, then the
  * next TX key. STEP_IDLE when the socket is full (retried on EPOLLOUT).
  */
-static enum step key_update_send(struct gw_conn *c)
+static enum step key_update_send(struct gw_conn *c, bool client)
 {
 	static const unsigned char ku[5] = { TLS_HS_KEY_UPDATE, 0, 0, 1, 0 };
-	int err;
+	int fd = leg_fd(c, client), err;
 
-	err = gw_ktls_send_record(c->cev.fd, GW_TLS_RECORD_HANDSHAKE, ku, sizeof(ku));
+	err = gw_ktls_send_record(fd, GW_TLS_RECORD_HANDSHAKE, ku, sizeof(ku));
 	if (err == -EAGAIN)
 		return STEP_IDLE;
-	err = err ?: gw_ktls_rekey(c->cev.fd, c->ktls_secrets, false);
+	err = err ?: gw_ktls_rekey(fd, leg_secrets(c, client), false);
 	if (err) {
-		pr_warn("listener \"%s\": conn %llu: cannot answer a KeyUpdate: %s",
-			c->lc->name, (unsigned long long)c->id, strerror(-err));
+		pr_warn("listener \"%s\": conn %llu: cannot answer the %s's KeyUpdate: %s",
+			c->lc->name, (unsigned long long)c->id, client ? "client" : "backend",
+			strerror(-err));
 		return abort_conn(c, "ktls_failed");
 	}
-	c->ku_tx_pending = false;
+	*leg_ku_pending(c, client) = false;
 	return STEP_MOVED;
 }
 
@@ -134,20 +158,17 @@ static enum step renegotiation_refuse(struct gw_conn *c)
 }
 
 /*
- * The client's handshake record after the handoff: only KeyUpdate is legal
- * (TLS 1.3), or a ClientHello we refuse (TLS 1.2). m: the record's first
- * n bytes, what is left of it stays queued until the close.
+ * A TLS 1.3 KeyUpdate from either peer: the next RX key, and when the
+ * peer asked for it our own KeyUpdate before any more data that way.
+ * request: the message's request_update byte.
  */
-static enum step key_update_recv(struct gw_conn *c, const unsigned char *m, ssize_t n)
+static enum step key_update_recv(struct gw_conn *c, bool client, unsigned char request)
 {
+	const char *peer = client ? "client" : "backend";
 	int err;
 
-	if (n >= 1 && m[0] == TLS_HS_CLIENT_HELLO && !strcmp(c->tls_version, "TLSv1.2"))
-		return renegotiation_refuse(c);
-	/* type 24, length 1, request_update 0 or 1, alone in its record */
-	if (!c->ktls_secrets || n != 5 || m[0] != TLS_HS_KEY_UPDATE || m[1] || m[2] ||
-	    m[3] != 1 || m[4] > 1)
-		return abort_conn(c, "client_tls_error");
+	if (!leg_secrets(c, client))
+		return abort_conn(c, client ? "client_tls_error" : "backend_tls_error");
 	if (!gw_conn_key_update_ok(c)) {
 		static struct gw_ratelimit rl;
 
@@ -156,45 +177,112 @@ static enum step key_update_recv(struct gw_conn *c, const unsigned char *m, ssiz
 			   c->lc->name, (unsigned long long)c->id, GW_KEY_UPDATES_PER_S);
 		return close_clean(c, "key_update_flood");
 	}
-	err = gw_ktls_rekey(c->cev.fd, c->ktls_secrets, true);
+	err = gw_ktls_rekey(leg_fd(c, client), leg_secrets(c, client), true);
 	if (err == -EBUSY) {
-		pr_info("listener \"%s\": conn %llu: client sent a TLS 1.3 KeyUpdate and this kernel cannot rekey kTLS; closing",
-			c->lc->name, (unsigned long long)c->id);
+		pr_info("listener \"%s\": conn %llu: the %s sent a TLS 1.3 KeyUpdate and this kernel cannot rekey kTLS; closing",
+			c->lc->name, (unsigned long long)c->id, peer);
 		return close_clean(c, "key_update_unsupported");
 	}
 	if (err) {
-		pr_warn("listener \"%s\": conn %llu: kTLS RX rekey failed: %s",
-			c->lc->name, (unsigned long long)c->id, strerror(-err));
+		pr_warn("listener \"%s\": conn %llu: kTLS RX rekey of the %s leg failed: %s",
+			c->lc->name, (unsigned long long)c->id, peer, strerror(-err));
 		return abort_conn(c, "ktls_failed");
 	}
-	if (m[4])
-		c->ku_tx_pending = true;
+	if (request)
+		*leg_ku_pending(c, client) = true;
 	return STEP_MOVED;
 }
 
-/* A non-data record stopped the splice: read it and act on it. */
-static enum step control_record(struct gw_conn *c)
+/*
+ * The client's handshake record after the handoff: only KeyUpdate is legal
+ * (TLS 1.3), or a ClientHello we refuse (TLS 1.2). m: the whole record.
+ */
+static enum step client_handshake(struct gw_conn *c, const unsigned char *m, ssize_t n)
 {
-	unsigned char rec[64], type;
+	if (n >= 1 && m[0] == TLS_HS_CLIENT_HELLO && !strcmp(c->tls_version, "TLSv1.2"))
+		return renegotiation_refuse(c);
+	/* type 24, length 1, request_update 0 or 1, alone in its record */
+	if (n != 5 || m[0] != TLS_HS_KEY_UPDATE || m[1] || m[2] || m[3] != 1 || m[4] > 1)
+		return abort_conn(c, "client_tls_error");
+	return key_update_recv(c, true, m[4]);
+}
+
+/*
+ * The backend's handshake record after the handoff, whole messages only:
+ * TLS 1.3 NewSessionTickets are dropped (OpenSSL is gone, and with it the
+ * way to turn one into a session), a KeyUpdate is followed, a TLS 1.2
+ * HelloRequest is ignored (we do not renegotiate; RFC 5246 7.4.1.1 lets
+ * the client ignore it). Anything else is a backend TLS error.
+ */
+static enum step backend_handshake(struct gw_conn *c, const unsigned char *m, ssize_t n)
+{
+	while (n >= 4) {
+		size_t len = (size_t)m[1] << 16 | (size_t)m[2] << 8 | m[3];
+
+		if (len > (size_t)n - 4)
+			break;
+		if (m[0] == TLS_HS_KEY_UPDATE) {
+			/* the last message of its record (RFC 8446 5.1) */
+			if (len != 1 || m[4] > 1 || (size_t)n != 5)
+				break;
+			return key_update_recv(c, false, m[4]);
+		}
+		if (m[0] != TLS_HS_NEW_SESSION_TICKET && m[0] != TLS_HS_HELLO_REQUEST)
+			break;
+		m += 4 + len;
+		n -= (ssize_t)(4 + len);
+	}
+	if (n)
+		return abort_conn(c, "backend_tls_error");
+	return STEP_MOVED;
+}
+
+/*
+ * The backend sent a fatal alert. Before any payload from it, this is
+ * the backend refusing our side of a TLS 1.3 handshake (it judges our
+ * certificate after our handshake ended): upstream_tls_error, as on the
+ * userspace datapath, with the alert in the detail.
+ */
+static enum step backend_alert(struct gw_conn *c, unsigned char desc)
+{
+	char detail[128];
+
+	if (c->b_heard)
+		return abort_conn(c, "backend_tls_error");
+	gw_snprintf(detail, sizeof(detail), "the backend sent alert %u (%s)", desc,
+		    SSL_alert_desc_string_long(desc));
+	free(c->close_detail);
+	c->close_detail = strdup(detail);
+	return close_clean(c, "upstream_tls_error");
+}
+
+/*
+ * A non-data record stopped the splice from a kTLS socket: read it whole
+ * (2^14 bytes of plaintext at most) and act on it. close_notify ends that
+ * peer's direction.
+ */
+static enum step control_record(struct gw_conn *c, bool client)
+{
+	unsigned char rec[16384 + 1], type;
 	ssize_t n;
 
-	n = gw_ktls_recv_record(c->cev.fd, rec, sizeof(rec), &type);
+	n = gw_ktls_recv_record(leg_fd(c, client), rec, sizeof(rec), &type);
+	if (n == -EAGAIN)
+		return STEP_IDLE;
 	if (n < 0)
-		return n == -EAGAIN ? STEP_IDLE : abort_conn(c, "client_tls_error");
-	if (n == 0) {
-		c->c_eof = true;
+		return abort_conn(c, client ? "client_tls_error" : "backend_tls_error");
+	if (n == 0 || (type == GW_TLS_RECORD_ALERT && n >= 2 && rec[1] == 0)) {
+		*(client ? &c->c_eof : &c->b_eof) = true;	/* FIN or close_notify */
 		return STEP_MOVED;
 	}
-	if (type == GW_TLS_RECORD_ALERT && n >= 2 && rec[1] == 0) {
-		c->c_eof = true;		/* close_notify */
-		return STEP_MOVED;
-	}
+	if (type == GW_TLS_RECORD_ALERT && !client)
+		return backend_alert(c, n >= 2 ? rec[1] : 0);
 	if (type == GW_TLS_RECORD_ALERT)
 		return abort_conn(c, "client_alert");
 	if (type == GW_TLS_RECORD_HANDSHAKE)
-		return key_update_recv(c, rec, n);
+		return client ? client_handshake(c, rec, n) : backend_handshake(c, rec, n);
 	/* Plain data read here (cannot happen after EINVAL): count and drop is wrong, abort. */
-	return abort_conn(c, "client_tls_error");
+	return abort_conn(c, client ? "client_tls_error" : "backend_tls_error");
 }
 
 /* from -> pipe. Returns STEP_*, and how many bytes moved in *moved. */
@@ -203,6 +291,7 @@ static enum step fill(struct gw_conn *c, int from, int pipe_w, uint32_t *inpipe,
 {
 	uint8_t ready = from_client ? GW_SP_C_RD : GW_SP_B_RD;
 	uint8_t full = from_client ? GW_SP_CB_FULL : GW_SP_BC_FULL;
+	bool ktls = from_client || c->b_ktls;
 	ssize_t n;
 
 	if (*eof || *inpipe >= SPLICE_CHUNK || !(c->sp_ready & ready) || (c->sp_ready & full))
@@ -211,6 +300,8 @@ static enum step fill(struct gw_conn *c, int from, int pipe_w, uint32_t *inpipe,
 		   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	if (n > 0) {
 		*inpipe += (uint32_t)n;
+		if (!from_client)
+			c->b_heard = true;
 		return STEP_MOVED;
 	}
 	if (n == 0) {
@@ -227,8 +318,11 @@ static enum step fill(struct gw_conn *c, int from, int pipe_w, uint32_t *inpipe,
 	}
 	if (errno == EINTR)
 		return STEP_IDLE;
-	if (from_client && errno == EINVAL)
-		return control_record(c);
+	if (ktls && errno == EINVAL)
+		return control_record(c, from_client);
+	/* A record that does not decrypt (EBADMSG), or one too long. */
+	if (!from_client && ktls && (errno == EBADMSG || errno == EMSGSIZE))
+		return abort_conn(c, "backend_tls_error");
 	return abort_conn(c, from_client ? "client_reset" : "backend_reset");
 }
 
@@ -255,29 +349,48 @@ static enum step drain(struct gw_conn *c, int pipe_r, int to, uint32_t *inpipe,
 	}
 	if (n < 0 && errno == EINTR)
 		return STEP_IDLE;
+	/* A TLS backend that refused us may have said why before it reset. */
+	if (!to_client && c->b_ktls && !c->b_heard && control_record(c, false) == STEP_CLOSED)
+		return STEP_CLOSED;
 	return abort_conn(c, to_client ? "client_reset" : "backend_reset");
+}
+
+/*
+ * The end of one direction once its pipe is empty: close_notify (on a kTLS
+ * leg), then FIN. false when the socket is full (retried on EPOLLOUT).
+ */
+static bool shut_leg(struct gw_conn *c, bool client)
+{
+	if ((client || c->b_ktls) && gw_ktls_close_notify(leg_fd(c, client)) == -EAGAIN)
+		return false;
+	shutdown(leg_fd(c, client), SHUT_WR);
+	*(client ? &c->c_shut : &c->b_shut) = true;
+	return true;
 }
 
 static void pump(struct gw_conn *c)
 {
-	enum step s[5];
+	enum step s[6];
 	bool moved;
 
 	do {
 		/* Owed a KeyUpdate: it goes out before any more data. */
-		s[4] = c->ku_tx_pending ? key_update_send(c) : STEP_IDLE;
+		s[4] = c->ku_tx_pending ? key_update_send(c, true) : STEP_IDLE;
 		if (s[4] == STEP_CLOSED)
+			return;
+		s[5] = c->b_ku_tx_pending ? key_update_send(c, false) : STEP_IDLE;
+		if (s[5] == STEP_CLOSED)
 			return;
 		s[0] = fill(c, c->cev.fd, c->pipe_cb[1], &c->pipe_cb_len, &c->c_eof, true);
 		if (s[0] == STEP_CLOSED)
 			return;
-		s[1] = drain(c, c->pipe_cb[0], c->bev.fd, &c->pipe_cb_len, false);
+		s[1] = c->b_ku_tx_pending ? STEP_IDLE :
+		       drain(c, c->pipe_cb[0], c->bev.fd, &c->pipe_cb_len, false);
 		if (s[1] == STEP_CLOSED)
 			return;
-		if (c->c_eof && !c->pipe_cb_len && !c->b_shut) {
-			shutdown(c->bev.fd, SHUT_WR);
-			c->b_shut = true;
-		}
+		if (c->c_eof && !c->pipe_cb_len && !c->b_shut && !c->b_ku_tx_pending &&
+		    !shut_leg(c, false))
+			break;		/* retry when the socket drains */
 		s[2] = fill(c, c->bev.fd, c->pipe_bc[1], &c->pipe_bc_len, &c->b_eof, false);
 		if (s[2] == STEP_CLOSED)
 			return;
@@ -285,14 +398,11 @@ static void pump(struct gw_conn *c)
 		       drain(c, c->pipe_bc[0], c->cev.fd, &c->pipe_bc_len, true);
 		if (s[3] == STEP_CLOSED)
 			return;
-		if (c->b_eof && !c->pipe_bc_len && !c->c_shut && !c->ku_tx_pending) {
-			if (dp_close_notify(c) == -EAGAIN)
-				break;		/* retry when the socket drains */
-			shutdown(c->cev.fd, SHUT_WR);
-			c->c_shut = true;
-		}
+		if (c->b_eof && !c->pipe_bc_len && !c->c_shut && !c->ku_tx_pending &&
+		    !shut_leg(c, true))
+			break;		/* retry when the socket drains */
 		moved = s[0] == STEP_MOVED || s[1] == STEP_MOVED || s[2] == STEP_MOVED ||
-			s[3] == STEP_MOVED || s[4] == STEP_MOVED;
+			s[3] == STEP_MOVED || s[4] == STEP_MOVED || s[5] == STEP_MOVED;
 	} while (moved);
 
 	if (c->c_eof && c->b_eof && c->b_shut && c->c_shut && !c->pipe_cb_len &&
@@ -308,7 +418,8 @@ static void pump(struct gw_conn *c)
 	gw_conn_set_events(c, &c->bev,
 			   (!c->b_eof && c->pipe_bc_len < SPLICE_CHUNK &&
 			    !(c->sp_ready & GW_SP_BC_FULL) ? EPOLLIN : 0) |
-			   (c->pipe_cb_len ? EPOLLOUT : 0));
+			   (c->pipe_cb_len || c->b_ku_tx_pending || (c->c_eof && !c->b_shut) ?
+			    EPOLLOUT : 0));
 }
 
 /* What epoll reported as sp_ready bits (errors and hang-ups: try both). */

@@ -14,7 +14,6 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <linux/tls.h>
 #include <openssl/err.h>
 
 #include "audit.h"
@@ -22,8 +21,8 @@
 #include "certpool.h"
 #include "conn.h"
 #include "datapath.h"
+#include "ktls_handoff.h"
 #include "handshake.h"
-#include "kcaps.h"
 #include "ktls.h"
 #include "log.h"
 #include "metrics.h"
@@ -163,74 +162,6 @@ bool gw_handshake_authz(SSL *ssl, X509 *leaf, const char **reason)
 	return false;
 }
 
-/*
- * Move the session into the kernel (DESIGN.md's lossless recipe): only
- * when OpenSSL holds no bytes past the handshake (read_ahead is off, so it
- * should not), with sequence numbers where OpenSSL stopped: TLS 1.3 TX
- * after the NewSessionTickets we sent, RX 0; TLS 1.2 1 both ways (Finished
- * was 0).
- * A socket with half its keys installed must never carry bytes: it is
- * closed.
- */
-enum handoff_result {
-	HANDOFF_KERNEL,		/* the kernel has the session: splice datapath */
-	HANDOFF_USERSPACE,	/* stays with OpenSSL: userspace datapath */
-	HANDOFF_CLOSED,		/* key install failed, connection closed */
-};
-
-static enum handoff_result ktls_handoff(struct gw_conn *c)
-{
-	const struct tls_crypto_info *info;
-	struct gw_ktls_dir tx, rx;
-	int err, idx;
-
-	if (!gw_conn_ktls_allowed(c, GW_KTLS_ANY_CIPHER))
-		return HANDOFF_USERSPACE;
-	if (SSL_has_pending(c->ssl)) {
-		pr_debug("conn %llu: OpenSSL holds bytes past the handshake; staying in userspace",
-			 (unsigned long long)c->id);
-		return HANDOFF_USERSPACE;
-	}
-	/*
-	 * TLS 1.2: Finished was record 0 each way. TLS 1.3: the client sent
-	 * nothing under its application key yet; we sent our tickets.
-	 */
-	if (SSL_version(c->ssl) == TLS1_2_VERSION)
-		err = gw_ktls_derive(c->ssl, 1, 1, &tx, &rx);
-	else
-		err = gw_ktls_derive(c->ssl, c->vr.tickets_sent, 0, &tx, &rx);
-	if (err) {
-		pr_debug("conn %llu: no kTLS for %s: %s", (unsigned long long)c->id,
-			 c->cipher, strerror(-err));
-		return HANDOFF_USERSPACE;
-	}
-	info = (const void *)tx.info;
-	idx = gw_kcaps_cipher_index(info->version, info->cipher_type);
-	if (idx < 0 || !gw_conn_ktls_allowed(c, idx)) {
-		pr_debug("conn %llu: this kernel's kTLS does not take %s; staying in userspace",
-			 (unsigned long long)c->id, c->cipher);
-		OPENSSL_cleanse(&tx, sizeof(tx));
-		OPENSSL_cleanse(&rx, sizeof(rx));
-		return HANDOFF_USERSPACE;
-	}
-	err = gw_ktls_install(c->cev.fd, &tx, &rx);
-	if (err) {
-		pr_warn("listener \"%s\": conn %llu: kTLS key install failed: %s; closing",
-			c->lc->name, (unsigned long long)c->id, strerror(-err));
-		gw_conn_close(c, "ktls_failed", true);
-		return HANDOFF_CLOSED;
-	}
-	/*
-	 * The kernel has the session: the SSL object is no longer needed,
-	 * only the TLS 1.3 traffic secrets to follow a KeyUpdate.
-	 */
-	c->ktls_secrets = gw_ktls_secrets_take(c->ssl);
-	SSL_free(c->ssl);
-	c->ssl = NULL;
-	c->dp = &gw_dp_splice;
-	return HANDOFF_KERNEL;
-}
-
 static void handshake_ok(struct gw_conn *c)
 {
 	const struct gw_cfg_listener *lc = c->lc;
@@ -262,7 +193,8 @@ static void handshake_ok(struct gw_conn *c)
 	c->vr.chain = NULL;
 	X509_free(c->vr.leaf);
 	c->vr.leaf = NULL;
-	if (ktls_handoff(c) == HANDOFF_CLOSED)
+	/* With upstream.tls both legs move together, once the backend's is up. */
+	if (!c->lc->upstream.tls && gw_ktls_handoff(c) == GW_KTLS_HANDOFF_CLOSED)
 		return;
 	/* log.audit_failure: refuse: no byte flows without its conn_open line. */
 	if (gw_audit_emit(&GW_AUDIT_EVENT(.event = "conn_open", .conn_id = c->id,

@@ -259,6 +259,7 @@ int gw_ktls_derive(SSL *ssl, uint64_t tx_seq, uint64_t rx_seq,
 {
 	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
 	unsigned char kb[2 * 32 + 2 * 12], ckey[32], skey[32], civ[12], siv[12];
+	bool server = SSL_is_server(ssl);
 	unsigned int keylen, ivlen;
 	uint16_t cipher;
 	const EVP_MD *md;
@@ -277,18 +278,25 @@ int gw_ktls_derive(SSL *ssl, uint64_t tx_seq, uint64_t rx_seq,
 		ret = ret ?: hkdf_expand_label(md, s->client, s->len, "iv", civ, 12);
 		ret = ret ?: hkdf_expand_label(md, s->server, s->len, "key", skey, keylen);
 		ret = ret ?: hkdf_expand_label(md, s->server, s->len, "iv", siv, 12);
-		if (!ret) {
+		if (!ret && server) {
 			fill_dir(tx, TLS_1_3_VERSION, cipher, skey, siv, tx_seq);
 			fill_dir(rx, TLS_1_3_VERSION, cipher, ckey, civ, rx_seq);
+		} else if (!ret) {
+			fill_dir(tx, TLS_1_3_VERSION, cipher, ckey, civ, tx_seq);
+			fill_dir(rx, TLS_1_3_VERSION, cipher, skey, siv, rx_seq);
 		}
 	} else if (SSL_version(ssl) == TLS1_2_VERSION) {
 		ivlen = cipher == TLS_CIPHER_CHACHA20_POLY1305 ? 12 : 4;
 		ret = tls12_key_block(ssl, md, kb, 2 * keylen + 2 * ivlen);
+		/* client key, server key, client IV, server IV */
 		if (!ret) {
-			/* client key, server key, client IV, server IV */
-			fill_dir(tx, TLS_1_2_VERSION, cipher, kb + keylen, kb + 2 * keylen + ivlen,
-				 tx_seq);
-			fill_dir(rx, TLS_1_2_VERSION, cipher, kb, kb + 2 * keylen, rx_seq);
+			unsigned char *skb = kb + keylen, *sivb = kb + 2 * keylen + ivlen;
+			unsigned char *ckb = kb, *civb = kb + 2 * keylen;
+
+			fill_dir(tx, TLS_1_2_VERSION, cipher, server ? skb : ckb,
+				 server ? sivb : civb, tx_seq);
+			fill_dir(rx, TLS_1_2_VERSION, cipher, server ? ckb : skb,
+				 server ? civb : sivb, rx_seq);
 		}
 	} else {
 		ret = -EOPNOTSUPP;
@@ -329,6 +337,7 @@ struct gw_ktls_secrets *gw_ktls_secrets_take(SSL *ssl)
 		gw_ktls_secrets_free(s);
 		return NULL;
 	}
+	s->is_server = SSL_is_server(ssl);
 	return s;
 }
 
@@ -339,7 +348,8 @@ void gw_ktls_secrets_free(struct gw_ktls_secrets *s)
 
 int gw_ktls_rekey(int fd, struct gw_ktls_secrets *s, bool rx)
 {
-	unsigned char *secret = rx ? s->client : s->server;
+	/* RX follows the peer's secret, TX our own. */
+	unsigned char *secret = rx == s->is_server ? s->client : s->server;
 	unsigned char next[48], key[32], iv[12];
 	const EVP_MD *md = s->len == 48 ? EVP_sha384() : EVP_sha256();
 	unsigned int keylen = s->cipher == TLS_CIPHER_AES_GCM_128 ? 16 : 32;
@@ -384,6 +394,13 @@ int gw_ktls_send_record(int fd, unsigned char type, const void *buf, size_t len)
 	if (n < 0)
 		return -errno;
 	return (size_t)n == len ? 0 : -EMSGSIZE;
+}
+
+int gw_ktls_close_notify(int fd)
+{
+	static const unsigned char alert[2] = { 1, 0 };	/* warning, close_notify */
+
+	return gw_ktls_send_record(fd, GW_TLS_RECORD_ALERT, alert, sizeof(alert));
 }
 
 ssize_t gw_ktls_recv_record(int fd, void *buf, size_t len, unsigned char *type)

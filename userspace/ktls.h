@@ -32,6 +32,7 @@ struct gw_ktls_secrets {
 	unsigned int len;		/* 32 (SHA-256) or 48 (SHA-384); 0 = none */
 	unsigned int have;		/* bit 0 client, bit 1 server */
 	uint16_t cipher;		/* TLS_CIPHER_*, set by gw_ktls_secrets_take */
+	bool is_server;			/* our side: RX follows the other's secret */
 };
 
 /* One direction's parameters for setsockopt(SOL_TLS, TLS_TX/TLS_RX). */
@@ -40,11 +41,12 @@ struct gw_ktls_dir {
 	unsigned int len;
 };
 
-/* Register the keylog hook on a server context (call once per SSL_CTX). */
+/* Register the keylog hook on a context (call once per SSL_CTX). */
 void gw_ktls_enable_keylog(SSL_CTX *ctx);
 
 /*
- * Derive both directions for the server side of ssl. tx_seq/rx_seq are the
+ * Derive both directions for our side of ssl (SSL_is_server: the client
+ * leg, or the backend leg where we are the client). tx_seq/rx_seq are the
  * next record sequence numbers. 0, -EOPNOTSUPP (cipher kTLS can't carry),
  * or -EINVAL (secrets missing).
  */
@@ -83,6 +85,8 @@ void gw_ktls_secrets_free(struct gw_ktls_secrets *s);
  * of it went, -EMSGSIZE when part of it did, or -errno (-EAGAIN: full).
  */
 int gw_ktls_send_record(int fd, unsigned char type, const void *buf, size_t len);
+/* close_notify (an alert record, warning, description 0): as gw_ktls_send_record. */
+int gw_ktls_close_notify(int fd);
 /*
  * One record from a kTLS RX socket with its content type (the kernel
  * refuses non-data records with EIO to a read without a cmsg buffer),

@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "authz.h"
+#include "ktls.h"
 #include "tls_client.h"
 
 /* The latest resumable session, shared by one listener's contexts in every worker. */
@@ -189,6 +190,8 @@ struct gw_tls_client *gw_tls_client_new(const struct gw_config *cfg,
 	SSL_CTX_set_session_cache_mode(tc->ctx, SSL_SESS_CACHE_CLIENT |
 				       SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(tc->ctx, sess_new_cb);
+	/* The traffic secrets, for the move of the backend leg to kTLS. */
+	gw_ktls_enable_keylog(tc->ctx);
 
 	err = gw_tls_load_chain_key(&w, tc->ctx, &cert, &key, "client", &tc->cert_not_after);
 	err = setup_verify(tc, t, &w) ?: err;

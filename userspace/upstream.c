@@ -29,6 +29,7 @@
 
 #include "conn.h"
 #include "datapath.h"
+#include "ktls_handoff.h"
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
@@ -203,9 +204,13 @@ static void tls_done(struct gw_conn *c)
 	c->b_cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(c->bssl));
 	c->b_resumed = SSL_session_reused(c->bssl);
 	count_tls(c, "ok", "none", c->b_resumed ? "resumed" : "full");
+	/* Both handshakes done: both legs to the kernel, or both stay. */
+	if (gw_ktls_handoff(c) == GW_KTLS_HANDOFF_CLOSED)
+		return;
 	gw_audit_emit(&GW_AUDIT_EVENT(.event = "upstream_open", .conn_id = c->id,
 		.listener = c->lc->name, .src = (struct sockaddr *)&c->src,
-		.dst = (struct sockaddr *)&c->dst, .up = gw_conn_upstream(c)));
+		.dst = (struct sockaddr *)&c->dst, .up = gw_conn_upstream(c),
+		.datapath = gw_conn_datapath(c)));
 	forward(c, NULL, 0);
 }
 

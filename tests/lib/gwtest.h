@@ -61,7 +61,7 @@ struct gwt_backend_conn {
 	uint64_t rx_bytes;
 	unsigned char rx_sha256[32];	/* valid once done */
 	uint64_t tx_bytes;
-	int fin_seen;			/* the gateway sent FIN */
+	int fin_seen;			/* the gateway sent FIN (TLS backend: close_notify) */
 	int rst_seen;			/* the gateway reset the connection */
 	int done;
 	unsigned int head_len;

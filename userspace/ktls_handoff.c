@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The move of a connection into kernel TLS (DESIGN.md's lossless recipe):
+ * the client leg and, with upstream.tls, the backend leg, both or neither,
+ * so that the splice datapath finds the kernel on every TLS leg and the
+ * userspace datapath OpenSSL on every leg.
+ *
+ * A leg moves only when OpenSSL holds no bytes past the handshake
+ * (read_ahead is off, so it should not), with the record sequence numbers
+ * where OpenSSL stopped:
+ *  - TLS 1.2, either leg: 1 both ways (Finished was 0);
+ *  - TLS 1.3, the client leg: TX after the NewSessionTickets we sent, RX 0
+ *    (the client sent nothing under its application key yet);
+ *  - TLS 1.3, the backend leg: 0 both ways. Our Finished went under the
+ *    handshake key and the backend's tickets come after it: the kernel
+ *    gets them, and datapath_splice.c reads and drops them.
+ * Both legs' keys are derived before either is installed. A socket with
+ * half its keys installed must never carry bytes: it is closed.
+ */
+#include <errno.h>
+#include <string.h>
+#include <linux/tls.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+
+#include "conn.h"
+#include "datapath.h"
+#include "ktls_handoff.h"
+#include "kcaps.h"
+#include "ktls.h"
+#include "log.h"
+
+struct leg_keys {
+	struct gw_ktls_dir tx, rx;
+};
+
+/*
+ * Both directions of one leg into k: NULL, or why the leg (and so the
+ * connection) stays with OpenSSL. tx13: the next TX sequence under TLS 1.3.
+ */
+static const char *leg_derive(const struct gw_conn *c, SSL *ssl, uint64_t tx13,
+			      struct leg_keys *k)
+{
+	const struct tls_crypto_info *info;
+	int err, idx;
+
+	if (SSL_has_pending(ssl))
+		return "OpenSSL holds bytes past the handshake";
+	if (SSL_version(ssl) == TLS1_2_VERSION)
+		err = gw_ktls_derive(ssl, 1, 1, &k->tx, &k->rx);
+	else
+		err = gw_ktls_derive(ssl, tx13, 0, &k->tx, &k->rx);
+	if (err == -EOPNOTSUPP)
+		return "kTLS has no such cipher";
+	if (err)
+		return "no traffic secrets";
+	info = (const void *)k->tx.info;
+	idx = gw_kcaps_cipher_index(info->version, info->cipher_type);
+	if (idx < 0 || !gw_conn_ktls_allowed(c, idx)) {
+		OPENSSL_cleanse(k, sizeof(*k));
+		return "this kernel's kTLS does not take the cipher";
+	}
+	return NULL;
+}
+
+static enum gw_ktls_handoff_result install_failed(struct gw_conn *c, const char *leg, int err)
+{
+	pr_warn("listener \"%s\": conn %llu: kTLS key install on the %s leg failed: %s; closing",
+		c->lc->name, (unsigned long long)c->id, leg, strerror(-err));
+	gw_conn_close(c, "ktls_failed", true);
+	return GW_KTLS_HANDOFF_CLOSED;
+}
+
+enum gw_ktls_handoff_result gw_ktls_handoff(struct gw_conn *c)
+{
+	struct leg_keys ck, bk;
+	const char *why;
+	int err;
+
+	if (!gw_conn_ktls_allowed(c, GW_KTLS_ANY_CIPHER))
+		return GW_KTLS_HANDOFF_USERSPACE;
+	why = leg_derive(c, c->ssl, c->vr.tickets_sent, &ck);
+	if (why) {
+		pr_debug("conn %llu: client leg (%s): %s; staying in userspace",
+			 (unsigned long long)c->id, c->cipher, why);
+		return GW_KTLS_HANDOFF_USERSPACE;
+	}
+	if (c->bssl) {
+		why = leg_derive(c, c->bssl, 0, &bk);
+		if (why) {
+			OPENSSL_cleanse(&ck, sizeof(ck));
+			pr_debug("conn %llu: backend leg (%s): %s; both legs stay in userspace",
+				 (unsigned long long)c->id, c->b_cipher, why);
+			return GW_KTLS_HANDOFF_USERSPACE;
+		}
+		err = gw_ktls_install(c->bev.fd, &bk.tx, &bk.rx);
+		if (err) {
+			OPENSSL_cleanse(&ck, sizeof(ck));
+			return install_failed(c, "backend", err);
+		}
+	}
+	err = gw_ktls_install(c->cev.fd, &ck.tx, &ck.rx);
+	if (err)
+		return install_failed(c, "client", err);
+	/*
+	 * The kernel has the session: the SSL objects are no longer needed,
+	 * only the TLS 1.3 traffic secrets to follow a KeyUpdate.
+	 */
+	c->ktls_secrets = gw_ktls_secrets_take(c->ssl);
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+	if (c->bssl) {
+		c->b_ktls_secrets = gw_ktls_secrets_take(c->bssl);
+		SSL_free(c->bssl);
+		c->bssl = NULL;
+		c->b_ktls = true;
+	}
+	c->dp = &gw_dp_splice;
+	return GW_KTLS_HANDOFF_KERNEL;
+}
