@@ -309,12 +309,16 @@ int gw_ktls_derive(SSL *ssl, uint64_t tx_seq, uint64_t rx_seq,
 	return ret;
 }
 
+int gw_ktls_ulp(int fd)
+{
+	return setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) ? -errno : 0;
+}
+
 int gw_ktls_install(int fd, struct gw_ktls_dir *tx, struct gw_ktls_dir *rx)
 {
 	int err = 0;
 
-	if (setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) ||
-	    setsockopt(fd, SOL_TLS, TLS_TX, tx->info, tx->len) ||
+	if (setsockopt(fd, SOL_TLS, TLS_TX, tx->info, tx->len) ||
 	    setsockopt(fd, SOL_TLS, TLS_RX, rx->info, rx->len))
 		err = -errno;
 	OPENSSL_cleanse(tx, sizeof(*tx));

@@ -54,8 +54,16 @@ int gw_ktls_derive(SSL *ssl, uint64_t tx_seq, uint64_t rx_seq,
 		   struct gw_ktls_dir *tx, struct gw_ktls_dir *rx);
 
 /*
- * ULP, TX, RX on fd, in that order. 0 or -errno; on failure the socket
- * must be closed (it may be half configured). Wipes tx and rx.
+ * The "tls" ULP on fd: 0 or -errno (-ENOTCONN: the connection is no longer
+ * established, e.g. the peer already sent FIN). A socket with the ULP and
+ * no keys still passes bytes as plain TCP, so on failure, or with the
+ * ULP and no keys, it can stay with OpenSSL.
+ */
+int gw_ktls_ulp(int fd);
+
+/*
+ * TX, then RX on fd (after gw_ktls_ulp). 0 or -errno; on failure the
+ * socket must be closed (it may be half configured). Wipes tx and rx.
  */
 int gw_ktls_install(int fd, struct gw_ktls_dir *tx, struct gw_ktls_dir *rx);
 

@@ -14,8 +14,9 @@
  *  - TLS 1.3, the backend leg: 0 both ways. Our Finished went under the
  *    handshake key and the backend's tickets come after it: the kernel
  *    gets them, and datapath_splice.c reads and drops them.
- * Both legs' keys are derived before either is installed. A socket with
- * half its keys installed must never carry bytes: it is closed.
+ * Both legs' keys are derived and both ULPs set before any key is
+ * installed. A socket with half its keys installed must never carry
+ * bytes: it is closed.
  */
 #include <errno.h>
 #include <string.h>
@@ -71,6 +72,19 @@ static enum gw_ktls_handoff_result install_failed(struct gw_conn *c, const char 
 	return GW_KTLS_HANDOFF_CLOSED;
 }
 
+/*
+ * The ULP on every leg first: a peer that already ended its connection
+ * (a backend that refused our certificate and closed, a client that sent
+ * FIN right behind its Finished) makes it fail with nothing set, and both
+ * legs stay with OpenSSL, which reads what that peer said.
+ */
+static int ulp_all(struct gw_conn *c)
+{
+	int err = c->bssl ? gw_ktls_ulp(c->bev.fd) : 0;
+
+	return err ?: gw_ktls_ulp(c->cev.fd);
+}
+
 enum gw_ktls_handoff_result gw_ktls_handoff(struct gw_conn *c)
 {
 	struct leg_keys ck, bk;
@@ -85,14 +99,23 @@ enum gw_ktls_handoff_result gw_ktls_handoff(struct gw_conn *c)
 			 (unsigned long long)c->id, c->cipher, why);
 		return GW_KTLS_HANDOFF_USERSPACE;
 	}
+	why = c->bssl ? leg_derive(c, c->bssl, 0, &bk) : NULL;
+	if (why) {
+		OPENSSL_cleanse(&ck, sizeof(ck));
+		pr_debug("conn %llu: backend leg (%s): %s; both legs stay in userspace",
+			 (unsigned long long)c->id, c->b_cipher, why);
+		return GW_KTLS_HANDOFF_USERSPACE;
+	}
+	err = ulp_all(c);
+	if (err) {
+		OPENSSL_cleanse(&ck, sizeof(ck));
+		if (c->bssl)
+			OPENSSL_cleanse(&bk, sizeof(bk));
+		pr_debug("conn %llu: no kTLS ULP: %s; staying in userspace",
+			 (unsigned long long)c->id, strerror(-err));
+		return GW_KTLS_HANDOFF_USERSPACE;
+	}
 	if (c->bssl) {
-		why = leg_derive(c, c->bssl, 0, &bk);
-		if (why) {
-			OPENSSL_cleanse(&ck, sizeof(ck));
-			pr_debug("conn %llu: backend leg (%s): %s; both legs stay in userspace",
-				 (unsigned long long)c->id, c->b_cipher, why);
-			return GW_KTLS_HANDOFF_USERSPACE;
-		}
 		err = gw_ktls_install(c->bev.fd, &bk.tx, &bk.rx);
 		if (err) {
 			OPENSSL_cleanse(&ck, sizeof(ck));
@@ -104,13 +127,18 @@ enum gw_ktls_handoff_result gw_ktls_handoff(struct gw_conn *c)
 		return install_failed(c, "client", err);
 	/*
 	 * The kernel has the session: the SSL objects are no longer needed,
-	 * only the TLS 1.3 traffic secrets to follow a KeyUpdate.
+	 * only the TLS 1.3 traffic secrets to follow a KeyUpdate. Freed
+	 * without a shutdown, OpenSSL would take the session for one of an
+	 * aborted connection and make it unresumable (TLS 1.2 session IDs
+	 * on both legs): it is the kernel's connection now, so say it ended.
 	 */
 	c->ktls_secrets = gw_ktls_secrets_take(c->ssl);
+	SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 	SSL_free(c->ssl);
 	c->ssl = NULL;
 	if (c->bssl) {
 		c->b_ktls_secrets = gw_ktls_secrets_take(c->bssl);
+		SSL_set_shutdown(c->bssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 		SSL_free(c->bssl);
 		c->bssl = NULL;
 		c->b_ktls = true;

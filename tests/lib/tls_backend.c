@@ -68,6 +68,12 @@ static void *tconn_run(void *arg)
 			break;
 		}
 		record(r, md, buf, n, t->st);
+		if (o->rst_after && r->rx_bytes >= o->rst_after) {
+			struct linger l = { 1, 0 };
+
+			setsockopt(t->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+			break;
+		}
 		if (o->key_update_after && !ku_sent && r->rx_bytes >= o->key_update_after) {
 			SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED);
 			ku_sent = true;
@@ -118,6 +124,8 @@ static SSL_CTX *server_ctx(const struct gwt_tls_backend_opts *o)
 		return NULL;
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	/* Without it OpenSSL resumes no session of a verified client. */
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"gwt", 3);
 	return ctx;
 }
 

@@ -24,6 +24,8 @@ struct gwt_tls_backend_opts {
 	uint64_t key_update_after;
 	/* close_notify once this much was echoed (0: echo until the gateway's) */
 	uint64_t close_after;
+	/* a reset (SO_LINGER 0, close) once this much arrived (0: never) */
+	uint64_t rst_after;
 };
 
 /* Start it on 127.0.0.1 (b->port). 0 or -errno. Stop with gwt_backend_stop. */
