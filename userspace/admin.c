@@ -51,8 +51,7 @@ static void status_listener(struct gw_admin *a, struct gw_sbuf *b, struct gw_lis
 	}
 	gw_sbuf_printf(b, "listener %s: %s mode %s datapath %s connections %u handshakes %u bytes_in %llu bytes_out %llu\n",
 		       lc->name, lc->listen_str, gw_mode_str(lc->mode),
-		       w->ktls && w->gen->cfg->datapath != GW_DATAPATH_USERSPACE &&
-		       !lc->upstream.tls ? "splice" : "userspace", conns, sum ? sum->handshakes : ls->n_handshakes,
+		       gw_worker_splice_tier(w, w->gen->cfg, ~0u) ? "splice" : "userspace", conns, sum ? sum->handshakes : ls->n_handshakes,
 		       (unsigned long long)(sum ? sum->bytes_in : ls->bytes_in),
 		       (unsigned long long)(sum ? sum->bytes_out : ls->bytes_out));
 	for (j = 0; j < lc->n_steer; j++) {

@@ -137,7 +137,7 @@ bool gw_conn_ktls_allowed(const struct gw_conn *c, int cipher)
 {
 	unsigned int want = cipher == GW_KTLS_ANY_CIPHER ? ~0u : 1u << cipher;
 
-	return (c->ls->w->ktls & want) && c->ls->gen->cfg->datapath != GW_DATAPATH_USERSPACE;
+	return gw_worker_splice_tier(c->ls->w, c->ls->gen->cfg, want);
 }
 
 bool gw_conn_key_update_ok(struct gw_conn *c)

@@ -81,4 +81,14 @@ struct gw_worker {
 	unsigned int load_pending;	/* handed to us, not yet taken */
 };
 
+/*
+ * The splice tier under cfg: the kernel takes the cipher (a kcaps bit
+ * mask; ~0u: any) and the config does not ask for userspace.
+ */
+static inline bool gw_worker_splice_tier(const struct gw_worker *w, const struct gw_config *cfg,
+					 unsigned int want)
+{
+	return (w->ktls & want) && cfg->datapath != GW_DATAPATH_USERSPACE;
+}
+
 #endif
