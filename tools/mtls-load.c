@@ -8,7 +8,7 @@
  *   mtls-load bulk  ... [--up BYTES] [--down BYTES]   one checked transfer per op
  *   mtls-load rr    ... [--size BYTES]                ping-pong, latency percentiles
  *   mtls-load idle  ... -c N [--hold SECONDS] [--ramp N]
- *   mtls-load backend --listen ADDR:PORT [--json]
+ *   mtls-load backend --listen ADDR:PORT [--json] [--cert F --key F --ca F]
  *
  * Client options: --sni NAME, --tls1.2 | --tls1.3, --ciphers LIST,
  * --ciphersuites LIST, --no-verify-server, --op-timeout SECONDS, --seed N,
@@ -16,6 +16,10 @@
  * every op has --op-timeout, so a wedged run always ends. Exit status: 0
  * every op succeeded and nothing mismatched, 1 otherwise, 2 usage error.
  * ("backend --corrupt-every N" flips a bit every N down bytes: tests only.)
+ * The backend speaks plain TCP, or with --cert it is a TLS server that
+ * demands a client certificate chaining to --ca (a backend behind a
+ * gateway with upstream.tls; sessions resume by ticket or ID), and the
+ * same protocol runs inside its TLS.
  *
  * Wire protocol inside TLS, client to backend, integers big endian:
  *   header (40 bytes), the first bytes the client sends:
@@ -45,6 +49,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1450,6 +1455,8 @@ out_free:
 struct mb_conn {
 	struct mb_conn *prev, *next;	/* every live connection, for the exit */
 	int fd;
+	SSL *ssl;			/* --cert: TLS, NULL plain */
+	bool hs_done;
 	unsigned char hdr[ML_HDR_LEN];
 	unsigned int hdr_len;
 	unsigned char mode;
@@ -1467,10 +1474,12 @@ struct mb_stats {
 	uint64_t by_mode[ML_NR_MODES];
 	uint64_t verified, sent, mismatches, protocol, truncated, resets;
 	uint64_t empty;			/* closed before a header: handshake --no-request */
+	uint64_t tls_failed, tls_resumed;	/* --cert: handshakes failed, resumed */
 };
 
 struct mb {
 	const struct ml_opts *o;
+	SSL_CTX *ctx;			/* --cert: the TLS server, NULL plain */
 	int ep, lfd, sfd;
 	bool accepting;
 	unsigned int msgs;
@@ -1487,7 +1496,10 @@ static void mb_close(struct mb *b, struct mb_conn *c, bool reset)
 		struct linger l = { 1, 0 };
 
 		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	} else if (c->ssl && c->hs_done) {
+		SSL_shutdown(c->ssl);	/* close_notify, best effort */
 	}
+	SSL_free(c->ssl);
 	close(c->fd);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -1613,16 +1625,79 @@ static bool mb_tx_refill(struct mb *b, struct mb_conn *c)
 	return false;
 }
 
+/* recv() or SSL_read(): > 0 bytes, 0 the end (FIN or close_notify), -EAGAIN, -EIO. */
+static ssize_t mb_recv(struct mb_conn *c, unsigned char *buf, size_t len)
+{
+	ssize_t n;
+	int r, e;
+
+	if (!c->ssl) {
+		n = recv(c->fd, buf, len, 0);
+		return n >= 0 ? n : errno == EAGAIN || errno == EINTR ? -EAGAIN : -EIO;
+	}
+	r = SSL_read(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+	if (r > 0)
+		return r;
+	e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+		return -EAGAIN;
+	ERR_clear_error();
+	/* close_notify, or a FIN without one: the end either way. */
+	return e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && !errno) ? 0 : -EIO;
+}
+
+/* send() or SSL_write(): > 0 bytes, -EAGAIN, -EIO. */
+static ssize_t mb_send(struct mb_conn *c, const unsigned char *buf, size_t len)
+{
+	ssize_t n;
+	int r, e;
+
+	if (!c->ssl) {
+		n = send(c->fd, buf, len, MSG_NOSIGNAL);
+		return n > 0 ? n : n < 0 && (errno == EAGAIN || errno == EINTR) ? -EAGAIN : -EIO;
+	}
+	r = SSL_write(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+	if (r > 0)
+		return r;
+	e = SSL_get_error(c->ssl, r);
+	ERR_clear_error();
+	return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? -EAGAIN : -EIO;
+}
+
+/* --cert: the server handshake, nonblocking. true once it is done. */
+static bool mb_tls_accept(struct mb *b, struct mb_conn *c)
+{
+	int r, e;
+
+	if (!c->ssl || c->hs_done)
+		return true;
+	r = SSL_accept(c->ssl);
+	if (r == 1) {
+		c->hs_done = true;
+		b->st.tls_resumed += SSL_session_reused(c->ssl);
+		return true;
+	}
+	e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+		return false;
+	b->st.tls_failed++;
+	ERR_clear_error();
+	mb_close(b, c, false);
+	return false;
+}
+
 static void mb_step(struct mb *b, struct mb_conn *c)
 {
 	ssize_t n;
 
+	if (!mb_tls_accept(b, c))
+		return;
 	for (;;) {
 		bool moved = false;
 
 		/* rr: stop reading while many answers are unsent (backpressure). */
 		while (!c->rx_eof && c->owed < ML_RR_OWED_MAX) {
-			n = recv(c->fd, b->rx, sizeof(b->rx), 0);
+			n = mb_recv(c, b->rx, sizeof(b->rx));
 			if (n > 0) {
 				if (!mb_consume(b, c, b->rx, n)) {
 					mb_close(b, c, true);
@@ -1632,7 +1707,7 @@ static void mb_step(struct mb *b, struct mb_conn *c)
 			} else if (n == 0) {
 				c->rx_eof = true;
 				moved = true;
-			} else if (errno == EAGAIN || errno == EINTR) {
+			} else if (n == -EAGAIN) {
 				break;
 			} else {
 				b->st.resets++;
@@ -1641,13 +1716,13 @@ static void mb_step(struct mb *b, struct mb_conn *c)
 			}
 		}
 		while (mb_tx_refill(b, c)) {
-			n = send(c->fd, c->tx + c->tx_off, c->tx_len - c->tx_off, MSG_NOSIGNAL);
+			n = mb_send(c, c->tx + c->tx_off, c->tx_len - c->tx_off);
 			if (n > 0) {
 				if (c->tx != c->trl)
 					b->st.sent += n;
 				c->tx_off += n;
 				moved = true;
-			} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			} else if (n == -EAGAIN) {
 				break;
 			} else {
 				b->st.resets++;
@@ -1699,6 +1774,12 @@ static void mb_accept(struct mb *b)
 			return;
 		}
 		c->fd = fd;
+		if (b->ctx && (!(c->ssl = SSL_new(b->ctx)) || SSL_set_fd(c->ssl, fd) != 1)) {
+			SSL_free(c->ssl);
+			close(fd);
+			free(c);
+			continue;
+		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (epoll_ctl(b->ep, EPOLL_CTL_ADD, fd,
 			      &(struct epoll_event){ .events = EPOLLIN | EPOLLOUT | EPOLLET,
@@ -1727,11 +1808,12 @@ static void mb_print(const struct mb *b, bool json)
 		       PRIu64 ",\"bulk\":%" PRIu64 ",\"rr\":%" PRIu64 ",\"idle\":%" PRIu64 "},"
 		       "\"bytes_verified\":%" PRIu64 ",\"bytes_sent\":%" PRIu64 ",\"mismatches\":%"
 		       PRIu64 ",\"protocol_errors\":%" PRIu64 ",\"truncated\":%" PRIu64
-		       ",\"resets\":%" PRIu64 ",\"empty\":%" PRIu64 "}\n",
+		       ",\"resets\":%" PRIu64 ",\"empty\":%" PRIu64 ",\"tls_failed\":%" PRIu64
+		       ",\"tls_resumed\":%" PRIu64 "}\n",
 		       s->accepted, s->max_active, s->active, s->completed,
 		       s->by_mode[ML_HANDSHAKE], s->by_mode[ML_BULK], s->by_mode[ML_RR],
 		       s->by_mode[ML_IDLE], s->verified, s->sent, s->mismatches, s->protocol,
-		       s->truncated, s->resets, s->empty);
+		       s->truncated, s->resets, s->empty, s->tls_failed, s->tls_resumed);
 		return;
 	}
 	printf("mtls-load backend: %" PRIu64 " connections (handshake %" PRIu64 ", bulk %" PRIu64
@@ -1744,6 +1826,9 @@ static void mb_print(const struct mb *b, bool json)
 	printf("  errors       %" PRIu64 " mismatches, %" PRIu64 " protocol, %" PRIu64
 	       " truncated, %" PRIu64 " resets\n", s->mismatches, s->protocol, s->truncated,
 	       s->resets);
+	if (b->ctx)
+		printf("  tls          %" PRIu64 " handshakes failed, %" PRIu64 " resumed\n",
+		       s->tls_failed, s->tls_resumed);
 }
 
 static int mb_listen(const struct ml_opts *o)
@@ -1773,6 +1858,28 @@ static int mb_listen(const struct ml_opts *o)
 	return fd;
 }
 
+/* --cert: a TLS server demanding a client certificate under --ca. */
+static SSL_CTX *mb_ctx_new(const struct ml_opts *o)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (!ctx || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1 ||
+	    SSL_CTX_load_verify_locations(ctx, o->ca, NULL) != 1) {
+		pr_err("backend: TLS setup (--cert %s --key %s --ca %s): %s", o->cert, o->key,
+		       o->ca, ml_ssl_errors());
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	/* Resumption of a verified client needs a session ID context. */
+	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"mtls-load", 9);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
+	return ctx;
+}
+
 static int mb_main(const struct ml_opts *o)
 {
 	struct epoll_event evs[512];
@@ -1793,9 +1900,14 @@ static int mb_main(const struct ml_opts *o)
 	b->o = o;
 	b->accepting = true;
 	b->sfd = b->ep = -1;
+	if (o->cert && !(b->ctx = mb_ctx_new(o))) {
+		free(b);
+		return 1;
+	}
 	b->lfd = mb_listen(o);
 	if (b->lfd < 0) {
 		pr_err("backend: cannot listen on \"%s\": %s", o->target, strerror(-b->lfd));
+		SSL_CTX_free(b->ctx);
 		free(b);
 		return 1;
 	}
@@ -1841,6 +1953,7 @@ out:
 	if (b->ep >= 0)
 		close(b->ep);
 	close(b->lfd);
+	SSL_CTX_free(b->ctx);
 	free(b);
 	return ret;
 }
@@ -1856,7 +1969,8 @@ static void ml_usage(FILE *f)
 "  bulk        one checksummed transfer per connection: --up/--down bytes\n"
 "  rr          request/response latency (--size bytes each way)\n"
 "  idle        open and hold -c connections (--hold SECONDS or until SIGTERM)\n"
-"  backend     the plain-TCP backend the other modes need (--listen ADDR:PORT)\n"
+"  backend     the backend the other modes need (--listen ADDR:PORT); with\n"
+"              --cert F --key F --ca F a TLS server demanding a client certificate\n"
 "Target and TLS:\n"
 "  --connect HOST:PORT   the gateway ([v6addr]:port for IPv6)\n"
 "  --cert FILE --key FILE --ca FILE   client chain, its key, the gateway's CA\n"
@@ -2157,6 +2271,12 @@ static void ml_parse(struct ml_opts *o, int argc, char **argv)
 		if (!listen_s)
 			ml_usage_err("backend needs --listen ADDR:PORT");
 		ml_parse_addr(o, "--listen", listen_s, true);
+		if ((o->key || o->ca) && !o->cert)
+			ml_usage_err("backend: --key and --ca go with --cert (TLS)");
+		if (o->cert && !o->ca)
+			ml_usage_err("backend --cert needs --ca FILE: the CA the gateway's certificate must chain to");
+		if (o->cert && !o->key)
+			o->key = o->cert;	/* one PEM with both */
 		return;
 	}
 	if (!connect_s)

@@ -237,14 +237,19 @@ FIXTURE_TEARDOWN(mlt)
 	EXPECT_EQ(0, gwt_gw_cleanup(&self->gw));
 }
 
-/* The mtls-load backend (with one more option, or NULL) behind a gateway. */
-static int mlt_start(FIXTURE_DATA(mlt) *self, const char *opt, const char *val)
+/*
+ * The mtls-load backend with more options (up to 6, NULL-ended) behind a
+ * gateway with these upstream lines (NULL: plain TCP).
+ */
+static int mlt_start_be(FIXTURE_DATA(mlt) *self, const char *const *more, const char *upstream)
 {
-	const char *argv[] = { mlt_bin(), "backend", "--listen", "127.0.0.1:0", "--json",
-			       opt, val, NULL };
+	const char *argv[12] = { mlt_bin(), "backend", "--listen", "127.0.0.1:0", "--json" };
 	const char *ready = "mtls-load backend: listening on 127.0.0.1:";
-	struct gwt_gw_opts go = { 0 };
+	struct gwt_gw_opts go = { .upstream_extra = upstream };
+	unsigned int i;
 
+	for (i = 0; more && more[i] && i < 6; i++)
+		argv[5 + i] = more[i];
 	if (mlt_spawn(&self->be, argv))
 		return -1;
 	if (!mlt_wait_err(&self->be, ready, 5000) || !strchr(strstr(self->be.err, ready), '\n')) {
@@ -256,6 +261,14 @@ static int mlt_start(FIXTURE_DATA(mlt) *self, const char *opt, const char *val)
 		return -1;
 	snprintf(self->connect, sizeof(self->connect), "127.0.0.1:%d", self->gw.port);
 	return 0;
+}
+
+/* The mtls-load backend (with one more option, or NULL) behind a gateway. */
+static int mlt_start(FIXTURE_DATA(mlt) *self, const char *opt, const char *val)
+{
+	const char *more[] = { opt, val, NULL };
+
+	return mlt_start_be(self, more, NULL);
 }
 
 /* Start a client: MODE, certificate base name, then more options, NULL-ended. */
@@ -404,6 +417,69 @@ TEST_F(mlt, bulk_bytes_arrive_exactly)
 	EXPECT_EQ(16 * MiB, (uint64_t)mlt_json(self->be.out, "bytes_sent"));
 	EXPECT_EQ(2, (int)mlt_json(self->be.out, "completed"));
 	EXPECT_EQ(0, (int)mlt_json(self->be.out, "mismatches"));
+}
+
+/*
+ * backend --cert: a TLS server demanding the gateway's certificate
+ * (upstream.tls), the same protocol inside; every byte checked at the far
+ * end, the second connection of each client slot resumed by the backend.
+ */
+TEST_F(mlt, bulk_through_a_tls_backend)
+{
+	char chain[PATH_MAX], key[PATH_MAX], ca[PATH_MAX], up[2048];
+	const char *more[] = { "--cert", chain, "--key", key, "--ca", ca, NULL };
+
+	snprintf(chain, sizeof(chain), "%s", gwt_pki_path("backend-chain.pem"));
+	snprintf(key, sizeof(key), "%s", gwt_pki_path("backend.key"));
+	snprintf(ca, sizeof(ca), "%s", gwt_pki_path("root-ca.crt"));
+	snprintf(up, sizeof(up),
+		 "      tls:\n"
+		 "        cert: %s\n"
+		 "        key: %s\n"
+		 "        ca: %s\n"
+		 "        server_name: backend.corp.test\n"
+		 "        verify_name: backend.corp.test\n",
+		 gwt_pki_path("gateway-chain.pem"), gwt_pki_path("gateway.key"),
+		 gwt_pki_path("ca-bundle.pem"));
+	ASSERT_EQ(0, mlt_start_be(self, more, up));
+	ASSERT_EQ(0, mlt_client(self, "bulk", "client-ecdsa", "-c", "2", "-n", "4", "--up", "4M",
+				"--down", "4M", NULL));
+	ASSERT_EQ(0, mlt_run(self, 60000));
+	EXPECT_EQ(4, (int)mlt_json(self->cl.out, "ops"));
+	EXPECT_EQ(16 * MiB, (uint64_t)mlt_json(self->cl.out, "bytes_down"));
+	EXPECT_EQ(0, (int)mlt_json(self->cl.out, "mismatches"));
+	ASSERT_EQ(0, mlt_backend_stop(self));
+	EXPECT_EQ(16 * MiB, (uint64_t)mlt_json(self->be.out, "bytes_verified"));
+	EXPECT_EQ(4, (int)mlt_json(self->be.out, "completed"));
+	EXPECT_EQ(0, (int)mlt_json(self->be.out, "tls_failed"));
+	EXPECT_LE(1, (int)mlt_json(self->be.out, "tls_resumed"));
+}
+
+/* backend --cert refuses a gateway without a certificate under --ca: nothing arrives. */
+TEST_F(mlt, tls_backend_refuses_a_gateway_under_another_ca)
+{
+	char chain[PATH_MAX], key[PATH_MAX], ca[PATH_MAX], up[2048];
+	const char *more[] = { "--cert", chain, "--key", key, "--ca", ca, NULL };
+
+	snprintf(chain, sizeof(chain), "%s", gwt_pki_path("backend-chain.pem"));
+	snprintf(key, sizeof(key), "%s", gwt_pki_path("backend.key"));
+	snprintf(ca, sizeof(ca), "%s", gwt_pki_path("other-root-ca.crt"));
+	snprintf(up, sizeof(up),
+		 "      tls:\n"
+		 "        cert: %s\n"
+		 "        key: %s\n"
+		 "        ca: %s\n"
+		 "        verify_name: backend.corp.test\n",
+		 gwt_pki_path("gateway-chain.pem"), gwt_pki_path("gateway.key"),
+		 gwt_pki_path("ca-bundle.pem"));
+	ASSERT_EQ(0, mlt_start_be(self, more, up));
+	ASSERT_EQ(0, mlt_client(self, "bulk", "client-ecdsa", "-c", "1", "-n", "2", "--up", "64K",
+				"--down", "64K", NULL));
+	ASSERT_EQ(1, mlt_wait(&self->cl, 30000));
+	EXPECT_EQ(0, (int)mlt_json(self->cl.out, "ops"));
+	ASSERT_EQ(0, mlt_backend_stop(self));
+	EXPECT_EQ(0, (int)mlt_json(self->be.out, "bytes_verified"));
+	EXPECT_LE(1, (int)mlt_json(self->be.out, "tls_failed"));
 }
 
 TEST_F(mlt, bulk_corruption_is_caught)
