@@ -218,6 +218,8 @@ void gw_conn_close(struct gw_conn *c, const char *reason, bool abort)
 	/* The backend hears it is over as the client would: close_notify. */
 	if (c->bssl && !abort && !c->b_shut && c->state == GW_CONN_FORWARDING)
 		SSL_shutdown(c->bssl);
+	else if (c->b_ktls && !abort && !c->b_shut)
+		gw_ktls_close_notify(c->bev.fd);
 	if (abort) {
 		set_linger0(c->cev.fd);
 		if (c->bev.fd >= 0)

@@ -160,6 +160,7 @@ TEST_F_TIMEOUT(kt, handoff_both_directions, 120)
 	/* TLS 1.2: Finished was record 0 each way; TLS 1.3: fresh keys. */
 	seq = variant->version == TLS1_2_VERSION ? 1 : 0;
 	ASSERT_EQ(0, gw_ktls_derive(ssl, seq, seq, &tx, &rx));
+	ASSERT_EQ(0, gw_ktls_ulp(self->sfd));
 	ASSERT_EQ(0, gw_ktls_install(self->sfd, &tx, &rx));
 	gw_ktls_forget(ssl);
 	SSL_free(ssl);

@@ -301,6 +301,30 @@ TEST_F(bk, client_reset_resets_the_backend)
 	free(line);
 }
 
+/* The gateway ends the connection itself (max_connection_lifetime): close_notify both ways. */
+TEST_F(bk, gateway_close_sends_close_notify_both_ways)
+{
+	struct gwt_client_opts co = client_opts(variant);
+	struct gwt_client cl;
+	char *line;
+
+	self->go.listener_extra = "    max_connection_lifetime: 1s\n";
+	ASSERT_EQ(0, start(self));
+	ASSERT_EQ(0, gwt_client_connect(&cl, self->gw.port, &co));
+	ASSERT_TRUE(gwt_roundtrip(&cl, "hello"));
+	EXPECT_LE(0, gwt_wait_closed(&cl, 10000));
+	EXPECT_TRUE(cl.got_close_notify);
+	gwt_client_close(&cl);
+	ASSERT_TRUE(gwt_backend_wait_done(&self->be, 0, 10000));
+	EXPECT_EQ(1, self->be.st->conn[0].fin_seen);
+	line = gwt_audit_wait(&self->gw, 10000, "\"event\":\"conn_close\"",
+			      "\"reason\":\"max_lifetime\"", "\"datapath\":\"splice\"", NULL);
+	if (!line)
+		dump_audit(_ctx, &self->gw);
+	ASSERT_NOT_NULL(line);
+	free(line);
+}
+
 /*
  * A TLS 1.3 backend judges our certificate after our side of the
  * handshake ended, so its refusal arrives on the kTLS socket as an alert:
