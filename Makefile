@@ -322,6 +322,11 @@ deps-bench:
 bench: deps-bench all $(PKI)/.done
 	$(Q)O="$(O)" tests/bench/bench
 
+# The same three gateways re-encrypting: mutual TLS to the backend too.
+.PHONY: bench-reencrypt
+bench-reencrypt: deps-bench all $(PKI)/.done
+	$(Q)O="$(O)" tests/bench/bench --reencrypt
+
 # How full mutual-TLS handshakes scale over 2 cores with OpenSSL 3.0 when
 # threads share its state, have their own library context, or are
 # processes (tests/bench/hs-scale.c): the measurement behind the workers.
