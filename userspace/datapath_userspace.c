@@ -406,6 +406,8 @@ static int dp_start(struct gw_conn *c, char *prefix, size_t len)
 	 * more instead of a header read and a body read.
 	 */
 	SSL_set_read_ahead(c->ssl, 1);
+	if (c->bssl)
+		SSL_set_read_ahead(c->bssl, 1);	/* the backend leg too (upstream.tls) */
 	SSL_set_msg_callback(c->ssl, client_msg_seen);
 	SSL_set_msg_callback_arg(c->ssl, c);
 	c->cev.fn = dp_client_event;
