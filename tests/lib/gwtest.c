@@ -490,6 +490,24 @@ bool gwt_backend_wait_done(struct gwt_backend *b, unsigned int i, int timeout_ms
 
 /* ---- daemon ---- */
 
+const char *gwt_upstream_tls(char *buf, size_t len, const char *extra)
+{
+	char chain[PATH_MAX], key[PATH_MAX];
+
+	snprintf(chain, sizeof(chain), "%s", gwt_pki_path("gateway-chain.pem"));
+	snprintf(key, sizeof(key), "%s", gwt_pki_path("gateway.key"));
+	snprintf(buf, len,
+		 "      tls:\n"
+		 "        cert: %s\n"
+		 "        key: %s\n"
+		 "        ca: %s\n"
+		 "        server_name: backend.corp.test\n"
+		 "        verify_name: backend.corp.test\n"
+		 "%s",
+		 chain, key, gwt_pki_path("ca-bundle.pem"), extra ? extra : "");
+	return buf;
+}
+
 static bool forced_userspace(void);
 
 static const char default_authorize[] =

@@ -122,6 +122,13 @@ struct gwt_gw {
 	const char *extra_arg;		/* one more daemon argument, e.g. "--takeover" */
 };
 
+/*
+ * upstream.tls lines for gwt_gw_opts.upstream_extra: the gateway presents
+ * the PKI's "gateway" certificate and verifies backend.corp.test under
+ * ca-bundle.pem; extra: more lines under tls (indent 8), or NULL. Returns buf.
+ */
+const char *gwt_upstream_tls(char *buf, size_t len, const char *extra);
+
 /* Write the config into a fresh temporary directory. 0 or -errno. */
 int gwt_gw_config(struct gwt_gw *g, const struct gwt_gw_opts *o);
 /* Rewrite g->cfg in place (write + rename) with other options. */

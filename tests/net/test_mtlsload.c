@@ -432,16 +432,7 @@ TEST_F(mlt, bulk_through_a_tls_backend)
 	snprintf(chain, sizeof(chain), "%s", gwt_pki_path("backend-chain.pem"));
 	snprintf(key, sizeof(key), "%s", gwt_pki_path("backend.key"));
 	snprintf(ca, sizeof(ca), "%s", gwt_pki_path("root-ca.crt"));
-	snprintf(up, sizeof(up),
-		 "      tls:\n"
-		 "        cert: %s\n"
-		 "        key: %s\n"
-		 "        ca: %s\n"
-		 "        server_name: backend.corp.test\n"
-		 "        verify_name: backend.corp.test\n",
-		 gwt_pki_path("gateway-chain.pem"), gwt_pki_path("gateway.key"),
-		 gwt_pki_path("ca-bundle.pem"));
-	ASSERT_EQ(0, mlt_start_be(self, more, up));
+	ASSERT_EQ(0, mlt_start_be(self, more, gwt_upstream_tls(up, sizeof(up), NULL)));
 	ASSERT_EQ(0, mlt_client(self, "bulk", "client-ecdsa", "-c", "2", "-n", "4", "--up", "4M",
 				"--down", "4M", NULL));
 	ASSERT_EQ(0, mlt_run(self, 60000));
@@ -464,15 +455,7 @@ TEST_F(mlt, tls_backend_refuses_a_gateway_under_another_ca)
 	snprintf(chain, sizeof(chain), "%s", gwt_pki_path("backend-chain.pem"));
 	snprintf(key, sizeof(key), "%s", gwt_pki_path("backend.key"));
 	snprintf(ca, sizeof(ca), "%s", gwt_pki_path("other-root-ca.crt"));
-	snprintf(up, sizeof(up),
-		 "      tls:\n"
-		 "        cert: %s\n"
-		 "        key: %s\n"
-		 "        ca: %s\n"
-		 "        verify_name: backend.corp.test\n",
-		 gwt_pki_path("gateway-chain.pem"), gwt_pki_path("gateway.key"),
-		 gwt_pki_path("ca-bundle.pem"));
-	ASSERT_EQ(0, mlt_start_be(self, more, up));
+	ASSERT_EQ(0, mlt_start_be(self, more, gwt_upstream_tls(up, sizeof(up), NULL)));
 	ASSERT_EQ(0, mlt_client(self, "bulk", "client-ecdsa", "-c", "1", "-n", "2", "--up", "64K",
 				"--down", "64K", NULL));
 	ASSERT_EQ(1, mlt_wait(&self->cl, 30000));

@@ -76,17 +76,8 @@ static int start(FIXTURE_DATA(bk) *self)
 {
 	if (gwt_tls_backend_start(&self->be, &self->bo))
 		return -1;
-	snprintf(self->upstream, sizeof(self->upstream),
-		 "      tls:\n"
-		 "        cert: %s\n"
-		 "        key: %s\n"
-		 "        ca: %s\n"
-		 "        server_name: backend.corp.test\n"
-		 "        verify_name: backend.corp.test\n",
-		 gwt_pki_path("gateway-chain.pem"), gwt_pki_path("gateway.key"),
-		 gwt_pki_path("ca-bundle.pem"));
 	self->go.upstream_port = self->be.port;
-	self->go.upstream_extra = self->upstream;
+	self->go.upstream_extra = gwt_upstream_tls(self->upstream, sizeof(self->upstream), NULL);
 	self->go.top_extra = "workers: 1\n";
 	if (gwt_gw_config(&self->gw, &self->go))
 		return -1;
@@ -118,6 +109,15 @@ static void dump_audit(HARNESS_CTX, struct gwt_gw *gw)
 	TH_LOG("audit log: %s", all ? all : "(none)");
 	free(all);
 }
+
+/* An audit line with every needle within 10 s, else the whole log and a failure. */
+#define ASSERT_AUDIT(gw, ...) do {						\
+	char *line_ = gwt_audit_wait(gw, 10000, __VA_ARGS__, NULL);		\
+	if (!line_)								\
+		dump_audit(_ctx, gw);						\
+	ASSERT_NOT_NULL(line_);							\
+	free(line_);								\
+} while (0)
 
 /*
  * Bulk each way through both kTLS legs, byte-exact, with the backend's
@@ -154,12 +154,7 @@ TEST_F_TIMEOUT(bk, bulk_both_legs_in_the_kernel, 900)
 	EXPECT_EQ(size, self->be.st->conn[0].rx_bytes);
 	ASSERT_MEMEQ(want, self->be.st->conn[0].rx_sha256, 32);
 	EXPECT_EQ(1, self->be.st->conn[0].fin_seen);	/* our close_notify */
-	line = gwt_audit_wait(&self->gw, 10000, "\"event\":\"conn_close\"", "\"reason\":\"closed\"",
-			      "\"datapath\":\"splice\"", NULL);
-	if (!line)
-		dump_audit(_ctx, &self->gw);
-	ASSERT_NOT_NULL(line);
-	free(line);
+	ASSERT_AUDIT(&self->gw, "\"event\":\"conn_close\"", "\"reason\":\"closed\"", "\"datapath\":\"splice\"");
 	/* The kernel moved the payload: the daemon's own reads and writes are handshake-sized. */
 	ASSERT_EQ(0, gwt_proc_io(self->gw.pid, &rchar[1], &wchar[1]));
 	printf("# daemon read %llu, wrote %llu bytes itself for %llu payload bytes each way\n",
@@ -174,7 +169,6 @@ TEST_F(bk, backend_close_notify_reaches_the_client)
 {
 	struct gwt_client_opts co = client_opts(variant);
 	struct gwt_client cl;
-	char *line;
 
 	self->bo.close_after = 5;
 	ASSERT_EQ(0, start(self));
@@ -185,12 +179,7 @@ TEST_F(bk, backend_close_notify_reaches_the_client)
 	gwt_client_close(&cl);
 	ASSERT_TRUE(gwt_backend_wait_done(&self->be, 0, 10000));
 	EXPECT_EQ(1, self->be.st->conn[0].fin_seen);
-	line = gwt_audit_wait(&self->gw, 10000, "\"event\":\"conn_close\"", "\"reason\":\"closed\"",
-			      "\"bytes_in\":5,\"bytes_out\":5", NULL);
-	if (!line)
-		dump_audit(_ctx, &self->gw);
-	ASSERT_NOT_NULL(line);
-	free(line);
+	ASSERT_AUDIT(&self->gw, "\"event\":\"conn_close\"", "\"reason\":\"closed\"", "\"bytes_in\":5,\"bytes_out\":5");
 }
 
 /* A KeyUpdate asking for one back, from the client (from_client) or the backend. */
@@ -201,7 +190,6 @@ static void key_update(HARNESS_CTX, FIXTURE_DATA(bk) *self,
 	unsigned char got[32], want[32];
 	struct gwt_client cl;
 	uint64_t rx = 0;
-	char *line;
 	int r;
 
 	if (!from_client)
@@ -220,17 +208,12 @@ static void key_update(HARNESS_CTX, FIXTURE_DATA(bk) *self,
 		ASSERT_EQ(4 * MiB, rx);
 		gwt_pattern_sha256(1, 4 * MiB, want);
 		ASSERT_MEMEQ(want, got, 32);
-		line = gwt_audit_wait(&self->gw, 10000, "\"event\":\"conn_close\"",
-				      "\"reason\":\"closed\"", NULL);
+		ASSERT_AUDIT(&self->gw, "\"event\":\"conn_close\"", "\"reason\":\"closed\"");
 	} else {
 		EXPECT_GT(4 * MiB, rx);
-		line = gwt_audit_wait(&self->gw, 10000, "\"event\":\"conn_close\"",
-				      "\"reason\":\"key_update_unsupported\"", NULL);
+		ASSERT_AUDIT(&self->gw, "\"event\":\"conn_close\"",
+			     "\"reason\":\"key_update_unsupported\"");
 	}
-	if (!line)
-		dump_audit(_ctx, &self->gw);
-	ASSERT_NOT_NULL(line);
-	free(line);
 }
 
 /*
@@ -258,7 +241,7 @@ TEST_F(bk, backend_reset_resets_the_client)
 {
 	struct gwt_client_opts co = client_opts(variant);
 	struct gwt_client cl;
-	char buf[64], *line;
+	char buf[64];
 	int n;
 
 	self->bo.rst_after = 1;
@@ -269,12 +252,7 @@ TEST_F(bk, backend_reset_resets_the_client)
 	EXPECT_GE(0, n);
 	EXPECT_FALSE(cl.got_close_notify);
 	gwt_client_close(&cl);
-	line = gwt_audit_wait(&self->gw, 10000, "\"event\":\"conn_close\"",
-			      "\"reason\":\"backend_reset\"", NULL);
-	if (!line)
-		dump_audit(_ctx, &self->gw);
-	ASSERT_NOT_NULL(line);
-	free(line);
+	ASSERT_AUDIT(&self->gw, "\"event\":\"conn_close\"", "\"reason\":\"backend_reset\"");
 }
 
 /* A client reset resets the backend: it sees no close_notify. */
@@ -283,7 +261,6 @@ TEST_F(bk, client_reset_resets_the_backend)
 	struct gwt_client_opts co = client_opts(variant);
 	struct linger l = { 1, 0 };
 	struct gwt_client cl;
-	char *line;
 
 	ASSERT_EQ(0, start(self));
 	ASSERT_EQ(0, gwt_client_connect(&cl, self->gw.port, &co));
@@ -293,12 +270,7 @@ TEST_F(bk, client_reset_resets_the_backend)
 	ASSERT_TRUE(gwt_backend_wait_done(&self->be, 0, 10000));
 	EXPECT_EQ(0, self->be.st->conn[0].fin_seen);
 	EXPECT_EQ(1, self->be.st->conn[0].rst_seen);
-	line = gwt_audit_wait(&self->gw, 10000, "\"event\":\"conn_close\"",
-			      "\"reason\":\"client_reset\"", "\"datapath\":\"splice\"", NULL);
-	if (!line)
-		dump_audit(_ctx, &self->gw);
-	ASSERT_NOT_NULL(line);
-	free(line);
+	ASSERT_AUDIT(&self->gw, "\"event\":\"conn_close\"", "\"reason\":\"client_reset\"", "\"datapath\":\"splice\"");
 }
 
 /* The gateway ends the connection itself (max_connection_lifetime): close_notify both ways. */
@@ -306,7 +278,6 @@ TEST_F(bk, gateway_close_sends_close_notify_both_ways)
 {
 	struct gwt_client_opts co = client_opts(variant);
 	struct gwt_client cl;
-	char *line;
 
 	self->go.listener_extra = "    max_connection_lifetime: 1s\n";
 	ASSERT_EQ(0, start(self));
@@ -317,12 +288,7 @@ TEST_F(bk, gateway_close_sends_close_notify_both_ways)
 	gwt_client_close(&cl);
 	ASSERT_TRUE(gwt_backend_wait_done(&self->be, 0, 10000));
 	EXPECT_EQ(1, self->be.st->conn[0].fin_seen);
-	line = gwt_audit_wait(&self->gw, 10000, "\"event\":\"conn_close\"",
-			      "\"reason\":\"max_lifetime\"", "\"datapath\":\"splice\"", NULL);
-	if (!line)
-		dump_audit(_ctx, &self->gw);
-	ASSERT_NOT_NULL(line);
-	free(line);
+	ASSERT_AUDIT(&self->gw, "\"event\":\"conn_close\"", "\"reason\":\"max_lifetime\"", "\"datapath\":\"splice\"");
 }
 
 /*
@@ -334,7 +300,6 @@ TEST_F(bk, backend_refuses_the_gateway_certificate)
 {
 	struct gwt_client_opts co = client_opts(variant);
 	struct gwt_outcome out;
-	char *line;
 
 	if (variant->max_version != TLS1_3_VERSION)
 		SKIP("in TLS 1.2 the refusal ends the handshake itself (test_upstream_tls)");
@@ -344,12 +309,7 @@ TEST_F(bk, backend_refuses_the_gateway_certificate)
 	EXPECT_TRUE(out.handshake_ok);
 	EXPECT_EQ(0, out.rx);
 	EXPECT_TRUE(out.closed);
-	line = gwt_audit_wait(&self->gw, 10000, "\"event\":\"conn_close\"",
-			      "\"reason\":\"upstream_tls_error\"", "alert", NULL);
-	if (!line)
-		dump_audit(_ctx, &self->gw);
-	ASSERT_NOT_NULL(line);
-	free(line);
+	ASSERT_AUDIT(&self->gw, "\"event\":\"conn_close\"", "\"reason\":\"upstream_tls_error\"", "alert");
 	EXPECT_EQ(0, self->be.st->rx_total);
 }
 
@@ -358,19 +318,13 @@ TEST_F(bk, backend_under_another_ca)
 {
 	struct gwt_client_opts co = client_opts(variant);
 	struct gwt_outcome out;
-	char *line;
 
 	self->bo.cert = "backend-wrongca";
 	ASSERT_EQ(0, start(self));
 	gwt_client_try(self->gw.port, &co, "must never reach the backend", 1, &out);
 	EXPECT_EQ(0, out.rx);
 	EXPECT_TRUE(out.closed);
-	line = gwt_audit_wait(&self->gw, 10000, "\"event\":\"conn_close\"",
-			      "\"reason\":\"upstream_cert_invalid\"", NULL);
-	if (!line)
-		dump_audit(_ctx, &self->gw);
-	ASSERT_NOT_NULL(line);
-	free(line);
+	ASSERT_AUDIT(&self->gw, "\"event\":\"conn_close\"", "\"reason\":\"upstream_cert_invalid\"");
 	EXPECT_EQ(0, self->be.st->rx_total);
 }
 
@@ -382,7 +336,6 @@ TEST_F(bk, backend_under_another_ca)
 TEST_F(bk, tls12_backend_session_reused)
 {
 	struct gwt_client_opts co = client_opts(variant);
-	char *line;
 	int i;
 
 	if (variant->max_version != TLS1_2_VERSION)
@@ -390,12 +343,7 @@ TEST_F(bk, tls12_backend_session_reused)
 	ASSERT_EQ(0, start(self));
 	for (i = 0; i < 2; i++)
 		ASSERT_TRUE(gwt_echo_ok(self->gw.port, co.cert, "resume me"));
-	line = gwt_audit_wait(&self->gw, 10000, "\"event\":\"upstream_open\"",
-			      "\"resumed\":true", "\"datapath\":\"splice\"", NULL);
-	if (!line)
-		dump_audit(_ctx, &self->gw);
-	ASSERT_NOT_NULL(line);
-	free(line);
+	ASSERT_AUDIT(&self->gw, "\"event\":\"upstream_open\"", "\"resumed\":true", "\"datapath\":\"splice\"");
 	EXPECT_EQ(1, gwt_metric_value(&self->gw, "mtlsgw_upstream_handshakes_total{listener=\"test\",result=\"ok\",reason=\"none\",session=\"resumed\"}"));
 }
 
