@@ -266,6 +266,7 @@ void gw_conns_reap(struct gw_worker *w)
 		X509_free(c->vr.leaf);
 		sk_X509_pop_free(c->vr.chain, X509_free);
 		gw_certrefs_free(c->certrefs);
+		gw_certrefs_free(c->b_certrefs);
 		gw_identity_free(c->ident);
 		if (c->dp)
 			c->dp->free(c);
@@ -346,13 +347,19 @@ const char *gw_conn_recheck(const struct gw_conn *c)
 {
 	const struct gw_worker *w = c->ls->w;
 	int i = gw_gen_listener(w->gen, c->lc->name);
+	const struct gw_tls_server *ts;
+	const char *why;
 
 	/* A removed listener's connections finish under their old policy. */
 	if (i < 0)
 		return NULL;
-	return gw_gen_recheck(&w->gen->cfg->listeners[i],
-			      gw_tls_revoked(gw_gen_tls(w->gen, w->index, i), c->certrefs),
-			      (const struct sockaddr *)&c->src, c->ident);
+	ts = gw_gen_tls(w->gen, w->index, i);
+	why = gw_gen_recheck(&w->gen->cfg->listeners[i], gw_tls_revoked(ts, c->certrefs),
+			     (const struct sockaddr *)&c->src, c->ident);
+	if (why || !c->b_certrefs || !ts->upstream)
+		return why;
+	/* The backend's chain against the new upstream.tls CRLs, in any mode. */
+	return gw_tls_client_revoked(ts->upstream, c->b_certrefs) >= 0 ? "upstream_revoked" : NULL;
 }
 
 void gw_conn_revoke(struct gw_conn *c, const char *why)

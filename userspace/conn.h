@@ -139,6 +139,7 @@ struct gw_conn {
 	bool b_resumed;			/* the backend resumed our session */
 	bool b_heard;			/* the backend sent payload */
 	const SSL_SESSION *b_offered;	/* the session offered for resumption, compared only */
+	struct gw_certrefs *b_certrefs;	/* the backend's chain, for revocation on a reload */
 	uint32_t b_read_wants;		/* EPOLLIN/EPOLLOUT SSL_read is waiting for */
 	uint32_t b_write_wants;		/* same for SSL_write / SSL_shutdown */
 	char *up_hdr;			/* PROXY header still to send before the ClientHello */

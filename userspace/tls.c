@@ -300,98 +300,9 @@ static void handshake_msg(int write_p, int version, int content_type, const void
 		gw_certpool_refuse();
 }
 
-struct gw_certrefs *gw_certrefs_from_chain(STACK_OF(X509) *chain)
-{
-	int n = chain ? sk_X509_num(chain) : 0, i, nl, sl;
-	struct gw_certrefs *r;
-	unsigned char *p;
-	size_t len = 0;
-
-	/* The trust anchor at the end is not subject to a CRL. */
-	if (n > 1 && X509_check_issued(sk_X509_value(chain, n - 1),
-				       sk_X509_value(chain, n - 1)) == X509_V_OK)
-		n--;
-	for (i = 0; i < n; i++) {
-		X509 *x = sk_X509_value(chain, i);
-
-		nl = i2d_X509_NAME(X509_get_issuer_name(x), NULL);
-		sl = i2d_ASN1_INTEGER(X509_get0_serialNumber(x), NULL);
-		if (nl <= 0 || sl <= 0 || nl > 0xffff || sl > 0xffff)
-			return NULL;
-		len += 4 + (size_t)nl + (size_t)sl;
-	}
-	r = malloc(sizeof(*r) + len);
-	if (!r)
-		return NULL;
-	r->n = (unsigned int)n;
-	r->len = (unsigned int)len;
-	p = r->data;
-	for (i = 0; i < n; i++) {
-		X509 *x = sk_X509_value(chain, i);
-		unsigned char *q = p + 4;
-
-		nl = i2d_X509_NAME(X509_get_issuer_name(x), &q);
-		sl = i2d_ASN1_INTEGER(X509_get0_serialNumber(x), &q);
-		if (nl <= 0 || sl <= 0) {
-			free(r);
-			return NULL;
-		}
-		p[0] = (unsigned char)(nl >> 8);
-		p[1] = (unsigned char)nl;
-		p[2] = (unsigned char)(sl >> 8);
-		p[3] = (unsigned char)sl;
-		p = q;
-	}
-	return r;
-}
-
-void gw_certrefs_free(struct gw_certrefs *r)
-{
-	free(r);
-}
-
-/*
- * The CRLs were loaded from the operator's configuration; their
- * signatures are checked by OpenSSL on every handshake that uses them.
- * Here they are trusted as configured: a revocation in a loaded CRL closes
- * the live connections it names.
- */
 int gw_tls_revoked(const struct gw_tls_server *ts, const struct gw_certrefs *refs)
 {
-	X509_STORE *store = SSL_CTX_get_cert_store(ts->ctx);
-	const unsigned char *p, *q;
-	STACK_OF(X509_OBJECT) *objs;
-	int i, found = -1;
-	unsigned int k;
-
-	if (!refs || !store)
-		return -1;
-	objs = X509_STORE_get0_objects(store);
-	p = refs->data;
-	for (k = 0; k < refs->n && found < 0; k++) {
-		size_t nl = (size_t)p[0] << 8 | p[1], sl = (size_t)p[2] << 8 | p[3];
-		X509_NAME *issuer;
-		ASN1_INTEGER *serial;
-
-		/* Parsed back only here, on a reload: the names compare canonically. */
-		q = p + 4;
-		issuer = d2i_X509_NAME(NULL, &q, (long)nl);
-		serial = d2i_ASN1_INTEGER(NULL, &q, (long)sl);
-		p += 4 + nl + sl;
-		for (i = 0; issuer && serial && i < sk_X509_OBJECT_num(objs); i++) {
-			X509_CRL *crl = X509_OBJECT_get0_X509_CRL(sk_X509_OBJECT_value(objs, i));
-			X509_REVOKED *rev;
-
-			if (crl && !X509_NAME_cmp(X509_CRL_get_issuer(crl), issuer) &&
-			    X509_CRL_get0_by_serial(crl, &rev, serial) == 1) {
-				found = (int)k;
-				break;
-			}
-		}
-		X509_NAME_free(issuer);
-		ASN1_INTEGER_free(serial);
-	}
-	return found;
+	return gw_certrefs_revoked(SSL_CTX_get_cert_store(ts->ctx), refs);
 }
 
 /*

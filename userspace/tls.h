@@ -89,22 +89,6 @@ struct gw_verify_result {
 };
 
 /*
- * What revocation of a live connection needs of its verified chain: for
- * every certificate below the trust anchor, its issuer name and serial,
- * kept as DER in one allocation (a few hundred bytes instead of the
- * parsed objects' two kilobytes: every spliced connection holds one).
- * Each entry is [u16 name length][u16 serial length][name][serial].
- */
-struct gw_certrefs {
-	unsigned int n;
-	unsigned int len;
-	unsigned char data[];
-};
-
-struct gw_certrefs *gw_certrefs_from_chain(STACK_OF(X509) *chain);
-void gw_certrefs_free(struct gw_certrefs *r);
-
-/*
  * Is any certificate of refs on a CRL loaded in ts? Returns the index of
  * the first revoked one (0 = the leaf), or -1.
  */

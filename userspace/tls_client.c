@@ -274,3 +274,8 @@ void gw_upstream_vr_free(struct gw_upstream_vr *vr)
 	gw_identity_free(vr->ident);
 	memset(vr, 0, sizeof(*vr));
 }
+
+int gw_tls_client_revoked(const struct gw_tls_client *tc, const struct gw_certrefs *refs)
+{
+	return gw_certrefs_revoked(SSL_CTX_get_cert_store(tc->ctx), refs);
+}

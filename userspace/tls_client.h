@@ -84,4 +84,10 @@ void gw_upstream_vr_free(struct gw_upstream_vr *vr);
 const char *gw_tls_client_name_check(const struct gw_cfg_upstream_tls *t, X509 *leaf,
 				     const struct gw_identity *id);
 
+/*
+ * Is a certificate of the backend chain refs (taken at its handshake) on a
+ * CRL of tc (upstream.tls.crl of a new generation)? As gw_certrefs_revoked.
+ */
+int gw_tls_client_revoked(const struct gw_tls_client *tc, const struct gw_certrefs *refs);
+
 #endif

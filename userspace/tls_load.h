@@ -88,4 +88,27 @@ int gw_tls_load_crls(const struct gw_tls_where *w, X509_STORE *store, char *cons
 		     unsigned int n, struct gw_cfg_pos pos, enum gw_crl_check check,
 		     struct gw_tls_crl_info **infos);
 
+/*
+ * What revocation of a live connection needs of its verified chain: for
+ * every certificate below the trust anchor, its issuer name and serial,
+ * kept as DER in one allocation (a few hundred bytes instead of the
+ * parsed objects' two kilobytes: every spliced connection holds one).
+ * Each entry is [u16 name length][u16 serial length][name][serial].
+ */
+struct gw_certrefs {
+	unsigned int n;
+	unsigned int len;
+	unsigned char data[];
+};
+
+struct gw_certrefs *gw_certrefs_from_chain(STACK_OF(X509) *chain);
+void gw_certrefs_free(struct gw_certrefs *r);
+
+/*
+ * Is any certificate of refs on a CRL in store? The index of the first
+ * revoked one (0 = the leaf), or -1. The CRLs are trusted as configured
+ * (OpenSSL checks their signatures on every handshake that uses them).
+ */
+int gw_certrefs_revoked(X509_STORE *store, const struct gw_certrefs *refs);
+
 #endif

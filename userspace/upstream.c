@@ -200,6 +200,12 @@ static void tls_done(struct gw_conn *c)
 		tls_fail(c, "upstream_tls_error", "no backend certificate");
 		return;
 	}
+	/* Issuer and serial of its chain, for a CRL that a reload brings. */
+	c->b_certrefs = gw_certrefs_from_chain(SSL_get0_verified_chain(c->bssl) ?:
+					       SSL_get_peer_cert_chain(c->bssl));
+	if (!c->b_certrefs)
+		pr_warn("listener \"%s\": conn %llu: cannot record the backend's chain; a CRL update will not close it",
+			c->lc->name, (unsigned long long)c->id);
 	c->b_tls_version = SSL_get_version(c->bssl);
 	c->b_cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(c->bssl));
 	c->b_resumed = SSL_session_reused(c->bssl);

@@ -344,6 +344,43 @@ TEST_F(up, revoked_backend_certificate)
 }
 
 /*
+ * A reload whose upstream.tls.crl lists the live backend's certificate
+ * closes the connection (close_notify to the client, revoked_close and
+ * conn_close with upstream_revoked), as a client CRL closes clients.
+ */
+TEST_F(up, reload_revoking_the_backend_closes_live_connections)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa" };
+	struct gwt_client cl;
+	char extra[1024], *line;
+
+	snprintf(extra, sizeof(extra), "        crl: [%s, %s, %s]\n", gwt_pki_path("root-ca.crl"),
+		 gwt_pki_path("intermediate-ca.crl"), gwt_pki_path("issuing-ca-norevoke.crl"));
+	ASSERT_EQ(0, start_socat(self, "backend-revoked", "root-ca.crt"));
+	ASSERT_EQ(0, gw_start(self, self->be.port, NULL, extra));
+	ASSERT_EQ(0, gwt_client_connect(&cl, self->gw.port, &co));
+	EXPECT_TRUE(gwt_roundtrip(&cl, "before the reload"));
+	snprintf(extra, sizeof(extra), "        crl: %s\n", gwt_pki_path("crls-all.pem"));
+	gw_opts(self, self->be.port, NULL, extra);
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	ASSERT_EQ(0, gwt_gw_signal(&self->gw, SIGHUP));
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"revoked_close\"",
+			      "\"reason\":\"upstream_revoked\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	EXPECT_LE(0, gwt_wait_closed(&cl, 5000));
+	EXPECT_TRUE(cl.got_close_notify);
+	gwt_client_close(&cl);
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_close\"",
+			      "\"reason\":\"upstream_revoked\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	/* New connections are refused at the backend's handshake. */
+	expect_refused_opened(_ctx, self, "\"reason\":\"upstream_cert_invalid\"",
+			      "\"detail\":\"certificate revoked (depth 0)\"", true);
+}
+
+/*
  * The backend trusts another CA than the gateway's client certificate's.
  * In TLS 1.3 the client's handshake ends with its own Finished, before
  * the backend has judged its certificate: the refusal is the first thing
