@@ -638,7 +638,12 @@ TEST_F_TIMEOUT(idle, stuck_backend_is_closed, 90)
 
 	ASSERT_EQ(0, idle_start(self, &bo, "    idle_timeout: 2s\n    max_connections: 1\n"));
 	ASSERT_EQ(0, fcntl(self->cl.fd, F_SETFL, fcntl(self->cl.fd, F_GETFL) | O_NONBLOCK));
-	/* Write until nothing more goes for 300 ms (at most 256 MiB). */
+	/*
+	 * Write until nothing more goes for 300 ms (at most 256 MiB), or
+	 * until the gateway has already closed: the client fills its own and
+	 * the gateway's socket buffers after the gateway's last progress, and
+	 * in a loaded TCG guest that can take longer than idle_timeout.
+	 */
 	t_first = wall_ms();
 	while (sent < 256 * MiB) {
 		int n = SSL_write(self->cl.ssl, rec, sizeof(rec));
@@ -649,7 +654,11 @@ TEST_F_TIMEOUT(idle, stuck_backend_is_closed, 90)
 			t_last = wall_ms();
 			continue;
 		}
-		ASSERT_EQ(SSL_ERROR_WANT_WRITE, SSL_get_error(self->cl.ssl, n));
+		if (SSL_get_error(self->cl.ssl, n) != SSL_ERROR_WANT_WRITE) {
+			printf("# the gateway closed while the client was still writing\n");
+			ERR_clear_error();
+			break;
+		}
 		if (!t_stall)
 			t_stall = gwt_now_ms();
 		else if (gwt_now_ms() - t_stall >= 300)
