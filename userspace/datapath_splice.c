@@ -147,8 +147,9 @@ static enum step renegotiation_refuse(struct gw_conn *c)
 	pr_debug("listener \"%s\": conn %llu: the client asked to renegotiate, closing",
 		 c->lc->name, (unsigned long long)c->id);
 	/*
-	 * The rest of the ClientHello (16 KiB at most) first: closing with it
-	 * unread would send a reset, which can overtake our alert.
+	 * What the client queued behind its ClientHello first (control_record
+	 * read the ClientHello whole): closing with it unread would send a
+	 * reset, which can overtake our alert.
 	 */
 	for (i = 0; i < 40; i++)
 		if (gw_ktls_recv_record(c->cev.fd, rest, sizeof(rest), &type) <= 0)

@@ -271,6 +271,22 @@ static int mlt_start(FIXTURE_DATA(mlt) *self, const char *opt, const char *val)
 	return mlt_start_be(self, more, NULL);
 }
 
+/*
+ * backend --cert: the backend in TLS (backend.corp.test), demanding a
+ * client certificate under client_ca (a PKI file), behind a gateway in
+ * upstream.tls to it.
+ */
+static int mlt_start_tls_be(FIXTURE_DATA(mlt) *self, const char *client_ca)
+{
+	char chain[PATH_MAX], key[PATH_MAX], ca[PATH_MAX], up[2048];
+	const char *more[] = { "--cert", chain, "--key", key, "--ca", ca, NULL };
+
+	snprintf(chain, sizeof(chain), "%s", gwt_pki_path("backend-chain.pem"));
+	snprintf(key, sizeof(key), "%s", gwt_pki_path("backend.key"));
+	snprintf(ca, sizeof(ca), "%s", gwt_pki_path(client_ca));
+	return mlt_start_be(self, more, gwt_upstream_tls(up, sizeof(up), NULL));
+}
+
 /* Start a client: MODE, certificate base name, then more options, NULL-ended. */
 static int mlt_client(FIXTURE_DATA(mlt) *self, const char *mode, const char *cert, ...)
 {
@@ -426,13 +442,7 @@ TEST_F(mlt, bulk_bytes_arrive_exactly)
  */
 TEST_F(mlt, bulk_through_a_tls_backend)
 {
-	char chain[PATH_MAX], key[PATH_MAX], ca[PATH_MAX], up[2048];
-	const char *more[] = { "--cert", chain, "--key", key, "--ca", ca, NULL };
-
-	snprintf(chain, sizeof(chain), "%s", gwt_pki_path("backend-chain.pem"));
-	snprintf(key, sizeof(key), "%s", gwt_pki_path("backend.key"));
-	snprintf(ca, sizeof(ca), "%s", gwt_pki_path("root-ca.crt"));
-	ASSERT_EQ(0, mlt_start_be(self, more, gwt_upstream_tls(up, sizeof(up), NULL)));
+	ASSERT_EQ(0, mlt_start_tls_be(self, "root-ca.crt"));
 	ASSERT_EQ(0, mlt_client(self, "bulk", "client-ecdsa", "-c", "2", "-n", "4", "--up", "4M",
 				"--down", "4M", NULL));
 	ASSERT_EQ(0, mlt_run(self, 60000));
@@ -449,13 +459,7 @@ TEST_F(mlt, bulk_through_a_tls_backend)
 /* backend --cert refuses a gateway without a certificate under --ca: nothing arrives. */
 TEST_F(mlt, tls_backend_refuses_a_gateway_under_another_ca)
 {
-	char chain[PATH_MAX], key[PATH_MAX], ca[PATH_MAX], up[2048];
-	const char *more[] = { "--cert", chain, "--key", key, "--ca", ca, NULL };
-
-	snprintf(chain, sizeof(chain), "%s", gwt_pki_path("backend-chain.pem"));
-	snprintf(key, sizeof(key), "%s", gwt_pki_path("backend.key"));
-	snprintf(ca, sizeof(ca), "%s", gwt_pki_path("other-root-ca.crt"));
-	ASSERT_EQ(0, mlt_start_be(self, more, gwt_upstream_tls(up, sizeof(up), NULL)));
+	ASSERT_EQ(0, mlt_start_tls_be(self, "other-root-ca.crt"));
 	ASSERT_EQ(0, mlt_client(self, "bulk", "client-ecdsa", "-c", "1", "-n", "2", "--up", "64K",
 				"--down", "64K", NULL));
 	ASSERT_EQ(1, mlt_wait(&self->cl, 30000));

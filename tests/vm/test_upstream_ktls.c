@@ -164,13 +164,17 @@ TEST_F_TIMEOUT(bk, bulk_both_legs_in_the_kernel, 900)
 	EXPECT_GT(64 * 1024, wchar[1] - wchar[0]);
 }
 
-/* The backend ends with close_notify: the client gets what was sent, then close_notify. */
-TEST_F(bk, backend_close_notify_reaches_the_client)
+/*
+ * Start, one round trip of "hello", then the connection ends by itself:
+ * the client gets close_notify, and so does the backend once the client
+ * has closed.
+ */
+static void hello_then_closed(HARNESS_CTX, FIXTURE_DATA(bk) *self,
+			      const FIXTURE_VARIANT_TYPE(bk) *variant)
 {
 	struct gwt_client_opts co = client_opts(variant);
 	struct gwt_client cl;
 
-	self->bo.close_after = 5;
 	ASSERT_EQ(0, start(self));
 	ASSERT_EQ(0, gwt_client_connect(&cl, self->gw.port, &co));
 	ASSERT_TRUE(gwt_roundtrip(&cl, "hello"));
@@ -179,6 +183,13 @@ TEST_F(bk, backend_close_notify_reaches_the_client)
 	gwt_client_close(&cl);
 	ASSERT_TRUE(gwt_backend_wait_done(&self->be, 0, 10000));
 	EXPECT_EQ(1, self->be.st->conn[0].fin_seen);
+}
+
+/* The backend ends with close_notify: the client gets what was sent, then close_notify. */
+TEST_F(bk, backend_close_notify_reaches_the_client)
+{
+	self->bo.close_after = 5;
+	hello_then_closed(_ctx, self, variant);
 	ASSERT_AUDIT(&self->gw, "\"event\":\"conn_close\"", "\"reason\":\"closed\"", "\"bytes_in\":5,\"bytes_out\":5");
 }
 
@@ -276,18 +287,8 @@ TEST_F(bk, client_reset_resets_the_backend)
 /* The gateway ends the connection itself (max_connection_lifetime): close_notify both ways. */
 TEST_F(bk, gateway_close_sends_close_notify_both_ways)
 {
-	struct gwt_client_opts co = client_opts(variant);
-	struct gwt_client cl;
-
 	self->go.listener_extra = "    max_connection_lifetime: 1s\n";
-	ASSERT_EQ(0, start(self));
-	ASSERT_EQ(0, gwt_client_connect(&cl, self->gw.port, &co));
-	ASSERT_TRUE(gwt_roundtrip(&cl, "hello"));
-	EXPECT_LE(0, gwt_wait_closed(&cl, 10000));
-	EXPECT_TRUE(cl.got_close_notify);
-	gwt_client_close(&cl);
-	ASSERT_TRUE(gwt_backend_wait_done(&self->be, 0, 10000));
-	EXPECT_EQ(1, self->be.st->conn[0].fin_seen);
+	hello_then_closed(_ctx, self, variant);
 	ASSERT_AUDIT(&self->gw, "\"event\":\"conn_close\"", "\"reason\":\"max_lifetime\"", "\"datapath\":\"splice\"");
 }
 
