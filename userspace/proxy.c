@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The PROXY protocol v2 header towards the backend (proxy.h): addresses
- * and the verified identity in TLVs. A pure function, no I/O.
+ * The PROXY protocol v2 header (proxy.h): the one towards the backend,
+ * with the addresses and the verified identity in TLVs, and the parser
+ * of one a balancer sends us. Pure functions, no I/O.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -159,4 +160,102 @@ int gw_proxy_v2_build(unsigned char *buf, size_t len,
 		put_tlv(&o, GW_PP2_TYPE_SHA256, id->sha256, sizeof(id->sha256));
 	patch_len(&o, hdr_len_at);
 	return o.err ? o.err : (int)o.off;
+}
+
+/* ---- the header a balancer sends ---- */
+
+static const char v1_sig[6] = "PROXY ";
+
+static void sa_of(struct sockaddr_storage *ss, int family, const unsigned char *addr,
+		  const unsigned char *port)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		memcpy(&s4->sin_addr, addr, 4);
+		memcpy(&s4->sin_port, port, 2);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		memcpy(&s6->sin6_addr, addr, 16);
+		memcpy(&s6->sin6_port, port, 2);
+	}
+}
+
+size_t gw_proxy_v2_want(const unsigned char *buf, size_t len)
+{
+	size_t total;
+
+	if (len < GW_PROXY_V2_FIXED)
+		return GW_PROXY_V2_FIXED;
+	total = GW_PROXY_V2_FIXED + ((size_t)buf[14] << 8 | buf[15]);
+	return total < GW_PROXY_V2_FIXED + GW_PROXY_V2_ADDRS_MAX ?
+	       total : GW_PROXY_V2_FIXED + GW_PROXY_V2_ADDRS_MAX;
+}
+
+int gw_proxy_v2_parse(const unsigned char *buf, size_t len, struct gw_proxy_v2 *out,
+		      const char **why)
+{
+	size_t body, need, i;
+	int family, alen;
+
+	for (i = 0; i < len && i < sizeof(pp2_sig); i++) {
+		if (buf[i] == pp2_sig[i])
+			continue;
+		if (len >= sizeof(v1_sig) && !memcmp(buf, v1_sig, sizeof(v1_sig)))
+			*why = "a PROXY v1 (text) header; only v2 is accepted";
+		else if (i == 0 && buf[0] == 0x16)
+			*why = "a TLS record where the PROXY v2 header belongs";
+		else
+			*why = "no PROXY v2 header";
+		return -EINVAL;
+	}
+	if (len < GW_PROXY_V2_FIXED)
+		return -EAGAIN;
+	if (buf[12] >> 4 != 2) {
+		*why = "PROXY header version is not 2";
+		return -EINVAL;
+	}
+	body = (size_t)buf[14] << 8 | buf[15];
+	memset(out, 0, sizeof(*out));
+	switch (buf[12] & 0x0f) {
+	case 0x0:				/* LOCAL: the family is ignored */
+		out->local = true;
+		return GW_PROXY_V2_FIXED + body;
+	case 0x1:				/* PROXY */
+		break;
+	default:
+		*why = "PROXY v2 command is neither LOCAL nor PROXY";
+		return -EINVAL;
+	}
+	switch (buf[13]) {
+	case 0x00:				/* UNSPEC: the connection's own */
+		out->local = true;
+		return GW_PROXY_V2_FIXED + body;
+	case 0x11:				/* TCP over IPv4 */
+		family = AF_INET;
+		alen = 4;
+		break;
+	case 0x21:				/* TCP over IPv6 */
+		family = AF_INET6;
+		alen = 16;
+		break;
+	default:
+		*why = "PROXY v2 header for another protocol than TCP over IPv4 or IPv6";
+		return -EINVAL;
+	}
+	need = 2 * (size_t)alen + 4;
+	if (body < need) {
+		*why = "PROXY v2 address block shorter than its family needs";
+		return -EINVAL;
+	}
+	if (len < GW_PROXY_V2_FIXED + need)
+		return -EAGAIN;
+	buf += GW_PROXY_V2_FIXED;
+	sa_of(&out->src, family, buf, buf + 2 * alen);
+	sa_of(&out->dst, family, buf + alen, buf + 2 * alen + 2);
+	return GW_PROXY_V2_FIXED + body;
 }

@@ -12,7 +12,8 @@
  * addresses and ports; the SSL TLV (client SSL|CERT_CONN|CERT_SESS,
  * verify 0) with VERSION, CN (the first CN attribute) and CIPHER when
  * given, then SPIFFE ID, subject and SHA-256 when there is an identity,
- * nothing else. The result is -ENOSPC exactly when the header does not
+ * nothing else; and the gateway's parser of received headers reads the
+ * same family back. The result is -ENOSPC exactly when the header does not
  * fit the buffer or a length its 16 bits, and the encoder never writes
  * past the buffer (ASan: the bytes after it are poisoned).
  */
@@ -279,6 +280,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	same_tlvs(want, nwant, got, ngot);
 	FZ_CHECK(split_tlvs(ssl + 5, got[0].len - 5, gsub, &ngsub));
 	same_tlvs(wsub, nwsub, gsub, ngsub);
+
+	/* The gateway's own parser reads it back: UNSPEC as the connection's addresses. */
+	{
+		struct gw_proxy_v2 pp;
+		const char *why = NULL;
+
+		FZ_CHECK(gw_proxy_v2_parse(buf, total, &pp, &why) == (int)total);
+		FZ_CHECK(pp.local == (fam == 0x00));
+		FZ_CHECK(pp.local || (pp.src.ss_family == (fam == 0x11 ? AF_INET : AF_INET6) &&
+				      pp.dst.ss_family == pp.src.ss_family));
+	}
 
 	/* The same header again, into a buffer cut to its exact size. */
 	if (buflen > total) {
