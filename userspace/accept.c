@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Accepting connections (accept.h): the accept loop, the userspace Stage 1
- * check (defense in depth behind the eBPF allowlist, and the only
- * enforcement where no program is attached), and the handoff that spreads
+ * check (source.h: defense in depth behind the eBPF allowlist, and the
+ * only enforcement where no program is attached), and the handoff that spreads
  * long-lived connections over the workers. What a worker keeps goes to
  * the handshake.
  */
@@ -14,46 +14,27 @@
 #include <unistd.h>
 
 #include "accept.h"
-#include "addr.h"
 #include "audit.h"
 #include "conn.h"
 #include "handshake.h"
 #include "listener.h"
 #include "log.h"
-#include "metrics.h"
+#include "source.h"
 
 #define ACCEPT_BATCH 64
-
-/* Stage 1 in userspace: false when the source is denied (fd then closed). */
-static bool source_allowed(const struct gw_cfg_listener *lc, int fd,
-			   const struct sockaddr_storage *src)
-{
-	bool enforce = lc->mode == GW_MODE_ENFORCE;
-	char labels[256];
-
-	if (lc->allow_any ||
-	    gw_cidr_match_any(lc->allow_sources, lc->n_allow_sources, (const struct sockaddr *)src))
-		return true;
-	if (!gw_metric_labels(labels, sizeof(labels), "listener", lc->name,
-			      "rule", "allow_sources", "decision",
-			      enforce ? "deny" : "would_deny", NULL))
-		gw_metric_add("mtlsgw_authz_decisions_total", labels, 1);
-	gw_audit_emit(&GW_AUDIT_EVENT(.event = "authz_deny",
-		.listener = lc->name, .src = (const struct sockaddr *)src,
-		.dst = (const struct sockaddr *)&lc->listen,
-		.decision = enforce ? "deny" : "would_deny",
-		.reason = "source_denied"));
-	if (!enforce)
-		return true;
-	close(fd);
-	return false;
-}
 
 static void accept_one(struct gw_listener *ls, int fd, const struct sockaddr_storage *src)
 {
 	struct gw_conn *c;
 
-	if (!source_allowed(ls->cfg, fd, src) || !gw_audit_admit(ls->cfg->name, fd))
+	/* Behind a balancer the source is known after its PROXY header. */
+	if (!ls->cfg->proxy_accept &&
+	    !gw_source_allowed(ls->cfg, 0, (const struct sockaddr *)src,
+			       (const struct sockaddr *)&ls->cfg->listen, NULL)) {
+		close(fd);
+		return;
+	}
+	if (!gw_audit_admit(ls->cfg->name, fd))
 		return;
 	c = gw_conn_new(ls, fd, src);
 	if (!c) {

@@ -175,7 +175,7 @@ struct conns_req {
 /* One row as JSON: every string through the writer (a certificate chose them). */
 static void conn_row_json(struct gw_sbuf *b, const struct gw_worker *w, const struct gw_conn *c,
 			  const struct gw_sockdiag *d, uint64_t now, const char *src,
-			  const char *who, const char *ulp)
+			  const char *via, const char *who, const char *ulp)
 {
 	struct gw_json j;
 
@@ -185,6 +185,8 @@ static void conn_row_json(struct gw_sbuf *b, const struct gw_worker *w, const st
 	gw_json_u64(&j, "worker", w->index);
 	gw_json_str(&j, "listener", c->lc->name);
 	gw_json_str(&j, "src", src);
+	if (via[0])
+		gw_json_str(&j, "via", via);
 	gw_json_str(&j, "state", conn_state_str(c->state));
 	gw_json_str(&j, "identity", who);
 	gw_json_str(&j, "serial", c->ident ? c->ident->serial : "");
@@ -240,11 +242,14 @@ static void text_cell(char *buf, size_t size, const char *s)
 static void conn_row(struct gw_sbuf *b, const struct gw_worker *w, const struct gw_conn *c,
 		     const struct gw_sockdiag *d, uint64_t now, bool json)
 {
-	char src[GW_SOCKADDR_STRLEN] = "?", ulp[64] = "-", who_text[256], up_text[256] = "";
+	char src[GW_SOCKADDR_STRLEN] = "?", via[GW_SOCKADDR_STRLEN] = "";
+	char ulp[64] = "-", who_text[256], up_text[256] = "";
 	const char *who = c->ident ? (c->ident->spiffe_id ? c->ident->spiffe_id :
 				      c->ident->subject) : "-";
 
 	gw_sockaddr_fmt((const struct sockaddr *)&c->src, src, sizeof(src));
+	if (gw_sockaddr_fmt((const struct sockaddr *)&c->via, via, sizeof(via)))
+		via[0] = '\0';
 	if (d && d->ulp[0])
 		gw_snprintf(ulp, sizeof(ulp), "%s %s %s", d->ulp,
 			    gw_sockdiag_tls_version(d->tls_version),
@@ -252,7 +257,7 @@ static void conn_row(struct gw_sbuf *b, const struct gw_worker *w, const struct 
 	else if (d)
 		gw_snprintf(ulp, sizeof(ulp), "none");
 	if (json) {
-		conn_row_json(b, w, c, d, now, src, who, ulp);
+		conn_row_json(b, w, c, d, now, src, via, who, ulp);
 		return;
 	}
 	/* Text goes to a terminal: no control byte or bidi override from a certificate. */
@@ -260,7 +265,7 @@ static void conn_row(struct gw_sbuf *b, const struct gw_worker *w, const struct 
 	if (c->b_tls_version && c->uvr.ident)
 		text_cell(up_text, sizeof(up_text), c->uvr.ident->spiffe_id ?
 			  c->uvr.ident->spiffe_id : c->uvr.ident->subject);
-	gw_sbuf_printf(b, "%-6llu %-12s %-28s %-44s %-8s %-30s %-9s %12llu %12llu %8llu %12llu %12llu %s%s%s\n",
+	gw_sbuf_printf(b, "%-6llu %-12s %-28s %-44s %-8s %-30s %-9s %12llu %12llu %8llu %12llu %12llu %s%s%s%s%s\n",
 		       (unsigned long long)c->id, c->lc->name, src, who_text,
 		       c->tls_version ? c->tls_version : conn_state_str(c->state),
 		       c->cipher ? c->cipher : "-", gw_conn_datapath(c),
@@ -268,7 +273,7 @@ static void conn_row(struct gw_sbuf *b, const struct gw_worker *w, const struct 
 		       (unsigned long long)((now - c->t_start_ms) / 1000),
 		       d ? (unsigned long long)d->bytes_received : 0ULL,
 		       d ? (unsigned long long)d->bytes_acked : 0ULL, ulp,
-		       up_text[0] ? " upstream " : "", up_text);
+		       up_text[0] ? " upstream " : "", up_text, via[0] ? " via " : "", via);
 }
 
 /* One worker's rows of "conns". */

@@ -329,6 +329,7 @@ int gw_audit_emit(const struct gw_audit_event *ev)
 	gw_json_str(&j, "listener", ev->listener);
 	put_addr(&j, "src", ev->src);
 	put_addr(&j, "dst", ev->dst);
+	put_addr(&j, "via", ev->via);
 	if (ev->id && ev->id_unverified) {
 		/* Claims nobody vouched for: never where a query for the fields looks. */
 		gw_json_obj_begin(&j, "unverified");

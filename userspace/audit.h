@@ -27,6 +27,7 @@ struct gw_audit_event {
 	const char *listener;
 	const struct sockaddr *src;
 	const struct sockaddr *dst;
+	const struct sockaddr *via;	/* the balancer behind a PROXY header (family 0: none) */
 	const struct gw_identity *id;	/* identity fields when known */
 	bool id_unverified;		/* id is the claim of a certificate that failed
 					   verification: nested under "unverified" */

@@ -215,6 +215,23 @@ static void vupstream(struct gw_cv_ctx *v, const char *up, const struct gw_raw_u
 	vupstream_tls(v, utp.s, t, out->tls);
 }
 
+static void vproxy_accept(struct gw_cv_ctx *v, const char *pp, const struct gw_raw_proxy_accept *r,
+			  struct gw_cfg_listener *l)
+{
+	static const char *const accepts[] = { "v2" };
+
+	if (!r)
+		return;
+	l->proxy_accept = true;
+	if (gw_cv_choice(v, kp(pp, "accept").s, r->accept, accepts, 1, 0) < 0)
+		return;
+	/* The header is trusted from the balancers only: never from anyone. */
+	if (!r->from_count)
+		gw_cv_err(v, kp(pp, "from").s,
+			  "list the load balancers' addresses (CIDR prefixes): a PROXY header is trusted from them only");
+	gw_cv_cidrs(v, kp(pp, "from").s, r->from, r->from_count, &l->proxy_from, &l->n_proxy_from);
+}
+
 static void vlistener(struct gw_cv_ctx *v, unsigned int idx, const struct gw_raw_listener *r,
 		      struct gw_cfg_listener *l)
 {
@@ -244,13 +261,9 @@ static void vlistener(struct gw_cv_ctx *v, unsigned int idx, const struct gw_raw
 	if (!l->allow_any && !r->allow_sources_count)
 		gw_cv_err(v, kp(p.s, "allow_sources").s,
 			  "empty list would deny every source; omit the key to allow any");
-	l->allow_sources = gw_cv_calloc(v, r->allow_sources_count, sizeof(*l->allow_sources));
-	l->n_allow_sources = l->allow_sources ? r->allow_sources_count : 0;
-	for (i = 0; i < l->n_allow_sources; i++)
-		if (gw_cidr_parse(r->allow_sources[i], &l->allow_sources[i]))
-			gw_cv_err(v, kpi(p.s, "allow_sources", i).s,
-				  "\"%s\" is not a CIDR prefix (like 10.0.0.0/8 or 2001:db8::/32, host bits zero)",
-				  r->allow_sources[i]);
+	gw_cv_cidrs(v, kp(p.s, "allow_sources").s, r->allow_sources, r->allow_sources_count,
+		    &l->allow_sources, &l->n_allow_sources);
+	vproxy_accept(v, kp(p.s, "proxy_protocol").s, r->proxy_protocol, l);
 
 	l->steer = gw_cv_calloc(v, r->steer_count, sizeof(*l->steer));
 	l->n_steer = l->steer ? r->steer_count : 0;
@@ -725,6 +738,7 @@ static void free_listener(struct gw_cfg_listener *l)
 	free(l->listen_str);
 	free_strlist(l->interfaces, l->n_interfaces);
 	free(l->allow_sources);
+	free(l->proxy_from);
 	free(l->steer);
 	free(l->tls.cert);
 	free(l->tls.key);

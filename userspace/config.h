@@ -123,6 +123,14 @@ struct gw_cfg_listener {
 	struct gw_cidr *allow_sources;
 	unsigned int n_allow_sources;
 	bool allow_any;			/* allow_sources omitted */
+	/*
+	 * proxy_protocol: { accept: v2, from: [...] }: connections come from
+	 * these balancers only, each with a PROXY v2 header naming the client;
+	 * allow_sources then applies to the client the header names.
+	 */
+	bool proxy_accept;
+	struct gw_cidr *proxy_from;
+	unsigned int n_proxy_from;
 	struct gw_cfg_tls tls;
 	struct gw_authz_rule *rules;
 	unsigned int n_rules;

@@ -83,12 +83,19 @@ static const cyaml_schema_field_t upstream_fields[] = {
 	CYAML_FIELD_END
 };
 
+static const cyaml_schema_field_t proxy_accept_fields[] = {
+	STR_REQ("accept", struct gw_raw_proxy_accept, accept),
+	STR_LIST("from", struct gw_raw_proxy_accept, from),
+	CYAML_FIELD_END
+};
+
 static const cyaml_schema_field_t listener_fields[] = {
 	STR_REQ("name", struct gw_raw_listener, name),
 	STR_REQ("listen", struct gw_raw_listener, listen),
 	STR_LIST("interfaces", struct gw_raw_listener, interfaces),
 	STR_OPT("mode", struct gw_raw_listener, mode),
 	STR_LIST("allow_sources", struct gw_raw_listener, allow_sources),
+	MAP_OPT("proxy_protocol", struct gw_raw_listener, proxy_protocol, proxy_accept_fields),
 	CYAML_FIELD_MAPPING_PTR("tls", CYAML_FLAG_POINTER, struct gw_raw_listener, tls, tls_fields),
 	CYAML_FIELD_SEQUENCE("authorize", CYAML_FLAG_POINTER, struct gw_raw_listener,
 			     authorize, &rule_value, 0, CYAML_UNLIMITED),

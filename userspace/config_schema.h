@@ -50,6 +50,12 @@ struct gw_raw_upstream {
 	struct gw_raw_upstream_tls *tls;
 };
 
+struct gw_raw_proxy_accept {
+	char *accept;
+	char **from;
+	unsigned int from_count;
+};
+
 struct gw_raw_listener {
 	char *name, *listen;
 	char **interfaces;
@@ -57,6 +63,7 @@ struct gw_raw_listener {
 	char *mode;
 	char **allow_sources;
 	unsigned int allow_sources_count;
+	struct gw_raw_proxy_accept *proxy_protocol;
 	struct gw_raw_tls *tls;
 	struct gw_raw_rule *authorize;
 	unsigned int authorize_count;

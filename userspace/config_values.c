@@ -307,6 +307,21 @@ bool gw_cv_valid_ifname(const char *s)
 }
 
 
+void gw_cv_cidrs(struct gw_cv_ctx *v, const char *path, char **raw, unsigned int n,
+		 struct gw_cidr **out, unsigned int *n_out)
+{
+	char ep[GW_LM_PATH];
+	unsigned int i;
+
+	*out = gw_cv_calloc(v, n, sizeof(**out));
+	*n_out = *out ? n : 0;
+	for (i = 0; i < *n_out; i++)
+		if (gw_cidr_parse(raw[i], &(*out)[i]))
+			gw_cv_err(v, gw_snprintf(ep, sizeof(ep), "%s[%u]", path, i) ? path : ep,
+				  "\"%s\" is not a CIDR prefix (like 10.0.0.0/8 or 2001:db8::/32, host bits zero)",
+				  raw[i]);
+}
+
 void gw_cv_files(struct gw_cv_ctx *v, const char *path, char ***files, unsigned int *n,
 		 unsigned int *line)
 {

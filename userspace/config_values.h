@@ -56,6 +56,10 @@ int gw_cv_duration(struct gw_cv_ctx *v, const char *path, const char *val,
 int gw_cv_uint(struct gw_cv_ctx *v, const char *path, const char *val, unsigned int dflt,
 	       unsigned int min, unsigned int max, unsigned int *out);
 
+/* A list of n CIDR prefixes at path into *out (NULL and 0 when n is 0); each bad one reported. */
+void gw_cv_cidrs(struct gw_cv_ctx *v, const char *path, char **raw, unsigned int n,
+		 struct gw_cidr **out, unsigned int *n_out);
+
 /*
  * "IPv4:port" or "[IPv6]:port" (val not NULL), numeric, port 1..65535.
  * 0, or -EINVAL after saying which part is wrong (*len is then 0).

@@ -31,11 +31,20 @@
 #include "identity.h"
 #include "listener.h"
 #include "loop.h"
+#include "proxy.h"
 #include "tls.h"
 #include "worker.h"
 
 struct gw_dp_ops;
 struct gw_ktls_secrets;
+
+/* A PROXY v2 header being read: its first bytes, then how many to drop. */
+struct gw_proxy_in {
+	unsigned char buf[GW_PROXY_V2_FIXED + GW_PROXY_V2_ADDRS_MAX];
+	uint8_t have;			/* bytes in buf */
+	bool done;			/* the header was read whole */
+	uint32_t skip;			/* TLV bytes still to read and drop */
+};
 
 enum gw_conn_state {
 	GW_CONN_HANDSHAKE,
@@ -74,6 +83,13 @@ struct gw_conn {
 	struct gw_ev bev;		/* backend socket, fd -1 until connect */
 	struct sockaddr_storage src;
 	struct sockaddr_storage dst;	/* local address the client reached */
+	/*
+	 * Behind a balancer (listeners[].proxy_protocol), src and dst are
+	 * what its PROXY v2 header says, and via is the balancer
+	 * (ss_family 0 otherwise, and for its LOCAL health checks).
+	 */
+	struct sockaddr_storage via;
+	struct gw_proxy_in pp;		/* the header, while it is read (source.c) */
 
 	/* deadline (handshake, connect or lifetime) in the worker's loop */
 	struct gw_timer timer;

@@ -26,6 +26,7 @@
 #include "ktls.h"
 #include "log.h"
 #include "metrics.h"
+#include "source.h"
 #include "tls_reason.h"
 #include "upstream.h"
 
@@ -110,7 +111,7 @@ static void handshake_fail(struct gw_conn *c, const char *reason, const char *de
 	}
 	gw_audit_emit(&GW_AUDIT_EVENT(.event = authz ? "authz_deny" : "handshake_fail",
 		.conn_id = c->id, .listener = lc->name,
-		.src = (struct sockaddr *)&c->src, .dst = (struct sockaddr *)&c->dst,
+		.src = (struct sockaddr *)&c->src, .dst = (struct sockaddr *)&c->dst, .via = (struct sockaddr *)&c->via,
 		.id = c->ident, .id_unverified = !verified,
 		.decision = "deny", .reason = reason,
 		.detail = detail && *detail ? detail : NULL));
@@ -153,7 +154,7 @@ bool gw_handshake_authz(SSL *ssl, X509 *leaf, const char **reason)
 		gw_audit_emit(&GW_AUDIT_EVENT(.event = "authz_deny",
 			.conn_id = c->id, .listener = lc->name,
 			.src = (struct sockaddr *)&c->src,
-			.dst = (struct sockaddr *)&c->dst, .id = c->ident,
+			.dst = (struct sockaddr *)&c->dst, .via = (struct sockaddr *)&c->via, .id = c->ident,
 			.decision = "would_deny", .reason = "not_authorized"));
 		return true;
 	}
@@ -199,7 +200,7 @@ static void handshake_ok(struct gw_conn *c)
 	/* log.audit_failure: refuse: no byte flows without its conn_open line. */
 	if (gw_audit_emit(&GW_AUDIT_EVENT(.event = "conn_open", .conn_id = c->id,
 		.listener = lc->name, .src = (struct sockaddr *)&c->src,
-		.dst = (struct sockaddr *)&c->dst, .id = c->ident,
+		.dst = (struct sockaddr *)&c->dst, .via = (struct sockaddr *)&c->via, .id = c->ident,
 		.tls_version = c->tls_version, .cipher = c->cipher, .group = c->group,
 		.rule = c->rule, .decision = c->would_deny ? "would_deny" : "allow",
 		.datapath = gw_conn_datapath(c))) && gw_audit_refusing()) {
@@ -253,12 +254,40 @@ static enum peek_result peek_tls(struct gw_conn *c)
 	return PEEK_TLS;
 }
 
+/*
+ * listeners[].proxy_protocol: the balancer's header first, then Stage 1
+ * in userspace for the client it names. false: wait, or c was closed.
+ */
+static bool proxy_header(struct gw_conn *c)
+{
+	const char *reason, *detail;
+
+	switch (gw_source_read_proxy(c, &reason, &detail)) {
+	case GW_SOURCE_WAIT:
+		gw_conn_set_events(c, &c->cev, EPOLLIN);
+		return false;
+	case GW_SOURCE_FAIL:
+		handshake_fail(c, reason, detail);
+		return false;
+	case GW_SOURCE_DONE:
+		break;
+	}
+	if (!gw_source_allowed(c->lc, c->id, (struct sockaddr *)&c->src,
+			       (struct sockaddr *)&c->dst, (struct sockaddr *)&c->via)) {
+		gw_conn_close(c, "source_denied", false);
+		return false;
+	}
+	return true;
+}
+
 static void handshake_step(struct gw_conn *c)
 {
 	char detail[512];
 	unsigned long err;
 	int r;
 
+	if (c->lc->proxy_accept && !c->pp.done && !proxy_header(c))
+		return;
 	if (!c->tls_peeked) {
 		switch (peek_tls(c)) {
 		case PEEK_TLS:
@@ -311,13 +340,19 @@ static void handshake_event(struct gw_ev *ev, uint32_t events)
 
 static void handshake_timeout(struct gw_conn *c)
 {
-	handshake_fail(c, "handshake_timeout", NULL);
+	handshake_fail(c, "handshake_timeout", c->lc->proxy_accept && !c->pp.done ?
+		       "before the end of the PROXY v2 header" : NULL);
 }
 
 void gw_handshake_start(struct gw_conn *c)
 {
 	c->dp = &gw_dp_userspace;	/* until the kernel takes the session */
 	c->cev.fn = handshake_event;
+	/* A PROXY header is taken from the balancers only, and required. */
+	if (c->lc->proxy_accept && !gw_source_is_balancer(c->lc, (struct sockaddr *)&c->src)) {
+		handshake_fail(c, "proxy_source_untrusted", "not in proxy_protocol.from");
+		return;
+	}
 	c->ssl = gw_tls_server_ssl(c->tls, c->cev.fd, &c->vr, c);
 	if (!c->ssl) {
 		static struct gw_ratelimit rl;

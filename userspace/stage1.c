@@ -176,6 +176,8 @@ int gw_stage1_update(struct gw_stage1 *s, const struct gw_config *cfg,
 		const struct gw_cfg_listener *l = &cfg->listeners[i];
 		struct gw_s1_port_key pk = { .port = listen_port(l) };
 		struct gw_s1_port pv = { .listener = i };
+		const struct gw_cidr *srcs;
+		unsigned int n_srcs;
 
 		/* The program scopes allowlists by destination port. */
 		for (j = 0; j < i; j++)
@@ -186,12 +188,24 @@ int gw_stage1_update(struct gw_stage1 *s, const struct gw_config *cfg,
 			}
 		if (l->mode == GW_MODE_AUDIT)
 			pv.flags |= GW_S1_F_AUDIT;
-		if (l->allow_any)
-			pv.flags |= GW_S1_F_ALLOW_ANY;
+		/*
+		 * Behind balancers the packets come from them: the program
+		 * admits their addresses, and allow_sources applies in
+		 * userspace to the client each PROXY header names.
+		 */
+		if (l->proxy_accept) {
+			srcs = l->proxy_from;
+			n_srcs = l->n_proxy_from;
+		} else {
+			srcs = l->allow_sources;
+			n_srcs = l->n_allow_sources;
+			if (l->allow_any)
+				pv.flags |= GW_S1_F_ALLOW_ANY;
+		}
 		if (bpf_map_update_elem(bpf_map__fd(ports), &pk, &pv, BPF_ANY))
 			goto out_errno;
-		for (j = 0; j < l->n_allow_sources; j++) {
-			const struct gw_cidr *c = &l->allow_sources[j];
+		for (j = 0; j < n_srcs; j++) {
+			const struct gw_cidr *c = &srcs[j];
 			struct gw_s1_lpm_key k = {
 				.prefixlen = GW_S1_LPM_PREFIX_BASE + c->prefix_len,
 				.family = c->family == AF_INET ? 4 : 6,

@@ -1302,6 +1302,39 @@ long gwt_wait_closed(struct gwt_client *c, int timeout_ms)
 	return -1;
 }
 
+size_t gwt_proxy_v2_header(unsigned char *buf, const char *src, int sport, const char *dst,
+			   int dport, size_t tlv_len, bool local)
+{
+	static const unsigned char sig[12] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
+					       0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A };
+	int fam = strchr(src, ':') ? AF_INET6 : AF_INET;
+	size_t alen = fam == AF_INET ? 4 : 16, off = 16, body;
+	uint16_t p;
+
+	memcpy(buf, sig, sizeof(sig));
+	buf[12] = local ? 0x20 : 0x21;		/* version 2, LOCAL or PROXY */
+	buf[13] = fam == AF_INET ? 0x11 : 0x21;	/* TCP over IPv4 or IPv6 */
+	inet_pton(fam, src, buf + off);
+	inet_pton(fam, dst, buf + off + alen);
+	off += 2 * alen;
+	p = htons(sport);
+	memcpy(buf + off, &p, 2);
+	p = htons(dport);
+	memcpy(buf + off + 2, &p, 2);
+	off += 4;
+	if (tlv_len >= 3) {
+		buf[off] = 0xEE;
+		buf[off + 1] = (tlv_len - 3) >> 8;
+		buf[off + 2] = (tlv_len - 3) & 0xff;
+		memset(buf + off + 3, 'T', tlv_len - 3);
+		off += tlv_len;
+	}
+	body = off - 16;
+	buf[14] = body >> 8;
+	buf[15] = body & 0xff;
+	return off;
+}
+
 int gwt_raw_connect(int port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET,

@@ -294,6 +294,16 @@ bool gwt_roundtrip(struct gwt_client *c, const char *msg);
 /* Milliseconds until the gateway ends c (a read returns <= 0), or -1. */
 long gwt_wait_closed(struct gwt_client *c, int timeout_ms);
 
+/*
+ * A PROXY v2 header as a load balancer sends it: command PROXY (LOCAL
+ * when local), TCP over IPv4 or IPv6 after the form of src (numeric), and
+ * tlv_len bytes (0, or at least 3) of one TLV of an undefined type after
+ * the addresses. Built from the protocol's text, not with the gateway's
+ * encoder. buf needs 52 + tlv_len bytes; returns the header's length.
+ */
+size_t gwt_proxy_v2_header(unsigned char *buf, const char *src, int sport, const char *dst,
+			   int dport, size_t tlv_len, bool local);
+
 /* Plain TCP connection to 127.0.0.1:port with a 10 s receive timeout. */
 int gwt_raw_connect(int port);
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -292,6 +293,62 @@ TEST_F(s1, two_listeners_two_allowlists)
 	close(fd);
 	fd = gwt_connect_in(self->topo.cl_ns, GWT_CL_V4_ALLOWED, GWT_GW_V4, port2, 1000);
 	ASSERT_EQ(-ETIMEDOUT, fd);
+}
+
+/*
+ * Behind a balancer (proxy_protocol) the program admits the balancers
+ * only; allow_sources applies in userspace to the client each PROXY
+ * header names. The "allowed" client address plays the balancer here.
+ */
+static int balanced_try(FIXTURE_DATA(s1) *self, const char *client, struct gwt_outcome *out)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa", .no_server_check = true };
+	unsigned char hdr[64];
+	size_t n = gwt_proxy_v2_header(hdr, client, 40000, GWT_GW_V4, self->gw.port, 0, false);
+	int fd = client_connect(self, GWT_CL_V4_ALLOWED, GWT_GW_V4, 3000);
+
+	if (fd < 0)
+		return fd;
+	if (send(fd, hdr, n, MSG_NOSIGNAL) != (ssize_t)n) {
+		close(fd);
+		return -EIO;
+	}
+	gwt_client_try_fd(fd, &co, "stage1", 6, out);
+	return 0;
+}
+
+TEST_F(s1, behind_a_balancer_the_program_admits_the_balancer_only)
+{
+	struct gwt_outcome out;
+	char *line;
+
+	snprintf(self->listener_extra, sizeof(self->listener_extra),
+		 "    interfaces: [%s]\n    proxy_protocol: { accept: v2, from: [%s/32] }\n",
+		 self->topo.gw_if, GWT_CL_V4_ALLOWED);
+	self->go.allow_sources = "[192.0.2.0/24]";
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	ASSERT_EQ(0, gw_start_in_ns(self));
+	ASSERT_EQ(0, balanced_try(self, "192.0.2.7", &out));
+	ASSERT_TRUE(out.handshake_ok);
+	ASSERT_EQ(6, out.rx);
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"conn_open\"",
+			      "\"src\":\"192.0.2.7:40000\"", "\"via\":\"" GWT_CL_V4_ALLOWED ":", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	/* A client outside allow_sources, named by the balancer: userspace says no. */
+	ASSERT_EQ(0, balanced_try(self, "198.51.100.9", &out));
+	ASSERT_FALSE(out.handshake_ok);
+	line = gwt_audit_wait(&self->gw, 5000, "\"reason\":\"source_denied\"",
+			      "\"src\":\"198.51.100.9:40000\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	/* Anyone but the balancer never gets an answer, header or not. */
+	ASSERT_EQ(-ETIMEDOUT, client_connect(self, GWT_CL_V4_DENIED, GWT_GW_V4, 1000));
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"stage1_drops\"",
+			      "\"decision\":\"drop\"", "\"prefix\":\"10.213.0.0/24\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	ASSERT_EQ(0, gwt_audit_count(&self->gw, "proxy_source_untrusted"));
 }
 
 TEST_F(s1, nothing_left_after_sigterm)
