@@ -142,14 +142,15 @@ $(O)/tests/%: $(O)/tests/soak/%.o $(TESTLIB_OBJS) $(LIB)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # Packages: build (compiler, OpenSSL, libcyaml), tests and demo (openssl CLI,
-# iproute2), later issues (libbpf, bpftool, clang, libmnl, qemu, busybox),
+# iproute2, socat and haproxy as third-party peers: a backend, a balancer
+# in front), later issues (libbpf, bpftool, clang, libmnl, qemu, busybox),
 # libFuzzer and clang's sanitizer runtimes for "make fuzz" (libclang-rt-dev:
 # only a Recommends of clang, which --no-install-recommends leaves out).
 DEB_PKGS := build-essential pkg-config clang llvm libssl-dev openssl \
 	    libcyaml-dev libyaml-dev libbpf-dev libelf-dev zlib1g-dev bpftool libmnl-dev \
 	    libsystemd-dev libcap-ng-dev iproute2 python3 python3-prometheus-client procps \
 	    qemu-system-x86 busybox-static kmod xz-utils zstd cpio debian-archive-keyring \
-	    libclang-rt-dev socat
+	    libclang-rt-dev socat haproxy
 deps:
 	$(Q)tools/install-deps $(DEB_PKGS)
 
