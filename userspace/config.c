@@ -47,30 +47,10 @@
 #include "config_lines.h"
 #include "config_report.h"
 #include "config_schema.h"
+#include "config_tls.h"
 #include "config_values.h"
 
 /* ---- step 3: validation ---- */
-
-/* A key path built on the stack: kp(prefix, key).s lives for the statement. */
-struct kpath {
-	char s[GW_LM_PATH];
-};
-
-static struct kpath kp(const char *prefix, const char *key)
-{
-	struct kpath p;
-
-	(void)gw_snprintf(p.s, sizeof(p.s), "%s%s%s", prefix, prefix[0] ? "." : "", key);
-	return p;
-}
-
-static struct kpath kpi(const char *prefix, const char *key, unsigned int i)
-{
-	struct kpath p;
-
-	(void)gw_snprintf(p.s, sizeof(p.s), "%s%s%s[%u]", prefix, prefix[0] ? "." : "", key, i);
-	return p;
-}
 
 static void vrule(struct gw_cv_ctx *v, const char *p, const struct gw_raw_rule *r,
 		  struct gw_authz_rule *out)
@@ -80,18 +60,18 @@ static void vrule(struct gw_cv_ctx *v, const char *p, const struct gw_raw_rule *
 
 	out->name = gw_cv_strdup(v, r->name);
 	if (!r->name[0])
-		gw_cv_err(v, kp(p, "name").s, "empty rule name");
+		gw_cv_err(v, gw_kp(p, "name").s, "empty rule name");
 	out->spiffe_id = gw_cv_strlist(v, r->spiffe_id, r->spiffe_id_count);
 	out->n_spiffe_id = out->spiffe_id ? r->spiffe_id_count : 0;
 	out->san_dns = gw_cv_strlist(v, r->san_dns, r->san_dns_count);
 	out->n_san_dns = out->san_dns ? r->san_dns_count : 0;
 	for (i = 0; i < r->spiffe_id_count; i++)
 		if (strncmp(r->spiffe_id[i], "spiffe://", 9))
-			gw_cv_err(v, kpi(p, "spiffe_id", i).s,
+			gw_cv_err(v, gw_kpi(p, "spiffe_id", i).s,
 				  "\"%s\" does not start with \"spiffe://\"", r->spiffe_id[i]);
 	for (i = 0; i < r->san_dns_count; i++)
 		if (!r->san_dns[i][0])
-			gw_cv_err(v, kpi(p, "san_dns", i).s, "empty DNS name pattern");
+			gw_cv_err(v, gw_kpi(p, "san_dns", i).s, "empty DNS name pattern");
 	if (s) {
 		out->subject.CN = gw_cv_strdup(v, s->CN);
 		out->subject.O = gw_cv_strdup(v, s->O);
@@ -108,7 +88,7 @@ static void vrule(struct gw_cv_ctx *v, const char *p, const struct gw_raw_rule *
 	}
 	for (i = 0; i < out->n_fingerprint_sha256; i++)
 		if (gw_cv_fingerprint(r->fingerprint_sha256[i], out->fingerprint_sha256[i]))
-			gw_cv_err(v, kpi(p, "fingerprint_sha256", i).s,
+			gw_cv_err(v, gw_kpi(p, "fingerprint_sha256", i).s,
 				  "\"%s\" is not a SHA-256 fingerprint (64 hex digits, optionally as 32 pairs separated by colons)",
 				  r->fingerprint_sha256[i]);
 	if (!r->spiffe_id_count && !r->san_dns_count && !r->fingerprint_sha256_count &&
@@ -116,94 +96,21 @@ static void vrule(struct gw_cv_ctx *v, const char *p, const struct gw_raw_rule *
 		gw_cv_err(v, p, "rule \"%s\" has no criterion (spiffe_id, san_dns, subject or fingerprint_sha256); it would match every certificate",
 			  r->name);
 }
-static const char *const crl_checks[] = { "chain", "leaf", "off" };
-static const char *const versions[] = { "1.2", "1.3" };
 static const char *const bools[] = { "false", "true" };
-
-static void vtls(struct gw_cv_ctx *v, const char *tp, const struct gw_raw_tls *t,
-		 struct gw_cfg_tls *out)
-{
-	int x;
-
-	out->cert = gw_cv_file(v, kp(tp, "cert").s, t->cert, false);
-	out->key = gw_cv_file(v, kp(tp, "key").s, t->key, true);
-	out->client_ca = gw_cv_file(v, kp(tp, "client_ca").s, t->client_ca, false);
-	out->pos_cert.line = gw_lm_line(v->lm, kp(tp, "cert").s);
-	out->pos_key.line = gw_lm_line(v->lm, kp(tp, "key").s);
-	out->pos_client_ca.line = gw_lm_line(v->lm, kp(tp, "client_ca").s);
-	gw_cv_files(v, kp(tp, "crl").s, &out->crl, &out->n_crl, &out->pos_crl.line);
-
-	x = gw_cv_choice(v, kp(tp, "crl_check").s, t->crl_check, crl_checks, 3, GW_CRL_CHAIN);
-	out->crl_check = x < 0 ? GW_CRL_CHAIN : (enum gw_crl_check)x;
-	if (x >= 0 && out->crl_check != GW_CRL_OFF && !out->n_crl)
-		gw_cv_err(v, t->crl_check ? kp(tp, "crl_check").s : tp,
-			  "crl_check: %s needs at least one crl file; set crl_check: off to run without revocation checks",
-			  t->crl_check ? t->crl_check : "chain (the default)");
-	gw_cv_uint(v, kp(tp, "verify_depth").s, t->verify_depth, 3, 1, 16, &out->verify_depth);
-	/* A plain 1.2 in YAML arrives here as the string "1.2" as well. */
-	x = gw_cv_choice(v, kp(tp, "min_version").s, t->min_version, versions, 2, 0);
-	out->min_version = x == 1 ? TLS1_3_VERSION : TLS1_2_VERSION;
-	gw_cv_duration(v, kp(tp, "handshake_timeout").s, t->handshake_timeout, 5000, true,
-		       &out->handshake_timeout_ms);
-	out->groups = gw_cv_tls_groups(v, kp(tp, "groups").s, t->groups, t->groups_count);
-}
-
-static void vupstream_tls(struct gw_cv_ctx *v, const char *utp,
-			  const struct gw_raw_upstream_tls *t, struct gw_cfg_upstream_tls *out)
-{
-	int x;
-
-	out->cert = gw_cv_file(v, kp(utp, "cert").s, t->cert, false);
-	out->key = gw_cv_file(v, kp(utp, "key").s, t->key, true);
-	out->ca = gw_cv_file(v, kp(utp, "ca").s, t->ca, false);
-	out->pos_cert.line = gw_lm_line(v->lm, kp(utp, "cert").s);
-	out->pos_key.line = gw_lm_line(v->lm, kp(utp, "key").s);
-	out->pos_ca.line = gw_lm_line(v->lm, kp(utp, "ca").s);
-	gw_cv_files(v, kp(utp, "crl").s, &out->crl, &out->n_crl, &out->pos_crl.line);
-	/* Revocation is checked when CRLs are given; asked for without any, an error. */
-	x = gw_cv_choice(v, kp(utp, "crl_check").s, t->crl_check, crl_checks, 3,
-			 out->n_crl ? GW_CRL_CHAIN : GW_CRL_OFF);
-	out->crl_check = x < 0 ? GW_CRL_OFF : (enum gw_crl_check)x;
-	if (x >= 0 && out->crl_check != GW_CRL_OFF && !out->n_crl)
-		gw_cv_err(v, kp(utp, "crl_check").s,
-			  "crl_check: %s needs at least one crl file; omit crl_check to run without revocation checks",
-			  t->crl_check);
-	x = gw_cv_choice(v, kp(utp, "min_version").s, t->min_version, versions, 2, 0);
-	out->min_version = x == 1 ? TLS1_3_VERSION : TLS1_2_VERSION;
-	out->session_reuse = gw_cv_choice(v, kp(utp, "session_reuse").s, t->session_reuse,
-					  bools, 2, 1) != 0;
-
-	out->server_name = gw_cv_strdup(v, t->server_name);
-	if (t->server_name && !gw_cv_dns_name(t->server_name, false))
-		gw_cv_err(v, kp(utp, "server_name").s,
-			  "\"%s\" is not a DNS name; omit the key to send no server name",
-			  t->server_name);
-	out->verify_name = gw_cv_strdup(v, t->verify_name);
-	if (t->verify_name && !gw_cv_dns_name(t->verify_name, true))
-		gw_cv_err(v, kp(utp, "verify_name").s,
-			  "\"%s\" is not a DNS name or a \"*.\" pattern", t->verify_name);
-	out->verify_spiffe_id = gw_cv_strdup(v, t->verify_spiffe_id);
-	if (t->verify_spiffe_id && strncmp(t->verify_spiffe_id, "spiffe://", 9))
-		gw_cv_err(v, kp(utp, "verify_spiffe_id").s,
-			  "\"%s\" does not start with spiffe://", t->verify_spiffe_id);
-	if (!t->verify_name && !t->verify_spiffe_id)
-		gw_cv_err(v, utp,
-			  "set verify_name or verify_spiffe_id (or both): the backend's certificate must name what it is; there is no option that skips this");
-}
 
 static void vupstream(struct gw_cv_ctx *v, const char *up, const struct gw_raw_upstream *u,
 		      struct gw_cfg_upstream *out)
 {
 	static const char *const proxies[] = { "off", "v2" };
 	const struct gw_raw_upstream_tls *t = u->tls;
-	struct kpath utp = kp(up, "tls");
+	struct gw_kpath utp = gw_kp(up, "tls");
 	int x;
 
 	out->address_str = gw_cv_strdup(v, u->address);
-	gw_cv_sockaddr(v, kp(up, "address").s, u->address, &out->addr, &out->addr_len);
-	x = gw_cv_choice(v, kp(up, "proxy_protocol").s, u->proxy_protocol, proxies, 2, GW_PROXY_OFF);
+	gw_cv_sockaddr(v, gw_kp(up, "address").s, u->address, &out->addr, &out->addr_len);
+	x = gw_cv_choice(v, gw_kp(up, "proxy_protocol").s, u->proxy_protocol, proxies, 2, GW_PROXY_OFF);
 	out->proxy_protocol = x < 0 ? GW_PROXY_OFF : (enum gw_proxy_protocol)x;
-	gw_cv_duration(v, kp(up, "connect_timeout").s, u->connect_timeout, 5000, true,
+	gw_cv_duration(v, gw_kp(up, "connect_timeout").s, u->connect_timeout, 5000, true,
 		       &out->connect_timeout_ms);
 	if (!t)
 		return;
@@ -212,7 +119,7 @@ static void vupstream(struct gw_cv_ctx *v, const char *up, const struct gw_raw_u
 		v->oom = true;
 		return;
 	}
-	vupstream_tls(v, utp.s, t, out->tls);
+	gw_cfg_vupstream_tls(v, utp.s, t, out->tls);
 }
 
 static void vproxy_accept(struct gw_cv_ctx *v, const char *pp, const struct gw_raw_proxy_accept *r,
@@ -223,66 +130,66 @@ static void vproxy_accept(struct gw_cv_ctx *v, const char *pp, const struct gw_r
 	if (!r)
 		return;
 	l->proxy_accept = true;
-	if (gw_cv_choice(v, kp(pp, "accept").s, r->accept, accepts, 1, 0) < 0)
+	if (gw_cv_choice(v, gw_kp(pp, "accept").s, r->accept, accepts, 1, 0) < 0)
 		return;
 	/* The header is trusted from the balancers only: never from anyone. */
 	if (!r->from_count)
-		gw_cv_err(v, kp(pp, "from").s,
+		gw_cv_err(v, gw_kp(pp, "from").s,
 			  "list the load balancers' addresses (CIDR prefixes): a PROXY header is trusted from them only");
-	gw_cv_cidrs(v, kp(pp, "from").s, r->from, r->from_count, &l->proxy_from, &l->n_proxy_from);
+	gw_cv_cidrs(v, gw_kp(pp, "from").s, r->from, r->from_count, &l->proxy_from, &l->n_proxy_from);
 }
 
 static void vlistener(struct gw_cv_ctx *v, unsigned int idx, const struct gw_raw_listener *r,
 		      struct gw_cfg_listener *l)
 {
 	static const char *const modes[] = { "enforce", "audit" };
-	struct kpath p = kpi("", "listeners", idx);
+	struct gw_kpath p = gw_kpi("", "listeners", idx);
 	struct gw_ci_keys names;
 	unsigned int i;
 	int x;
 
 	l->name = gw_cv_strdup(v, r->name);
 	if (!gw_cv_valid_name(r->name))
-		gw_cv_err(v, kp(p.s, "name").s, "\"%s\": use 1 to 64 of A-Z a-z 0-9 _ . -", r->name);
+		gw_cv_err(v, gw_kp(p.s, "name").s, "\"%s\": use 1 to 64 of A-Z a-z 0-9 _ . -", r->name);
 	l->listen_str = gw_cv_strdup(v, r->listen);
-	gw_cv_sockaddr(v, kp(p.s, "listen").s, r->listen, &l->listen, &l->listen_len);
+	gw_cv_sockaddr(v, gw_kp(p.s, "listen").s, r->listen, &l->listen, &l->listen_len);
 	l->interfaces = gw_cv_strlist(v, r->interfaces, r->interfaces_count);
 	l->n_interfaces = l->interfaces ? r->interfaces_count : 0;
 	for (i = 0; i < r->interfaces_count; i++)
 		if (!gw_cv_valid_ifname(r->interfaces[i]))
-			gw_cv_err(v, kpi(p.s, "interfaces", i).s,
+			gw_cv_err(v, gw_kpi(p.s, "interfaces", i).s,
 				  "\"%s\" is not an interface name (1 to %d characters, no \"/\", \":\" or spaces)",
 				  r->interfaces[i], IFNAMSIZ - 1);
-	x = gw_cv_choice(v, kp(p.s, "mode").s, r->mode, modes, 2, GW_MODE_ENFORCE);
+	x = gw_cv_choice(v, gw_kp(p.s, "mode").s, r->mode, modes, 2, GW_MODE_ENFORCE);
 	l->mode = x < 0 ? GW_MODE_ENFORCE : (enum gw_mode)x;
 
 	/* Omitted: any source. Present but empty: an error, never "deny all". */
-	l->allow_any = !gw_lm_find(v->lm, kp(p.s, "allow_sources").s);
+	l->allow_any = !gw_lm_find(v->lm, gw_kp(p.s, "allow_sources").s);
 	if (!l->allow_any && !r->allow_sources_count)
-		gw_cv_err(v, kp(p.s, "allow_sources").s,
+		gw_cv_err(v, gw_kp(p.s, "allow_sources").s,
 			  "empty list would deny every source; omit the key to allow any");
-	gw_cv_cidrs(v, kp(p.s, "allow_sources").s, r->allow_sources, r->allow_sources_count,
+	gw_cv_cidrs(v, gw_kp(p.s, "allow_sources").s, r->allow_sources, r->allow_sources_count,
 		    &l->allow_sources, &l->n_allow_sources);
-	vproxy_accept(v, kp(p.s, "proxy_protocol").s, r->proxy_protocol, l);
+	vproxy_accept(v, gw_kp(p.s, "proxy_protocol").s, r->proxy_protocol, l);
 
 	l->steer = gw_cv_calloc(v, r->steer_count, sizeof(*l->steer));
 	l->n_steer = l->steer ? r->steer_count : 0;
 	for (i = 0; i < l->n_steer; i++)
 		if (gw_steer_parse(r->steer[i], &l->steer[i]))
-			gw_cv_err(v, kpi(p.s, "steer", i).s,
+			gw_cv_err(v, gw_kpi(p.s, "steer", i).s,
 				  "\"%s\" is not ADDR/PREFIX:PORT or ADDR/PREFIX:PORT-PORT (IPv6 as [ADDR]/PREFIX:PORT)",
 				  r->steer[i]);
 
-	vtls(v, kp(p.s, "tls").s, r->tls, &l->tls);
+	gw_cfg_vtls(v, gw_kp(p.s, "tls").s, r->tls, &l->tls);
 
 	l->rules = gw_cv_calloc(v, r->authorize_count, sizeof(*l->rules));
 	l->n_rules = l->rules ? r->authorize_count : 0;
 	if (!r->authorize_count)
-		gw_cv_err(v, kp(p.s, "authorize").s, "needs at least one rule (no rule denies everyone)");
+		gw_cv_err(v, gw_kp(p.s, "authorize").s, "needs at least one rule (no rule denies everyone)");
 	if (gw_ci_keys_init(&names, l->n_rules))
 		v->oom = true;
 	for (i = 0; i < l->n_rules; i++) {
-		struct kpath rp = kpi(p.s, "authorize", i);
+		struct gw_kpath rp = gw_kpi(p.s, "authorize", i);
 		const char *name = r->authorize[i].name;
 		unsigned int j;
 
@@ -291,22 +198,22 @@ static void vlistener(struct gw_cv_ctx *v, unsigned int idx, const struct gw_raw
 			continue;
 		for (j = gw_ci_keys_add(&names, i, name, strlen(name)); j != i;
 		     j = gw_ci_keys_next(&names, j))
-			gw_cv_err(v, kp(rp.s, "name").s,
+			gw_cv_err(v, gw_kp(rp.s, "name").s,
 				  "rule name \"%s\" is already used by authorize[%u]", name, j);
 	}
 	gw_ci_keys_free(&names);
 
-	vupstream(v, kp(p.s, "upstream").s, r->upstream, &l->upstream);
-	gw_cv_uint(v, kp(p.s, "max_connections").s, r->max_connections, 10000, 1, 1000000,
+	vupstream(v, gw_kp(p.s, "upstream").s, r->upstream, &l->upstream);
+	gw_cv_uint(v, gw_kp(p.s, "max_connections").s, r->max_connections, 10000, 1, 1000000,
 		   &l->max_connections);
-	gw_cv_uint(v, kp(p.s, "max_handshakes").s, r->max_handshakes, 1000, 1, 100000,
+	gw_cv_uint(v, gw_kp(p.s, "max_handshakes").s, r->max_handshakes, 1000, 1, 100000,
 		   &l->max_handshakes);
-	gw_cv_duration(v, kp(p.s, "max_connection_lifetime").s, r->max_connection_lifetime, 0, false,
+	gw_cv_duration(v, gw_kp(p.s, "max_connection_lifetime").s, r->max_connection_lifetime, 0, false,
 		       &l->max_connection_lifetime_ms);
 	/* nginx stream's proxy_timeout default: what an operator expects. */
-	gw_cv_duration(v, kp(p.s, "idle_timeout").s, r->idle_timeout, 600000, false,
+	gw_cv_duration(v, gw_kp(p.s, "idle_timeout").s, r->idle_timeout, 600000, false,
 		       &l->idle_timeout_ms);
-	x = gw_cv_choice(v, kp(p.s, "close_on_expiry").s, r->close_on_expiry, bools, 2, 1);
+	x = gw_cv_choice(v, gw_kp(p.s, "close_on_expiry").s, r->close_on_expiry, bools, 2, 1);
 	l->close_on_expiry = x != 0;
 }
 
@@ -376,7 +283,7 @@ static void vsteer_overlaps(struct gw_cv_ctx *v, const struct gw_config *cfg, un
 	for (; vs->next < vs->n_pairs && vs->pairs[vs->next].later < vs->first[i + 1]; vs->next++) {
 		const struct gw_ci_pair *pr = &vs->pairs[vs->next];
 		unsigned int j = vsteer_listener(vs, pr->earlier);
-		struct kpath sp = kpi(kpi("", "listeners", i).s, "steer", pr->later - vs->first[i]);
+		struct gw_kpath sp = gw_kpi(gw_kpi("", "listeners", i).s, "steer", pr->later - vs->first[i]);
 
 		gw_cv_err(v, sp.s, "overlaps listeners[%u].steer[%u] of listener \"%s\" (listener \"%s\")",
 			  j, pr->earlier - vs->first[j], cfg->listeners[j].name, b->name);
@@ -391,7 +298,7 @@ static void vlistener_unique(struct gw_cv_ctx *v, const struct gw_config *cfg, u
 			     struct gw_ci_keys *names, struct gw_ci_keys *addrs)
 {
 	const struct gw_cfg_listener *b = &cfg->listeners[i];
-	struct kpath p = kpi("", "listeners", i);
+	struct gw_kpath p = gw_kpi("", "listeners", i);
 	unsigned int jn = i, ja = i;
 
 	if (!names->slot || !addrs->slot)
@@ -406,12 +313,12 @@ static void vlistener_unique(struct gw_cv_ctx *v, const struct gw_config *cfg, u
 		const struct gw_cfg_listener *a = &cfg->listeners[j];
 
 		if (jn == j) {
-			gw_cv_err(v, kp(p.s, "name").s,
+			gw_cv_err(v, gw_kp(p.s, "name").s,
 				  "listener name \"%s\" is already used by listeners[%u]", b->name, j);
 			jn = gw_ci_keys_next(names, jn);
 		}
 		if (ja == j) {
-			gw_cv_err(v, kp(p.s, "listen").s,
+			gw_cv_err(v, gw_kp(p.s, "listen").s,
 				  "\"%s\" is the address of both listener \"%s\" (listeners[%u]) and listener \"%s\"",
 				  b->listen_str, a->name, j, b->name);
 			ja = gw_ci_keys_next(addrs, ja);
@@ -744,6 +651,7 @@ static void free_listener(struct gw_cfg_listener *l)
 	free(l->tls.key);
 	free(l->tls.client_ca);
 	free(l->tls.groups);
+	free(l->tls.ticket_key_file);
 	free_strlist(l->tls.crl, l->tls.n_crl);
 	for (i = 0; l->rules && i < l->n_rules; i++)
 		gw_cfg_rule_free(&l->rules[i]);

@@ -22,6 +22,7 @@
 
 #include "addr.h"
 #include "authz.h"
+#include "config_tls.h"
 #include "log.h"
 #include "util.h"
 
@@ -37,12 +38,6 @@ enum gw_datapath {
 	GW_DATAPATH_AUTO,
 	GW_DATAPATH_SPLICE,
 	GW_DATAPATH_USERSPACE,
-};
-
-enum gw_crl_check {
-	GW_CRL_CHAIN,
-	GW_CRL_LEAF,
-	GW_CRL_OFF,
 };
 
 enum gw_audit_failure {
@@ -63,44 +58,6 @@ enum gw_proxy_protocol {
 };
 
 /* Where a key sits in the file, for messages about it after loading. */
-struct gw_cfg_pos {
-	unsigned int line;	/* 1-based; 0 = unknown */
-};
-
-struct gw_cfg_tls {
-	char *cert;			/* leaf + intermediates, PEM */
-	char *key;			/* PEM private key */
-	char *client_ca;		/* PEM, one or more trust anchors */
-	char **crl;			/* PEM or DER CRL files */
-	unsigned int n_crl;
-	enum gw_crl_check crl_check;	/* default chain */
-	unsigned int verify_depth;	/* default 3; 1..16 */
-	int min_version;		/* TLS1_2_VERSION (default) or TLS1_3_VERSION */
-	uint64_t handshake_timeout_ms;	/* default 5000 */
-	char *groups;			/* key exchange groups "a:b", NULL = gw_tls_default_groups */
-	struct gw_cfg_pos pos_cert, pos_key, pos_client_ca, pos_crl;
-};
-
-/*
- * Mutual TLS to the backend: the gateway is the client. The backend's
- * chain must verify to ca (and its CRLs) and its leaf match verify_name
- * and/or verify_spiffe_id; there is no way to skip that.
- */
-struct gw_cfg_upstream_tls {
-	char *cert;			/* the gateway's client chain, PEM */
-	char *key;
-	char *ca;			/* trust anchors for the backend's chain */
-	char **crl;
-	unsigned int n_crl;
-	enum gw_crl_check crl_check;	/* default chain with crl files, else off */
-	int min_version;		/* TLS1_2_VERSION (default) or TLS1_3_VERSION */
-	char *server_name;		/* SNI sent, NULL = none */
-	char *verify_name;		/* a DNS SAN: exact, or a "*." pattern */
-	char *verify_spiffe_id;		/* a pattern, as authorize's spiffe_id */
-	bool session_reuse;		/* offer the backend's last session, default true */
-	struct gw_cfg_pos pos_cert, pos_key, pos_ca, pos_crl;
-};
-
 struct gw_cfg_upstream {
 	char *address_str;
 	struct sockaddr_storage addr;

@@ -48,6 +48,13 @@ static const cyaml_schema_value_t rule_value = {
 	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct gw_raw_rule, rule_fields),
 };
 
+static const cyaml_schema_field_t session_tickets_fields[] = {
+	STR_OPT("key_file", struct gw_raw_session_tickets, key_file),
+	STR_OPT("cache_size", struct gw_raw_session_tickets, cache_size),
+	STR_OPT("lifetime", struct gw_raw_session_tickets, lifetime),
+	CYAML_FIELD_END
+};
+
 static const cyaml_schema_field_t tls_fields[] = {
 	STR_REQ("cert", struct gw_raw_tls, cert),
 	STR_REQ("key", struct gw_raw_tls, key),
@@ -58,6 +65,7 @@ static const cyaml_schema_field_t tls_fields[] = {
 	STR_OPT("min_version", struct gw_raw_tls, min_version),
 	STR_OPT("handshake_timeout", struct gw_raw_tls, handshake_timeout),
 	STR_LIST("groups", struct gw_raw_tls, groups),
+	MAP_OPT("session_tickets", struct gw_raw_tls, session_tickets, session_tickets_fields),
 	CYAML_FIELD_END
 };
 

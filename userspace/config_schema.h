@@ -31,12 +31,17 @@ struct gw_raw_rule {
 	unsigned int fingerprint_sha256_count;
 };
 
+struct gw_raw_session_tickets {
+	char *key_file, *cache_size, *lifetime;
+};
+
 /* tls.crl is not here: the schema skips it, validation reads the walk. */
 struct gw_raw_tls {
 	char *cert, *key, *client_ca;
 	char *crl_check, *verify_depth, *min_version, *handshake_timeout;
 	char **groups;
 	unsigned int groups_count;
+	struct gw_raw_session_tickets *session_tickets;
 };
 
 /* upstream.tls.crl is not here either. */

@@ -307,6 +307,22 @@ bool gw_cv_valid_ifname(const char *s)
 }
 
 
+struct gw_kpath gw_kp(const char *prefix, const char *key)
+{
+	struct gw_kpath p;
+
+	(void)gw_snprintf(p.s, sizeof(p.s), "%s%s%s", prefix, prefix[0] ? "." : "", key);
+	return p;
+}
+
+struct gw_kpath gw_kpi(const char *prefix, const char *key, unsigned int i)
+{
+	struct gw_kpath p;
+
+	(void)gw_snprintf(p.s, sizeof(p.s), "%s%s%s[%u]", prefix, prefix[0] ? "." : "", key, i);
+	return p;
+}
+
 void gw_cv_cidrs(struct gw_cv_ctx *v, const char *path, char **raw, unsigned int n,
 		 struct gw_cidr **out, unsigned int *n_out)
 {

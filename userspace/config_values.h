@@ -37,6 +37,14 @@ void gw_cv_err(struct gw_cv_ctx *v, const char *path, const char *fmt, ...)
 /* strdup (NULL stays NULL) and calloc (of at least one element); set v->oom on failure. */
 char *gw_cv_strdup(struct gw_cv_ctx *v, const char *s);
 void *gw_cv_calloc(struct gw_cv_ctx *v, size_t n, size_t size);
+/* A key path built on the stack: gw_kp(prefix, key).s lives for the statement. */
+struct gw_kpath {
+	char s[GW_LM_PATH];
+};
+
+struct gw_kpath gw_kp(const char *prefix, const char *key);
+struct gw_kpath gw_kpi(const char *prefix, const char *key, unsigned int i);
+
 /* A copy of the n strings of src; NULL or NULL entries (v->oom set) when out of memory. */
 char **gw_cv_strlist(struct gw_cv_ctx *v, char **src, unsigned int n);
 
@@ -55,6 +63,8 @@ int gw_cv_duration(struct gw_cv_ctx *v, const char *path, const char *val,
 /* A whole number from min to max. 0 or -EINVAL after reporting. */
 int gw_cv_uint(struct gw_cv_ctx *v, const char *path, const char *val, unsigned int dflt,
 	       unsigned int min, unsigned int max, unsigned int *out);
+
+struct gw_cidr;
 
 /* A list of n CIDR prefixes at path into *out (NULL and 0 when n is 0); each bad one reported. */
 void gw_cv_cidrs(struct gw_cv_ctx *v, const char *path, char **raw, unsigned int n,

@@ -28,6 +28,7 @@
 
 #include "certpool.h"
 #include "ktls.h"
+#include "tickets.h"
 #include "tls.h"
 #include "tls_files.h"
 #include "tls_load.h"
@@ -234,6 +235,40 @@ static SSL_SESSION *sess_get_cb(SSL *ssl, const unsigned char *id, int len, int 
 	return ss;
 }
 
+/* tls.session_tickets.key_file: the fleet's keys (tickets.h). */
+static int ticket_key_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
+			 EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	struct gw_tls_server *ts = ssl_ts(ssl);
+
+	return ts && ts->tickets ? gw_tickets_crypt(ts->tickets, name, iv, cctx, hctx, enc) : -1;
+}
+
+/*
+ * A stateless ticket decrypted into ss: its client resumes only if it
+ * passes the checks in force now (CRLs, authorization), as a cached
+ * session's does; otherwise a full handshake, and a new ticket.
+ */
+static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *name,
+				       size_t name_len, SSL_TICKET_STATUS status, void *arg)
+{
+	(void)name;
+	(void)name_len;
+	switch (status) {
+	case SSL_TICKET_SUCCESS:
+	case SSL_TICKET_SUCCESS_RENEW:
+		if (!resume_check(ssl, arg, SSL_SESSION_get0_peer(ss)))
+			return SSL_TICKET_RETURN_IGNORE_RENEW;
+		return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE :
+		       SSL_TICKET_RETURN_USE_RENEW;
+	case SSL_TICKET_FATAL_ERR_MALLOC:
+	case SSL_TICKET_FATAL_ERR_OTHER:
+		return SSL_TICKET_RETURN_ABORT;
+	default:				/* none, empty, not ours */
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	}
+}
+
 static size_t get24(const unsigned char *p)
 {
 	return (size_t)p[0] << 16 | (size_t)p[1] << 8 | p[2];
@@ -407,19 +442,29 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 	 * (sesscache.h says why not stateless tickets): in TLS 1.3 two
 	 * tickets per connection, as OpenSSL, nginx and HAProxy send (a
 	 * client running connections in parallel uses each once), each the
-	 * ID of a cached session; in TLS 1.2 the session ID.
+	 * ID of a cached session; in TLS 1.2 the session ID. With a ticket
+	 * key file instead: stateless tickets (TLS 1.3 and 1.2) that every
+	 * gateway holding the file accepts, and no cache.
 	 */
-	ts->sessions = gw_sesscache_new(GW_TLS_SESSION_CACHE);
+	ts->sessions = gw_sesscache_new(t->session_cache_size);
 	if (!ts->sessions || SSL_CTX_set_ex_data(ts->ctx, ctx_idx_ts, ts) != 1)
 		goto out_nomem;
-	SSL_CTX_set_options(ts->ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_num_tickets(ts->ctx, 2);
-	SSL_CTX_set_session_cache_mode(ts->ctx, SSL_SESS_CACHE_SERVER |
-				       SSL_SESS_CACHE_NO_INTERNAL |
-				       SSL_SESS_CACHE_NO_AUTO_CLEAR);
-	SSL_CTX_sess_set_new_cb(ts->ctx, sess_new_cb);
-	SSL_CTX_sess_set_get_cb(ts->ctx, sess_get_cb);
-	SSL_CTX_set_timeout(ts->ctx, GW_TLS_SESSION_LIFETIME);
+	if (t->ticket_key_file) {
+		SSL_CTX_clear_options(ts->ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_session_cache_mode(ts->ctx, SSL_SESS_CACHE_OFF);
+		if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ts->ctx, ticket_key_cb) != 1 ||
+		    SSL_CTX_set_session_ticket_cb(ts->ctx, NULL, ticket_dec_cb, ts) != 1)
+			goto out_nomem;
+	} else {
+		SSL_CTX_set_options(ts->ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_session_cache_mode(ts->ctx, SSL_SESS_CACHE_SERVER |
+					       SSL_SESS_CACHE_NO_INTERNAL |
+					       SSL_SESS_CACHE_NO_AUTO_CLEAR);
+		SSL_CTX_sess_set_new_cb(ts->ctx, sess_new_cb);
+		SSL_CTX_sess_set_get_cb(ts->ctx, sess_get_cb);
+	}
+	SSL_CTX_set_timeout(ts->ctx, (long)(t->session_lifetime_ms / 1000));
 	/* Sessions of one listener resume only there (and OpenSSL insists). */
 	if (!EVP_Digest(l->name, strlen(l->name), sid_ctx, NULL, EVP_sha256(), NULL) ||
 	    SSL_CTX_set_session_id_context(ts->ctx, sid_ctx, sizeof(sid_ctx)) != 1)
@@ -429,6 +474,13 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 
 	err = load_chain_and_key(ts, t, &w);
 	err = setup_verify(ts, t, &w) ?: err;
+	if (t->ticket_key_file) {
+		const struct gw_tls_keyfile tk = {
+			t->ticket_key_file, t->pos_ticket_key, "session_tickets.key_file"
+		};
+
+		err = gw_tls_load_tickets(&w, &tk, &ts->tickets) ?: err;
+	}
 	if (l->upstream.tls) {
 		ts->upstream = gw_tls_client_new(cfg, l, libctx, files, diag, warn);
 		if (!ts->upstream)
@@ -454,6 +506,7 @@ void gw_tls_server_free(struct gw_tls_server *ts)
 	gw_tls_client_free(ts->upstream);
 	gw_vcache_free(ts->vcache);
 	gw_sesscache_free(ts->sessions);
+	gw_tickets_free(ts->tickets);
 	free(ts->crls);
 	free(ts);
 }

@@ -22,14 +22,6 @@
 #include "vcache.h"
 #include "util.h"
 
-/* How long a session resumes (seconds); reloads end them sooner. */
-#define GW_TLS_SESSION_LIFETIME 3600
-/*
- * Sessions kept per listener (sesscache.h), about 1 KiB each besides the
- * certificates they share: two per connection, each resumes once.
- */
-#define GW_TLS_SESSION_CACHE 20000
-
 /*
  * The most a client's Certificate message may hold: its own certificate,
  * verify_depth intermediates (OpenSSL's depth counts intermediates) and
@@ -65,6 +57,7 @@ struct gw_tls_server {
 	unsigned int n_crls;
 	struct gw_vcache *vcache;	/* verified issuer paths (vcache.h) */
 	struct gw_sesscache *sessions;	/* resumable sessions (sesscache.h) */
+	struct gw_tickets *tickets;	/* tls.session_tickets.key_file, NULL = none (tickets.h) */
 	struct gw_tls_client *upstream;	/* upstream.tls, NULL = plain TCP (tls_client.h) */
 };
 

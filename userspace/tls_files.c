@@ -422,3 +422,16 @@ int gw_tls_files_crls(struct gw_tls_files *tf, OSSL_LIB_CTX *libctx, const char 
 	*why = p->why;
 	return p->err;
 }
+
+int gw_tls_files_bytes(struct gw_tls_files *tf, const char *path, const unsigned char **data,
+		       size_t *len, const char **why)
+{
+	const struct tf_file *f = file_get(tf, path);
+
+	if (!f)
+		return -ENOMEM;
+	*data = f->data;
+	*len = f->len;
+	*why = f->why;
+	return f->err ? -EINVAL : 0;
+}

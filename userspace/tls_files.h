@@ -62,6 +62,10 @@ int gw_tls_files_key(struct gw_tls_files *tf, OSSL_LIB_CTX *libctx, const char *
 int gw_tls_files_certs(struct gw_tls_files *tf, OSSL_LIB_CTX *libctx, const char *path,
 		       STACK_OF(X509) **certs, const char **why);
 
+/* The bytes of a file as read (a session ticket key file), borrowed like the objects. */
+int gw_tls_files_bytes(struct gw_tls_files *tf, const char *path, const unsigned char **data,
+		       size_t *len, const char **why);
+
 /* A CRL file: one or more PEM CRLs, or a single DER CRL. At least one. */
 int gw_tls_files_crls(struct gw_tls_files *tf, OSSL_LIB_CTX *libctx, const char *path,
 		      STACK_OF(X509_CRL) **crls, const char **why);

@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 
 #include "tls_files.h"
+#include "tickets.h"
 #include "tls_load.h"
 
 int gw_tls_ctx_policy(SSL_CTX *ctx, int min_version)
@@ -120,6 +121,30 @@ int gw_tls_load_chain_key(const struct gw_tls_where *w, SSL_CTX *ctx,
 	if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
 		gw_tls_fmt_time(*not_after, when, sizeof(when));
 		problem(w, w->warn, cert, "%s certificate expired at %s", what, when);
+	}
+	return 0;
+}
+
+int gw_tls_load_tickets(const struct gw_tls_where *w, const struct gw_tls_keyfile *file,
+			struct gw_tickets **out)
+{
+	const unsigned char *data;
+	const char *why;
+	char msg[256];
+	size_t len;
+	int err;
+
+	err = gw_tls_files_bytes(w->files, file->path, &data, &len, &why);
+	if (err == -ENOMEM)
+		return err;
+	if (err) {
+		problem(w, w->diag, file, "%s", why);
+		return err;
+	}
+	*out = gw_tickets_new(data, len, w->libctx, msg, sizeof(msg));
+	if (!*out) {
+		problem(w, w->diag, file, "%s", msg);
+		return -EINVAL;
 	}
 	return 0;
 }

@@ -79,6 +79,12 @@ int gw_tls_load_chain_key(const struct gw_tls_where *w, SSL_CTX *ctx,
 int gw_tls_load_cas(const struct gw_tls_where *w, X509_STORE *store, SSL_CTX *advertise,
 		    const struct gw_tls_keyfile *ca, time_t *not_after);
 
+struct gw_tickets;
+
+/* The session ticket keys of file into *out. 0, -EINVAL (reported) or -ENOMEM. */
+int gw_tls_load_tickets(const struct gw_tls_where *w, const struct gw_tls_keyfile *file,
+			struct gw_tickets **out);
+
 /*
  * The n CRL files of the key "crl" (at pos) into store, *infos one per
  * file (allocated, also when n is 0), and store's revocation flags for

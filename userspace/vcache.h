@@ -53,8 +53,11 @@ int gw_vcache_verify(struct gw_vcache *vc, X509_STORE_CTX *xctx);
 
 /*
  * A leaf without the certificates that came with it: a resumed session's
- * peer, out of a ticket only this listener can have made, so its signature
- * was verified then. Checked as above (all but the signature) under a
+ * peer, out of a ticket only this listener (or, with a shared ticket key
+ * file, a gateway holding the same keys) can have made, so its signature
+ * was verified then. A ticket carries no intermediates: a gateway resumes
+ * another's client once it verified one client of the same issuer path
+ * in full itself. Checked as above (all but the signature) under a
  * cached path whose issuer issued it, with
  * the verification flags and security level of its listener. X509_V_OK
  * with the verified chain in *chain, an X509_V_ERR_*, or -1 when no cached

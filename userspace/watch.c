@@ -92,6 +92,8 @@ void gw_watch_set(struct gw_watch *wt, const struct gw_config *cfg)
 		watch_add(wt, l->tls.client_ca);
 		for (j = 0; j < l->tls.n_crl; j++)
 			watch_add(wt, l->tls.crl[j]);
+		if (l->tls.ticket_key_file)
+			watch_add(wt, l->tls.ticket_key_file);
 	}
 }
 

@@ -43,6 +43,8 @@ static const struct {
 	{ "gw-client-key.pem", 0600 },
 	{ "backend-root.pem", 0644 },
 	{ "backend.crl", 0644 },
+	{ "tickets.key", 0600 },
+	{ "tickets-open.key", 0644 },
 };
 
 FIXTURE(cfg) {
@@ -417,6 +419,10 @@ TEST_F(cfg, defaults)
 	EXPECT_EQ(3, l->tls.verify_depth);
 	EXPECT_EQ(TLS1_2_VERSION, l->tls.min_version);
 	EXPECT_EQ(5000, l->tls.handshake_timeout_ms);
+	EXPECT_NULL(l->tls.ticket_key_file);
+	EXPECT_EQ(20000, l->tls.session_cache_size);
+	EXPECT_EQ(3600000, l->tls.session_lifetime_ms);
+	EXPECT_FALSE(l->proxy_accept);
 	EXPECT_EQ(GW_PROXY_OFF, l->upstream.proxy_protocol);
 	EXPECT_EQ(5000, l->upstream.connect_timeout_ms);
 	EXPECT_NULL(l->upstream.tls);
@@ -1044,6 +1050,50 @@ TEST_F(cfg, tls_groups)
 	load_min(_ctx, self, NULL, NULL, NULL);
 	expect_ok(_ctx, self);
 	EXPECT_NULL(self->cfg->listeners[0].tls.groups);
+}
+
+TEST_F(cfg, session_tickets)
+{
+	char want[PATH_MAX + 32];
+	const struct gw_cfg_tls *t;
+
+	load_min(_ctx, self, "      session_tickets: { key_file: tickets.key, cache_size: 5, lifetime: 10m }\n",
+		 NULL, NULL);
+	expect_ok(_ctx, self);
+	t = &self->cfg->listeners[0].tls;
+	ASSERT_EQ(0, gw_snprintf(want, sizeof(want), "%s/tickets.key", self->dir));
+	EXPECT_STREQ(want, t->ticket_key_file);
+	EXPECT_EQ(14, t->pos_ticket_key.line);
+	EXPECT_EQ(5, t->session_cache_size);
+	EXPECT_EQ(600000, t->session_lifetime_ms);
+}
+
+TEST_F(cfg, session_tickets_mistakes)
+{
+	load_min(_ctx, self, "      session_tickets: { key_file: tickets-open.key }\n", NULL, NULL);
+	expect_error(_ctx, self, 14,
+		     "listeners[0].tls.session_tickets.key_file: \"%s/tickets-open.key\" is readable by group or other (mode 0644); chmod 600 it",
+		     self->dir);
+	gw_diag_free(&self->diag);
+	memset(&self->diag, 0, sizeof(self->diag));
+	load_min(_ctx, self, "      session_tickets: { lifetime: 169h }\n", NULL, NULL);
+	expect_error(_ctx, self, 14,
+		     "listeners[0].tls.session_tickets.lifetime: from 1s to 7d (RFC 8446: a client keeps a ticket 7 days at most)");
+}
+
+TEST_F(cfg, proxy_protocol_accept)
+{
+	const struct gw_cfg_listener *l;
+	char buf[64];
+
+	load_min(_ctx, self, NULL,
+		 "    proxy_protocol: { accept: v2, from: [10.0.0.0/24, \"2001:db8::/64\"] }\n", NULL);
+	expect_ok(_ctx, self);
+	l = &self->cfg->listeners[0];
+	EXPECT_TRUE(l->proxy_accept);
+	ASSERT_EQ(2, l->n_proxy_from);
+	ASSERT_EQ(0, gw_cidr_fmt(&l->proxy_from[1], buf, sizeof(buf)));
+	EXPECT_STREQ("2001:db8::/64", buf);
 }
 
 TEST_F(cfg, tls_groups_unknown_or_empty)

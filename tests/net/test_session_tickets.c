@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * tls.session_tickets: two gateways that hold the same ticket key file
+ * resume each other's clients (TLS 1.3 and 1.2); without the file, or
+ * after the key was rotated out, they do not. A resumed client is
+ * checked again under the resuming gateway's rules. Key rotation (old
+ * key second), HAProxy's base64 form, lifetime, and the file's errors:
+ * mode, size, a broken file on reload keeping the running keys.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "harness.h"
+#include "lib/gwtest.h"
+
+FIXTURE(tk) {
+	struct gwt_backend be;
+	struct gwt_gw a, b;
+	char dir[64];
+	char key1[96], key2[96];
+	char extra_a[256], extra_b[256];
+};
+
+/* 80 random bytes at path, mode 0600. */
+static int write_key(const char *path, unsigned int nkeys)
+{
+	unsigned char k[4 * 80];
+	FILE *f;
+	size_t n = 80 * (size_t)nkeys;
+
+	if (nkeys > 4 || RAND_bytes(k, (int)n) != 1)
+		return -1;
+	f = fopen(path, "wb");
+	if (!f)
+		return -1;
+	if (fwrite(k, 1, n, f) != n) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	return chmod(path, 0600);
+}
+
+/* The binary files a and b concatenated into out (0600): keys a then b. */
+static int cat_keys(const char *out, const char *a, const char *b)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "cat '%s' '%s' > '%s' && chmod 600 '%s'", a, b, out, out);
+	return system(cmd) ? -1 : 0;
+}
+
+FIXTURE_SETUP(tk)
+{
+	struct gwt_backend_opts bo = { .echo = true };
+
+	self->a.pid = self->b.pid = -1;
+	self->a.notify_fd = self->b.notify_fd = -1;
+	ASSERT_EQ(0, gwt_mkdtemp(self->dir, sizeof(self->dir)));
+	snprintf(self->key1, sizeof(self->key1), "%s/k1.key", self->dir);
+	snprintf(self->key2, sizeof(self->key2), "%s/k2.key", self->dir);
+	ASSERT_EQ(0, write_key(self->key1, 1));
+	ASSERT_EQ(0, write_key(self->key2, 1));
+	ASSERT_EQ(0, gwt_backend_start(&self->be, &bo));
+}
+
+FIXTURE_TEARDOWN(tk)
+{
+	gwt_backend_stop(&self->be);
+	EXPECT_EQ(0, gwt_gw_cleanup(&self->a));
+	EXPECT_EQ(0, gwt_gw_cleanup(&self->b));
+	gwt_rmtree(self->dir);
+}
+
+/* A gateway whose tls has extra (NULL: no session_tickets) and authorize rules. */
+static int start_gw(FIXTURE_DATA(tk) *self, struct gwt_gw *g, const char *extra,
+		    const char *authorize)
+{
+	struct gwt_gw_opts go = {
+		.upstream_port = self->be.port, .tls_extra = extra, .authorize = authorize,
+	};
+
+	if (gwt_gw_config(g, &go))
+		return -1;
+	return gwt_gw_start(g);
+}
+
+static const char *keys_extra(char *buf, size_t len, const char *file, const char *more)
+{
+	snprintf(buf, len, "      session_tickets: { key_file: %s%s }\n", file, more ? more : "");
+	return buf;
+}
+
+/* A session from g for client-ecdsa at version, or NULL. */
+static SSL_SESSION *ticket_from(struct gwt_gw *g, int version)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa", .min_version = version,
+				      .max_version = version };
+	struct gwt_client c;
+
+	if (gwt_client_connect(&c, g->port, &co))
+		return NULL;
+	return gwt_client_ticket(&c, "ticket");
+}
+
+/*
+ * One full handshake of client-ecdsa on g: a ticket carries no
+ * intermediates, so a gateway resumes another's client only once it has
+ * verified one client of the same issuer path itself (vcache.h).
+ */
+static bool warm(struct gwt_gw *g)
+{
+	return gwt_echo_ok(g->port, "client-ecdsa", "warm");
+}
+
+/* Offer sess to g: 1 resumed, 0 full handshake, -1 refused. The session is freed. */
+static int offer(struct gwt_gw *g, SSL_SESSION *sess, int version)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa", .min_version = version,
+				      .max_version = version, .session = sess };
+	struct gwt_client c;
+	int ret = -1;
+
+	if (!gwt_client_connect(&c, g->port, &co) && gwt_roundtrip(&c, "again"))
+		ret = SSL_session_reused(c.ssl);
+	gwt_client_close(&c);
+	SSL_SESSION_free(sess);
+	return ret;
+}
+
+static void across(HARNESS_CTX, FIXTURE_DATA(tk) *self, int version)
+{
+	SSL_SESSION *s;
+
+	keys_extra(self->extra_a, sizeof(self->extra_a), self->key1, NULL);
+	ASSERT_EQ(0, start_gw(self, &self->a, self->extra_a, NULL));
+	ASSERT_EQ(0, start_gw(self, &self->b, self->extra_a, NULL));
+	ASSERT_TRUE(warm(&self->b));
+	s = ticket_from(&self->a, version);
+	ASSERT_NOT_NULL(s);
+	ASSERT_EQ(1, offer(&self->b, s, version));
+	ASSERT_EQ(1, gwt_metric_wait(&self->b,
+		"mtlsgw_verify_cache_total{listener=\"test\",path=\"resumed\"}", 1, 2000));
+	/* And back: B's ticket on A. */
+	s = ticket_from(&self->b, version);
+	ASSERT_NOT_NULL(s);
+	ASSERT_EQ(1, offer(&self->a, s, version));
+}
+
+TEST_F(tk, tls13_ticket_of_one_gateway_resumes_on_the_other)
+{
+	across(_ctx, self, TLS1_3_VERSION);
+}
+
+TEST_F(tk, tls12_ticket_of_one_gateway_resumes_on_the_other)
+{
+	across(_ctx, self, TLS1_2_VERSION);
+}
+
+TEST_F(tk, without_the_shared_file_no_gateway_resumes_another)
+{
+	SSL_SESSION *s;
+
+	ASSERT_EQ(0, start_gw(self, &self->a, NULL, NULL));
+	ASSERT_EQ(0, start_gw(self, &self->b, NULL, NULL));
+	ASSERT_TRUE(warm(&self->b));
+	s = ticket_from(&self->a, TLS1_3_VERSION);
+	ASSERT_NOT_NULL(s);
+	ASSERT_EQ(0, offer(&self->b, s, TLS1_3_VERSION));
+	/* Different files: no better. */
+	EXPECT_EQ(0, gwt_gw_cleanup(&self->a));
+	EXPECT_EQ(0, gwt_gw_cleanup(&self->b));
+	keys_extra(self->extra_a, sizeof(self->extra_a), self->key1, NULL);
+	keys_extra(self->extra_b, sizeof(self->extra_b), self->key2, NULL);
+	ASSERT_EQ(0, start_gw(self, &self->a, self->extra_a, NULL));
+	ASSERT_EQ(0, start_gw(self, &self->b, self->extra_b, NULL));
+	ASSERT_TRUE(warm(&self->b));
+	s = ticket_from(&self->a, TLS1_3_VERSION);
+	ASSERT_NOT_NULL(s);
+	ASSERT_EQ(0, offer(&self->b, s, TLS1_3_VERSION));
+}
+
+TEST_F(tk, rotation_old_key_second_still_resumes_then_not_at_all)
+{
+	char both[128], *out = NULL;
+	SSL_SESSION *s;
+
+	/* A encrypts under k1; B has k2 first and k1 second, as mid-rotation. */
+	snprintf(both, sizeof(both), "%s/k2k1.key", self->dir);
+	ASSERT_EQ(0, cat_keys(both, self->key2, self->key1));
+	keys_extra(self->extra_a, sizeof(self->extra_a), self->key1, NULL);
+	keys_extra(self->extra_b, sizeof(self->extra_b), both, NULL);
+	ASSERT_EQ(0, start_gw(self, &self->a, self->extra_a, NULL));
+	ASSERT_EQ(0, start_gw(self, &self->b, self->extra_b, NULL));
+	ASSERT_TRUE(warm(&self->b));
+	s = ticket_from(&self->a, TLS1_3_VERSION);
+	ASSERT_NOT_NULL(s);
+	ASSERT_EQ(1, offer(&self->b, s, TLS1_3_VERSION));
+	/* B's own tickets are under k2: A (k1 only) cannot read them. */
+	ASSERT_TRUE(warm(&self->a));
+	s = ticket_from(&self->b, TLS1_3_VERSION);
+	ASSERT_NOT_NULL(s);
+	ASSERT_EQ(0, offer(&self->a, s, TLS1_3_VERSION));
+	/* k1 rotated out of B (a rewrite reloads it): A's tickets are over there. */
+	s = ticket_from(&self->a, TLS1_3_VERSION);
+	ASSERT_NOT_NULL(s);
+	ASSERT_EQ(0, cat_keys(both, self->key2, "/dev/null"));
+	ASSERT_EQ(0, gwt_ctl(&self->b, &out, "reload"));
+	free(out);
+	ASSERT_TRUE(warm(&self->b));		/* a reload starts a new path cache */
+	ASSERT_EQ(0, offer(&self->b, s, TLS1_3_VERSION));
+}
+
+TEST_F(tk, resumed_client_is_checked_against_the_resuming_gateways_rules)
+{
+	static const char dev_only[] =
+		"      - name: dev\n"
+		"        spiffe_id: [\"spiffe://corp.test/dev/*\"]\n";
+	struct gwt_client_opts co = { .cert = "client-ecdsa", .max_version = TLS1_3_VERSION };
+	struct gwt_outcome out;
+	SSL_SESSION *s;
+	char *line;
+
+	keys_extra(self->extra_a, sizeof(self->extra_a), self->key1, NULL);
+	ASSERT_EQ(0, start_gw(self, &self->a, self->extra_a, NULL));
+	ASSERT_EQ(0, start_gw(self, &self->b, self->extra_a, dev_only));
+	/* Denied, but B now knows the issuer path: the ticket's keys would do. */
+	ASSERT_FALSE(warm(&self->b));
+	s = ticket_from(&self->a, TLS1_3_VERSION);
+	ASSERT_NOT_NULL(s);
+	/* B accepts the ticket's keys but not the client: a full handshake, denied. */
+	co.session = s;
+	gwt_client_try(self->b.port, &co, "x", 1, &out);
+	SSL_SESSION_free(s);
+	ASSERT_EQ(0, out.rx);
+	line = gwt_audit_wait(&self->b, 5000, "\"event\":\"authz_deny\"",
+			      "\"reason\":\"not_authorized\"", NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	ASSERT_EQ(2, gwt_audit_count(&self->b, "\"reason\":\"not_authorized\""));
+	ASSERT_GE(0, gwt_metric_value(&self->b,
+		"mtlsgw_verify_cache_total{listener=\"test\",path=\"resumed\"}"));
+}
+
+TEST_F(tk, haproxy_base64_form)
+{
+	unsigned char raw[80];
+	char text[256], path[128], b64[128];
+	SSL_SESSION *s;
+
+	/* The same key as k1, in HAProxy's layout: name, AES key, HMAC key. */
+	{
+		FILE *f = fopen(self->key1, "rb");
+
+		ASSERT_NOT_NULL(f);
+		ASSERT_EQ(80, fread(raw, 1, 80, f));
+		fclose(f);
+	}
+	{
+		unsigned char hp[80];
+
+		memcpy(hp, raw, 16);
+		memcpy(hp + 16, raw + 48, 32);		/* nginx: AES key last */
+		memcpy(hp + 48, raw + 16, 32);		/* nginx: HMAC key second */
+		ASSERT_EQ(108, EVP_EncodeBlock((unsigned char *)b64, hp, 80));
+	}
+	snprintf(path, sizeof(path), "%s/haproxy.keys", self->dir);
+	snprintf(text, sizeof(text), "%s\n", b64);
+	ASSERT_EQ(0, gwt_write_file(path, text));
+	ASSERT_EQ(0, chmod(path, 0600));
+	keys_extra(self->extra_a, sizeof(self->extra_a), self->key1, NULL);
+	keys_extra(self->extra_b, sizeof(self->extra_b), path, NULL);
+	ASSERT_EQ(0, start_gw(self, &self->a, self->extra_a, NULL));
+	ASSERT_EQ(0, start_gw(self, &self->b, self->extra_b, NULL));
+	ASSERT_TRUE(warm(&self->b));
+	s = ticket_from(&self->a, TLS1_3_VERSION);
+	ASSERT_NOT_NULL(s);
+	ASSERT_EQ(1, offer(&self->b, s, TLS1_3_VERSION));
+}
+
+TEST_F(tk, lifetime_ends_resumption)
+{
+	SSL_SESSION *s;
+
+	keys_extra(self->extra_a, sizeof(self->extra_a), self->key1, ", lifetime: 1s");
+	ASSERT_EQ(0, start_gw(self, &self->a, self->extra_a, NULL));
+	s = ticket_from(&self->a, TLS1_3_VERSION);
+	ASSERT_NOT_NULL(s);
+	ASSERT_EQ(1, SSL_SESSION_get_ticket_lifetime_hint(s));
+	usleep(2200 * 1000);
+	ASSERT_EQ(0, offer(&self->a, s, TLS1_3_VERSION));
+}
+
+TEST_F(tk, key_file_errors_name_the_key_and_keep_the_running_keys)
+{
+	static const struct {
+		const char *content;
+		size_t len;
+		mode_t mode;
+		const char *want;
+	} cases[] = {
+		{ "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a", 10, 0600,
+		  "10 bytes: not one or more 80-byte keys" },
+		{ "8888888888888888888888888888888888888888888888888888888888888888888888888888888",
+		  80, 0640, "is readable by group or other (mode 0640); chmod 600 it" },
+		{ "bm90IGEga2V5IGF0IGFsbA==\n", 25, 0600, "line 1: 16 bytes of base64, not a 80-byte key" },
+		{ "", 0, 0600, "0 bytes: not one or more 80-byte keys" },
+	};
+	char path[128], *out = NULL;
+	unsigned int i;
+	SSL_SESSION *s;
+
+	snprintf(path, sizeof(path), "%s/bad.key", self->dir);
+	keys_extra(self->extra_b, sizeof(self->extra_b), path, NULL);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct gwt_gw_opts go = { .upstream_port = self->be.port, .tls_extra = self->extra_b };
+		FILE *f = fopen(path, "wb");
+
+		ASSERT_NOT_NULL(f);
+		ASSERT_EQ(cases[i].len, fwrite(cases[i].content, 1, cases[i].len, f));
+		fclose(f);
+		ASSERT_EQ(0, chmod(path, cases[i].mode));
+		ASSERT_EQ(0, gwt_gw_config(&self->b, &go));
+		ASSERT_NE(0, gwt_gw_check(self->b.cfg, &out));
+		if (!strstr(out, cases[i].want) || !strstr(out, "tls.session_tickets.key_file: "))
+			TH_LOG("case %u: %s", i, out);
+		ASSERT_NOT_NULL(strstr(out, cases[i].want));
+		ASSERT_NOT_NULL(strstr(out, "tls.session_tickets.key_file: "));
+		free(out);
+		out = NULL;
+		gwt_gw_cleanup(&self->b);
+	}
+	/* A running gateway keeps its keys when the file breaks. */
+	keys_extra(self->extra_a, sizeof(self->extra_a), self->key1, NULL);
+	ASSERT_EQ(0, start_gw(self, &self->a, self->extra_a, NULL));
+	s = ticket_from(&self->a, TLS1_3_VERSION);
+	ASSERT_NOT_NULL(s);
+	ASSERT_EQ(0, gwt_write_file(self->key1, "\x01\x02\x03"));
+	ASSERT_NE(0, gwt_ctl(&self->a, &out, "reload"));
+	ASSERT_NOT_NULL(strstr(out, "3 bytes: not one or more 80-byte keys"));
+	free(out);
+	ASSERT_EQ(1, offer(&self->a, s, TLS1_3_VERSION));
+}
+
+TEST_F(tk, config_errors)
+{
+	static const struct {
+		const char *extra, *want;
+	} cases[] = {
+		{ "      session_tickets: { cache_size: 0 }\n", "tls.session_tickets.cache_size" },
+		{ "      session_tickets: { lifetime: 169h }\n",
+		  "tls.session_tickets.lifetime: from 1s to 7d" },
+		{ "      session_tickets: { lifetime: 500ms }\n",
+		  "tls.session_tickets.lifetime: from 1s to 7d" },
+		{ "      session_tickets: { key_file: /nonexistent/tickets.key }\n",
+		  "tls.session_tickets.key_file: \"/nonexistent/tickets.key\": No such file" },
+		{ "      session_tickets: { keyfile: x }\n", "keyfile" },
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct gwt_gw_opts go = { .upstream_port = self->be.port, .tls_extra = cases[i].extra };
+		char *out = NULL;
+
+		ASSERT_EQ(0, gwt_gw_config(&self->b, &go));
+		ASSERT_NE(0, gwt_gw_check(self->b.cfg, &out));
+		if (!strstr(out, cases[i].want))
+			TH_LOG("case %u: %s", i, out);
+		ASSERT_NOT_NULL(strstr(out, cases[i].want));
+		free(out);
+		gwt_gw_cleanup(&self->b);
+	}
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The tls and upstream.tls sections of a listener (config_tls.h): each
+ * value checked by config_values.c, and the rules across keys (a
+ * crl_check without CRLs, an upstream without a name to verify).
+ */
+#include <string.h>
+#include <openssl/ssl.h>
+
+#include "config_tls.h"
+
+static const char *const crl_checks[] = { "chain", "leaf", "off" };
+static const char *const versions[] = { "1.2", "1.3" };
+static const char *const bools[] = { "false", "true" };
+
+/* RFC 8446 4.6.1: a ticket lives at most 7 days. */
+#define MAX_LIFETIME_MS (7 * 24 * 3600 * 1000ULL)
+
+static void vsession_tickets(struct gw_cv_ctx *v, const char *sp,
+			     const struct gw_raw_session_tickets *st, struct gw_cfg_tls *out)
+{
+	gw_cv_uint(v, gw_kp(sp, "cache_size").s, st ? st->cache_size : NULL, GW_CFG_SESSION_CACHE,
+		   1, 10000000, &out->session_cache_size);
+	if (!gw_cv_duration(v, gw_kp(sp, "lifetime").s, st ? st->lifetime : NULL,
+			    GW_CFG_SESSION_LIFETIME_MS, true, &out->session_lifetime_ms) &&
+	    (out->session_lifetime_ms < 1000 || out->session_lifetime_ms > MAX_LIFETIME_MS))
+		gw_cv_err(v, gw_kp(sp, "lifetime").s,
+			  "from 1s to 7d (RFC 8446: a client keeps a ticket 7 days at most)");
+	if (!st || !st->key_file)
+		return;
+	out->ticket_key_file = gw_cv_file(v, gw_kp(sp, "key_file").s, st->key_file, true);
+	out->pos_ticket_key.line = gw_lm_line(v->lm, gw_kp(sp, "key_file").s);
+}
+
+void gw_cfg_vtls(struct gw_cv_ctx *v, const char *tp, const struct gw_raw_tls *t,
+		 struct gw_cfg_tls *out)
+{
+	int x;
+
+	out->cert = gw_cv_file(v, gw_kp(tp, "cert").s, t->cert, false);
+	out->key = gw_cv_file(v, gw_kp(tp, "key").s, t->key, true);
+	out->client_ca = gw_cv_file(v, gw_kp(tp, "client_ca").s, t->client_ca, false);
+	out->pos_cert.line = gw_lm_line(v->lm, gw_kp(tp, "cert").s);
+	out->pos_key.line = gw_lm_line(v->lm, gw_kp(tp, "key").s);
+	out->pos_client_ca.line = gw_lm_line(v->lm, gw_kp(tp, "client_ca").s);
+	gw_cv_files(v, gw_kp(tp, "crl").s, &out->crl, &out->n_crl, &out->pos_crl.line);
+
+	x = gw_cv_choice(v, gw_kp(tp, "crl_check").s, t->crl_check, crl_checks, 3, GW_CRL_CHAIN);
+	out->crl_check = x < 0 ? GW_CRL_CHAIN : (enum gw_crl_check)x;
+	if (x >= 0 && out->crl_check != GW_CRL_OFF && !out->n_crl)
+		gw_cv_err(v, t->crl_check ? gw_kp(tp, "crl_check").s : tp,
+			  "crl_check: %s needs at least one crl file; set crl_check: off to run without revocation checks",
+			  t->crl_check ? t->crl_check : "chain (the default)");
+	gw_cv_uint(v, gw_kp(tp, "verify_depth").s, t->verify_depth, 3, 1, 16, &out->verify_depth);
+	/* A plain 1.2 in YAML arrives here as the string "1.2" as well. */
+	x = gw_cv_choice(v, gw_kp(tp, "min_version").s, t->min_version, versions, 2, 0);
+	out->min_version = x == 1 ? TLS1_3_VERSION : TLS1_2_VERSION;
+	gw_cv_duration(v, gw_kp(tp, "handshake_timeout").s, t->handshake_timeout, 5000, true,
+		       &out->handshake_timeout_ms);
+	out->groups = gw_cv_tls_groups(v, gw_kp(tp, "groups").s, t->groups, t->groups_count);
+	vsession_tickets(v, gw_kp(tp, "session_tickets").s, t->session_tickets, out);
+}
+
+void gw_cfg_vupstream_tls(struct gw_cv_ctx *v, const char *utp,
+			  const struct gw_raw_upstream_tls *t, struct gw_cfg_upstream_tls *out)
+{
+	int x;
+
+	out->cert = gw_cv_file(v, gw_kp(utp, "cert").s, t->cert, false);
+	out->key = gw_cv_file(v, gw_kp(utp, "key").s, t->key, true);
+	out->ca = gw_cv_file(v, gw_kp(utp, "ca").s, t->ca, false);
+	out->pos_cert.line = gw_lm_line(v->lm, gw_kp(utp, "cert").s);
+	out->pos_key.line = gw_lm_line(v->lm, gw_kp(utp, "key").s);
+	out->pos_ca.line = gw_lm_line(v->lm, gw_kp(utp, "ca").s);
+	gw_cv_files(v, gw_kp(utp, "crl").s, &out->crl, &out->n_crl, &out->pos_crl.line);
+	/* Revocation is checked when CRLs are given; asked for without any, an error. */
+	x = gw_cv_choice(v, gw_kp(utp, "crl_check").s, t->crl_check, crl_checks, 3,
+			 out->n_crl ? GW_CRL_CHAIN : GW_CRL_OFF);
+	out->crl_check = x < 0 ? GW_CRL_OFF : (enum gw_crl_check)x;
+	if (x >= 0 && out->crl_check != GW_CRL_OFF && !out->n_crl)
+		gw_cv_err(v, gw_kp(utp, "crl_check").s,
+			  "crl_check: %s needs at least one crl file; omit crl_check to run without revocation checks",
+			  t->crl_check);
+	x = gw_cv_choice(v, gw_kp(utp, "min_version").s, t->min_version, versions, 2, 0);
+	out->min_version = x == 1 ? TLS1_3_VERSION : TLS1_2_VERSION;
+	out->session_reuse = gw_cv_choice(v, gw_kp(utp, "session_reuse").s, t->session_reuse,
+					  bools, 2, 1) != 0;
+
+	out->server_name = gw_cv_strdup(v, t->server_name);
+	if (t->server_name && !gw_cv_dns_name(t->server_name, false))
+		gw_cv_err(v, gw_kp(utp, "server_name").s,
+			  "\"%s\" is not a DNS name; omit the key to send no server name",
+			  t->server_name);
+	out->verify_name = gw_cv_strdup(v, t->verify_name);
+	if (t->verify_name && !gw_cv_dns_name(t->verify_name, true))
+		gw_cv_err(v, gw_kp(utp, "verify_name").s,
+			  "\"%s\" is not a DNS name or a \"*.\" pattern", t->verify_name);
+	out->verify_spiffe_id = gw_cv_strdup(v, t->verify_spiffe_id);
+	if (t->verify_spiffe_id && strncmp(t->verify_spiffe_id, "spiffe://", 9))
+		gw_cv_err(v, gw_kp(utp, "verify_spiffe_id").s,
+			  "\"%s\" does not start with spiffe://", t->verify_spiffe_id);
+	if (!t->verify_name && !t->verify_spiffe_id)
+		gw_cv_err(v, utp,
+			  "set verify_name or verify_spiffe_id (or both): the backend's certificate must name what it is; there is no option that skips this");
+}
+
