@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1300,6 +1301,78 @@ long gwt_wait_closed(struct gwt_client *c, int timeout_ms)
 			return (long)(now_ms() - start);
 	}
 	return -1;
+}
+
+int gwt_connect_from(const char *src, int port)
+{
+	struct sockaddr_in s = { .sin_family = AF_INET }, d = {
+		.sin_family = AF_INET, .sin_port = htons(port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { .tv_sec = 10 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	inet_pton(AF_INET, src, &s.sin_addr);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (bind(fd, (struct sockaddr *)&s, sizeof(s)) ||
+	    connect(fd, (struct sockaddr *)&d, sizeof(d))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+pid_t gwt_haproxy_start(const char *dir, int fe_port, const int *ports, unsigned int n)
+{
+	char cfg[160], text[2048];
+	size_t off;
+	unsigned int i;
+	pid_t pid;
+	int fd;
+
+	snprintf(cfg, sizeof(cfg), "%s/haproxy.cfg", dir);
+	off = (size_t)snprintf(text, sizeof(text),
+		"global\n  maxconn 200\n"
+		"defaults\n  mode tcp\n  timeout connect 1s\n  timeout client 30s\n"
+		"  timeout server 30s\n  retries 2\n  option redispatch\n"
+		"frontend fe\n  bind 127.0.0.1:%d\n  default_backend gateways\n"
+		"backend gateways\n  balance roundrobin\n", fe_port);
+	for (i = 0; i < n && off < sizeof(text); i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off,
+					"  server gw%u 127.0.0.1:%d send-proxy-v2\n", i, ports[i]);
+	if (off >= sizeof(text) || gwt_write_file(cfg, text))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		execlp("haproxy", "haproxy", "-db", "-q", "-f", cfg, (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; pid > 0 && i < 100; i++) {
+		fd = gwt_connect_from("127.0.0.1", fe_port);
+		if (fd >= 0) {
+			close(fd);
+			return pid;
+		}
+		usleep(50000);
+	}
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	return -1;
+}
+
+int gwt_haproxy_stop(pid_t pid)
+{
+	int status;
+
+	if (pid <= 0)
+		return 0;
+	kill(pid, SIGTERM);
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) || WIFSIGNALED(status) ? 0 : -1;
 }
 
 size_t gwt_proxy_v2_header(unsigned char *buf, const char *src, int sport, const char *dst,

@@ -304,6 +304,19 @@ long gwt_wait_closed(struct gwt_client *c, int timeout_ms);
 size_t gwt_proxy_v2_header(unsigned char *buf, const char *src, int sport, const char *dst,
 			   int dport, size_t tlv_len, bool local);
 
+/*
+ * HAProxy in front, as an operator would run it: "haproxy -db" in TCP
+ * mode on 127.0.0.1:fe_port, round robin over the gateways at
+ * 127.0.0.1:ports[0..n) with send-proxy-v2, redispatching a connection
+ * a dead gateway refused; its configuration in dir. The pid once it
+ * listens, or -1. gwt_haproxy_stop: SIGTERM and wait, 0 when it exited.
+ */
+pid_t gwt_haproxy_start(const char *dir, int fe_port, const int *ports, unsigned int n);
+int gwt_haproxy_stop(pid_t pid);
+
+/* A TCP connection from src (any 127/8 address on loopback) to 127.0.0.1:port; fd or -1. */
+int gwt_connect_from(const char *src, int port);
+
 /* Plain TCP connection to 127.0.0.1:port with a 10 s receive timeout. */
 int gwt_raw_connect(int port);
 

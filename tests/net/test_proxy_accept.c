@@ -19,8 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -357,70 +355,12 @@ TEST_F(pa, reload_rechecks_the_client_the_header_named)
 	gwt_client_close(&c);
 }
 
-/* ---- HAProxy in front, as an operator would put it ---- */
-
-/* A TCP connection from src (any 127/8 address works on loopback) to 127.0.0.1:port. */
-static int connect_from(const char *src, int port)
-{
-	struct sockaddr_in s = { .sin_family = AF_INET }, d = {
-		.sin_family = AF_INET, .sin_port = htons(port),
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct timeval tv = { .tv_sec = 10 };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	inet_pton(AF_INET, src, &s.sin_addr);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (bind(fd, (struct sockaddr *)&s, sizeof(s)) ||
-	    connect(fd, (struct sockaddr *)&d, sizeof(d))) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* haproxy -db in TCP mode on fe_port, send-proxy-v2 to the gateway; its pid or -1. */
-static pid_t haproxy_start(FIXTURE_DATA(pa) *self, int fe_port)
-{
-	char cfg[160], text[1024];
-	pid_t pid;
-	int i, fd;
-
-	snprintf(cfg, sizeof(cfg), "%s/haproxy.cfg", self->gw.dir);
-	snprintf(text, sizeof(text),
-		 "global\n  maxconn 100\n"
-		 "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n"
-		 "  timeout server 30s\n"
-		 "frontend fe\n  bind 127.0.0.1:%d\n  default_backend gateways\n"
-		 "backend gateways\n  server gw1 127.0.0.1:%d send-proxy-v2\n",
-		 fe_port, self->gw.port);
-	if (gwt_write_file(cfg, text))
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		execlp("haproxy", "haproxy", "-db", "-q", "-f", cfg, (char *)NULL);
-		_exit(127);
-	}
-	for (i = 0; pid > 0 && i < 100; i++) {
-		fd = connect_from("127.0.0.1", fe_port);
-		if (fd >= 0) {
-			close(fd);
-			return pid;
-		}
-		usleep(50000);
-	}
-	if (pid > 0)
-		kill(pid, SIGKILL);
-	return -1;
-}
-
 TEST_F(pa, behind_haproxy_send_proxy_v2)
 {
 	struct gwt_client_opts co = { .cert = "client-ecdsa" };
 	struct gwt_outcome out = { 0 };
 	struct gwt_client c;
-	int fe_port = gwt_free_port(), fd, status;
+	int fe_port = gwt_free_port(), fd;
 	pid_t hp;
 	char *line;
 
@@ -429,10 +369,10 @@ TEST_F(pa, behind_haproxy_send_proxy_v2)
 	self->go.allow_sources = "[127.0.0.2/32]";
 	self->go.listener_extra = "    proxy_protocol: { accept: v2, from: [127.0.0.1/32] }\n";
 	ASSERT_EQ(0, pa_start(self));
-	hp = haproxy_start(self, fe_port);
+	hp = gwt_haproxy_start(self->gw.dir, fe_port, &self->gw.port, 1);
 	ASSERT_LT(0, hp);
 	/* Through HAProxy from an allowed client address. */
-	fd = connect_from("127.0.0.2", fe_port);
+	fd = gwt_connect_from("127.0.0.2", fe_port);
 	EXPECT_LE(0, fd);
 	EXPECT_EQ(0, fd < 0 ? -1 : gwt_client_handshake(&c, fd, &co));
 	EXPECT_TRUE(gwt_roundtrip(&c, "through haproxy"));
@@ -442,7 +382,7 @@ TEST_F(pa, behind_haproxy_send_proxy_v2)
 	EXPECT_NOT_NULL(line);
 	free(line);
 	/* Through HAProxy from a client allow_sources does not have. */
-	fd = connect_from("127.0.0.3", fe_port);
+	fd = gwt_connect_from("127.0.0.3", fe_port);
 	EXPECT_LE(0, fd);
 	if (fd >= 0)
 		gwt_client_try_fd(fd, &co, "x", 1, &out);
@@ -452,7 +392,7 @@ TEST_F(pa, behind_haproxy_send_proxy_v2)
 	EXPECT_NOT_NULL(line);
 	free(line);
 	/* The allowed client going around HAProxy: not a balancer. */
-	fd = connect_from("127.0.0.2", self->gw.port);
+	fd = gwt_connect_from("127.0.0.2", self->gw.port);
 	EXPECT_LE(0, fd);
 	if (fd >= 0)
 		gwt_client_try_fd(fd, &co, "x", 1, &out);
@@ -461,8 +401,7 @@ TEST_F(pa, behind_haproxy_send_proxy_v2)
 			      "\"src\":\"127.0.0.2:", NULL);
 	EXPECT_NOT_NULL(line);
 	free(line);
-	kill(hp, SIGTERM);
-	ASSERT_EQ(hp, waitpid(hp, &status, 0));
+	ASSERT_EQ(0, gwt_haproxy_stop(hp));
 	ASSERT_EQ(1, gwt_audit_count(&self->gw, "\"event\":\"conn_open\""));
 }
 
