@@ -152,6 +152,7 @@ int gw_daemon_reload(struct gw_daemon *d, struct gw_diag *out)
 		err = -EINVAL;
 		goto out;
 	}
+	gw_gen_keep_sessions(gen, w->gen);
 	err = admin_prepare(d, gen->cfg, &next, out);
 	if (err) {
 		pr_err("reload: keeping the running configuration");

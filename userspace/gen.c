@@ -166,6 +166,33 @@ int gw_gen_listener(const struct gw_gen *gen, const char *name)
 	return -1;
 }
 
+static bool same_sessions(const struct gw_cfg_tls *a, const struct gw_cfg_tls *b)
+{
+	return !a->ticket_key_file && !b->ticket_key_file &&
+	       !strcmp(a->client_ca, b->client_ca) && a->verify_depth == b->verify_depth &&
+	       a->min_version == b->min_version &&
+	       a->session_cache_size == b->session_cache_size &&
+	       a->session_lifetime_ms == b->session_lifetime_ms;
+}
+
+void gw_gen_keep_sessions(struct gw_gen *gen, const struct gw_gen *old)
+{
+	unsigned int n = gen->cfg->n_listeners, n_old = old->cfg->n_listeners, i, k;
+
+	if (gen->n_workers != old->n_workers)
+		return;
+	for (i = 0; i < n; i++) {
+		int j = gw_gen_listener(old, gen->cfg->listeners[i].name);
+
+		if (j < 0 || !same_sessions(&gen->cfg->listeners[i].tls,
+					    &old->cfg->listeners[j].tls))
+			continue;
+		for (k = 0; k < gen->n_workers; k++)
+			gw_tls_server_adopt_sessions(gen->tls[k * n + i],
+						     old->tls[k * n_old + (unsigned int)j]);
+	}
+}
+
 void gw_gen_check_expiry(struct gw_gen *gen)
 {
 	const struct gw_config *cfg = gen->cfg;

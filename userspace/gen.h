@@ -57,6 +57,16 @@ static inline struct gw_tls_server *gw_gen_tls(const struct gw_gen *gen,
 /* The index of the listener named name in gen, or -1. */
 int gw_gen_listener(const struct gw_gen *gen, const char *name);
 
+/*
+ * A reload keeps the local session cache of each listener of gen whose
+ * namesake in old has the same trust settings (client_ca, verify_depth,
+ * min_version) and cache settings, neither with a ticket key file: its
+ * clients keep resuming. Each resumed client is checked again under gen's
+ * CRLs and rules (tls.c), so nothing old is trusted blindly. Before gen
+ * goes into service.
+ */
+void gw_gen_keep_sessions(struct gw_gen *gen, const struct gw_gen *old);
+
 /* Warn once at 72 h and once at 24 h before a server certificate expires. */
 void gw_gen_check_expiry(struct gw_gen *gen);
 

@@ -22,7 +22,8 @@
  * expires, as a stateless ticket would: without early data a TLS 1.3
  * resumption still makes a fresh (EC)DHE key exchange, so a replayed
  * ticket gains an attacker nothing (RFC 8446 8). The cache lives as long
- * as the listener's TLS contexts: a reload starts an empty one.
+ * as the listener's TLS contexts, and a reload that keeps the listener's
+ * trust settings hands it on to the new ones (gw_gen_keep_sessions).
  *
  * Thread-safe: one mutex, held for a hash lookup or insert.
  */

@@ -387,6 +387,12 @@ static int setup_verify(struct gw_tls_server *ts, const struct gw_cfg_tls *t,
 	return 0;
 }
 
+void gw_tls_server_adopt_sessions(struct gw_tls_server *ts, struct gw_tls_server *old)
+{
+	gw_sesscache_free(ts->sessions);
+	ts->sessions = gw_sesscache_get(old->sessions);
+}
+
 void gw_tls_server_share_caches(struct gw_tls_server *ts, struct gw_tls_server *first)
 {
 	gw_vcache_free(ts->vcache);

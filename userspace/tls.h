@@ -117,6 +117,9 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 					 struct gw_diag *diag, struct gw_diag *warn);
 void gw_tls_server_free(struct gw_tls_server *ts);
 
+/* Take old's session cache (a reload that keeps it, gen.h) instead of ts's own. */
+void gw_tls_server_adopt_sessions(struct gw_tls_server *ts, struct gw_tls_server *old);
+
 /*
  * Use first's verification cache and session cache (first: the same
  * listener in another worker), so a session resumes on any worker; and

@@ -348,6 +348,38 @@ TEST_F(tk, key_file_errors_name_the_key_and_keep_the_running_keys)
 	ASSERT_EQ(1, offer(&self->a, s, TLS1_3_VERSION));
 }
 
+/* The local cache (no key file) across reloads: kept with the same trust settings only. */
+TEST_F(tk, local_cache_survives_a_reload_that_keeps_the_trust_settings)
+{
+	struct gwt_gw_opts go = { .upstream_port = self->be.port };
+	char ca[128], *data, *out = NULL;
+	SSL_SESSION *s;
+
+	ASSERT_EQ(0, gwt_gw_config(&self->a, &go));
+	ASSERT_EQ(0, gwt_gw_start(&self->a));
+	s = ticket_from(&self->a, TLS1_3_VERSION);
+	ASSERT_NOT_NULL(s);
+	ASSERT_EQ(0, gwt_ctl(&self->a, &out, "reload"));
+	free(out);
+	/* The new generation's path cache learns the issuer from one full handshake. */
+	ASSERT_TRUE(warm(&self->a));
+	ASSERT_EQ(1, offer(&self->a, s, TLS1_3_VERSION));
+	/* Another client_ca file (the same bytes): a new trust setting, a new cache. */
+	s = ticket_from(&self->a, TLS1_3_VERSION);
+	ASSERT_NOT_NULL(s);
+	snprintf(ca, sizeof(ca), "%s/other-ca.pem", self->dir);
+	data = gwt_read_file(gwt_pki_path("ca-bundle.pem"));
+	ASSERT_NOT_NULL(data);
+	ASSERT_EQ(0, gwt_write_file(ca, data));
+	free(data);
+	go.client_ca = ca;
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->a, &go));
+	ASSERT_EQ(0, gwt_ctl(&self->a, &out, "reload"));
+	free(out);
+	ASSERT_TRUE(warm(&self->a));
+	ASSERT_EQ(0, offer(&self->a, s, TLS1_3_VERSION));
+}
+
 TEST_F(tk, config_errors)
 {
 	static const struct {
