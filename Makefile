@@ -323,6 +323,12 @@ deps-bench:
 bench: deps-bench all $(PKI)/.done
 	$(Q)O="$(O)" tests/bench/bench
 
+# Resumption only: mtlsgw's local cache and shared ticket keys against the
+# peers' tickets (tests/bench/bench ONLY=resume).
+.PHONY: bench-resume
+bench-resume: deps-bench all $(PKI)/.done
+	$(Q)O="$(O)" ONLY=resume tests/bench/bench
+
 # The same three gateways re-encrypting: mutual TLS to the backend too.
 .PHONY: bench-reencrypt
 bench-reencrypt: deps-bench all $(PKI)/.done
