@@ -1303,6 +1303,21 @@ long gwt_wait_closed(struct gwt_client *c, int timeout_ms)
 	return -1;
 }
 
+int gwt_replace_file(const char *from, const char *to)
+{
+	char tmp[PATH_MAX], *data = gwt_read_file(from);
+	int err;
+
+	if (!data)
+		return -ENOMEM;
+	snprintf(tmp, sizeof(tmp), "%s.new", to);
+	err = gwt_write_file(tmp, data);
+	free(data);
+	if (!err && rename(tmp, to))
+		err = -errno;
+	return err;
+}
+
 int gwt_connect_from(const char *src, int port)
 {
 	struct sockaddr_in s = { .sin_family = AF_INET }, d = {

@@ -129,6 +129,12 @@ struct gwt_gw {
  */
 const char *gwt_upstream_tls(char *buf, size_t len, const char *extra);
 
+/*
+ * Replace to with a copy of from: a new file renamed over the old, the way
+ * cert-manager or a CRL distribution job writes. 0 or -errno.
+ */
+int gwt_replace_file(const char *from, const char *to);
+
 /* Write the config into a fresh temporary directory. 0 or -errno. */
 int gwt_gw_config(struct gwt_gw *g, const struct gwt_gw_opts *o);
 /* Rewrite g->cfg in place (write + rename) with other options. */

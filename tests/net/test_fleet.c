@@ -31,22 +31,6 @@ FIXTURE(fl) {
 	int fe_port;
 };
 
-static int copy_file(const char *from, const char *to)
-{
-	char tmp[160], *data = gwt_read_file(from);
-	int err;
-
-	if (!data)
-		return -ENOMEM;
-	/* A new file renamed over the old: how a CRL distribution job writes. */
-	snprintf(tmp, sizeof(tmp), "%s.new", to);
-	err = gwt_write_file(tmp, data);
-	free(data);
-	if (!err && rename(tmp, to))
-		err = -errno;
-	return err;
-}
-
 FIXTURE_SETUP(fl)
 {
 	struct gwt_backend_opts bo = { .echo = true };
@@ -74,7 +58,7 @@ FIXTURE_SETUP(fl)
 	snprintf(self->tls_extra, sizeof(self->tls_extra),
 		 "      session_tickets: { key_file: %s }\n", path);
 	snprintf(path, sizeof(path), "%s/issuing.crl", self->dir);
-	ASSERT_EQ(0, copy_file(gwt_pki_path("issuing-ca-norevoke.crl"), path));
+	ASSERT_EQ(0, gwt_replace_file(gwt_pki_path("issuing-ca-norevoke.crl"), path));
 	snprintf(self->crl_yaml, sizeof(self->crl_yaml), "[%s, %s, %s]",
 		 gwt_pki_path("root-ca.crl"), gwt_pki_path("intermediate-ca.crl"), path);
 	ASSERT_EQ(0, gwt_backend_start(&self->be, &bo));
@@ -227,7 +211,7 @@ TEST_F(fl, a_crl_change_closes_the_revoked_client_on_both_gateways)
 	ASSERT_EQ(0, one_on_each(self, good, "client-ecdsa", "127.0.0.2"));
 	/* The issuing CA publishes the revocation: one file, both gateways. */
 	snprintf(path, sizeof(path), "%s/issuing.crl", self->dir);
-	ASSERT_EQ(0, copy_file(gwt_pki_path("issuing-ca.crl"), path));
+	ASSERT_EQ(0, gwt_replace_file(gwt_pki_path("issuing-ca.crl"), path));
 	for (i = 0; i < N_GW; i++) {
 		line = gwt_audit_wait(&self->gw[i], 5000, "\"event\":\"revoked_close\"",
 				      "\"src\":\"127.0.0.3:", "\"reason\":\"revoked\"", NULL);

@@ -27,22 +27,6 @@ FIXTURE(rv) {
 	char crlpath[128];
 };
 
-static int copy_file(const char *from, const char *to)
-{
-	char tmp[160], *data = gwt_read_file(from);
-	int err;
-
-	if (!data)
-		return -ENOMEM;
-	/* Write a temporary file and rename it over: the cert-manager pattern. */
-	snprintf(tmp, sizeof(tmp), "%s.new", to);
-	err = gwt_write_file(tmp, data);
-	free(data);
-	if (!err && rename(tmp, to))
-		err = -errno;
-	return err;
-}
-
 FIXTURE_SETUP(rv)
 {
 	struct gwt_backend_opts bo = { .echo = true };
@@ -57,7 +41,7 @@ FIXTURE_SETUP(rv)
 	self->go.crl = self->crl;
 	ASSERT_EQ(0, gwt_gw_config(&self->gw, &self->go));
 	snprintf(self->crlpath, sizeof(self->crlpath), "%s/issuing.crl", self->gw.dir);
-	ASSERT_EQ(0, copy_file(gwt_pki_path("issuing-ca-norevoke.crl"), self->crlpath));
+	ASSERT_EQ(0, gwt_replace_file(gwt_pki_path("issuing-ca-norevoke.crl"), self->crlpath));
 	ASSERT_EQ(0, gwt_gw_start(&self->gw));
 }
 
@@ -91,7 +75,7 @@ TEST_F(rv, crl_replacement_closes_revoked_live_connection_within_1s)
 	ASSERT_TRUE(gwt_roundtrip(&cb, "before"));
 	ASSERT_TRUE(gwt_roundtrip(&cg, "before"));
 
-	ASSERT_EQ(0, copy_file(gwt_pki_path("issuing-ca.crl"), self->crlpath));
+	ASSERT_EQ(0, gwt_replace_file(gwt_pki_path("issuing-ca.crl"), self->crlpath));
 	ASSERT_EQ(0, stat(self->crlpath, &st));
 	t_changed = (uint64_t)st.st_ctim.tv_sec * 1000 + st.st_ctim.tv_nsec / 1000000;
 	ms = gwt_wait_closed(&cb, 10000);
@@ -170,7 +154,7 @@ TEST_F(rv, ticket_of_a_now_revoked_client_does_not_resume)
 	SSL_shutdown(c.ssl);
 	gwt_client_close(&c);
 
-	ASSERT_EQ(0, copy_file(gwt_pki_path("issuing-ca.crl"), self->crlpath));
+	ASSERT_EQ(0, gwt_replace_file(gwt_pki_path("issuing-ca.crl"), self->crlpath));
 	/* In force in every worker once the reload's audit line is written. */
 	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"reload\"", "\"decision\":\"ok\"",
 			      "\"detail\":\"generation 2\"", NULL);

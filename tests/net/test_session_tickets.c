@@ -134,17 +134,28 @@ static int offer(struct gwt_gw *g, SSL_SESSION *sess, int version)
 	return ret;
 }
 
+/*
+ * Gateways a and b on the key files file_a and file_b, b warmed: a's
+ * ticket offered to b, as offer() says.
+ */
+static int a_to_b(FIXTURE_DATA(tk) *self, const char *file_a, const char *file_b, int version)
+{
+	SSL_SESSION *s;
+
+	keys_extra(self->extra_a, sizeof(self->extra_a), file_a, NULL);
+	keys_extra(self->extra_b, sizeof(self->extra_b), file_b, NULL);
+	if (start_gw(self, &self->a, self->extra_a, NULL) ||
+	    start_gw(self, &self->b, self->extra_b, NULL) || !warm(&self->b))
+		return -2;
+	s = ticket_from(&self->a, version);
+	return s ? offer(&self->b, s, version) : -2;
+}
+
 static void across(HARNESS_CTX, FIXTURE_DATA(tk) *self, int version)
 {
 	SSL_SESSION *s;
 
-	keys_extra(self->extra_a, sizeof(self->extra_a), self->key1, NULL);
-	ASSERT_EQ(0, start_gw(self, &self->a, self->extra_a, NULL));
-	ASSERT_EQ(0, start_gw(self, &self->b, self->extra_a, NULL));
-	ASSERT_TRUE(warm(&self->b));
-	s = ticket_from(&self->a, version);
-	ASSERT_NOT_NULL(s);
-	ASSERT_EQ(1, offer(&self->b, s, version));
+	ASSERT_EQ(1, a_to_b(self, self->key1, self->key1, version));
 	ASSERT_EQ(1, gwt_metric_wait(&self->b,
 		"mtlsgw_verify_cache_total{listener=\"test\",path=\"resumed\"}", 1, 2000));
 	/* And back: B's ticket on A. */
@@ -176,14 +187,7 @@ TEST_F(tk, without_the_shared_file_no_gateway_resumes_another)
 	/* Different files: no better. */
 	EXPECT_EQ(0, gwt_gw_cleanup(&self->a));
 	EXPECT_EQ(0, gwt_gw_cleanup(&self->b));
-	keys_extra(self->extra_a, sizeof(self->extra_a), self->key1, NULL);
-	keys_extra(self->extra_b, sizeof(self->extra_b), self->key2, NULL);
-	ASSERT_EQ(0, start_gw(self, &self->a, self->extra_a, NULL));
-	ASSERT_EQ(0, start_gw(self, &self->b, self->extra_b, NULL));
-	ASSERT_TRUE(warm(&self->b));
-	s = ticket_from(&self->a, TLS1_3_VERSION);
-	ASSERT_NOT_NULL(s);
-	ASSERT_EQ(0, offer(&self->b, s, TLS1_3_VERSION));
+	ASSERT_EQ(0, a_to_b(self, self->key1, self->key2, TLS1_3_VERSION));
 }
 
 TEST_F(tk, rotation_old_key_second_still_resumes_then_not_at_all)
@@ -194,14 +198,7 @@ TEST_F(tk, rotation_old_key_second_still_resumes_then_not_at_all)
 	/* A encrypts under k1; B has k2 first and k1 second, as mid-rotation. */
 	snprintf(both, sizeof(both), "%s/k2k1.key", self->dir);
 	ASSERT_EQ(0, cat_keys(both, self->key2, self->key1));
-	keys_extra(self->extra_a, sizeof(self->extra_a), self->key1, NULL);
-	keys_extra(self->extra_b, sizeof(self->extra_b), both, NULL);
-	ASSERT_EQ(0, start_gw(self, &self->a, self->extra_a, NULL));
-	ASSERT_EQ(0, start_gw(self, &self->b, self->extra_b, NULL));
-	ASSERT_TRUE(warm(&self->b));
-	s = ticket_from(&self->a, TLS1_3_VERSION);
-	ASSERT_NOT_NULL(s);
-	ASSERT_EQ(1, offer(&self->b, s, TLS1_3_VERSION));
+	ASSERT_EQ(1, a_to_b(self, self->key1, both, TLS1_3_VERSION));
 	/* B's own tickets are under k2: A (k1 only) cannot read them. */
 	ASSERT_TRUE(warm(&self->a));
 	s = ticket_from(&self->b, TLS1_3_VERSION);
@@ -225,7 +222,7 @@ TEST_F(tk, resumed_client_is_checked_against_the_resuming_gateways_rules)
 	struct gwt_client_opts co = { .cert = "client-ecdsa", .max_version = TLS1_3_VERSION };
 	struct gwt_outcome out;
 	SSL_SESSION *s;
-	char *line;
+	int i;
 
 	keys_extra(self->extra_a, sizeof(self->extra_a), self->key1, NULL);
 	ASSERT_EQ(0, start_gw(self, &self->a, self->extra_a, NULL));
@@ -239,10 +236,9 @@ TEST_F(tk, resumed_client_is_checked_against_the_resuming_gateways_rules)
 	gwt_client_try(self->b.port, &co, "x", 1, &out);
 	SSL_SESSION_free(s);
 	ASSERT_EQ(0, out.rx);
-	line = gwt_audit_wait(&self->b, 5000, "\"event\":\"authz_deny\"",
-			      "\"reason\":\"not_authorized\"", NULL);
-	ASSERT_NOT_NULL(line);
-	free(line);
+	/* Both denials, the warm-up's and this one's, logged. */
+	for (i = 0; i < 50 && gwt_audit_count(&self->b, "\"reason\":\"not_authorized\"") < 2; i++)
+		usleep(100 * 1000);
 	ASSERT_EQ(2, gwt_audit_count(&self->b, "\"reason\":\"not_authorized\""));
 	ASSERT_GE(0, gwt_metric_value(&self->b,
 		"mtlsgw_verify_cache_total{listener=\"test\",path=\"resumed\"}"));
@@ -252,7 +248,6 @@ TEST_F(tk, haproxy_base64_form)
 {
 	unsigned char raw[80];
 	char text[256], path[128], b64[128];
-	SSL_SESSION *s;
 
 	/* The same key as k1, in HAProxy's layout: name, AES key, HMAC key. */
 	{
@@ -274,14 +269,7 @@ TEST_F(tk, haproxy_base64_form)
 	snprintf(text, sizeof(text), "%s\n", b64);
 	ASSERT_EQ(0, gwt_write_file(path, text));
 	ASSERT_EQ(0, chmod(path, 0600));
-	keys_extra(self->extra_a, sizeof(self->extra_a), self->key1, NULL);
-	keys_extra(self->extra_b, sizeof(self->extra_b), path, NULL);
-	ASSERT_EQ(0, start_gw(self, &self->a, self->extra_a, NULL));
-	ASSERT_EQ(0, start_gw(self, &self->b, self->extra_b, NULL));
-	ASSERT_TRUE(warm(&self->b));
-	s = ticket_from(&self->a, TLS1_3_VERSION);
-	ASSERT_NOT_NULL(s);
-	ASSERT_EQ(1, offer(&self->b, s, TLS1_3_VERSION));
+	ASSERT_EQ(1, a_to_b(self, self->key1, path, TLS1_3_VERSION));
 }
 
 TEST_F(tk, lifetime_ends_resumption)
