@@ -200,7 +200,8 @@ void gw_conn_close(struct gw_conn *c, const char *reason, bool abort)
 		gw_audit_emit(&GW_AUDIT_EVENT(.event = "conn_close",
 			.conn_id = c->id, .listener = c->lc->name,
 			.src = (struct sockaddr *)&c->src,
-			.dst = (struct sockaddr *)&c->dst, .via = (struct sockaddr *)&c->via, .id = c->ident,
+			.dst = (struct sockaddr *)&c->dst,
+			.via = (struct sockaddr *)&c->via, .id = c->ident,
 			.tls_version = c->tls_version, .cipher = c->cipher, .group = c->group,
 			.rule = c->rule, .reason = reason, .detail = c->close_detail,
 			.datapath = gw_conn_datapath(c), .up = gw_conn_upstream(c),
@@ -366,7 +367,8 @@ void gw_conn_revoke(struct gw_conn *c, const char *why)
 {
 	gw_audit_emit(&GW_AUDIT_EVENT(.event = "revoked_close", .conn_id = c->id,
 		.listener = c->lc->name, .src = (struct sockaddr *)&c->src,
-		.dst = (struct sockaddr *)&c->dst, .via = (struct sockaddr *)&c->via, .id = c->ident,
+		.dst = (struct sockaddr *)&c->dst,
+		.via = (struct sockaddr *)&c->via, .id = c->ident,
 		.decision = "deny", .reason = why));
 	gw_metric_add("mtlsgw_revoked_connections_closed_total", "", 1);
 	pr_info("listener \"%s\": conn %llu closed: %s by the new configuration",

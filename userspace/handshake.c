@@ -111,7 +111,8 @@ static void handshake_fail(struct gw_conn *c, const char *reason, const char *de
 	}
 	gw_audit_emit(&GW_AUDIT_EVENT(.event = authz ? "authz_deny" : "handshake_fail",
 		.conn_id = c->id, .listener = lc->name,
-		.src = (struct sockaddr *)&c->src, .dst = (struct sockaddr *)&c->dst, .via = (struct sockaddr *)&c->via,
+		.src = (struct sockaddr *)&c->src, .dst = (struct sockaddr *)&c->dst,
+		.via = (struct sockaddr *)&c->via,
 		.id = c->ident, .id_unverified = !verified,
 		.decision = "deny", .reason = reason,
 		.detail = detail && *detail ? detail : NULL));
@@ -154,7 +155,8 @@ bool gw_handshake_authz(SSL *ssl, X509 *leaf, const char **reason)
 		gw_audit_emit(&GW_AUDIT_EVENT(.event = "authz_deny",
 			.conn_id = c->id, .listener = lc->name,
 			.src = (struct sockaddr *)&c->src,
-			.dst = (struct sockaddr *)&c->dst, .via = (struct sockaddr *)&c->via, .id = c->ident,
+			.dst = (struct sockaddr *)&c->dst,
+			.via = (struct sockaddr *)&c->via, .id = c->ident,
 			.decision = "would_deny", .reason = "not_authorized"));
 		return true;
 	}
@@ -200,7 +202,8 @@ static void handshake_ok(struct gw_conn *c)
 	/* log.audit_failure: refuse: no byte flows without its conn_open line. */
 	if (gw_audit_emit(&GW_AUDIT_EVENT(.event = "conn_open", .conn_id = c->id,
 		.listener = lc->name, .src = (struct sockaddr *)&c->src,
-		.dst = (struct sockaddr *)&c->dst, .via = (struct sockaddr *)&c->via, .id = c->ident,
+		.dst = (struct sockaddr *)&c->dst,
+		.via = (struct sockaddr *)&c->via, .id = c->ident,
 		.tls_version = c->tls_version, .cipher = c->cipher, .group = c->group,
 		.rule = c->rule, .decision = c->would_deny ? "would_deny" : "allow",
 		.datapath = gw_conn_datapath(c))) && gw_audit_refusing()) {

@@ -215,7 +215,8 @@ static void tls_done(struct gw_conn *c)
 		return;
 	gw_audit_emit(&GW_AUDIT_EVENT(.event = "upstream_open", .conn_id = c->id,
 		.listener = c->lc->name, .src = (struct sockaddr *)&c->src,
-		.dst = (struct sockaddr *)&c->dst, .via = (struct sockaddr *)&c->via, .up = gw_conn_upstream(c),
+		.dst = (struct sockaddr *)&c->dst,
+		.via = (struct sockaddr *)&c->via, .up = gw_conn_upstream(c),
 		.datapath = gw_conn_datapath(c)));
 	forward(c, NULL, 0);
 }
