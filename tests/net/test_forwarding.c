@@ -351,15 +351,25 @@ TEST_F_TIMEOUT(fwd, slow_client_reader, 90)
 	struct gwt_backend_opts bo = { .send_bytes = 8 * MiB, .send_seed = 13,
 				       .fin_after_send = true };
 	unsigned char want[32], got[32], buf[16384];
-	uint64_t hwm0, hwm1, rx = 0;
+	uint64_t hwm0 = 0, hwm1, rx = 0;
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	int n;
 
 	ASSERT_NOT_NULL(md);
 	ASSERT_EQ(1, EVP_DigestInit_ex(md, EVP_sha256(), NULL));
 	ASSERT_EQ(0, fwd_start(self, variant, &bo));
-	hwm0 = gwt_proc_status_kib(self->gw.pid, "VmHWM:") * 1024;
+	/*
+	 * The baseline once the first MiB arrived: by then the worker has
+	 * made whatever it makes once (allocator arenas, OpenSSL's per-thread
+	 * state, the datapath's pipes or buffers). Taken right after the
+	 * handshake, the baseline wandered by up to 0.9 MiB between runs
+	 * while the peak at the end stayed on one plateau, and once, in a
+	 * loaded guest, the growth reached 2.8 MiB. What is left to grow now
+	 * is what the gateway holds of the 7 MiB still to come.
+	 */
 	while ((n = SSL_read(self->cl.ssl, buf, sizeof(buf))) > 0) {
+		if (rx < MiB && rx + (uint64_t)n >= MiB)
+			hwm0 = gwt_proc_status_kib(self->gw.pid, "VmHWM:") * 1024;
 		EVP_DigestUpdate(md, buf, n);
 		rx += n;
 		usleep(2000);
@@ -371,7 +381,7 @@ TEST_F_TIMEOUT(fwd, slow_client_reader, 90)
 	gwt_pattern_sha256(13, 8 * MiB, want);
 	ASSERT_MEMEQ(want, got, 32);
 	ASSERT_TRUE(self->cl.got_close_notify);
-	printf("# daemon peak RSS %llu KiB before, %llu KiB after 8 MiB to a slow reader\n",
+	printf("# daemon peak RSS %llu KiB after 1 MiB, %llu KiB after 8 MiB to a slow reader\n",
 	       (unsigned long long)hwm0 / 1024, (unsigned long long)hwm1 / 1024);
 	ASSERT_NE(0, hwm0);
 #ifndef __SANITIZE_ADDRESS__
