@@ -186,6 +186,14 @@ static bool resume_check(SSL *ssl, struct gw_tls_server *ts, X509 *leaf)
 	vr->leaf = leaf;
 	vr->chain = chain;
 	vr->how = GW_VERIFY_RESUMED;
+	/*
+	 * A client that resumes gets one new TLS 1.3 ticket for the one it
+	 * used, not two: a stateless ticket costs OpenSSL 3.0 an encode, a
+	 * decode (the client's certificate parsed again) and another encode,
+	 * and a cached one takes a slot. Its first ticket is there for the
+	 * connection it runs alongside.
+	 */
+	SSL_set_num_tickets(ssl, 1);
 	return true;
 }
 
