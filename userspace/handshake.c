@@ -27,6 +27,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "source.h"
+#include "tickets.h"
 #include "tls_reason.h"
 #include "upstream.h"
 
@@ -304,7 +305,9 @@ static void handshake_step(struct gw_conn *c)
 	}
 	ERR_clear_error();
 	gw_certpool_enter(gw_conn_certpool(c));
+	gw_tickets_enter(c->tls->tickets);
 	r = SSL_do_handshake(c->ssl);
+	gw_tickets_leave();
 	gw_certpool_leave();
 	if (r == 1) {
 		handshake_ok(c);

@@ -193,7 +193,7 @@ static bool is_peer(int tag, int cls)
  * so nothing is overwritten before it is copied). The new length, or 0
  * if der is not a SEQUENCE of elements.
  */
-static long strip_peer(unsigned char *der, long len)
+long gw_session_strip_peer(unsigned char *der, long len)
 {
 	const unsigned char *p = der, *body, *end, *q;
 	long blen, elen, kept = 0;
@@ -240,7 +240,7 @@ bool gw_sesscache_add(struct gw_sesscache *sc, SSL_SESSION *sess, X509 *leaf)
 		return false;
 	der = w = malloc((size_t)n);
 	if (der && i2d_SSL_SESSION(sess, &w) == n)
-		derlen = strip_peer(der, n);
+		derlen = gw_session_strip_peer(der, n);
 	if (derlen > 0 && derlen <= SC_MAX_DER)
 		e = malloc(sizeof(*e) + (size_t)derlen);
 	if (!e || !X509_up_ref(leaf)) {

@@ -4,6 +4,7 @@
  * ticket key callback's work.
  */
 #include <ctype.h>
+#include <dlfcn.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "sesscache.h"
 #include "tickets.h"
 #include "util.h"
 
@@ -187,4 +189,74 @@ int gw_tickets_crypt(const struct gw_tickets *tk, unsigned char name[16], unsign
 		  !EVP_DecryptInit_ex(cctx, tk->cipher, NULL, k->aes, iv))
 		return -1;
 	return !enc && k != &tk->key[0] ? 2 : 1;
+}
+
+/* ---- sessions decoded without their peer certificate ---- */
+
+/* The largest session decoded through the window; larger ones are OpenSSL's alone. */
+#define SESSION_MAX (1 << 20)
+
+static __thread bool stripping;
+
+void gw_tickets_enter(const struct gw_tickets *tk)
+{
+	stripping = tk != NULL;
+}
+
+void gw_tickets_leave(void)
+{
+	stripping = false;
+}
+
+typedef SSL_SESSION *(*d2i_session_fn)(SSL_SESSION **, const unsigned char **, long);
+
+/* libssl's own, found once (every thread finds the same one). */
+static d2i_session_fn openssl_d2i(void)
+{
+	static void *real;
+	void *r = __atomic_load_n(&real, __ATOMIC_ACQUIRE);
+
+	if (!r) {
+		r = dlsym(RTLD_NEXT, "d2i_SSL_SESSION");
+		__atomic_store_n(&real, r, __ATOMIC_RELEASE);
+	}
+	return (d2i_session_fn)r;
+}
+
+/*
+ * Replaces libssl's d2i_SSL_SESSION for the whole process (tickets.h).
+ * Outside the window, and for input this cannot strip, exactly OpenSSL's.
+ * In it: the same session without its peer, *in advanced past the whole
+ * input as OpenSSL would (tls_decrypt_ticket checks that nothing is left).
+ */
+SSL_SESSION *d2i_SSL_SESSION(SSL_SESSION **a, const unsigned char **in, long len)
+{
+	d2i_session_fn real = openssl_d2i();
+	const unsigned char *q;
+	unsigned char *copy;
+	SSL_SESSION *s;
+	long n;
+
+	if (!real)
+		return NULL;
+	if (!stripping || !in || !*in || len <= 0 || len > SESSION_MAX)
+		return real(a, in, len);
+	copy = malloc((size_t)len);
+	if (!copy)
+		return real(a, in, len);
+	memcpy(copy, *in, (size_t)len);
+	n = gw_session_strip_peer(copy, len);
+	if (!n) {
+		OPENSSL_cleanse(copy, (size_t)len);
+		free(copy);
+		return real(a, in, len);
+	}
+	q = copy;
+	s = real(a, &q, n);
+	if (s)
+		*in += len;
+	/* The session's master secret was in it. */
+	OPENSSL_cleanse(copy, (size_t)len);
+	free(copy);
+	return s;
 }

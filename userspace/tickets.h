@@ -17,6 +17,21 @@
  *
  * Tickets are AES-256-CBC with HMAC-SHA256 over OpenSSL's ticket format
  * (OpenSSL's own scheme, RFC 5077 4), with a fresh IV each.
+ *
+ * Without the client's certificate in the session. OpenSSL 3.0 builds a
+ * stateless ticket by encoding the session, decoding it again ("a fresh
+ * copy") and encoding that, and it decodes the session out of every
+ * ticket offered; each decode parses the client's certificate in full
+ * (about a quarter of a millisecond, the per-key decoder set-up), three
+ * times per resumption with two new tickets, two per full handshake.
+ * libssl makes both decodes through its PLT, so mtlsgw defines
+ * d2i_SSL_SESSION (as certpool.h does d2i_X509): while a server handshake
+ * with ticket keys runs on a thread (gw_tickets_enter .. leave), every
+ * session it decodes loses its peer certificate first, so the copy
+ * encoded into the ticket has none. The leaf goes into the ticket's
+ * application data instead (tls.c), and on resumption it is parsed from
+ * there through the worker's certificate pool: a client seen before is
+ * a lookup, not a parse. Every other decode is OpenSSL's own.
  */
 #ifndef GW_TICKETS_H
 #define GW_TICKETS_H
@@ -48,5 +63,9 @@ unsigned int gw_tickets_count(const struct gw_tickets *tk);
  */
 int gw_tickets_crypt(const struct gw_tickets *tk, unsigned char name[16], unsigned char *iv,
 		     EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc);
+
+/* The window described above, for this thread; tk NULL: none. Not nested. */
+void gw_tickets_enter(const struct gw_tickets *tk);
+void gw_tickets_leave(void);
 
 #endif

@@ -18,6 +18,7 @@
  * Every refusal records a stable reason token and ends in a TLS alert.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -253,6 +254,52 @@ static int ticket_key_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
 }
 
 /*
+ * Each stateless ticket carries the client's leaf in its application
+ * data, and the session in it goes without (tickets.h says why). No leaf:
+ * a ticket that will not resume.
+ */
+static int ticket_gen_cb(SSL *ssl, void *arg)
+{
+	struct gw_verify_result *vr = ssl_vr(ssl);
+	unsigned char *der = NULL;
+	int n;
+
+	(void)arg;
+	if (!vr || !vr->leaf || (n = i2d_X509(vr->leaf, &der)) <= 0)
+		return 1;
+	n = SSL_SESSION_set1_ticket_appdata(SSL_get0_session(ssl), der, (size_t)n);
+	OPENSSL_free(der);
+	return n == 1;
+}
+
+/*
+ * The client's leaf out of a ticket: its application data, parsed through
+ * the worker's certificate pool (a client seen before is a lookup); the
+ * session's peer for a ticket made before (OpenSSL's own form). A
+ * reference, or NULL.
+ */
+static X509 *ticket_leaf(const struct gw_tls_server *ts, SSL_SESSION *ss)
+{
+	const unsigned char *p;
+	void *data = NULL;
+	size_t len = 0;
+	X509 *x;
+
+	if (SSL_SESSION_get0_ticket_appdata(ss, &data, &len) != 1 || !data || !len ||
+	    len > LONG_MAX) {
+		x = SSL_SESSION_get0_peer(ss);
+		return x && X509_up_ref(x) ? x : NULL;
+	}
+	x = X509_new_ex(ts->libctx, NULL);
+	p = data;
+	if (!x || !d2i_X509(&x, &p, (long)len) || p != (const unsigned char *)data + len) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+/*
  * A stateless ticket decrypted into ss: its client resumes only if it
  * passes the checks in force now (CRLs, authorization), as a cached
  * session's does; otherwise a full handshake, and a new ticket.
@@ -260,12 +307,18 @@ static int ticket_key_cb(SSL *ssl, unsigned char *name, unsigned char *iv,
 static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *name,
 				       size_t name_len, SSL_TICKET_STATUS status, void *arg)
 {
+	X509 *leaf;
+	bool ok;
+
 	(void)name;
 	(void)name_len;
 	switch (status) {
 	case SSL_TICKET_SUCCESS:
 	case SSL_TICKET_SUCCESS_RENEW:
-		if (!resume_check(ssl, arg, SSL_SESSION_get0_peer(ss)))
+		leaf = ticket_leaf(arg, ss);
+		ok = resume_check(ssl, arg, leaf);
+		X509_free(leaf);
+		if (!ok)
 			return SSL_TICKET_RETURN_IGNORE_RENEW;
 		return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE :
 		       SSL_TICKET_RETURN_USE_RENEW;
@@ -433,6 +486,7 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 	ts = calloc(1, sizeof(*ts));
 	if (!ts)
 		return NULL;
+	ts->libctx = libctx;
 	ts->ctx = SSL_CTX_new_ex(libctx, NULL, TLS_server_method());
 	if (!ts->ctx)
 		goto out_nomem;
@@ -468,7 +522,7 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 		SSL_CTX_clear_options(ts->ctx, SSL_OP_NO_TICKET);
 		SSL_CTX_set_session_cache_mode(ts->ctx, SSL_SESS_CACHE_OFF);
 		if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ts->ctx, ticket_key_cb) != 1 ||
-		    SSL_CTX_set_session_ticket_cb(ts->ctx, NULL, ticket_dec_cb, ts) != 1)
+		    SSL_CTX_set_session_ticket_cb(ts->ctx, ticket_gen_cb, ticket_dec_cb, ts) != 1)
 			goto out_nomem;
 	} else {
 		SSL_CTX_set_options(ts->ctx, SSL_OP_NO_TICKET);

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 
 #include "harness.h"
@@ -78,12 +79,17 @@ FIXTURE_TEARDOWN(tk)
 	gwt_rmtree(self->dir);
 }
 
-/* A gateway whose tls has extra (NULL: no session_tickets) and authorize rules. */
+/*
+ * A gateway whose tls has extra (NULL: no session_tickets) and authorize
+ * rules. Two workers resuming each other's tickets: test_fleet.
+ */
 static int start_gw(FIXTURE_DATA(tk) *self, struct gwt_gw *g, const char *extra,
 		    const char *authorize)
 {
+	/* One worker: one certificate pool, so the tests can tell a lookup from a parse. */
 	struct gwt_gw_opts go = {
 		.upstream_port = self->be.port, .tls_extra = extra, .authorize = authorize,
+		.top_extra = "workers: 1\n",
 	};
 
 	if (gwt_gw_config(g, &go))
@@ -151,6 +157,22 @@ static int a_to_b(FIXTURE_DATA(tk) *self, const char *file_a, const char *file_b
 	return s ? offer(&self->b, s, version) : -2;
 }
 
+/* The ticket's length in s and the DER length of the PKI's client-ecdsa leaf. */
+static void ticket_and_leaf(SSL_SESSION *s, size_t *tick, int *leaf)
+{
+	const unsigned char *t = NULL;
+	char *pem = gwt_read_file(gwt_pki_path("client-ecdsa.crt"));
+	BIO *b = pem ? BIO_new_mem_buf(pem, -1) : NULL;
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+
+	*tick = 0;
+	SSL_SESSION_get0_ticket(s, &t, tick);
+	*leaf = x ? i2d_X509(x, NULL) : -1;
+	X509_free(x);
+	BIO_free(b);
+	free(pem);
+}
+
 static void across(HARNESS_CTX, FIXTURE_DATA(tk) *self, int version)
 {
 	SSL_SESSION *s;
@@ -158,9 +180,29 @@ static void across(HARNESS_CTX, FIXTURE_DATA(tk) *self, int version)
 	ASSERT_EQ(1, a_to_b(self, self->key1, self->key1, version));
 	ASSERT_EQ(1, gwt_metric_wait(&self->b,
 		"mtlsgw_verify_cache_total{listener=\"test\",path=\"resumed\"}", 1, 2000));
+	/*
+	 * The leaf came out of the ticket's application data, through B's
+	 * certificate pool (it saw the client in the warm-up): not parsed
+	 * again as OpenSSL's own session decoding would (tickets.h).
+	 */
+	ASSERT_LE(1, gwt_metric_value(&self->b,
+		"mtlsgw_client_certs_parsed_total{result=\"reused\"}"));
 	/* And back: B's ticket on A. */
 	s = ticket_from(&self->b, version);
 	ASSERT_NOT_NULL(s);
+	/*
+	 * The leaf is in the ticket once, in its application data: the
+	 * session in it goes without (784 bytes here with a 561-byte leaf;
+	 * 1,360 with OpenSSL's own session decoding, the leaf twice).
+	 */
+	{
+		size_t tick;
+		int leaf;
+
+		ticket_and_leaf(s, &tick, &leaf);
+		ASSERT_LT(0, leaf);
+		ASSERT_LT(tick, (size_t)leaf + 400);
+	}
 	ASSERT_EQ(1, offer(&self->a, s, version));
 }
 
