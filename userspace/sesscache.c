@@ -19,12 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <openssl/asn1.h>
 
 #include "sesscache.h"
+#include "tickets.h"
 
-/* The session's peer certificate in OpenSSL's SSL_SESSION_ASN1: [3] EXPLICIT. */
-#define SC_PEER_TAG 3
 /* Longer sessions (a long SNI name and ALPN protocol) are not kept. */
 #define SC_MAX_DER 2048
 /* The table's first size, at the first session. */
@@ -179,49 +177,6 @@ static bool grow(struct gw_sesscache *sc)
 		}
 	free(old);
 	return true;
-}
-
-/* Is this element of the session's SEQUENCE its peer certificate? */
-static bool is_peer(int tag, int cls)
-{
-	return cls == V_ASN1_CONTEXT_SPECIFIC && tag == SC_PEER_TAG;
-}
-
-/*
- * Remove the peer certificate from a session's DER, in place: the outer
- * SEQUENCE keeps every element but [3] (its header can only get shorter,
- * so nothing is overwritten before it is copied). The new length, or 0
- * if der is not a SEQUENCE of elements.
- */
-long gw_session_strip_peer(unsigned char *der, long len)
-{
-	const unsigned char *p = der, *body, *end, *q;
-	long blen, elen, kept = 0;
-	unsigned char *w = der;
-	int tag, cls;
-
-	if (ASN1_get_object(&p, &blen, &tag, &cls, len) != V_ASN1_CONSTRUCTED ||
-	    tag != V_ASN1_SEQUENCE || cls != V_ASN1_UNIVERSAL || p + blen != der + len)
-		return 0;
-	body = p;
-	end = p + blen;
-	for (q = p; q < end; q = p) {
-		if (ASN1_get_object(&p, &elen, &tag, &cls, end - q) & 0x80 || elen > end - p)
-			return 0;
-		p += elen;
-		if (!is_peer(tag, cls))
-			kept += p - q;
-	}
-	ASN1_put_object(&w, 1, kept, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
-	for (q = p = body; q < end; q = p) {
-		ASN1_get_object(&p, &elen, &tag, &cls, end - q);
-		p += elen;
-		if (!is_peer(tag, cls)) {
-			memmove(w, q, (size_t)(p - q));
-			w += p - q;
-		}
-	}
-	return w - der;
 }
 
 bool gw_sesscache_add(struct gw_sesscache *sc, SSL_SESSION *sess, X509 *leaf)

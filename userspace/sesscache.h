@@ -65,12 +65,6 @@ SSL_SESSION *gw_sesscache_find(struct gw_sesscache *sc, const unsigned char *id,
 /* Forget the session with this ID, if there is one. */
 void gw_sesscache_remove(struct gw_sesscache *sc, const unsigned char *id, unsigned int len);
 
-/*
- * Remove the peer certificate from a session's DER (i2d_SSL_SESSION), in
- * place. The new length, or 0 if der is not a session's SEQUENCE.
- */
-long gw_session_strip_peer(unsigned char *der, long len);
-
 /* Sessions held now. */
 unsigned int gw_sesscache_count(struct gw_sesscache *sc);
 

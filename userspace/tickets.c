@@ -8,12 +8,13 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/asn1.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 
-#include "sesscache.h"
 #include "tickets.h"
 #include "util.h"
 
@@ -192,6 +193,53 @@ int gw_tickets_crypt(const struct gw_tickets *tk, unsigned char name[16], unsign
 }
 
 /* ---- sessions decoded without their peer certificate ---- */
+
+/* The session's peer certificate in OpenSSL's SSL_SESSION_ASN1: [3] EXPLICIT. */
+#define SESSION_PEER_TAG 3
+
+/* Is this element of the session's SEQUENCE its peer certificate? */
+static bool is_peer(int tag, int cls)
+{
+	return cls == V_ASN1_CONTEXT_SPECIFIC && tag == SESSION_PEER_TAG;
+}
+
+/*
+ * Remove the peer certificate from a session's DER, in place: the outer
+ * SEQUENCE keeps every element but [3] (its header can only get shorter,
+ * so nothing is overwritten before it is copied). The new length, or 0
+ * if der is not a SEQUENCE of elements.
+ */
+long gw_session_strip_peer(unsigned char *der, long len)
+{
+	const unsigned char *p = der, *body, *end, *q;
+	long blen, elen, kept = 0;
+	unsigned char *w = der;
+	int tag, cls;
+
+	if (ASN1_get_object(&p, &blen, &tag, &cls, len) != V_ASN1_CONSTRUCTED ||
+	    tag != V_ASN1_SEQUENCE || cls != V_ASN1_UNIVERSAL || p + blen != der + len)
+		return 0;
+	body = p;
+	end = p + blen;
+	for (q = p; q < end; q = p) {
+		if (ASN1_get_object(&p, &elen, &tag, &cls, end - q) & 0x80 || elen > end - p)
+			return 0;
+		p += elen;
+		if (!is_peer(tag, cls))
+			kept += p - q;
+	}
+	ASN1_put_object(&w, 1, kept, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+	for (q = p = body; q < end; q = p) {
+		ASN1_get_object(&p, &elen, &tag, &cls, end - q);
+		p += elen;
+		if (!is_peer(tag, cls)) {
+			memmove(w, q, (size_t)(p - q));
+			w += p - q;
+		}
+	}
+	return w - der;
+}
+
 
 /* The largest session decoded through the window; larger ones are OpenSSL's alone. */
 #define SESSION_MAX (1 << 20)

@@ -64,6 +64,13 @@ unsigned int gw_tickets_count(const struct gw_tickets *tk);
 int gw_tickets_crypt(const struct gw_tickets *tk, unsigned char name[16], unsigned char *iv,
 		     EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc);
 
+/*
+ * Remove the peer certificate from a session's DER (i2d_SSL_SESSION), in
+ * place: the session cache keeps sessions so too (sesscache.h). The new
+ * length, or 0 if der is not a session's SEQUENCE.
+ */
+long gw_session_strip_peer(unsigned char *der, long len);
+
 /* The window described above, for this thread; tk NULL: none. Not nested. */
 void gw_tickets_enter(const struct gw_tickets *tk);
 void gw_tickets_leave(void);
