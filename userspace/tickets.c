@@ -257,50 +257,69 @@ void gw_tickets_leave(void)
 }
 
 typedef SSL_SESSION *(*d2i_session_fn)(SSL_SESSION **, const unsigned char **, long);
+typedef SSL_SESSION *(*d2i_session_ex_fn)(SSL_SESSION **, const unsigned char **, long,
+					  OSSL_LIB_CTX *, const char *);
 
-/* libssl's own, found once (every thread finds the same one). */
-static d2i_session_fn openssl_d2i(void)
+/* libssl's own, found once (every thread finds the same). */
+static void *openssl_fn(void **cache, const char *name)
 {
-	static void *real;
-	void *r = __atomic_load_n(&real, __ATOMIC_ACQUIRE);
+	void *r = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
 
 	if (!r) {
-		r = dlsym(RTLD_NEXT, "d2i_SSL_SESSION");
-		__atomic_store_n(&real, r, __ATOMIC_RELEASE);
+		r = dlsym(RTLD_NEXT, name);
+		__atomic_store_n(cache, r, __ATOMIC_RELEASE);
 	}
-	return (d2i_session_fn)r;
+	return r;
+}
+
+/* One call of either decoder, as libssl made it. */
+struct d2i_call {
+	SSL_SESSION **a;
+	bool ex;			/* d2i_SSL_SESSION_ex (OpenSSL 3.2+) */
+	OSSL_LIB_CTX *libctx;
+	const char *propq;
+};
+
+static SSL_SESSION *openssl_decode(const struct d2i_call *c, const unsigned char **in, long len)
+{
+	static void *plain, *ex;
+	void *fn = openssl_fn(c->ex ? &ex : &plain,
+			      c->ex ? "d2i_SSL_SESSION_ex" : "d2i_SSL_SESSION");
+
+	if (!fn)
+		return NULL;
+	if (c->ex)
+		return ((d2i_session_ex_fn)fn)(c->a, in, len, c->libctx, c->propq);
+	return ((d2i_session_fn)fn)(c->a, in, len);
 }
 
 /*
- * Replaces libssl's d2i_SSL_SESSION for the whole process (tickets.h).
- * Outside the window, and for input this cannot strip, exactly OpenSSL's.
- * In it: the same session without its peer, *in advanced past the whole
- * input as OpenSSL would (tls_decrypt_ticket checks that nothing is left).
+ * Outside the window, and for input this cannot strip, exactly OpenSSL's
+ * decode. In it: the same session without its peer, *in advanced past
+ * the whole input as OpenSSL would (tls_decrypt_ticket checks that
+ * nothing is left).
  */
-SSL_SESSION *d2i_SSL_SESSION(SSL_SESSION **a, const unsigned char **in, long len)
+static SSL_SESSION *decode(const struct d2i_call *c, const unsigned char **in, long len)
 {
-	d2i_session_fn real = openssl_d2i();
 	const unsigned char *q;
 	unsigned char *copy;
 	SSL_SESSION *s;
 	long n;
 
-	if (!real)
-		return NULL;
 	if (!stripping || !in || !*in || len <= 0 || len > SESSION_MAX)
-		return real(a, in, len);
+		return openssl_decode(c, in, len);
 	copy = malloc((size_t)len);
 	if (!copy)
-		return real(a, in, len);
+		return openssl_decode(c, in, len);
 	memcpy(copy, *in, (size_t)len);
 	n = gw_session_strip_peer(copy, len);
 	if (!n) {
 		OPENSSL_cleanse(copy, (size_t)len);
 		free(copy);
-		return real(a, in, len);
+		return openssl_decode(c, in, len);
 	}
 	q = copy;
-	s = real(a, &q, n);
+	s = openssl_decode(c, &q, n);
 	if (s)
 		*in += len;
 	/* The session's master secret was in it. */
@@ -308,3 +327,22 @@ SSL_SESSION *d2i_SSL_SESSION(SSL_SESSION **a, const unsigned char **in, long len
 	free(copy);
 	return s;
 }
+
+/* Replace libssl's decoders for the whole process (tickets.h). */
+SSL_SESSION *d2i_SSL_SESSION(SSL_SESSION **a, const unsigned char **in, long len)
+{
+	const struct d2i_call c = { .a = a };
+
+	return decode(&c, in, len);
+}
+
+#if OPENSSL_VERSION_NUMBER >= 0x30200000L
+/* OpenSSL 3.2 and later (Debian 13) decode tickets with this one. */
+SSL_SESSION *d2i_SSL_SESSION_ex(SSL_SESSION **a, const unsigned char **in, long len,
+				OSSL_LIB_CTX *libctx, const char *propq)
+{
+	const struct d2i_call c = { .a = a, .ex = true, .libctx = libctx, .propq = propq };
+
+	return decode(&c, in, len);
+}
+#endif

@@ -25,7 +25,8 @@
  * (about a quarter of a millisecond, the per-key decoder set-up), three
  * times per resumption with two new tickets, two per full handshake.
  * libssl makes both decodes through its PLT, so mtlsgw defines
- * d2i_SSL_SESSION (as certpool.h does d2i_X509): while a server handshake
+ * d2i_SSL_SESSION and (OpenSSL 3.2+, Debian 13) d2i_SSL_SESSION_ex, as
+ * certpool.h does d2i_X509: while a server handshake
  * with ticket keys runs on a thread (gw_tickets_enter .. leave), every
  * session it decodes loses its peer certificate first, so the copy
  * encoded into the ticket has none. The leaf goes into the ticket's
