@@ -4,13 +4,12 @@
  * contexts of every worker (the way nginx's shared ssl_session_cache and
  * HAProxy's tune.ssl.cachesize are shared by their workers).
  *
- * Why stateful sessions and not stateless tickets: OpenSSL 3.0 builds
- * each stateless ticket by encoding the session, decoding it again and
- * re-encoding it, and the decode parses the client's certificate once
- * more (with the per-key decoder set-up that dominates a handshake's
- * CPU): two tickets per connection cost about a fifth of a full mTLS
- * handshake (docs/performance.md). A stateful TLS 1.3 ticket is the
- * session's ID, and the session stays here: its DER encoding without the
+ * This is the default. Stateless tickets need keys an operator shares and rotates
+ * across a fleet (tls.session_tickets.key_file, tickets.h), and a key of
+ * one process's own would buy nothing over this cache. OpenSSL 3.0's own
+ * stateless tickets parse the client's certificate again for each ticket
+ * (tickets.h says how mtlsgw's avoid that). A stateful TLS 1.3 ticket is
+ * the session's ID, and the session stays here: its DER encoding without the
  * client certificate (about 200 bytes instead of OpenSSL's 1.2 KiB
  * session object), and the client's leaf, parsed, by reference (the
  * worker's certificate pool shares it with every connection of that

@@ -240,7 +240,6 @@ long gw_session_strip_peer(unsigned char *der, long len)
 	return w - der;
 }
 
-
 /* The largest session decoded through the window; larger ones are OpenSSL's alone. */
 #define SESSION_MAX (1 << 20)
 

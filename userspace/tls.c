@@ -274,9 +274,9 @@ static int ticket_gen_cb(SSL *ssl, void *arg)
 
 /*
  * The client's leaf out of a ticket: its application data, parsed through
- * the worker's certificate pool (a client seen before is a lookup); the
- * session's peer for a ticket made before (OpenSSL's own form). A
- * reference, or NULL.
+ * the worker's certificate pool (a client seen before is a lookup). The
+ * session itself never has one here: it was decoded without (tickets.h).
+ * A reference, or NULL.
  */
 static X509 *ticket_leaf(const struct gw_tls_server *ts, SSL_SESSION *ss)
 {
@@ -286,10 +286,8 @@ static X509 *ticket_leaf(const struct gw_tls_server *ts, SSL_SESSION *ss)
 	X509 *x;
 
 	if (SSL_SESSION_get0_ticket_appdata(ss, &data, &len) != 1 || !data || !len ||
-	    len > LONG_MAX) {
-		x = SSL_SESSION_get0_peer(ss);
-		return x && X509_up_ref(x) ? x : NULL;
-	}
+	    len > LONG_MAX)
+		return NULL;
 	x = X509_new_ex(ts->libctx, NULL);
 	p = data;
 	if (!x || !d2i_X509(&x, &p, (long)len) || p != (const unsigned char *)data + len) {
@@ -458,8 +456,7 @@ void gw_tls_server_share_caches(struct gw_tls_server *ts, struct gw_tls_server *
 {
 	gw_vcache_free(ts->vcache);
 	ts->vcache = gw_vcache_get(first->vcache);
-	gw_sesscache_free(ts->sessions);
-	ts->sessions = gw_sesscache_get(first->sessions);
+	gw_tls_server_adopt_sessions(ts, first);
 	if (ts->upstream && first->upstream)
 		gw_tls_client_share(ts->upstream, first->upstream);
 }
@@ -507,7 +504,7 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 #endif
 	/*
 	 * Resumption from a server-side session cache shared by the workers
-	 * (sesscache.h says why not stateless tickets): in TLS 1.3 two
+	 * (sesscache.h): in TLS 1.3 two
 	 * tickets per connection, as OpenSSL, nginx and HAProxy send (a
 	 * client running connections in parallel uses each once), each the
 	 * ID of a cached session; in TLS 1.2 the session ID. With a ticket

@@ -1328,9 +1328,9 @@ int gwt_connect_from(const char *src, int port)
 
 	if (fd < 0)
 		return -1;
-	inet_pton(AF_INET, src, &s.sin_addr);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (bind(fd, (struct sockaddr *)&s, sizeof(s)) ||
+	if ((src && (inet_pton(AF_INET, src, &s.sin_addr) != 1 ||
+		     bind(fd, (struct sockaddr *)&s, sizeof(s)))) ||
 	    connect(fd, (struct sockaddr *)&d, sizeof(d))) {
 		close(fd);
 		return -1;
@@ -1425,20 +1425,7 @@ size_t gwt_proxy_v2_header(unsigned char *buf, const char *src, int sport, const
 
 int gwt_raw_connect(int port)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-				  .sin_port = htons(port) };
-	struct timeval tv = { .tv_sec = 10 };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return gwt_connect_from(NULL, port);
 }
 
 int gwt_env_start(struct gwt_backend *be, struct gwt_gw *gw, struct gwt_gw_opts *go,

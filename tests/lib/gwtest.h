@@ -320,7 +320,10 @@ size_t gwt_proxy_v2_header(unsigned char *buf, const char *src, int sport, const
 pid_t gwt_haproxy_start(const char *dir, int fe_port, const int *ports, unsigned int n);
 int gwt_haproxy_stop(pid_t pid);
 
-/* A TCP connection from src (any 127/8 address on loopback) to 127.0.0.1:port; fd or -1. */
+/*
+ * A TCP connection from src (any 127/8 address on loopback; NULL: the
+ * kernel's choice) to 127.0.0.1:port, with a 10 s receive timeout; fd or -1.
+ */
 int gwt_connect_from(const char *src, int port);
 
 /* Plain TCP connection to 127.0.0.1:port with a 10 s receive timeout. */
