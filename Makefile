@@ -142,15 +142,15 @@ $(O)/tests/%: $(O)/tests/soak/%.o $(TESTLIB_OBJS) $(LIB)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # Packages: build (compiler, OpenSSL, libcyaml), tests and demo (openssl CLI,
-# iproute2, socat and haproxy as third-party peers: a backend, a balancer
-# in front), later issues (libbpf, bpftool, clang, libmnl, qemu, busybox),
+# iproute2, socat, haproxy and ipvsadm as third-party peers: a backend,
+# balancers in front), later issues (libbpf, bpftool, clang, libmnl, qemu, busybox),
 # libFuzzer and clang's sanitizer runtimes for "make fuzz" (libclang-rt-dev:
 # only a Recommends of clang, which --no-install-recommends leaves out).
 DEB_PKGS := build-essential pkg-config clang llvm libssl-dev openssl \
 	    libcyaml-dev libyaml-dev libbpf-dev libelf-dev zlib1g-dev bpftool libmnl-dev \
 	    libsystemd-dev libcap-ng-dev iproute2 python3 python3-prometheus-client procps \
 	    qemu-system-x86 busybox-static kmod xz-utils zstd cpio debian-archive-keyring \
-	    libclang-rt-dev socat haproxy
+	    libclang-rt-dev socat haproxy ipvsadm
 deps:
 	$(Q)tools/install-deps $(DEB_PKGS)
 
@@ -178,16 +178,26 @@ VM_BINS := $(VMT_BINS) $(VM_NET_BINS)
 # kernel runs for "datapath: userspace" (GWT_DATAPATH), 16 MiB each way
 # there (64 MiB on the host): NAME+userspace@KERNEL.
 VM_TIER_WRAPPERS := $(foreach k,$(VM_KERNELS),$(O)/vm/tests/test_forwarding+userspace@$(k))
+# The fleet test's IPVS variant needs ip_vs, which the host kernel lacks:
+# in one guest (the balancer is what it tests, not the kernel), with
+# ipvsadm and iproute2's ip shipped into it.
+VM_IPVS_WRAPPERS := $(O)/vm/tests/test_fleet+ipvs@trixie
 VM_WRAPPERS := $(foreach k,$(VM_KERNELS),$(patsubst $(O)/tests/%,$(O)/vm/tests/%@$(k),$(VM_BINS))) \
-	       $(VM_TIER_WRAPPERS)
+	       $(VM_TIER_WRAPPERS) $(VM_IPVS_WRAPPERS)
 
+# NAME+FLAVOUR@KERNEL: FLAVOUR's environment and arguments for run-test.
+vm_env_userspace := GWT_DATAPATH=userspace GWT_BULK_MIB=$${GWT_BULK_MIB:-16} 
+vm_env_ipvs := VM_MODULES='veth ip_vs ip_vs_rr' VM_FILES='/usr/sbin/ipvsadm /usr/sbin/ip' 
+vm_args_ipvs := -r 'fl.ipvs.*'
 vm_name = $(firstword $(subst @, ,$(1)))
-$(O)/vm/tests/%: $(VM_BINS)
+vm_flavour = $(word 2,$(subst +, ,$(call vm_name,$(1))))
+$(O)/vm/tests/%: $(VM_BINS) $(O)/tests/test_fleet
 	@mkdir -p $(@D)
-	$(Q)printf '#!/bin/sh\n%sexec %s/vm-images/run-test %s %s\n' \
-		"$(if $(findstring +userspace,$*),GWT_DATAPATH=userspace GWT_BULK_MIB=$${GWT_BULK_MIB:-16} )" \
+	$(Q)printf '#!/bin/sh\n%sexec %s/vm-images/run-test %s %s %s\n' \
+		"$(vm_env_$(call vm_flavour,$*))" \
 		"$(CURDIR)" "$(lastword $(subst @, ,$*))" \
-		"$(O)/tests/$(firstword $(subst +, ,$(call vm_name,$*)))" > $@
+		"$(O)/tests/$(firstword $(subst +, ,$(call vm_name,$*)))" \
+		"$(vm_args_$(call vm_flavour,$*))" > $@
 	$(Q)chmod +x $@
 
 vm-fetch:

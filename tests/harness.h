@@ -29,7 +29,8 @@
  *    the expressions, the expected and the seen value;
  *  - output is TAP ("ok N name", "not ok N name", "ok N name # SKIP why")
  *    closed by one line "N passed, N failed, N skipped"; exit 0 only when
- *    nothing failed. "-l" lists the tests, "-r NAME" runs one (repeatable).
+ *    nothing failed. "-l" lists the tests, "-r NAME" runs the ones NAME
+ *    matches, a shell pattern ("fl.ipvs.*"; repeatable).
  *
  * Helper functions that assert take the context as their first parameter:
  * declare them with HARNESS_CTX ("struct harness_ctx *_ctx") and call them
@@ -40,6 +41,7 @@
 #define MTLSGW_HARNESS_H
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -596,7 +598,7 @@ static int harness_main(int argc, char **argv)
 		case 'h':
 		default:
 			fprintf(opt == 'h' ? stdout : stderr,
-				"Usage: %s [-l] [-r fixture.variant.test]...\n", argv[0]);
+				"Usage: %s [-l] [-r fixture.variant.test|PATTERN]...\n", argv[0]);
 			return opt == 'h' ? 0 : 2;
 		}
 	}
@@ -606,7 +608,7 @@ static int harness_main(int argc, char **argv)
 		bool sel = !n_only;
 
 		for (k = 0; k < n_only && !sel; k++)
-			sel = !strcmp(only[k], all[i].name);
+			sel = !fnmatch(only[k], all[i].name, 0);
 		if (!sel) {
 			all[i].t = NULL;
 			continue;
