@@ -647,8 +647,11 @@ static void free_listener(struct gw_cfg_listener *l)
 	free(l->allow_sources);
 	free(l->proxy_from);
 	free(l->steer);
-	free(l->tls.cert);
-	free(l->tls.key);
+	for (i = 0; l->tls.certs && i < l->tls.n_certs; i++) {
+		free(l->tls.certs[i].cert);
+		free(l->tls.certs[i].key);
+	}
+	free(l->tls.certs);
 	free(l->tls.client_ca);
 	free(l->tls.groups);
 	free(l->tls.ticket_key_file);

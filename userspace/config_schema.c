@@ -55,9 +55,22 @@ static const cyaml_schema_field_t session_tickets_fields[] = {
 	CYAML_FIELD_END
 };
 
+static const cyaml_schema_field_t keypair_fields[] = {
+	STR_REQ("cert", struct gw_raw_keypair, cert),
+	STR_REQ("key", struct gw_raw_keypair, key),
+	CYAML_FIELD_END
+};
+
+static const cyaml_schema_value_t keypair_value = {
+	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct gw_raw_keypair, keypair_fields),
+};
+
+/* cert + key, or certs: config_tls.c says which is missing. */
 static const cyaml_schema_field_t tls_fields[] = {
-	STR_REQ("cert", struct gw_raw_tls, cert),
-	STR_REQ("key", struct gw_raw_tls, key),
+	STR_OPT("cert", struct gw_raw_tls, cert),
+	STR_OPT("key", struct gw_raw_tls, key),
+	CYAML_FIELD_SEQUENCE("certs", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct gw_raw_tls,
+			     certs, &keypair_value, 0, CYAML_UNLIMITED),
 	STR_REQ("client_ca", struct gw_raw_tls, client_ca),
 	CYAML_FIELD_IGNORE("crl", CYAML_FLAG_OPTIONAL),
 	STR_OPT("crl_check", struct gw_raw_tls, crl_check),

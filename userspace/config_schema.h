@@ -35,9 +35,16 @@ struct gw_raw_session_tickets {
 	char *key_file, *cache_size, *lifetime;
 };
 
+/* One of tls.certs: a chain and its key. */
+struct gw_raw_keypair {
+	char *cert, *key;
+};
+
 /* tls.crl is not here: the schema skips it, validation reads the walk. */
 struct gw_raw_tls {
 	char *cert, *key, *client_ca;
+	struct gw_raw_keypair *certs;
+	unsigned int certs_count;
 	char *crl_check, *verify_depth, *min_version, *handshake_timeout;
 	char **groups;
 	unsigned int groups_count;

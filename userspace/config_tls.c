@@ -32,16 +32,71 @@ static void vsession_tickets(struct gw_cv_ctx *v, const char *sp,
 	out->pos_ticket_key.line = gw_lm_line(v->lm, gw_kp(sp, "key_file").s);
 }
 
+/* One keypair: key paths under tp named "cert"/"key" or "certs[i].cert"/"…key". */
+static void vkeypair(struct gw_cv_ctx *v, const char *tp, const char *prefix,
+		     const char *cert, const char *key, struct gw_cfg_keypair *out)
+{
+	gw_snprintf(out->key_cert, sizeof(out->key_cert), "%scert", prefix);
+	gw_snprintf(out->key_key, sizeof(out->key_key), "%skey", prefix);
+	out->cert = gw_cv_file(v, gw_kp(tp, out->key_cert).s, cert, false);
+	out->key = gw_cv_file(v, gw_kp(tp, out->key_key).s, key, true);
+	out->pos_cert.line = gw_lm_line(v->lm, gw_kp(tp, out->key_cert).s);
+	out->pos_key.line = gw_lm_line(v->lm, gw_kp(tp, out->key_key).s);
+}
+
+/*
+ * tls.cert + tls.key, or tls.certs: one of the two forms, complete. Which
+ * key type each certificate is, and that no two share one, is known only
+ * once the files are read (tls.c).
+ */
+static void vcerts(struct gw_cv_ctx *v, const char *tp, const struct gw_raw_tls *t,
+		   struct gw_cfg_tls *out)
+{
+	unsigned int i;
+	char prefix[16];
+
+	if (t->certs && (t->cert || t->key)) {
+		gw_cv_err(v, gw_kp(tp, "certs").s,
+			  "set either cert and key or certs, not both (certs: [{cert, key}, ...] takes one chain per key type)");
+		return;
+	}
+	if (!t->certs) {
+		if (!t->cert || !t->key) {
+			gw_cv_err(v, gw_kp(tp, t->cert ? "key" : "cert").s,
+				  "required key is missing%s", t->cert || t->key ? "" :
+				  " (or certs: [{cert, key}, ...])");
+			return;
+		}
+		out->certs = gw_cv_calloc(v, 1, sizeof(*out->certs));
+		if (!out->certs)
+			return;
+		out->n_certs = 1;
+		vkeypair(v, tp, "", t->cert, t->key, &out->certs[0]);
+		return;
+	}
+	if (!t->certs_count || t->certs_count > GW_CFG_MAX_CERTS) {
+		gw_cv_err(v, gw_kp(tp, "certs").s,
+			  "%u entries: from 1 to %d, one per key type (RSA, RSA-PSS, ECDSA, Ed25519, Ed448)",
+			  t->certs_count, GW_CFG_MAX_CERTS);
+		return;
+	}
+	out->certs = gw_cv_calloc(v, t->certs_count, sizeof(*out->certs));
+	if (!out->certs)
+		return;
+	out->n_certs = t->certs_count;
+	for (i = 0; i < t->certs_count; i++) {
+		gw_snprintf(prefix, sizeof(prefix), "certs[%u].", i);
+		vkeypair(v, tp, prefix, t->certs[i].cert, t->certs[i].key, &out->certs[i]);
+	}
+}
+
 void gw_cfg_vtls(struct gw_cv_ctx *v, const char *tp, const struct gw_raw_tls *t,
 		 struct gw_cfg_tls *out)
 {
 	int x;
 
-	out->cert = gw_cv_file(v, gw_kp(tp, "cert").s, t->cert, false);
-	out->key = gw_cv_file(v, gw_kp(tp, "key").s, t->key, true);
+	vcerts(v, tp, t, out);
 	out->client_ca = gw_cv_file(v, gw_kp(tp, "client_ca").s, t->client_ca, false);
-	out->pos_cert.line = gw_lm_line(v->lm, gw_kp(tp, "cert").s);
-	out->pos_key.line = gw_lm_line(v->lm, gw_kp(tp, "key").s);
 	out->pos_client_ca.line = gw_lm_line(v->lm, gw_kp(tp, "client_ca").s);
 	gw_cv_files(v, gw_kp(tp, "crl").s, &out->crl, &out->n_crl, &out->pos_crl.line);
 

@@ -33,9 +33,27 @@ struct gw_cfg_pos {
  */
 #define GW_CFG_SESSION_CACHE 20000
 
+/*
+ * Server certificates a listener may hold: OpenSSL keeps one per key type
+ * (RSA, RSA-PSS, ECDSA, Ed25519, Ed448), so more could never be served.
+ */
+#define GW_CFG_MAX_CERTS 5
+
+/* One server certificate: leaf + intermediates (PEM) and its PEM key. */
+struct gw_cfg_keypair {
+	char *cert;
+	char *key;
+	struct gw_cfg_pos pos_cert, pos_key;
+	char key_cert[24], key_key[24];	/* their keys' names: "cert", "certs[1].key" */
+};
+
 struct gw_cfg_tls {
-	char *cert;			/* leaf + intermediates, PEM */
-	char *key;			/* PEM private key */
+	/*
+	 * tls.cert + tls.key (certs[0]) or tls.certs; OpenSSL picks one per
+	 * handshake from the client's signature algorithms.
+	 */
+	struct gw_cfg_keypair *certs;
+	unsigned int n_certs;
 	char *client_ca;		/* PEM, one or more trust anchors */
 	char **crl;			/* PEM or DER CRL files */
 	unsigned int n_crl;
@@ -48,7 +66,7 @@ struct gw_cfg_tls {
 	char *ticket_key_file;		/* NULL = sessions in the local cache */
 	unsigned int session_cache_size;
 	uint64_t session_lifetime_ms;
-	struct gw_cfg_pos pos_cert, pos_key, pos_client_ca, pos_crl, pos_ticket_key;
+	struct gw_cfg_pos pos_client_ca, pos_crl, pos_ticket_key;
 };
 
 /*

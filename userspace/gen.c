@@ -200,7 +200,9 @@ void gw_gen_check_expiry(struct gw_gen *gen)
 	unsigned int i;
 
 	for (i = 0; i < cfg->n_listeners; i++) {
-		time_t na = gw_gen_tls(gen, 0, i)->server_not_after;
+		const struct gw_tls_server *ts = gw_gen_tls(gen, 0, i);
+		const char *cert = cfg->listeners[i].tls.certs[ts->server_soonest].cert;
+		time_t na = ts->server_not_after;
 		unsigned char *warned = &gen->expiry_warned[i];
 		long hours = (long)((na - now) / 3600);
 
@@ -209,12 +211,11 @@ void gw_gen_check_expiry(struct gw_gen *gen)
 		if (na - now <= 24 * 3600 && !(*warned & 2)) {
 			*warned |= 3;
 			pr_warn("listener \"%s\": server certificate \"%s\" expires in %ld h%s",
-				cfg->listeners[i].name, cfg->listeners[i].tls.cert,
-				hours, na <= now ? " (already expired)" : "; rotate it now");
+				cfg->listeners[i].name, cert, hours, na <= now ? " (already expired)" : "; rotate it now");
 		} else if (na - now <= 72 * 3600 && !(*warned & 1)) {
 			*warned |= 1;
 			pr_warn("listener \"%s\": server certificate \"%s\" expires in %ld h",
-				cfg->listeners[i].name, cfg->listeners[i].tls.cert, hours);
+				cfg->listeners[i].name, cert, hours);
 		}
 	}
 }

@@ -399,19 +399,6 @@ int gw_tls_revoked(const struct gw_tls_server *ts, const struct gw_certrefs *ref
 	return gw_certrefs_revoked(SSL_CTX_get_cert_store(ts->ctx), refs);
 }
 
-/*
- * The chain and key, parsed once per build (tls_files.h) and used here by
- * reference.
- */
-static int load_chain_and_key(struct gw_tls_server *ts, const struct gw_cfg_tls *t,
-			      const struct gw_tls_where *w)
-{
-	const struct gw_tls_keyfile cert = { t->cert, t->pos_cert, "cert" };
-	const struct gw_tls_keyfile key = { t->key, t->pos_key, "key" };
-
-	return gw_tls_load_chain_key(w, ts->ctx, &cert, &key, "server", &ts->server_not_after);
-}
-
 static int setup_verify(struct gw_tls_server *ts, const struct gw_cfg_tls *t,
 			const struct gw_tls_where *w)
 {
@@ -537,7 +524,7 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 	/* TLS 1.3 traffic secrets for a kTLS handoff (ktls.c). */
 	gw_ktls_enable_keylog(ts->ctx);
 
-	err = load_chain_and_key(ts, t, &w);
+	err = gw_tls_load_server_certs(&w, ts->ctx, t, &ts->server_not_after, &ts->server_soonest);
 	err = setup_verify(ts, t, &w) ?: err;
 	if (t->ticket_key_file) {
 		const struct gw_tls_keyfile tk = {

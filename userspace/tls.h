@@ -52,7 +52,8 @@ int gw_tls_cert_msg_count(const unsigned char *msg, size_t len, bool tls13);
 struct gw_tls_server {
 	SSL_CTX *ctx;
 	OSSL_LIB_CTX *libctx;		/* ctx's, NULL = the default */
-	time_t server_not_after;
+	time_t server_not_after;	/* the earliest of its server certificates */
+	unsigned int server_soonest;	/* that one's index in tls.certs */
 	time_t ca_not_after;		/* earliest trust anchor expiry */
 	struct gw_tls_crl_info *crls;	/* one per tls.crl file */
 	unsigned int n_crls;

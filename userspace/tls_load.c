@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -121,6 +122,64 @@ int gw_tls_load_chain_key(const struct gw_tls_where *w, SSL_CTX *ctx,
 	if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
 		gw_tls_fmt_time(*not_after, when, sizeof(when));
 		problem(w, w->warn, cert, "%s certificate expired at %s", what, when);
+	}
+	return 0;
+}
+
+/* The slot OpenSSL keeps leaf's certificate in: one per key type. */
+static const char *key_type(X509 *leaf)
+{
+	EVP_PKEY *pk = X509_get0_pubkey(leaf);
+
+	if (!pk)
+		return "unknown";
+	switch (EVP_PKEY_get_base_id(pk)) {
+	case EVP_PKEY_RSA:
+		return "RSA";
+	case EVP_PKEY_RSA_PSS:
+		return "RSA-PSS";
+	case EVP_PKEY_EC:
+		return "ECDSA";
+	case EVP_PKEY_ED25519:
+		return "Ed25519";
+	case EVP_PKEY_ED448:
+		return "Ed448";
+	default:
+		return OBJ_nid2sn(EVP_PKEY_get_base_id(pk));
+	}
+}
+
+int gw_tls_load_server_certs(const struct gw_tls_where *w, SSL_CTX *ctx,
+			     const struct gw_cfg_tls *t, time_t *not_after, unsigned int *soonest)
+{
+	const char *types[GW_CFG_MAX_CERTS] = { NULL };
+	unsigned int i, j;
+	int err;
+
+	*not_after = 0;
+	*soonest = 0;
+	for (i = 0; i < t->n_certs && i < GW_CFG_MAX_CERTS; i++) {
+		const struct gw_cfg_keypair *kp = &t->certs[i];
+		const struct gw_tls_keyfile cert = { kp->cert, kp->pos_cert, kp->key_cert };
+		const struct gw_tls_keyfile key = { kp->key, kp->pos_key, kp->key_key };
+		time_t na;
+
+		err = gw_tls_load_chain_key(w, ctx, &cert, &key, "server", &na);
+		if (err)
+			return err;
+		/* The leaf just set is the current one of its slot. */
+		types[i] = key_type(SSL_CTX_get0_certificate(ctx));
+		for (j = 0; j < i; j++)
+			if (!strcmp(types[i], types[j])) {
+				problem(w, w->diag, &cert,
+					"a second %s certificate: %s (\"%s\") is one already, and OpenSSL serves one per key type; to rotate, replace that file",
+					types[i], t->certs[j].key_cert, t->certs[j].cert);
+				return -EINVAL;
+			}
+		if (!i || na < *not_after) {
+			*not_after = na;
+			*soonest = i;
+		}
 	}
 	return 0;
 }

@@ -72,6 +72,15 @@ int gw_tls_load_chain_key(const struct gw_tls_where *w, SSL_CTX *ctx,
 			  const char *what, time_t *not_after);
 
 /*
+ * A listener's server certificates (tls.cert + key, or tls.certs) into ctx,
+ * each as gw_tls_load_chain_key. Two of one key type are an error naming
+ * both: OpenSSL keeps one per type and picks among the types per
+ * handshake. *not_after: the earliest leaf expiry, certs[*soonest]'s.
+ */
+int gw_tls_load_server_certs(const struct gw_tls_where *w, SSL_CTX *ctx,
+			     const struct gw_cfg_tls *t, time_t *not_after, unsigned int *soonest);
+
+/*
  * Trust anchors of ca into store, and advertised as acceptable CA names
  * when advertise is not NULL (a server's CertificateRequest). *not_after:
  * the earliest expiry. A certificate that is not a CA is a warning.

@@ -87,8 +87,10 @@ void gw_watch_set(struct gw_watch *wt, const struct gw_config *cfg)
 	for (i = 0; i < cfg->n_listeners; i++) {
 		const struct gw_cfg_listener *l = &cfg->listeners[i];
 
-		watch_add(wt, l->tls.cert);
-		watch_add(wt, l->tls.key);
+		for (j = 0; j < l->tls.n_certs; j++) {
+			watch_add(wt, l->tls.certs[j].cert);
+			watch_add(wt, l->tls.certs[j].key);
+		}
 		watch_add(wt, l->tls.client_ca);
 		for (j = 0; j < l->tls.n_crl; j++)
 			watch_add(wt, l->tls.crl[j]);

@@ -155,7 +155,9 @@ FZ_NO_COVERAGE static void check_listener(const struct gw_config *cfg, unsigned 
 	FZ_CHECK(l->listen_len && (l->listen.ss_family == AF_INET || l->listen.ss_family == AF_INET6));
 	FZ_CHECK(l->upstream.addr_len && l->upstream.address_str);
 	FZ_CHECK(l->allow_any || l->n_allow_sources);
-	FZ_CHECK(in_dir(l->tls.cert) && in_dir(l->tls.key) && in_dir(l->tls.client_ca));
+	FZ_CHECK(l->tls.n_certs >= 1 && l->tls.n_certs <= GW_CFG_MAX_CERTS && in_dir(l->tls.client_ca));
+	for (j = 0; j < l->tls.n_certs; j++)
+		FZ_CHECK(in_dir(l->tls.certs[j].cert) && in_dir(l->tls.certs[j].key));
 	for (j = 0; j < l->tls.n_crl; j++)
 		FZ_CHECK(in_dir(l->tls.crl[j]));
 	FZ_CHECK(l->tls.crl_check == GW_CRL_OFF || l->tls.n_crl);

@@ -540,8 +540,15 @@ int gwt_gw_config(struct gwt_gw *g, const struct gwt_gw_opts *o)
 int gwt_gw_rewrite(struct gwt_gw *g, const struct gwt_gw_opts *o)
 {
 	const char *pki = gwt_pki();
-	char *text = NULL, *crl_all = NULL, tmp[128], listen[96];
+	char *text = NULL, *crl_all = NULL, tmp[128], listen[96], certs[1024];
 	int err;
+
+	if (o->server_certs)
+		snprintf(certs, sizeof(certs), "      certs:\n%s", o->server_certs);
+	else
+		snprintf(certs, sizeof(certs), "      cert: %s/%s-chain.pem\n      key: %s/%s.key\n",
+			 pki, o->server_cert ? o->server_cert : "server",
+			 pki, o->server_cert ? o->server_cert : "server");
 
 	snprintf(listen, sizeof(listen), "%s:%d",
 		 o->listen_host ? o->listen_host : "127.0.0.1", g->port);
@@ -566,8 +573,7 @@ int gwt_gw_rewrite(struct gwt_gw *g, const struct gwt_gw_opts *o)
 		     "%s%s%s"
 		     "%s"
 		     "    tls:\n"
-		     "      cert: %s/%s-chain.pem\n"
-		     "      key: %s/%s.key\n"
+		     "%s"
 		     "      client_ca: %s\n"
 		     "      crl: %s\n"
 		     "      crl_check: %s\n"
@@ -587,8 +593,7 @@ int gwt_gw_rewrite(struct gwt_gw *g, const struct gwt_gw_opts *o)
 		     o->allow_sources ? o->allow_sources : "",
 		     o->allow_sources ? "\n" : "",
 		     o->listener_extra ? o->listener_extra : "",
-		     pki, o->server_cert ? o->server_cert : "server",
-		     pki, o->server_cert ? o->server_cert : "server",
+		     certs,
 		     o->client_ca ? o->client_ca : gwt_pki_path("ca-bundle.pem"),
 		     o->crl ? o->crl : crl_all,
 		     o->crl_check ? o->crl_check : "chain",
@@ -1056,7 +1061,8 @@ int gwt_client_handshake(struct gwt_client *c, int fd, const struct gwt_client_o
 		SSL_CTX_set_cipher_list(c->ctx, o->ciphers);
 	if (o->ciphersuites)
 		SSL_CTX_set_ciphersuites(c->ctx, o->ciphersuites);
-	if (o->groups && SSL_CTX_set1_groups_list(c->ctx, o->groups) != 1) {
+	if ((o->groups && SSL_CTX_set1_groups_list(c->ctx, o->groups) != 1) ||
+	    (o->sigalgs && SSL_CTX_set1_sigalgs_list(c->ctx, o->sigalgs) != 1)) {
 		SSL_CTX_free(c->ctx);
 		c->ctx = NULL;
 		return -1;

@@ -99,6 +99,7 @@ struct gwt_gw_opts {
 	const char *crl_check;		/* NULL = chain */
 	const char *listener_extra;	/* more lines at listener level (indent 4) */
 	const char *server_cert;	/* NULL = "server" (base name in the PKI) */
+	const char *server_certs;	/* "        - {cert: …, key: …}\n" lines: tls.certs instead */
 	const char *upstream_extra;	/* more lines under upstream (indent 6) */
 	const char *listen_host;	/* NULL = "127.0.0.1"; "[::1]" for IPv6 */
 	const char *top_extra;		/* more top-level lines */
@@ -196,6 +197,7 @@ struct gwt_client_opts {
 	const char *ciphers;		/* TLS 1.2 list, NULL = default */
 	const char *ciphersuites;	/* TLS 1.3 list, NULL = default */
 	const char *groups;		/* key exchange groups "a:b", NULL = OpenSSL's default */
+	const char *sigalgs;		/* signature algorithms offered "a:b", NULL = default */
 	int family;			/* AF_INET (default) or AF_INET6 */
 	bool no_server_check;		/* don't check the server's name (netns addresses) */
 	SSL_SESSION *session;		/* offer to resume this session */

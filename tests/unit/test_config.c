@@ -308,11 +308,11 @@ TEST_F(cfg, full_config_every_field)
 	EXPECT_EQ(AF_INET6, l->allow_sources[1].family);
 
 	/* Relative paths are absolute now; lines are those of the keys. */
-	EXPECT_STREQ(in_dir(self, "server-chain.pem"), l->tls.cert);
-	EXPECT_STREQ(in_dir(self, "server-key.pem"), l->tls.key);
+	EXPECT_STREQ(in_dir(self, "server-chain.pem"), l->tls.certs[0].cert);
+	EXPECT_STREQ(in_dir(self, "server-key.pem"), l->tls.certs[0].key);
 	EXPECT_STREQ(in_dir(self, "clients-root.pem"), l->tls.client_ca);
-	EXPECT_EQ(20, l->tls.pos_cert.line);
-	EXPECT_EQ(21, l->tls.pos_key.line);
+	EXPECT_EQ(20, l->tls.certs[0].pos_cert.line);
+	EXPECT_EQ(21, l->tls.certs[0].pos_key.line);
 	EXPECT_EQ(22, l->tls.pos_client_ca.line);
 	EXPECT_EQ(23, l->tls.pos_crl.line);
 	ASSERT_EQ(2, l->tls.n_crl);
@@ -490,7 +490,7 @@ TEST_F(cfg, absolute_paths_kept_and_relative_config_path)
 	self->cfg = gw_cfg_load("./mtlsgw.yaml", &self->diag);
 	expect_ok(_ctx, self);
 	EXPECT_STREQ(self->path, self->cfg->path);
-	EXPECT_STREQ(in_dir(self, "cert.pem"), self->cfg->listeners[0].tls.cert);
+	EXPECT_STREQ(in_dir(self, "cert.pem"), self->cfg->listeners[0].tls.certs[0].cert);
 	EXPECT_STREQ(in_dir(self, "issuing.crl"), self->cfg->listeners[0].tls.crl[0]);
 	EXPECT_STREQ(in_dir(self, "run/ctl.sock"), self->cfg->control_socket);
 }
@@ -535,7 +535,7 @@ TEST_F(cfg, load_text_in_memory)
 	self->cfg = gw_cfg_load_text(name, text, len, &self->diag);
 	expect_ok(_ctx, self);
 	EXPECT_STREQ(name, self->cfg->path);
-	EXPECT_STREQ(in_dir(self, "cert.pem"), self->cfg->listeners[0].tls.cert);
+	EXPECT_STREQ(in_dir(self, "cert.pem"), self->cfg->listeners[0].tls.certs[0].cert);
 	gw_cfg_free(self->cfg);
 
 	self->cfg = gw_cfg_load_text(name, text, strlen(text), &self->diag);
@@ -636,6 +636,104 @@ TEST_F(cfg, missing_required_key)
 	     "      client_ca: ca.pem\n"
 	     "      crl_check: \"off\"\n");
 	expect_error(_ctx, self, 6, "listeners[0].tls.cert: required key is missing");
+}
+
+/* The listener part of min_fmt with its own tls section. */
+static const char certs_fmt[] =
+	"listeners:\n"				/* 1 */
+	"  - name: web\n"			/* 2 */
+	"    listen: \"127.0.0.1:8443\"\n"	/* 3 */
+	"    upstream: {address: \"127.0.0.1:9000\"}\n"	/* 4 */
+	"    authorize: [{name: r, san_dns: [a.test]}]\n"	/* 5 */
+	"    tls:\n"				/* 6 */
+	"      client_ca: ca.pem\n"		/* 7 */
+	"      crl_check: \"off\"\n"		/* 8 */
+	"%s";					/* 9 */
+
+static struct gw_config *load_certs(HARNESS_CTX, FIXTURE_DATA(cfg) *self, const char *certs)
+{
+	char text[4096];
+
+	ASSERT_EQ(0, gw_snprintf(text, sizeof(text), certs_fmt, certs));
+	return load(_ctx, self, text);
+}
+
+TEST_F(cfg, certs_list_one_per_entry)
+{
+	const struct gw_cfg_tls *t;
+
+	load_certs(_ctx, self,
+		   "      certs:\n"
+		   "        - cert: cert.pem\n"		/* 10 */
+		   "          key: key.pem\n"
+		   "        - {cert: server-chain.pem, key: server-key.pem}\n");	/* 12 */
+	expect_ok(_ctx, self);
+	t = &self->cfg->listeners[0].tls;
+	ASSERT_EQ(2, t->n_certs);
+	EXPECT_STREQ(in_dir(self, "cert.pem"), t->certs[0].cert);
+	EXPECT_STREQ(in_dir(self, "key.pem"), t->certs[0].key);
+	EXPECT_EQ(10, t->certs[0].pos_cert.line);
+	EXPECT_EQ(11, t->certs[0].pos_key.line);
+	EXPECT_STREQ("certs[0].cert", t->certs[0].key_cert);
+	EXPECT_STREQ(in_dir(self, "server-chain.pem"), t->certs[1].cert);
+	EXPECT_STREQ(in_dir(self, "server-key.pem"), t->certs[1].key);
+	EXPECT_EQ(12, t->certs[1].pos_key.line);
+	EXPECT_STREQ("certs[1].key", t->certs[1].key_key);
+}
+
+TEST_F(cfg, cert_and_certs_together_refused)
+{
+	load_certs(_ctx, self,
+		   "      cert: cert.pem\n"
+		   "      key: key.pem\n"
+		   "      certs: [{cert: server-chain.pem, key: server-key.pem}]\n");	/* 11 */
+	expect_error(_ctx, self, 11,
+		     "listeners[0].tls.certs: set either cert and key or certs, not both (certs: [{cert, key}, ...] takes one chain per key type)");
+}
+
+TEST_F(cfg, cert_without_key_refused)
+{
+	load_certs(_ctx, self, "      cert: cert.pem\n");
+	expect_error(_ctx, self, 6, "listeners[0].tls.key: required key is missing");
+}
+
+TEST_F(cfg, certs_entry_without_key_refused)
+{
+	load_certs(_ctx, self,
+		   "      certs:\n"
+		   "        - {cert: cert.pem, key: key.pem}\n"
+		   "        - cert: server-chain.pem\n");	/* 11 */
+	ASSERT_NULL(self->cfg);
+	ASSERT_EQ(1, gw_diag_count(&self->diag));
+	EXPECT_NOT_NULL(strstr(self->diag.msgs[0], "listeners[0].tls.certs[1].key"));
+	EXPECT_NOT_NULL(strstr(self->diag.msgs[0], "required key is missing"));
+}
+
+TEST_F(cfg, certs_more_than_key_types_refused)
+{
+	load_certs(_ctx, self,
+		   "      certs:\n"	/* 9 */
+		   "        - {cert: cert.pem, key: key.pem}\n"
+		   "        - {cert: cert.pem, key: key.pem}\n"
+		   "        - {cert: cert.pem, key: key.pem}\n"
+		   "        - {cert: cert.pem, key: key.pem}\n"
+		   "        - {cert: cert.pem, key: key.pem}\n"
+		   "        - {cert: cert.pem, key: key.pem}\n");
+	expect_error(_ctx, self, 9,
+		     "listeners[0].tls.certs: 6 entries: from 1 to 5, one per key type (RSA, RSA-PSS, ECDSA, Ed25519, Ed448)");
+}
+
+TEST_F(cfg, certs_entry_key_mode_checked)
+{
+	ASSERT_EQ(0, chmod(in_dir(self, "server-key.pem"), 0640));
+	load_certs(_ctx, self,
+		   "      certs:\n"
+		   "        - {cert: cert.pem, key: key.pem}\n"
+		   "        - cert: server-chain.pem\n"
+		   "          key: server-key.pem\n");	/* 12 */
+	expect_error(_ctx, self, 12,
+		     "listeners[0].tls.certs[1].key: \"%s\" is readable by group or other (mode 0640); chmod 600 it",
+		     in_dir(self, "server-key.pem"));
 }
 
 TEST_F(cfg, missing_listeners)
