@@ -143,14 +143,14 @@ $(O)/tests/%: $(O)/tests/soak/%.o $(TESTLIB_OBJS) $(LIB)
 
 # Packages: build (compiler, OpenSSL, libcyaml), tests and demo (openssl CLI,
 # iproute2, socat, haproxy and ipvsadm as third-party peers: a backend,
-# balancers in front), later issues (libbpf, bpftool, clang, libmnl, qemu, busybox),
+# balancers in front; prometheus scraping the metrics over mTLS), later issues (libbpf, bpftool, clang, libmnl, qemu, busybox),
 # libFuzzer and clang's sanitizer runtimes for "make fuzz" (libclang-rt-dev:
 # only a Recommends of clang, which --no-install-recommends leaves out).
 DEB_PKGS := build-essential pkg-config clang llvm libssl-dev openssl \
 	    libcyaml-dev libyaml-dev libbpf-dev libelf-dev zlib1g-dev bpftool libmnl-dev \
 	    libsystemd-dev libcap-ng-dev iproute2 python3 python3-prometheus-client procps \
 	    qemu-system-x86 busybox-static kmod xz-utils zstd cpio debian-archive-keyring \
-	    libclang-rt-dev socat haproxy ipvsadm
+	    libclang-rt-dev socat haproxy ipvsadm prometheus
 deps:
 	$(Q)tools/install-deps $(DEB_PKGS)
 

@@ -11,8 +11,11 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+
 #include "addr.h"
 #include "admin.h"
+#include "authz.h"
 #include "conn.h"
 #include "json.h"
 #include "log.h"
@@ -22,6 +25,7 @@
 #include "stage1.h"
 #include "stats.h"
 #include "steer.h"
+#include "tls_reason.h"
 
 static const char *conn_state_str(enum gw_conn_state s)
 {
@@ -388,8 +392,115 @@ static void metrics_answer(struct gw_reqsrv *s, char *target, struct gw_sbuf *ou
 	free(body);
 }
 
+/*
+ * metrics.tls: a client of the endpoint is verified by a listener's code
+ * (tls.c: chain, CRLs, purpose, strength) under the generation current at
+ * its accept, which it holds until it is gone, and must match one of
+ * metrics.tls.authorize.
+ */
+struct metrics_client {
+	struct gw_gen *gen;
+	struct gw_verify_result vr;
+	struct gw_identity *id;
+	struct sockaddr_storage peer;
+};
+
+static bool metrics_authz(SSL *ssl, X509 *leaf, const char **reason)
+{
+	struct metrics_client *m = gw_tls_ssl_conn(ssl);
+	const struct gw_cfg_listener *l = m->gen->cfg->metrics_tls;
+
+	gw_identity_free(m->id);
+	m->id = gw_identity_from_x509(leaf);
+	if (!m->id) {
+		*reason = "internal_error";
+		return false;
+	}
+	if (gw_authz_decide(l->rules, l->n_rules, m->id) == GW_AUTHZ_NO_MATCH) {
+		*reason = "not_authorized";
+		return false;
+	}
+	return true;
+}
+
+static const gw_tls_authz_fn metrics_authz_fn = metrics_authz;
+
+static int metrics_tls_open(struct gw_reqsrv *s, int fd, SSL **ssl, void **arg)
+{
+	struct gw_admin *a = gw_container_of(s, struct gw_admin, metrics);
+	struct gw_gen *gen = a->w->gen;
+	struct metrics_client *m;
+	socklen_t len;
+
+	*ssl = NULL;
+	if (!gen->metrics_tls)
+		return 0;	/* plain HTTP */
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	len = sizeof(m->peer);
+	getpeername(fd, (struct sockaddr *)&m->peer, &len);
+	m->gen = gw_gen_get(gen);
+	*ssl = gw_tls_server_ssl_authz(gen->metrics_tls, fd, &m->vr, m, &metrics_authz_fn);
+	if (!*ssl) {
+		gw_gen_put(m->gen);
+		free(m);
+		return -ENOMEM;
+	}
+	*arg = m;
+	return 0;
+}
+
+/*
+ * Counted by result and reason; a refusal is logged too (rate-limited),
+ * with the certificate's fingerprint.
+ */
+static void metrics_tls_done(struct gw_reqsrv *s, SSL *ssl, void *arg, bool ok)
+{
+	static struct gw_ratelimit rl;
+	struct metrics_client *m = arg;
+	char addr[64] = "?", hex[65], fp[96] = "";
+	unsigned char md[32];
+	unsigned int n = 0;
+
+	/* The handshake metrics' label: "none" is no audit reason. */
+	const char *label = ok ? "none" : gw_tls_fail_reason(ssl, &m->vr, ERR_peek_error());
+	char labels[128];
+
+	(void)s;
+	if (!gw_metric_labels(labels, sizeof(labels), "result", ok ? "ok" : "fail",
+			      "reason", label, NULL))
+		gw_metric_add("mtlsgw_metrics_tls_handshakes_total", labels, 1);
+	if (ok)
+		return;
+	if (m->vr.leaf && X509_digest(m->vr.leaf, EVP_sha256(), md, &n) && n == sizeof(md) &&
+	    !gw_hex(md, n, false, hex, sizeof(hex)))
+		gw_snprintf(fp, sizeof(fp), ", certificate sha256 %s", hex);
+	gw_sockaddr_fmt((struct sockaddr *)&m->peer, addr, sizeof(addr));
+	pr_warn_rl(&rl, "metrics: client %s refused: %s%s", addr, label, fp);
+}
+
+static void metrics_tls_close(struct gw_reqsrv *s, void *arg)
+{
+	struct metrics_client *m = arg;
+
+	(void)s;
+	X509_free(m->vr.leaf);
+	sk_X509_pop_free(m->vr.chain, X509_free);
+	gw_identity_free(m->id);
+	gw_gen_put(m->gen);
+	free(m);
+}
+
+static const struct gw_reqsrv_tls metrics_tls = {
+	.open = metrics_tls_open,
+	.done = metrics_tls_done,
+	.close = metrics_tls_close,
+};
+
 void gw_admin_metrics_serve(struct gw_admin *a, int fd)
 {
+	a->metrics.tls = &metrics_tls;
 	gw_reqsrv_start(&a->metrics, &a->w->loop, fd, GW_REQSRV_HTTP, "metrics", metrics_answer);
 }
 
@@ -405,7 +516,7 @@ int gw_admin_metrics_start(struct gw_admin *a, const char *listen, bool reusepor
 		return fd;
 	}
 	gw_admin_metrics_serve(a, fd);
-	pr_info("metrics on http://%s/metrics", listen);
+	pr_info("metrics on %s://%s/metrics", a->w->gen->metrics_tls ? "https" : "http", listen);
 	return 0;
 }
 

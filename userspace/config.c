@@ -139,12 +139,40 @@ static void vproxy_accept(struct gw_cv_ctx *v, const char *pp, const struct gw_r
 	gw_cv_cidrs(v, gw_kp(pp, "from").s, r->from, r->from_count, &l->proxy_from, &l->n_proxy_from);
 }
 
+/* p.authorize: at least one rule, names unique (case-insensitively). */
+static void vrules(struct gw_cv_ctx *v, const char *p, const struct gw_raw_rule *raw,
+		   unsigned int n, struct gw_cfg_listener *l)
+{
+	struct gw_ci_keys names;
+	unsigned int i;
+
+	l->rules = gw_cv_calloc(v, n, sizeof(*l->rules));
+	l->n_rules = l->rules ? n : 0;
+	if (!n)
+		gw_cv_err(v, gw_kp(p, "authorize").s, "needs at least one rule (no rule denies everyone)");
+	if (gw_ci_keys_init(&names, l->n_rules))
+		v->oom = true;
+	for (i = 0; i < l->n_rules; i++) {
+		struct gw_kpath rp = gw_kpi(p, "authorize", i);
+		const char *name = raw[i].name;
+		unsigned int j;
+
+		vrule(v, rp.s, &raw[i], &l->rules[i]);
+		if (!names.slot)
+			continue;
+		for (j = gw_ci_keys_add(&names, i, name, strlen(name)); j != i;
+		     j = gw_ci_keys_next(&names, j))
+			gw_cv_err(v, gw_kp(rp.s, "name").s,
+				  "rule name \"%s\" is already used by authorize[%u]", name, j);
+	}
+	gw_ci_keys_free(&names);
+}
+
 static void vlistener(struct gw_cv_ctx *v, unsigned int idx, const struct gw_raw_listener *r,
 		      struct gw_cfg_listener *l)
 {
 	static const char *const modes[] = { "enforce", "audit" };
 	struct gw_kpath p = gw_kpi("", "listeners", idx);
-	struct gw_ci_keys names;
 	unsigned int i;
 	int x;
 
@@ -182,26 +210,7 @@ static void vlistener(struct gw_cv_ctx *v, unsigned int idx, const struct gw_raw
 
 	gw_cfg_vtls(v, gw_kp(p.s, "tls").s, r->tls, &l->tls);
 
-	l->rules = gw_cv_calloc(v, r->authorize_count, sizeof(*l->rules));
-	l->n_rules = l->rules ? r->authorize_count : 0;
-	if (!r->authorize_count)
-		gw_cv_err(v, gw_kp(p.s, "authorize").s, "needs at least one rule (no rule denies everyone)");
-	if (gw_ci_keys_init(&names, l->n_rules))
-		v->oom = true;
-	for (i = 0; i < l->n_rules; i++) {
-		struct gw_kpath rp = gw_kpi(p.s, "authorize", i);
-		const char *name = r->authorize[i].name;
-		unsigned int j;
-
-		vrule(v, rp.s, &r->authorize[i], &l->rules[i]);
-		if (!names.slot)
-			continue;
-		for (j = gw_ci_keys_add(&names, i, name, strlen(name)); j != i;
-		     j = gw_ci_keys_next(&names, j))
-			gw_cv_err(v, gw_kp(rp.s, "name").s,
-				  "rule name \"%s\" is already used by authorize[%u]", name, j);
-	}
-	gw_ci_keys_free(&names);
+	vrules(v, p.s, r->authorize, r->authorize_count, l);
 
 	vupstream(v, gw_kp(p.s, "upstream").s, r->upstream, &l->upstream);
 	gw_cv_uint(v, gw_kp(p.s, "max_connections").s, r->max_connections, 10000, 1, 1000000,
@@ -294,6 +303,47 @@ static void vsteer_overlaps(struct gw_cv_ctx *v, const struct gw_config *cfg, un
  * Listener i against the earlier ones: names and addresses are unique.
  * names and addrs index the listeners before i.
  */
+/*
+ * metrics.tls makes the endpoint demand a client certificate: checked with
+ * a listener's code (tls.c) against its tls keys and authorize rules, so
+ * it is kept as a listener named "metrics" that is not in listeners[].
+ */
+static void vmetrics(struct gw_cv_ctx *v, const struct gw_raw_metrics *m, struct gw_config *cfg)
+{
+	const struct gw_raw_metrics_tls *mt = m ? m->tls : NULL;
+	struct gw_raw_tls t = { 0 };
+	struct gw_cfg_listener *l;
+
+	cfg->metrics_listen = gw_cv_strdup(v, m ? m->listen : NULL);
+	if (cfg->metrics_listen) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		gw_cv_sockaddr(v, "metrics.listen", cfg->metrics_listen, &ss, &len);
+	}
+	if (!mt)
+		return;
+	if (!m->listen)
+		gw_cv_err(v, "metrics.tls", "needs metrics.listen (the endpoint it secures)");
+	l = cfg->metrics_tls = gw_cv_calloc(v, 1, sizeof(*l));
+	if (!l)
+		return;
+	l->name = gw_cv_strdup(v, "metrics");
+	l->listen_str = gw_cv_strdup(v, m->listen);
+	l->allow_any = true;
+	t.cert = mt->cert;
+	t.key = mt->key;
+	t.certs = mt->certs;
+	t.certs_count = mt->certs_count;
+	t.client_ca = mt->client_ca;
+	t.crl_check = mt->crl_check;
+	t.verify_depth = mt->verify_depth;
+	t.min_version = mt->min_version;
+	t.handshake_timeout = mt->handshake_timeout;
+	gw_cfg_vtls(v, "metrics.tls", &t, &l->tls);
+	vrules(v, "metrics.tls", mt->authorize, mt->authorize_count, l);
+}
+
 static void vlistener_unique(struct gw_cv_ctx *v, const struct gw_config *cfg, unsigned int i,
 			     struct gw_ci_keys *names, struct gw_ci_keys *addrs)
 {
@@ -400,13 +450,7 @@ static struct gw_config *validate(struct gw_cv_ctx *v, const struct gw_raw_confi
 	x = gw_cv_choice(v, "log.audit_failure", r->log ? r->log->audit_failure : NULL,
 			 audit_failures, 2, GW_AUDIT_CONTINUE);
 	cfg->audit_failure = x < 0 ? GW_AUDIT_CONTINUE : (enum gw_audit_failure)x;
-	cfg->metrics_listen = gw_cv_strdup(v, r->metrics ? r->metrics->listen : NULL);
-	if (cfg->metrics_listen) {
-		struct sockaddr_storage ss;
-		socklen_t len;
-
-		gw_cv_sockaddr(v, "metrics.listen", cfg->metrics_listen, &ss, &len);
-	}
+	vmetrics(v, r->metrics, cfg);
 	vcontrol(v, r->control ? r->control->socket : NULL, cfg);
 	cfg->user = gw_cv_strdup(v, r->user);
 	if (r->user && !r->user[0])
@@ -684,6 +728,9 @@ void gw_cfg_free(struct gw_config *cfg)
 	free(cfg->path);
 	free(cfg->audit);
 	free(cfg->metrics_listen);
+	if (cfg->metrics_tls)
+		free_listener(cfg->metrics_tls);
+	free(cfg->metrics_tls);
 	free(cfg->control_socket);
 	free(cfg->user);
 	free(cfg->bpf_pin_dir);

@@ -105,6 +105,12 @@ struct gw_config {
 	char *audit;			/* path, or "-" for stderr (default) */
 	enum gw_audit_failure audit_failure;	/* default continue */
 	char *metrics_listen;		/* NULL = no metrics endpoint */
+	/*
+	 * metrics.tls: the endpoint's TLS and client-certificate rules, as a
+	 * listener named "metrics" that is not one of listeners[]; NULL =
+	 * plain HTTP.
+	 */
+	struct gw_cfg_listener *metrics_tls;
 	char *control_socket;		/* default /run/mtlsgw/control.sock */
 	char *user;			/* NULL = do not change user */
 	unsigned int workers;		/* event loop threads; 0 = auto (one per CPU) */

@@ -65,18 +65,25 @@ static const cyaml_schema_value_t keypair_value = {
 	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct gw_raw_keypair, keypair_fields),
 };
 
-/* cert + key, or certs: config_tls.c says which is missing. */
+/*
+ * The server side's TLS keys, in tls (type struct gw_raw_tls) and in
+ * metrics.tls (struct gw_raw_metrics_tls): cert + key, or certs
+ * (config_tls.c says which is missing).
+ */
+#define SERVER_TLS_FIELDS(type)							\
+	STR_OPT("cert", type, cert),						\
+	STR_OPT("key", type, key),						\
+	CYAML_FIELD_SEQUENCE("certs", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,	\
+			     type, certs, &keypair_value, 0, CYAML_UNLIMITED),	\
+	STR_REQ("client_ca", type, client_ca),					\
+	CYAML_FIELD_IGNORE("crl", CYAML_FLAG_OPTIONAL),				\
+	STR_OPT("crl_check", type, crl_check),					\
+	STR_OPT("verify_depth", type, verify_depth),				\
+	STR_OPT("min_version", type, min_version),				\
+	STR_OPT("handshake_timeout", type, handshake_timeout)
+
 static const cyaml_schema_field_t tls_fields[] = {
-	STR_OPT("cert", struct gw_raw_tls, cert),
-	STR_OPT("key", struct gw_raw_tls, key),
-	CYAML_FIELD_SEQUENCE("certs", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL, struct gw_raw_tls,
-			     certs, &keypair_value, 0, CYAML_UNLIMITED),
-	STR_REQ("client_ca", struct gw_raw_tls, client_ca),
-	CYAML_FIELD_IGNORE("crl", CYAML_FLAG_OPTIONAL),
-	STR_OPT("crl_check", struct gw_raw_tls, crl_check),
-	STR_OPT("verify_depth", struct gw_raw_tls, verify_depth),
-	STR_OPT("min_version", struct gw_raw_tls, min_version),
-	STR_OPT("handshake_timeout", struct gw_raw_tls, handshake_timeout),
+	SERVER_TLS_FIELDS(struct gw_raw_tls),
 	STR_LIST("groups", struct gw_raw_tls, groups),
 	MAP_OPT("session_tickets", struct gw_raw_tls, session_tickets, session_tickets_fields),
 	CYAML_FIELD_END
@@ -142,8 +149,17 @@ static const cyaml_schema_field_t log_fields[] = {
 	CYAML_FIELD_END
 };
 
+/* metrics.tls: tls without what only a listener has, and authorize. */
+static const cyaml_schema_field_t metrics_tls_fields[] = {
+	SERVER_TLS_FIELDS(struct gw_raw_metrics_tls),
+	CYAML_FIELD_SEQUENCE("authorize", CYAML_FLAG_POINTER, struct gw_raw_metrics_tls,
+			     authorize, &rule_value, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_END
+};
+
 static const cyaml_schema_field_t metrics_fields[] = {
 	STR_OPT("listen", struct gw_raw_metrics, listen),
+	MAP_OPT("tls", struct gw_raw_metrics, tls, metrics_tls_fields),
 	CYAML_FIELD_END
 };
 

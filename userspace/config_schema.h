@@ -90,8 +90,19 @@ struct gw_raw_log {
 	char *level, *audit, *audit_failure;
 };
 
+/* metrics.tls: a listener's tls keys that apply, and its rules. */
+struct gw_raw_metrics_tls {
+	char *cert, *key, *client_ca;
+	struct gw_raw_keypair *certs;
+	unsigned int certs_count;
+	char *crl_check, *verify_depth, *min_version, *handshake_timeout;
+	struct gw_raw_rule *authorize;
+	unsigned int authorize_count;
+};
+
 struct gw_raw_metrics {
 	char *listen;
+	struct gw_raw_metrics_tls *tls;
 };
 
 struct gw_raw_control {

@@ -378,7 +378,8 @@ static void admin_commit(struct gw_daemon *d, const struct gw_config *cfg,
 		pr_info("metrics endpoint off");
 	} else if (n->metrics_fd >= 0) {
 		gw_admin_metrics_serve(&d->admin, n->metrics_fd);
-		pr_info("metrics now on http://%s/metrics", cfg->metrics_listen);
+		pr_info("metrics now on %s://%s/metrics", cfg->metrics_tls ? "https" : "http",
+			cfg->metrics_listen);
 	}
 }
 

@@ -28,6 +28,7 @@ static void gen_free(struct gw_gen *gen)
 	for (i = 0; gen->tls && i < gen->n_workers * gen->cfg->n_listeners; i++)
 		gw_tls_server_free(gen->tls[i]);
 	free(gen->tls);
+	gw_tls_server_free(gen->metrics_tls);
 	free(gen->expiry_warned);
 	gw_cfg_free(gen->cfg);
 	free(gen);
@@ -143,6 +144,16 @@ struct gw_gen *gw_gen_build(const char *path, unsigned int n_workers,
 		goto out_free;
 	for (i = 0; i < gen->cfg->n_listeners; i++)
 		gen_build_tls(gen, i, files, diag, warn);
+	/* The metrics endpoint runs in the primary worker (admin.h). */
+	if (gen->cfg->metrics_tls) {
+		gen->metrics_tls = gw_tls_server_new(gen->cfg, gen->cfg->metrics_tls,
+						     worker_libctx(gen->n_workers, 0), files,
+						     diag, warn);
+		if (!gen->metrics_tls && gw_diag_count(diag) == before)
+			gw_diag_add(diag, "%s: metrics.tls: cannot set up TLS context", path);
+		else if (gen->metrics_tls)	/* no kTLS handoff there: no secrets kept */
+			SSL_CTX_set_keylog_callback(gen->metrics_tls->ctx, NULL);
+	}
 	gw_tls_files_free(files);
 	files = NULL;
 	if (gw_diag_count(diag) != before)

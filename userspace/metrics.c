@@ -71,6 +71,8 @@ static struct family families[] = {
 	  "Live connections closed because a reload revoked or no longer authorized them" },
 	{ "mtlsgw_connections_closed_total", COUNTER,
 	  "Connections past the handshake that ended, by listener and reason token (as on conn_close)" },
+	{ "mtlsgw_metrics_tls_handshakes_total", COUNTER,
+	  "TLS handshakes on the metrics endpoint (metrics.tls) by result (ok, fail) and reason token" },
 	{ "mtlsgw_audit_write_errors_total", COUNTER,
 	  "Audit log lines that could not be written (disk full, I/O error)" },
 };

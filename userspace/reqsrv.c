@@ -9,11 +9,13 @@
  * it).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <openssl/err.h>
 
 #include "control.h"
 #include "log.h"
@@ -29,6 +31,9 @@ struct gw_reqcl {
 	size_t off;
 	size_t len;			/* of the request in buf */
 	bool answering;
+	SSL *ssl;			/* NULL: plain */
+	void *tls_arg;			/* the gw_reqsrv_tls's */
+	bool handshaken;
 	char buf[GW_CTL_MAX_REQUEST];
 };
 
@@ -55,6 +60,11 @@ static void client_close(struct gw_reqcl *cl)
 	/* Unread bytes would turn the close into a reset that can cut the answer. */
 	while (recv(cl->ev.fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
 		;
+	if (cl->ssl) {
+		SSL_free(cl->ssl);
+		cl->ssl = NULL;
+		s->tls->close(s, cl->tls_arg);
+	}
 	close(cl->ev.fd);
 	cl->ev.fd = -1;
 	*cl->pprev = cl->next;
@@ -65,23 +75,65 @@ static void client_close(struct gw_reqcl *cl)
 	listen_update(s);
 }
 
+/*
+ * OpenSSL wants the socket readable or writable before it can go on:
+ * watch for that (0), or the error ends the client (-1; its error queue
+ * is left for the caller to read and clear).
+ */
+static int tls_wait(struct gw_reqcl *cl, int ret)
+{
+	switch (SSL_get_error(cl->ssl, ret)) {
+	case SSL_ERROR_WANT_READ:
+		gw_loop_set(cl->s->loop, &cl->ev, EPOLLIN);
+		return 0;
+	case SSL_ERROR_WANT_WRITE:
+		gw_loop_set(cl->s->loop, &cl->ev, EPOLLOUT);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* Send len bytes of buf or part of them: > 0 sent, 0 try later (watched), -1 failed. */
+static ssize_t client_send(struct gw_reqcl *cl, const char *buf, size_t len)
+{
+	ssize_t n;
+	int r;
+
+	if (cl->ssl) {
+		r = SSL_write(cl->ssl, buf, (int)(len > INT_MAX ? INT_MAX : len));
+		if (r > 0)
+			return r;
+		if (!tls_wait(cl, r))
+			return 0;
+		ERR_clear_error();
+		return -1;
+	}
+	do
+		n = send(cl->ev.fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN) {
+		gw_loop_set(cl->s->loop, &cl->ev, EPOLLOUT);
+		return 0;
+	}
+	return n > 0 ? n : -1;
+}
+
 /* Write what the client takes of the answer; closed when all went or it failed. */
 static void client_write(struct gw_reqcl *cl)
 {
 	while (cl->ev.fd >= 0 && cl->off < cl->out.len) {
-		ssize_t n = send(cl->ev.fd, cl->out.buf + cl->off, cl->out.len - cl->off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = client_send(cl, cl->out.buf + cl->off, cl->out.len - cl->off);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN) {
-			gw_loop_set(cl->s->loop, &cl->ev, EPOLLOUT);
+		if (!n)
 			return;
-		}
-		if (n <= 0)
+		if (n < 0)
 			break;
 		cl->off += (size_t)n;
 	}
+	/* One try at close_notify: the answer is complete without it (Content-Length). */
+	if (cl->ssl && cl->off == cl->out.len && SSL_shutdown(cl->ssl) < 0)
+		ERR_clear_error();
 	client_close(cl);
 }
 
@@ -106,8 +158,8 @@ static void client_timeout(struct gw_timer *t)
 		answer_http_error(cl, "408 Request Timeout", "");
 	else
 		gw_sbuf_printf(&cl->out, "%s", line_timeout);
-	if (!cl->out.err)
-		send(cl->ev.fd, cl->out.buf, cl->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (!cl->out.err && (!cl->ssl || cl->handshaken))
+		client_send(cl, cl->out.buf, cl->out.len);
 	client_close(cl);
 }
 
@@ -161,28 +213,77 @@ static bool request_done(struct gw_reqcl *cl, const char **line_end)
 	       cl->len + 1 >= sizeof(cl->buf);
 }
 
+/* The TLS handshake goes on: 1 done, 0 waiting for the socket, -1 closed. */
+static int client_handshake(struct gw_reqcl *cl)
+{
+	int r = SSL_do_handshake(cl->ssl);
+
+	if (r == 1) {
+		cl->handshaken = true;
+		cl->s->tls->done(cl->s, cl->ssl, cl->tls_arg, true);
+		gw_loop_set(cl->s->loop, &cl->ev, EPOLLIN);
+		return 1;
+	}
+	if (!tls_wait(cl, r))
+		return 0;
+	cl->s->tls->done(cl->s, cl->ssl, cl->tls_arg, false);
+	ERR_clear_error();
+	client_close(cl);
+	return -1;
+}
+
+/* Read into buf: > 0 bytes, 0 the end of the stream, -EAGAIN (watched), or another -errno. */
+static ssize_t client_recv(struct gw_reqcl *cl)
+{
+	size_t room = sizeof(cl->buf) - 1 - cl->len;
+	ssize_t n;
+	int r;
+
+	if (cl->ssl) {
+		r = SSL_read(cl->ssl, cl->buf + cl->len, (int)room);
+		if (r > 0)
+			return r;
+		if (SSL_get_error(cl->ssl, r) == SSL_ERROR_ZERO_RETURN)
+			return 0;
+		if (!tls_wait(cl, r))
+			return -EAGAIN;
+		ERR_clear_error();
+		return -EIO;
+	}
+	n = recv(cl->ev.fd, cl->buf + cl->len, room, MSG_DONTWAIT);
+	return n >= 0 ? n : -errno;
+}
+
 static void client_event(struct gw_ev *ev, uint32_t events)
 {
 	struct gw_reqcl *cl = gw_container_of(ev, struct gw_reqcl, ev);
 	const char *line_end = NULL;
 	ssize_t n;
 
+	if (cl->ssl && !cl->handshaken && client_handshake(cl) <= 0)
+		return;
 	if (cl->answering) {
-		if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+		/* OpenSSL may wait for the socket to be readable to write. */
+		if (cl->ssl || (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 			client_write(cl);
 		return;
 	}
-	n = recv(ev->fd, cl->buf + cl->len, sizeof(cl->buf) - 1 - cl->len, MSG_DONTWAIT);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n < 0 || (n == 0 && !cl->len)) {
-		client_close(cl);
-		return;
-	}
-	cl->len += (size_t)n;
-	/* The end of its stream ends the request too. */
-	if (n == 0 || request_done(cl, &line_end))
-		answer(cl, line_end);
+	/* OpenSSL hands over one record at a time: read what it holds too. */
+	do {
+		n = client_recv(cl);
+		if (n == -EAGAIN || n == -EINTR)
+			return;
+		if (n < 0 || (n == 0 && !cl->len)) {
+			client_close(cl);
+			return;
+		}
+		cl->len += (size_t)n;
+		/* The end of its stream ends the request too. */
+		if (n == 0 || request_done(cl, &line_end)) {
+			answer(cl, line_end);
+			return;
+		}
+	} while (cl->ssl && SSL_pending(cl->ssl) > 0);
 }
 
 static void backoff_over(struct gw_timer *t)
@@ -224,6 +325,11 @@ static void accept_event(struct gw_ev *ev, uint32_t events)
 			close(fd);
 			break;
 		}
+		if (s->tls && s->tls->open(s, fd, &cl->ssl, &cl->tls_arg)) {
+			free(cl);
+			close(fd);
+			continue;
+		}
 		cl->s = s;
 		cl->ev.fd = fd;
 		cl->ev.fn = client_event;
@@ -234,7 +340,8 @@ static void accept_event(struct gw_ev *ev, uint32_t events)
 		s->clients = cl;
 		s->n_clients++;
 		gw_loop_set(s->loop, &cl->ev, EPOLLIN);
-		if (gw_timer_start(s->loop, &cl->deadline, GW_REQSRV_READ_MS, client_timeout))
+		if (gw_timer_start(s->loop, &cl->deadline,
+				   cl->ssl ? GW_REQSRV_TLS_READ_MS : GW_REQSRV_READ_MS, client_timeout))
 			client_close(cl);
 	}
 	listen_update(s);

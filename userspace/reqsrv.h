@@ -12,12 +12,18 @@
  * at once into a buffer, which is written as fast as the client takes it.
  * A client gets GW_REQSRV_READ_MS to send its request and
  * GW_REQSRV_WRITE_MS to take the answer; then it is closed.
+ *
+ * With TLS (gw_reqsrv_tls: the metrics endpoint's metrics.tls) a client
+ * first completes a non-blocking handshake, within GW_REQSRV_TLS_READ_MS
+ * together with its request; the request and the answer go through
+ * OpenSSL, and the answer ends with close_notify.
  */
 #ifndef GW_REQSRV_H
 #define GW_REQSRV_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <openssl/ssl.h>
 
 #include "loop.h"
 #include "util.h"
@@ -26,6 +32,7 @@
 #define GW_REQSRV_READ_MS 1000
 #define GW_REQSRV_WRITE_MS 10000
 #define GW_REQSRV_BACKOFF_MS 100	/* out of descriptors: not accepting */
+#define GW_REQSRV_TLS_READ_MS 5000	/* handshake and request, as handshake_timeout's default */
 
 enum gw_reqsrv_proto {
 	GW_REQSRV_LINE,
@@ -43,8 +50,23 @@ struct gw_reqcl;
  */
 typedef void (*gw_reqsrv_fn)(struct gw_reqsrv *s, char *req, struct gw_sbuf *out);
 
+/*
+ * TLS for the clients of a server, decided per client.
+ * open: for an accepted socket fd, 0 with *ssl a server SSL on it (TLS)
+ *       or NULL (plain); < 0 closes it. *arg goes to done and close.
+ * done: the handshake ended; !ok: refused or failed (OpenSSL sent the
+ *       alert), the client is closed next.
+ * close: the client is gone, after its SSL was freed.
+ */
+struct gw_reqsrv_tls {
+	int (*open)(struct gw_reqsrv *s, int fd, SSL **ssl, void **arg);
+	void (*done)(struct gw_reqsrv *s, SSL *ssl, void *arg, bool ok);
+	void (*close)(struct gw_reqsrv *s, void *arg);
+};
+
 struct gw_reqsrv {
 	struct gw_loop *loop;
+	const struct gw_reqsrv_tls *tls;	/* NULL: plain for every client */
 	struct gw_ev ev;		/* the listening socket; fd -1: stopped */
 	enum gw_reqsrv_proto proto;
 	gw_reqsrv_fn fn;

@@ -36,6 +36,7 @@
 
 static int ssl_idx_conn = -1;
 static int ssl_idx_vr = -1;
+static int ssl_idx_authz = -1;
 static int ctx_idx_ts = -1;
 static gw_tls_authz_fn tls_authz;
 
@@ -43,11 +44,22 @@ int gw_tls_init(gw_tls_authz_fn authz)
 {
 	ssl_idx_conn = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	ssl_idx_vr = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	ssl_idx_authz = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	ctx_idx_ts = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-	if (ssl_idx_conn < 0 || ssl_idx_vr < 0 || ctx_idx_ts < 0)
+	if (ssl_idx_conn < 0 || ssl_idx_vr < 0 || ssl_idx_authz < 0 || ctx_idx_ts < 0)
 		return -ENOMEM;
 	tls_authz = authz;
 	return 0;
+}
+
+/* The authorization hook of ssl: its own (gw_tls_server_ssl_authz), else the global one. */
+static bool authorize(SSL *ssl, X509 *leaf, const char **reason)
+{
+	/* A pointer to the function: ex_data holds object pointers only. */
+	const gw_tls_authz_fn *own = SSL_get_ex_data(ssl, ssl_idx_authz);
+	gw_tls_authz_fn fn = own ? *own : tls_authz;
+
+	return !fn || fn(ssl, leaf, reason);
 }
 
 static struct gw_verify_result *ssl_vr(SSL *ssl)
@@ -145,7 +157,7 @@ static int cert_verify_cb(X509_STORE_CTX *xctx, void *arg)
 		vr->reason = "ca_as_client";
 		return 0;
 	}
-	if (tls_authz && !tls_authz(ssl, leaf, &reason)) {
+	if (!authorize(ssl, leaf, &reason)) {
 		X509_STORE_CTX_set_error(xctx, X509_V_ERR_APPLICATION_VERIFICATION);
 		vr->reason = reason ? reason : "not_authorized";
 		return 0;
@@ -179,7 +191,7 @@ static bool resume_check(SSL *ssl, struct gw_tls_server *ts, X509 *leaf)
 	if (gw_vcache_check_leaf(ts->vcache, leaf, flags, SSL_get_security_level(ssl),
 				 &chain) != X509_V_OK)
 		return false;
-	if (X509_check_ca(leaf) || (tls_authz && !tls_authz(ssl, leaf, &reason))) {
+	if (X509_check_ca(leaf) || !authorize(ssl, leaf, &reason)) {
 		sk_X509_pop_free(chain, X509_free);
 		return false;
 	}
@@ -458,8 +470,8 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 		.cfg = cfg,
 		.libctx = libctx,
 		.files = files,
-		.idx = (int)(l - cfg->listeners),
-		.section = "tls",
+		.idx = l == cfg->metrics_tls ? -1 : (int)(l - cfg->listeners),
+		.section = l == cfg->metrics_tls ? "metrics.tls" : "tls",
 		.diag = diag,
 		.warn = warn,
 	};
@@ -566,12 +578,19 @@ void gw_tls_server_free(struct gw_tls_server *ts)
 SSL *gw_tls_server_ssl(struct gw_tls_server *ts, int fd,
 		       struct gw_verify_result *vr, void *conn)
 {
+	return gw_tls_server_ssl_authz(ts, fd, vr, conn, NULL);
+}
+
+SSL *gw_tls_server_ssl_authz(struct gw_tls_server *ts, int fd, struct gw_verify_result *vr,
+			     void *conn, const gw_tls_authz_fn *authz)
+{
 	SSL *ssl = SSL_new(ts->ctx);
 
 	if (!ssl)
 		return NULL;
 	if (SSL_set_fd(ssl, fd) != 1 ||
 	    SSL_set_ex_data(ssl, ssl_idx_conn, conn) != 1 ||
+	    SSL_set_ex_data(ssl, ssl_idx_authz, (void *)authz) != 1 ||
 	    SSL_set_ex_data(ssl, ssl_idx_vr, vr) != 1) {
 		SSL_free(ssl);
 		return NULL;

@@ -133,6 +133,12 @@ void gw_tls_server_share_caches(struct gw_tls_server *ts, struct gw_tls_server *
 SSL *gw_tls_server_ssl(struct gw_tls_server *ts, int fd,
 		       struct gw_verify_result *vr, void *conn);
 void *gw_tls_ssl_conn(const SSL *ssl);
+/*
+ * The same with its own authorization hook (*authz, which must outlive
+ * the SSL) instead of gw_tls_init's: the metrics endpoint's clients.
+ */
+SSL *gw_tls_server_ssl_authz(struct gw_tls_server *ts, int fd, struct gw_verify_result *vr,
+			     void *conn, const gw_tls_authz_fn *authz);
 
 /* "TLSv1.3" / "TLS_AES_128_GCM_SHA256" / "x25519" for audit lines. */
 const char *gw_tls_version_str(const SSL *ssl);

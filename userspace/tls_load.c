@@ -59,8 +59,12 @@ problem(const struct gw_tls_where *w, struct gw_diag *d, const struct gw_tls_key
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	gw_diag_add(d, "%s:%u: listeners[%d].%s.%s: \"%s\": %s", w->cfg->path, f->pos.line,
-		    w->idx, w->section, f->key, f->path, msg);
+	if (w->idx < 0)
+		gw_diag_add(d, "%s:%u: %s.%s: \"%s\": %s", w->cfg->path, f->pos.line,
+			    w->section, f->key, f->path, msg);
+	else
+		gw_diag_add(d, "%s:%u: listeners[%d].%s.%s: \"%s\": %s", w->cfg->path,
+			    f->pos.line, w->idx, w->section, f->key, f->path, msg);
 }
 
 static void ssl_err_text(char *buf, size_t len)

@@ -31,8 +31,8 @@ struct gw_tls_where {
 	const struct gw_config *cfg;
 	OSSL_LIB_CTX *libctx;		/* every object of the context is made in it */
 	struct gw_tls_files *files;	/* the build's parsed files */
-	int idx;			/* listeners[idx] */
-	const char *section;		/* "tls", "upstream.tls" */
+	int idx;			/* listeners[idx]; -1: a top-level section */
+	const char *section;		/* "tls", "upstream.tls"; "metrics.tls" */
 	struct gw_diag *diag;
 	struct gw_diag *warn;
 };

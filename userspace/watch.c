@@ -84,9 +84,13 @@ void gw_watch_set(struct gw_watch *wt, const struct gw_config *cfg)
 		return;
 	}
 	watch_add(wt, cfg->path);
-	for (i = 0; i < cfg->n_listeners; i++) {
-		const struct gw_cfg_listener *l = &cfg->listeners[i];
+	/* Every listener's files, then metrics.tls's. */
+	for (i = 0; i <= cfg->n_listeners; i++) {
+		const struct gw_cfg_listener *l = i < cfg->n_listeners ? &cfg->listeners[i] :
+						  cfg->metrics_tls;
 
+		if (!l)
+			break;
 		for (j = 0; j < l->tls.n_certs; j++) {
 			watch_add(wt, l->tls.certs[j].cert);
 			watch_add(wt, l->tls.certs[j].key);

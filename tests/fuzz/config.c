@@ -206,6 +206,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FZ_CHECK(cfg->stage1_summary_ms > 0);
 		for (i = 0; i < cfg->n_listeners; i++)
 			check_listener(cfg, i);
+		/* metrics.tls: only with an endpoint, with rules and its files in the directory. */
+		if (cfg->metrics_tls) {
+			const struct gw_cfg_listener *m = cfg->metrics_tls;
+
+			FZ_CHECK(cfg->metrics_listen && m->n_rules >= 1 && m->tls.n_certs >= 1);
+			FZ_CHECK(in_dir(m->tls.certs[0].cert) && in_dir(m->tls.client_ca));
+			FZ_CHECK(m->tls.crl_check == GW_CRL_OFF || m->tls.n_crl);
+		}
 	}
 	gw_cfg_free(cfg);
 	gw_diag_free(&diag);

@@ -565,6 +565,7 @@ int gwt_gw_rewrite(struct gwt_gw *g, const struct gwt_gw_opts *o)
 		     "  socket: %s\n"
 		     "metrics:\n"
 		     "  listen: 127.0.0.1:%d\n"
+		     "%s"
 		     "%s%s"
 		     "listeners:\n"
 		     "  - name: test\n"
@@ -587,6 +588,7 @@ int gwt_gw_rewrite(struct gwt_gw *g, const struct gwt_gw_opts *o)
 		     "      address: \"%s:%d\"\n"
 		     "%s%s",
 		     g->audit, o->log_extra ? o->log_extra : "", g->ctl, g->metrics_port,
+		     o->metrics_extra ? o->metrics_extra : "",
 		     forced_userspace() ? "datapath: userspace\n" : "",
 		     o->top_extra ? o->top_extra : "", listen, o->mode ? o->mode : "enforce",
 		     o->allow_sources ? "    allow_sources: " : "",
@@ -791,15 +793,16 @@ int gwt_ctl(struct gwt_gw *g, char **out, const char *args)
  * GET /metrics over a plain socket (HTTP/1.0: the daemon closes after the
  * answer), so it works in the QEMU guests too, which have no HTTP client.
  */
-char *gwt_metrics(struct gwt_gw *g)
+char *gwt_http_get(int port, const char *target)
 {
-	static const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
 	size_t len = 0, cap = 65536;
-	char *buf = malloc(cap), *body;
-	int fd = gwt_raw_connect(g->metrics_port);
+	char *buf = malloc(cap), *body, req[512];
+	int fd = gwt_raw_connect(port), n_req;
 	ssize_t n;
 
-	if (!buf || fd < 0 || send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != sizeof(req) - 1)
+	n_req = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", target);
+	if (!buf || fd < 0 || n_req <= 0 || (size_t)n_req >= sizeof(req) ||
+	    send(fd, req, (size_t)n_req, MSG_NOSIGNAL) != n_req)
 		goto fail;
 	while ((n = recv(fd, buf + len, cap - len - 1, 0)) > 0) {
 		len += (size_t)n;
@@ -826,6 +829,11 @@ fail:
 		close(fd);
 	free(buf);
 	return NULL;
+}
+
+char *gwt_metrics(struct gwt_gw *g)
+{
+	return gwt_http_get(g->metrics_port, "/metrics");
 }
 
 int gwt_sh_capture(char **out, const char *fmt, ...)

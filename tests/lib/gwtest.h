@@ -97,6 +97,7 @@ struct gwt_gw_opts {
 	const char *handshake_timeout;	/* NULL = "5s" */
 	const char *crl;		/* YAML value for tls.crl, NULL = all CRLs */
 	const char *crl_check;		/* NULL = chain */
+	const char *metrics_extra;	/* more lines under metrics (indent 2): its tls */
 	const char *listener_extra;	/* more lines at listener level (indent 4) */
 	const char *server_cert;	/* NULL = "server" (base name in the PKI) */
 	const char *server_certs;	/* "        - {cert: …, key: …}\n" lines: tls.certs instead */
@@ -158,6 +159,8 @@ int gwt_ctl(struct gwt_gw *g, char **out, const char *args);
 int gwt_sh_capture(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* GET /metrics; the body (malloc'd) or NULL. */
 char *gwt_metrics(struct gwt_gw *g);
+/* GET target from 127.0.0.1:port over plain HTTP: the body of a 200 (malloc'd) or NULL. */
+char *gwt_http_get(int port, const char *target);
 
 /* The value of one metric series ("name{labels}" exactly as exposed); -1 if absent. */
 double gwt_metric_value(struct gwt_gw *g, const char *series);

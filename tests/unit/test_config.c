@@ -736,6 +736,70 @@ TEST_F(cfg, certs_entry_key_mode_checked)
 		     in_dir(self, "server-key.pem"));
 }
 
+TEST_F(cfg, metrics_tls_is_a_listener_of_its_own)
+{
+	const struct gw_cfg_listener *m;
+
+	load_min(_ctx, self, NULL, NULL,
+		 "metrics:\n"				/* 14 */
+		 "  listen: 127.0.0.1:9443\n"
+		 "  tls:\n"
+		 "    cert: server-chain.pem\n"		/* 17 */
+		 "    key: server-key.pem\n"
+		 "    client_ca: clients-root.pem\n"
+		 "    crl: issuing.crl\n"			/* 20 */
+		 "    authorize:\n"
+		 "      - name: prometheus\n"
+		 "        spiffe_id: [\"spiffe://corp.test/monitoring/prometheus\"]\n");
+	expect_ok(_ctx, self);
+	m = self->cfg->metrics_tls;
+	ASSERT_NOT_NULL(m);
+	EXPECT_STREQ("metrics", m->name);
+	ASSERT_EQ(1, m->tls.n_certs);
+	EXPECT_STREQ(in_dir(self, "server-chain.pem"), m->tls.certs[0].cert);
+	EXPECT_EQ(17, m->tls.certs[0].pos_cert.line);
+	ASSERT_EQ(1, m->tls.n_crl);
+	EXPECT_EQ(20, m->tls.pos_crl.line);
+	EXPECT_EQ(GW_CRL_CHAIN, m->tls.crl_check);
+	ASSERT_EQ(1, m->n_rules);
+	EXPECT_STREQ("prometheus", m->rules[0].name);
+	/* Not one of the listeners: no socket, no Stage 1, no upstream. */
+	EXPECT_EQ(1, self->cfg->n_listeners);
+}
+
+TEST_F(cfg, metrics_tls_needs_rules_crls_and_a_listen)
+{
+	load_min(_ctx, self, NULL, NULL,
+		 "metrics:\n"
+		 "  tls:\n"				/* 15 */
+		 "    cert: server-chain.pem\n"
+		 "    key: server-key.pem\n"
+		 "    client_ca: clients-root.pem\n"
+		 "    authorize: []\n");			/* 19 */
+	ASSERT_NULL(self->cfg);
+	ASSERT_EQ(3, gw_diag_count(&self->diag));
+	EXPECT_NOT_NULL(strstr(self->diag.msgs[0], ":15: metrics.tls: needs metrics.listen"));
+	EXPECT_NOT_NULL(strstr(self->diag.msgs[1], ":15: metrics.tls: crl_check: chain (the default) needs at least one crl file"));
+	EXPECT_NOT_NULL(strstr(self->diag.msgs[2], ":19: metrics.tls.authorize: needs at least one rule"));
+}
+
+TEST_F(cfg, metrics_tls_key_mode_checked)
+{
+	ASSERT_EQ(0, chmod(in_dir(self, "server-key.pem"), 0644));
+	load_min(_ctx, self, NULL, NULL,
+		 "metrics:\n"
+		 "  listen: 127.0.0.1:9443\n"
+		 "  tls:\n"
+		 "    cert: server-chain.pem\n"
+		 "    key: server-key.pem\n"			/* 18 */
+		 "    client_ca: clients-root.pem\n"
+		 "    crl_check: \"off\"\n"
+		 "    authorize: [{name: p, spiffe_id: [\"spiffe://corp.test/*\"]}]\n");
+	expect_error(_ctx, self, 18,
+		     "metrics.tls.key: \"%s\" is readable by group or other (mode 0644); chmod 600 it",
+		     in_dir(self, "server-key.pem"));
+}
+
 TEST_F(cfg, missing_listeners)
 {
 	load(_ctx, self, "log:\n  level: info\n");
