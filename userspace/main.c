@@ -94,6 +94,52 @@ static int drop_privileges(const char *user, const char *ctl_socket)
 	return 0;
 }
 
+/*
+ * The first build reads the files as every reload will: with "user:" and
+ * started as root, under that user's uid, gid and no other group, so a key
+ * only root can read is refused now (not at the first reload), and root
+ * needs no CAP_DAC_READ_SEARCH for the keys the user owns. Everything
+ * privileged (bind, BPF, the audit log) still runs as root afterwards.
+ */
+static struct gw_gen *build_as_user(const char *path, unsigned int n_workers,
+				    struct gw_diag *diag, struct gw_diag *warn)
+{
+	struct gw_diag quiet = { 0 };
+	struct gw_config *peek = NULL;
+	struct passwd *pw = NULL;
+	gid_t groups[64];
+	struct gw_gen *gen;
+	int n_groups = 0;
+
+	if (!geteuid())
+		peek = gw_cfg_load(path, &quiet);
+	/* No such user: drop_privileges says so, after the build. */
+	if (peek && peek->user)
+		pw = getpwnam(peek->user);
+	gw_cfg_free(peek);
+	gw_diag_free(&quiet);
+	if (pw) {
+		n_groups = getgroups(ARRAY_SIZE(groups), groups);
+		if (n_groups < 0 || setgroups(1, &pw->pw_gid) || setegid(pw->pw_gid) ||
+		    seteuid(pw->pw_uid)) {
+			gw_diag_add(diag, "%s: user: cannot read the files as \"%s\": %s", path,
+				    pw->pw_name, strerror(errno));
+			return NULL;
+		}
+	}
+	gen = gw_gen_build(path, n_workers, diag, warn);
+	if (pw && (seteuid(0) || setegid(0) || setgroups((size_t)n_groups, groups))) {
+		/* Half switched: nothing privileged may run on. */
+		fprintf(stderr, "mtlsgw: cannot return to root after reading the files: %s\n",
+			strerror(errno));
+		exit(1);
+	}
+	if (pw && !gen)
+		gw_diag_add(diag, "%s: user: the files were read as \"%s\", as every reload will: give it its key files (owner, mode 0600) and read access to the rest",
+			    path, pw->pw_name);
+	return gen;
+}
+
 static bool wants_stage1(const struct gw_config *cfg)
 {
 	unsigned int i;
@@ -303,7 +349,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mtlsgw: cannot initialise OpenSSL\n");
 		return 1;
 	}
-	gen = gw_gen_build(path, check ? 1 : 0, &diag, &warn);
+	gen = build_as_user(path, check ? 1 : 0, &diag, &warn);
 	print_diag(&warn, "mtlsgw: warning: ");
 	if (!gen) {
 		print_diag(&diag, "mtlsgw: ");

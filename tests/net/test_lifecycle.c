@@ -6,11 +6,13 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -132,11 +134,47 @@ static char *proc_status_field(pid_t pid, const char *field)
 	return p;
 }
 
+/*
+ * What an operator does for "user:": the listener's files in a directory
+ * the user owns (the key 0600), the config readable by it. The names of
+ * the copies go into self->go. 0 or -1.
+ */
+static int give_files_to(FIXTURE_DATA(lc) *self, const char *user, char *dir, size_t len,
+			 char *certs, size_t certs_len, char *crl, size_t crl_len)
+{
+	static const char *const files[] = { "server-chain.pem", "server.key", "ca-bundle.pem",
+					     "crls-all.pem" };
+	static char ca[128];
+	struct passwd *pw = getpwnam(user);
+	char to[160];
+	unsigned int i;
+
+	if (!pw || gwt_mkdtemp(dir, len) || chown(dir, pw->pw_uid, pw->pw_gid) || chmod(dir, 0755))
+		return -1;
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(to, sizeof(to), "%s/%s", dir, files[i]);
+		if (gwt_replace_file(gwt_pki_path(files[i]), to) ||
+		    chown(to, pw->pw_uid, pw->pw_gid) || chmod(to, i == 1 ? 0600 : 0644))
+			return -1;
+	}
+	snprintf(certs, certs_len, "        - { cert: %1$s/server-chain.pem, key: %1$s/server.key }\n",
+		 dir);
+	snprintf(crl, crl_len, "[%s/crls-all.pem]", dir);
+	snprintf(ca, sizeof(ca), "%s/ca-bundle.pem", dir);
+	self->go.server_certs = certs;
+	self->go.crl = crl;
+	self->go.client_ca = ca;
+	/* Reloads read the config as the user too. */
+	return chmod(self->gw.dir, 0755);
+}
+
 TEST_F(lc, drops_privileges_to_user)
 {
-	char *uid, *caps;
+	char dir[64] = "", certs[256], crl[128], *uid, *caps, *line;
 
 	self->go.top_extra = "user: nobody\n";
+	ASSERT_EQ(0, give_files_to(self, "nobody", dir, sizeof(dir), certs, sizeof(certs),
+				   crl, sizeof(crl)));
 	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
 	ASSERT_EQ(0, gwt_gw_start(&self->gw));
 	uid = proc_status_field(self->gw.pid, "Uid:");
@@ -149,6 +187,37 @@ TEST_F(lc, drops_privileges_to_user)
 	free(uid);
 	free(caps);
 	ASSERT_TRUE(echo_ok(self->gw.port, "client-ecdsa"));
+	/* A reload as that user reads the same files: it works. */
+	ASSERT_EQ(0, gwt_gw_signal(&self->gw, SIGHUP));
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"reload\"", "\"decision\":\"ok\"",
+			      NULL);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	ASSERT_TRUE(echo_ok(self->gw.port, "client-ecdsa"));
+	gwt_rmtree(dir);
+}
+
+/*
+ * A key only root can read, with "user:": refused at start (exit 2), not
+ * at the first reload, and the message says how to fix it.
+ */
+TEST_F(lc, key_the_user_cannot_read_refused_at_start)
+{
+	char dir[64] = "", certs[256], crl[128], key[128], *out = NULL;
+
+	self->go.top_extra = "user: nobody\n";
+	ASSERT_EQ(0, give_files_to(self, "nobody", dir, sizeof(dir), certs, sizeof(certs),
+				   crl, sizeof(crl)));
+	snprintf(key, sizeof(key), "%s/server.key", dir);
+	ASSERT_EQ(0, chown(key, 0, 0));
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	ASSERT_EQ(2, gwt_gw_check(self->gw.cfg, &out));
+	EXPECT_NOT_NULL(strstr(out, "server.key"));
+	EXPECT_NOT_NULL(strstr(out, "the files were read as \"nobody\", as every reload will"));
+	if (!strstr(out, "as every reload will"))
+		TH_LOG("mtlsgw --check said: %s", out);
+	free(out);
+	gwt_rmtree(dir);
 }
 
 TEST_F(lc, sigusr1_reopens_audit_log)
