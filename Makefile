@@ -143,14 +143,16 @@ $(O)/tests/%: $(O)/tests/soak/%.o $(TESTLIB_OBJS) $(LIB)
 
 # Packages: build (compiler, OpenSSL, libcyaml), tests and demo (openssl CLI,
 # iproute2, socat, haproxy and ipvsadm as third-party peers: a backend,
-# balancers in front; prometheus scraping the metrics over mTLS), later issues (libbpf, bpftool, clang, libmnl, qemu, busybox),
+# balancers in front; prometheus scraping the metrics over mTLS),
+# debootstrap for the systemd guest and test-trixie, strace for
+# make syscall-survey, later issues (libbpf, bpftool, clang, libmnl, qemu, busybox),
 # libFuzzer and clang's sanitizer runtimes for "make fuzz" (libclang-rt-dev:
 # only a Recommends of clang, which --no-install-recommends leaves out).
 DEB_PKGS := build-essential pkg-config clang llvm libssl-dev openssl \
 	    libcyaml-dev libyaml-dev libbpf-dev libelf-dev zlib1g-dev bpftool libmnl-dev \
 	    libsystemd-dev libcap-ng-dev iproute2 python3 python3-prometheus-client procps \
 	    qemu-system-x86 busybox-static kmod xz-utils zstd cpio debian-archive-keyring \
-	    libclang-rt-dev socat haproxy ipvsadm prometheus
+	    libclang-rt-dev socat haproxy ipvsadm prometheus debootstrap strace
 deps:
 	$(Q)tools/install-deps $(DEB_PKGS)
 
@@ -215,7 +217,8 @@ vm-test: $(BINS) $(VM_BINS) $(VM_WRAPPERS) $(PKI)/.done vm-fetch
 # ASan under TCG would multiply the matrix's time for no new coverage of
 # kernel behaviour. TEST_VM=0/1 overrides.
 TEST_VM ?= $(if $(filter 1 thread,$(SAN)),0,1)
-TEST_VM_WRAPPERS := $(if $(filter 1,$(TEST_VM)),$(VM_WRAPPERS))
+# The unit under systemd in a Debian 12 guest (tests/vm/test_systemd_unit).
+TEST_VM_WRAPPERS := $(if $(filter 1,$(TEST_VM)),$(VM_WRAPPERS) tests/vm/test_systemd_unit)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS) $(BPFT_BINS) $(NET_BINS) $(VM_BINS) \
@@ -225,6 +228,13 @@ test: deps
 		GW_OBJDIR=$(O)/userspace tests/run tests/check-layout tests/check-reasons \
 		$(UNIT_BINS) $(BPFT_BINS) $(NET_BINS) \
 		$(if $(TEST_VM_WRAPPERS),--parallel $(VM_JOBS) $(TEST_VM_WRAPPERS))
+
+# Which system calls the daemon makes over the net tests (strace), checked
+# against kmod-config/mtlsgw.service's SystemCallFilter; not in CI.
+.PHONY: syscall-survey
+syscall-survey: deps
+	$(Q)$(MAKE) --no-print-directory all $(NET_BINS) $(PKI)/.done
+	$(Q)O=$(O) tools/syscall-survey
 
 # userspace/'s module graph has no cycle, and more (tests/check-layout;
 # "tests/check-layout --graph" prints its layers). Part of "make test".

@@ -591,6 +591,23 @@ struct gw_config *gw_cfg_load(const char *path, struct gw_diag *diag)
 	return cfg;
 }
 
+char *gw_cfg_user(const char *path)
+{
+	struct gw_line_map lm = { 0 };
+	struct gw_diag quiet = { 0 };
+	const struct gw_lm_node *n;
+	char *text = NULL, *user = NULL;
+	size_t len = 0;
+
+	if (!read_text(path, &text, &len, &quiet) && !gw_lm_build(path, text, len, &lm, &quiet) &&
+	    (n = gw_lm_find(&lm, "user")) && n->kind == GW_LM_SCALAR && n->value[0])
+		user = strdup(n->value);
+	gw_lm_free(&lm);
+	free(text);
+	gw_diag_free(&quiet);
+	return user;
+}
+
 struct gw_config *gw_cfg_load_text(const char *path, const char *text, size_t len,
 				   struct gw_diag *diag)
 {

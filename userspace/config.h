@@ -134,6 +134,12 @@ struct gw_config *gw_cfg_load(const char *path, struct gw_diag *diag);
 struct gw_config *gw_cfg_load_text(const char *path, const char *text, size_t len,
 				   struct gw_diag *diag);
 void gw_cfg_free(struct gw_config *cfg);
+/*
+ * The "user" of the file at path, read without validating anything else
+ * (the files it names may be readable by that user only); NULL if none
+ * or unreadable. malloc'd.
+ */
+char *gw_cfg_user(const char *path);
 
 const char *gw_mode_str(enum gw_mode m);
 const char *gw_datapath_str(enum gw_datapath d);

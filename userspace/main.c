@@ -78,7 +78,14 @@ static int drop_privileges(const char *user, const char *ctl_socket)
 		pr_err("user: \"%s\": %s", user, errno ? strerror(errno) : "no such user");
 		return -ENOENT;
 	}
-	if (chown(ctl_socket, pw->pw_uid, pw->pw_gid))
+	/*
+	 * The control socket goes to the user where root may give it away; a
+	 * bounding set without CAP_CHOWN (kmod-config/mtlsgw.service) keeps it
+	 * root's, for root's mtlsgwctl and a --takeover successor.
+	 */
+	capng_get_caps_process();
+	if (capng_have_capability(CAPNG_EFFECTIVE, CAP_CHOWN) &&
+	    chown(ctl_socket, pw->pw_uid, pw->pw_gid))
 		pr_warn("control.socket: cannot give \"%s\" to \"%s\": %s", ctl_socket, user,
 			strerror(errno));
 	capng_clear(CAPNG_SELECT_BOTH);
@@ -104,20 +111,16 @@ static int drop_privileges(const char *user, const char *ctl_socket)
 static struct gw_gen *build_as_user(const char *path, unsigned int n_workers,
 				    struct gw_diag *diag, struct gw_diag *warn)
 {
-	struct gw_diag quiet = { 0 };
-	struct gw_config *peek = NULL;
+	char *user = geteuid() ? NULL : gw_cfg_user(path);
 	struct passwd *pw = NULL;
 	gid_t groups[64];
 	struct gw_gen *gen;
 	int n_groups = 0;
 
-	if (!geteuid())
-		peek = gw_cfg_load(path, &quiet);
 	/* No such user: drop_privileges says so, after the build. */
-	if (peek && peek->user)
-		pw = getpwnam(peek->user);
-	gw_cfg_free(peek);
-	gw_diag_free(&quiet);
+	if (user)
+		pw = getpwnam(user);
+	free(user);
 	if (pw) {
 		n_groups = getgroups(ARRAY_SIZE(groups), groups);
 		if (n_groups < 0 || setgroups(1, &pw->pw_gid) || setegid(pw->pw_gid) ||

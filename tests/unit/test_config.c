@@ -800,6 +800,24 @@ TEST_F(cfg, metrics_tls_key_mode_checked)
 		     in_dir(self, "server-key.pem"));
 }
 
+TEST_F(cfg, user_is_read_without_validating_the_rest)
+{
+	char *user;
+
+	/* A key no one can read, a missing CA: the user is there all the same. */
+	write_file(_ctx, self->path,
+		   "user: mtlsgw\nlisteners:\n  - name: web\n    tls: {key: gone.pem}\n");
+	user = gw_cfg_user(self->path);
+	ASSERT_NOT_NULL(user);
+	EXPECT_STREQ("mtlsgw", user);
+	free(user);
+	write_file(_ctx, self->path, "listeners: []\n");
+	EXPECT_NULL(gw_cfg_user(self->path));
+	write_file(_ctx, self->path, "user: [not, a, name]\n");
+	EXPECT_NULL(gw_cfg_user(self->path));
+	EXPECT_NULL(gw_cfg_user(in_dir(self, "no-such.yaml")));
+}
+
 TEST_F(cfg, missing_listeners)
 {
 	load(_ctx, self, "log:\n  level: info\n");
