@@ -213,6 +213,13 @@ static void vlistener(struct gw_cv_ctx *v, unsigned int idx, const struct gw_raw
 	vrules(v, p.s, r->authorize, r->authorize_count, l);
 
 	vupstream(v, gw_kp(p.s, "upstream").s, r->upstream, &l->upstream);
+	if (r->limits && r->limits->per_identity) {
+		const struct gw_raw_per_identity *pi = r->limits->per_identity;
+
+		gw_cv_per_identity(v, gw_kp(p.s, "limits.per_identity").s, pi->connections, pi->rate,
+				   pi->burst, &l->per_identity);
+		l->limit_identities = true;
+	}
 	gw_cv_uint(v, gw_kp(p.s, "max_connections").s, r->max_connections, 10000, 1, 1000000,
 		   &l->max_connections);
 	gw_cv_uint(v, gw_kp(p.s, "max_handshakes").s, r->max_handshakes, 1000, 1, 100000,

@@ -23,6 +23,7 @@
 #include "addr.h"
 #include "authz.h"
 #include "config_tls.h"
+#include "idlimit.h"
 #include "log.h"
 #include "util.h"
 
@@ -97,6 +98,9 @@ struct gw_cfg_listener {
 	uint64_t max_connection_lifetime_ms;	/* 0 = unlimited (default) */
 	uint64_t idle_timeout_ms;	/* no progress either way; 0 = none; default 600000 */
 	bool close_on_expiry;		/* close at the client cert's notAfter, default true */
+	/* limits.per_identity; all zero: none (idlimit.h) */
+	struct gw_idl_limits per_identity;
+	bool limit_identities;
 };
 
 struct gw_config {

@@ -111,6 +111,18 @@ static const cyaml_schema_field_t upstream_fields[] = {
 	CYAML_FIELD_END
 };
 
+static const cyaml_schema_field_t per_identity_fields[] = {
+	STR_OPT("connections", struct gw_raw_per_identity, connections),
+	STR_OPT("rate", struct gw_raw_per_identity, rate),
+	STR_OPT("burst", struct gw_raw_per_identity, burst),
+	CYAML_FIELD_END
+};
+
+static const cyaml_schema_field_t limits_fields[] = {
+	MAP_OPT("per_identity", struct gw_raw_limits, per_identity, per_identity_fields),
+	CYAML_FIELD_END
+};
+
 static const cyaml_schema_field_t proxy_accept_fields[] = {
 	STR_REQ("accept", struct gw_raw_proxy_accept, accept),
 	STR_LIST("from", struct gw_raw_proxy_accept, from),
@@ -135,6 +147,7 @@ static const cyaml_schema_field_t listener_fields[] = {
 	STR_OPT("idle_timeout", struct gw_raw_listener, idle_timeout),
 	STR_OPT("close_on_expiry", struct gw_raw_listener, close_on_expiry),
 	STR_LIST("steer", struct gw_raw_listener, steer),
+	MAP_OPT("limits", struct gw_raw_listener, limits, limits_fields),
 	CYAML_FIELD_END
 };
 

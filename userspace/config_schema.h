@@ -62,6 +62,14 @@ struct gw_raw_upstream {
 	struct gw_raw_upstream_tls *tls;
 };
 
+struct gw_raw_per_identity {
+	char *connections, *rate, *burst;
+};
+
+struct gw_raw_limits {
+	struct gw_raw_per_identity *per_identity;
+};
+
 struct gw_raw_proxy_accept {
 	char *accept;
 	char **from;
@@ -84,6 +92,7 @@ struct gw_raw_listener {
 	char *max_connection_lifetime, *close_on_expiry, *idle_timeout;
 	char **steer;
 	unsigned int steer_count;
+	struct gw_raw_limits *limits;
 };
 
 struct gw_raw_log {

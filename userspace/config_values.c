@@ -125,6 +125,37 @@ int gw_cv_uint(struct gw_cv_ctx *v, const char *path, const char *val, unsigned 
 	return 0;
 }
 
+void gw_cv_per_identity(struct gw_cv_ctx *v, const char *path, const char *connections,
+			const char *rate, const char *burst, struct gw_idl_limits *out)
+{
+	char *end;
+
+	memset(out, 0, sizeof(*out));
+	if (!connections && !rate) {
+		gw_cv_err(v, path, "set connections, rate or both (or leave per_identity out)");
+		return;
+	}
+	if (connections)
+		gw_cv_uint(v, gw_kp(path, "connections").s, connections, 0, 1, 1000000,
+			   &out->connections);
+	if (rate) {
+		errno = 0;
+		out->rate = strtod(rate, &end);
+		if (!isdigit((unsigned char)rate[0]) || *end || errno || !(out->rate > 0) ||
+		    out->rate > 1000000) {
+			gw_cv_err(v, gw_kp(path, "rate").s,
+				  "\"%s\" is not a number of new connections per second from 0 to 1000000 (10, 0.5)",
+				  rate);
+			out->rate = 0;
+		}
+	}
+	if (burst && !rate)
+		gw_cv_err(v, gw_kp(path, "burst").s, "burst goes with rate");
+	/* Default: a second's worth, at least one. */
+	gw_cv_uint(v, gw_kp(path, "burst").s, burst,
+		   out->rate < 1 ? 1 : (unsigned int)(out->rate + 0.999999), 1, 1000000, &out->burst);
+}
+
 /*
  * "IPv4:port" or "[IPv6]:port", numeric, port 1..65535. On error, say which
  * part is wrong.

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "config_lines.h"
+#include "idlimit.h"
 #include "util.h"
 
 /* One validation run: where its messages go and point. */
@@ -61,6 +62,10 @@ int gw_cv_choice(struct gw_cv_ctx *v, const char *path, const char *val,
 int gw_cv_duration(struct gw_cv_ctx *v, const char *path, const char *val,
 		   uint64_t dflt, bool nonzero, uint64_t *out);
 /* A whole number from min to max. 0 or -EINVAL after reporting. */
+/* limits.per_identity at path: connections, rate (per second, decimal), burst. */
+void gw_cv_per_identity(struct gw_cv_ctx *v, const char *path, const char *connections,
+			const char *rate, const char *burst, struct gw_idl_limits *out);
+
 int gw_cv_uint(struct gw_cv_ctx *v, const char *path, const char *val, unsigned int dflt,
 	       unsigned int min, unsigned int max, unsigned int *out);
 

@@ -107,6 +107,9 @@ struct gw_conn {
 	struct gw_verify_result vr;
 	bool tls_peeked;		/* first byte looked like TLS */
 	struct gw_identity *ident;
+	/* limits.per_identity: the identity's table and entry, held while it lives. */
+	struct gw_idlimit *idl;
+	struct gw_idl_entry *idl_entry;
 	struct gw_certrefs *certrefs;	/* for revocation of the live connection */
 	const char *rule;		/* matching rule name, NULL if none */
 	bool would_deny;		/* audit mode let a denial through */

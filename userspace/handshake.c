@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <openssl/sha.h>
 
 #include "audit.h"
 #include "authz.h"
@@ -123,6 +124,59 @@ static void handshake_fail(struct gw_conn *c, const char *reason, const char *de
 	gw_conn_close(c, reason, false);
 }
 
+/* The key of an identity for its limits: its SPIFFE ID's SHA-256, else its fingerprint. */
+static void identity_key(const struct gw_identity *id, unsigned char key[32])
+{
+	if (id->spiffe_id)
+		SHA256((const unsigned char *)id->spiffe_id, strlen(id->spiffe_id), key);
+	else
+		memcpy(key, id->sha256, 32);
+}
+
+/*
+ * limits.per_identity, once per connection (a resumption checked first
+ * and verified in full after takes one token): false refuses it with
+ * *reason. In audit mode it is counted and logged as would_deny.
+ */
+static bool identity_admitted(struct gw_conn *c, const char **reason)
+{
+	const struct gw_cfg_listener *lc = c->lc;
+	bool audit = lc->mode == GW_MODE_AUDIT;
+	enum gw_idl_verdict v;
+	unsigned char key[32];
+	char labels[160];
+
+	if (!lc->limit_identities || c->idl_entry)
+		return true;
+	c->idl = gw_idlimit_get(lc->name);
+	if (!c->idl) {
+		*reason = "internal_error";
+		return false;
+	}
+	identity_key(c->ident, key);
+	v = gw_idlimit_acquire(c->idl, key, &lc->per_identity, gw_now_ms(), audit, &c->idl_entry);
+	if (v == GW_IDL_OK)
+		return true;
+	if (!gw_metric_labels(labels, sizeof(labels), "listener", lc->name,
+			      "limit", gw_idl_verdict_str(v), NULL))
+		gw_metric_add("mtlsgw_identity_limited_total", labels, 1);
+	if (v == GW_IDL_NOMEM) {
+		*reason = "internal_error";
+		return false;
+	}
+	if (!audit) {
+		*reason = "identity_limit";
+		return false;
+	}
+	gw_audit_emit(&GW_AUDIT_EVENT(.event = "authz_deny",
+		.conn_id = c->id, .listener = lc->name,
+		.src = (struct sockaddr *)&c->src, .dst = (struct sockaddr *)&c->dst,
+		.via = (struct sockaddr *)&c->via, .id = c->ident,
+		.decision = "would_deny", .reason = "identity_limit",
+		.detail = v == GW_IDL_RATE ? "rate" : "connections"));
+	return true;
+}
+
 /*
  * The hook tls.c calls after chain verification succeeded: extract the
  * identity once, then first-match over the listener's rules.
@@ -147,6 +201,8 @@ bool gw_handshake_authz(SSL *ssl, X509 *leaf, const char **reason)
 	rule = gw_authz_decide(lc->rules, lc->n_rules, c->ident);
 	if (rule != GW_AUTHZ_NO_MATCH) {
 		c->rule = lc->rules[rule].name;
+		if (!identity_admitted(c, reason))
+			return false;
 		count_authz(c, c->rule, "allow");
 		return true;
 	}

@@ -22,6 +22,7 @@
 #include "daemon.h"
 #include "gen.h"
 #include "handshake.h"
+#include "idlimit.h"
 #include "kcaps.h"
 #include "kcaps_text.h"
 #include "log.h"
@@ -398,6 +399,7 @@ int main(int argc, char **argv)
 	ret = gw_daemon_run(d) ? 1 : 0;
 out_audit:
 	gw_daemon_free(d);
+	gw_idlimit_free_all();
 	gw_audit_close();
 out_free:
 	gw_gen_put(gen);

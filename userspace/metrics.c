@@ -73,6 +73,10 @@ static struct family families[] = {
 	  "Connections past the handshake that ended, by listener and reason token (as on conn_close)" },
 	{ "mtlsgw_metrics_tls_handshakes_total", COUNTER,
 	  "TLS handshakes on the metrics endpoint (metrics.tls) by result (ok, fail) and reason token" },
+	{ "mtlsgw_identity_limited_total", COUNTER,
+	  "Connections over listeners[].limits.per_identity, by listener and limit (connections, rate); refused in enforce mode" },
+	{ "mtlsgw_identities_tracked", GAUGE,
+	  "Client identities in a listener's per-identity limit table (live ones and up to 65536 idle)" },
 	{ "mtlsgw_audit_write_errors_total", COUNTER,
 	  "Audit log lines that could not be written (disk full, I/O error)" },
 };

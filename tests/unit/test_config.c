@@ -818,6 +818,49 @@ TEST_F(cfg, user_is_read_without_validating_the_rest)
 	EXPECT_NULL(gw_cfg_user(in_dir(self, "no-such.yaml")));
 }
 
+TEST_F(cfg, per_identity_limits)
+{
+	const struct gw_cfg_listener *l;
+
+	load_min(_ctx, self, NULL,
+		 "    limits:\n      per_identity: { connections: 20, rate: 2.5 }\n", NULL);
+	expect_ok(_ctx, self);
+	l = &self->cfg->listeners[0];
+	EXPECT_TRUE(l->limit_identities);
+	EXPECT_EQ(20, l->per_identity.connections);
+	EXPECT_TRUE(l->per_identity.rate > 2.49 && l->per_identity.rate < 2.51);
+	/* The burst defaults to a second's worth. */
+	EXPECT_EQ(3, l->per_identity.burst);
+}
+
+TEST_F(cfg, per_identity_limits_refused)
+{
+	static const struct {
+		const char *yaml, *want;
+	} cases[] = {
+		{ "{}", ":15: listeners[0].limits.per_identity: set connections, rate or both" },
+		{ "{ connections: 0 }", "listeners[0].limits.per_identity.connections: \"0\" is not a whole number from 1 to 1000000" },
+		{ "{ rate: fast }", "listeners[0].limits.per_identity.rate: \"fast\" is not a number of new connections per second" },
+		{ "{ rate: -1 }", "listeners[0].limits.per_identity.rate: \"-1\" is not a number" },
+		{ "{ connections: 5, burst: 10 }", "listeners[0].limits.per_identity.burst: burst goes with rate" },
+	};
+	char extra[128];
+	unsigned int i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		gw_cfg_free(self->cfg);
+		gw_diag_free(&self->diag);
+		memset(&self->diag, 0, sizeof(self->diag));
+		snprintf(extra, sizeof(extra), "    limits:\n      per_identity: %s\n", cases[i].yaml);
+		load_min(_ctx, self, NULL, extra, NULL);
+		ASSERT_NULL(self->cfg);
+		ASSERT_EQ(1, gw_diag_count(&self->diag));
+		if (!strstr(self->diag.msgs[0], cases[i].want))
+			TH_LOG("%s: %s", cases[i].yaml, self->diag.msgs[0]);
+		EXPECT_NOT_NULL(strstr(self->diag.msgs[0], cases[i].want));
+	}
+}
+
 TEST_F(cfg, missing_listeners)
 {
 	load(_ctx, self, "log:\n  level: info\n");
