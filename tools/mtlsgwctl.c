@@ -4,6 +4,7 @@
  *
  *   mtlsgwctl [-s SOCKET] status
  *   mtlsgwctl [-s SOCKET] conns [--json]
+ *   mtlsgwctl [-s SOCKET] top [--json]
  *   mtlsgwctl [-s SOCKET] reload
  *   mtlsgwctl [-s SOCKET] kill --serial HEX | --spiffe-id ID | --conn ID
  *
@@ -28,6 +29,7 @@ static void usage(FILE *f)
 		"Usage: mtlsgwctl [-s SOCKET] COMMAND\n"
 		"  status                          version, uptime, kernel, listeners, counters\n"
 		"  conns [--json]                  live connections\n"
+		"  top [--json]                    identities with the most connections (limits.per_identity)\n"
 		"  reload                          re-read the configuration (like SIGHUP)\n"
 		"  kill --serial HEX | --spiffe-id ID | --conn ID\n"
 		"                                  close matching live connections now\n"
@@ -127,8 +129,8 @@ int main(int argc, char **argv)
 	cmd = argv[optind];
 	if (!strcmp(cmd, "status") || !strcmp(cmd, "reload")) {
 		snprintf(line, sizeof(line), "%s\n", cmd);
-	} else if (!strcmp(cmd, "conns")) {
-		snprintf(line, sizeof(line), "conns%s\n", json ? " json" : "");
+	} else if (!strcmp(cmd, "conns") || !strcmp(cmd, "top")) {
+		snprintf(line, sizeof(line), "%s%s\n", cmd, json ? " json" : "");
 	} else if (!strcmp(cmd, "kill")) {
 		if (!kill_what || strpbrk(kill_val, " \r\n") || !*kill_val) {
 			fprintf(stderr, "mtlsgwctl: kill needs --serial HEX, --spiffe-id ID or --conn ID\n");
@@ -144,5 +146,5 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	return request(sock, line, json && !strcmp(cmd, "conns"));
+	return request(sock, line, json && (!strcmp(cmd, "conns") || !strcmp(cmd, "top")));
 }

@@ -17,6 +17,7 @@
 #include "admin.h"
 #include "authz.h"
 #include "conn.h"
+#include "idlimit.h"
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
@@ -363,6 +364,70 @@ unsigned int gw_admin_kill(struct gw_admin *a, enum gw_ctl_kill_by by, const cha
 	kill_matching(a->w, &req);
 	gw_pool_each(a->w, kill_matching, &req);
 	return req.n;
+}
+
+/* ---- top ---- */
+
+/* Identities shown per listener. */
+#define TOP_N 20
+
+struct top_req {
+	struct gw_sbuf *b;
+	bool json;			/* one JSON object per line, as conns --json */
+	uint64_t now;
+};
+
+static void top_row_json(struct gw_sbuf *b, const char *listener, const struct gw_idl_top *t)
+{
+	char rate[48];
+	struct gw_json j;
+
+	gw_json_init(&j, b);
+	gw_json_begin(&j);
+	gw_json_str(&j, "listener", listener);
+	gw_json_str(&j, "identity", t->label);
+	gw_json_u64(&j, "connections", t->conns);
+	gw_snprintf(rate, sizeof(rate), ",\"new_per_second\":%.3f", t->per_second);
+	gw_json_raw_members(&j, rate);
+	gw_json_u64(&j, "opened", t->opens);
+	gw_json_u64(&j, "refused", t->refused);
+	gw_json_u64(&j, "bytes_closed", t->bytes);
+	gw_json_end(&j);
+	if (gw_json_err(&j))
+		b->err = gw_json_err(&j);
+	gw_json_free(&j);
+}
+
+static void top_listener(const char *listener, struct gw_idlimit *t, void *arg)
+{
+	struct top_req *r = arg;
+	struct gw_idl_top top[TOP_N];
+	unsigned int n = gw_idlimit_top(t, r->now, top, TOP_N), i;
+	char who[GW_IDL_LABEL * 4 + 4], name[160];
+
+	if (r->json) {
+		for (i = 0; i < n; i++)
+			top_row_json(r->b, listener, &top[i]);
+		return;
+	}
+	text_cell(name, sizeof(name), listener);
+	gw_sbuf_printf(r->b, "listener %s: %u identities tracked\n", name, gw_idlimit_tracked(t));
+	for (i = 0; i < n; i++) {
+		text_cell(who, sizeof(who), top[i].label);
+		gw_sbuf_printf(r->b, "  %-40s conns %u new/s %.2f opened %llu refused %llu bytes_closed %llu\n",
+			       who, top[i].conns, top[i].per_second,
+			       (unsigned long long)top[i].opens, (unsigned long long)top[i].refused,
+			       (unsigned long long)top[i].bytes);
+	}
+}
+
+void gw_admin_top(struct gw_sbuf *b, bool json)
+{
+	struct top_req r = { .b = b, .json = json, .now = gw_now_ms() };
+
+	gw_idlimit_each_table(top_listener, &r);
+	if (!json && !b->len)
+		gw_sbuf_printf(b, "no listener has limits.per_identity\n");
 }
 
 /* ---- metrics ---- */

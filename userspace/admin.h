@@ -32,6 +32,11 @@ struct gw_admin {
 void gw_admin_status(struct gw_admin *a, struct gw_sbuf *b);
 /* "mtlsgwctl conns [--json]": every worker's connections with the kernel's view. */
 void gw_admin_conns(struct gw_admin *a, struct gw_sbuf *b, bool json);
+/*
+ * "mtlsgwctl top [--json]": per listener with limits.per_identity, the
+ * identities with the most live connections, then new ones per second.
+ */
+void gw_admin_top(struct gw_sbuf *b, bool json);
 /* Close every connection matching; how many. */
 unsigned int gw_admin_kill(struct gw_admin *a, enum gw_ctl_kill_by by, const char *value);
 

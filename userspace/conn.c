@@ -269,7 +269,7 @@ void gw_conns_reap(struct gw_worker *w)
 		gw_certrefs_free(c->certrefs);
 		gw_certrefs_free(c->b_certrefs);
 		gw_identity_free(c->ident);
-		gw_idlimit_release(c->idl, c->idl_entry);
+		gw_idlimit_release(c->idl, c->idl_entry, c->bytes_in + c->bytes_out);
 		if (c->dp)
 			c->dp->free(c);
 		gw_ktls_secrets_free(c->ktls_secrets);

@@ -136,6 +136,9 @@ void gw_ctl_parse(char *line, struct gw_ctl_req *req)
 	} else if (!strcmp(line, "conns")) {
 		req->cmd = GW_CTL_CONNS;
 		req->json = arg && !strcmp(arg, "json");
+	} else if (!strcmp(line, "top")) {
+		req->cmd = GW_CTL_TOP;
+		req->json = arg && !strcmp(arg, "json");
 	} else if (!strcmp(line, "reload")) {
 		req->cmd = GW_CTL_RELOAD;
 	} else if (!strcmp(line, "handover")) {

@@ -46,6 +46,7 @@ enum gw_ctl_cmd {
 	GW_CTL_RELOAD,
 	GW_CTL_HANDOVER,		/* from a --takeover successor */
 	GW_CTL_KILL,
+	GW_CTL_TOP,			/* identities under limits.per_identity */
 };
 
 enum gw_ctl_kill_by {

@@ -244,6 +244,9 @@ static void ctl_answer(struct gw_reqsrv *s, char *line, struct gw_sbuf *out)
 	case GW_CTL_CONNS:
 		gw_admin_conns(&d->admin, out, req.json);
 		break;
+	case GW_CTL_TOP:
+		gw_admin_top(out, req.json);
+		break;
 	case GW_CTL_RELOAD:
 		ctl_reload(d, out);
 		break;

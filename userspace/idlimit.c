@@ -16,7 +16,12 @@ struct gw_idl_entry {
 	unsigned int conns;
 	double tokens;
 	uint64_t t_ms;				/* of the last refill */
+	/* For mtlsgwctl top: totals, and opens in two GW_IDL_WINDOW_MS windows. */
+	uint64_t opens, refused, bytes;
+	uint64_t win_ms;			/* start of the current window */
+	unsigned int win_opens, prev_opens;
 	unsigned char key[32];
+	char label[GW_IDL_LABEL];
 };
 
 struct gw_idlimit {
@@ -125,8 +130,36 @@ static void maybe_grow(struct gw_idlimit *t)
 	t->buckets = b;
 }
 
+/* src into dst, cut before a character that would not fit whole. */
+static void set_label(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= size) {
+		n = size - 1;
+		while (n && ((unsigned char)src[n] & 0xc0) == 0x80)
+			n--;
+	}
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* Opens in the current window and the one before, over the time they cover: per second. */
+static void window_roll(struct gw_idl_entry *e, uint64_t now_ms)
+{
+	if (now_ms - e->win_ms >= 2 * GW_IDL_WINDOW_MS) {
+		e->prev_opens = 0;
+		e->win_opens = 0;
+		e->win_ms = now_ms;
+	} else if (now_ms - e->win_ms >= GW_IDL_WINDOW_MS) {
+		e->prev_opens = e->win_opens;
+		e->win_opens = 0;
+		e->win_ms += GW_IDL_WINDOW_MS;
+	}
+}
+
 static struct gw_idl_entry *lookup(struct gw_idlimit *t, const unsigned char *key,
-				   const struct gw_idl_limits *lim, uint64_t now_ms)
+				   const char *label, const struct gw_idl_limits *lim, uint64_t now_ms)
 {
 	struct gw_idl_entry *e;
 
@@ -140,8 +173,10 @@ static struct gw_idl_entry *lookup(struct gw_idlimit *t, const unsigned char *ke
 	if (!e)
 		return NULL;
 	memcpy(e->key, key, sizeof(e->key));
+	set_label(e->label, sizeof(e->label), label);
 	e->tokens = lim->burst;
 	e->t_ms = now_ms;
+	e->win_ms = now_ms;
 	e->hnext = t->buckets[slot(t, key)];
 	t->buckets[slot(t, key)] = e;
 	t->n_entries++;
@@ -161,15 +196,15 @@ static void refill(struct gw_idl_entry *e, const struct gw_idl_limits *lim, uint
 }
 
 enum gw_idl_verdict gw_idlimit_acquire(struct gw_idlimit *t, const unsigned char key[32],
-				       const struct gw_idl_limits *lim, uint64_t now_ms,
-				       bool force, struct gw_idl_entry **out)
+				       const char *label, const struct gw_idl_limits *lim,
+				       uint64_t now_ms, bool force, struct gw_idl_entry **out)
 {
 	enum gw_idl_verdict v = GW_IDL_OK;
 	struct gw_idl_entry *e;
 
 	*out = NULL;
 	pthread_mutex_lock(&t->lock);
-	e = lookup(t, key, lim, now_ms);
+	e = lookup(t, key, label, lim, now_ms);
 	if (!e) {
 		pthread_mutex_unlock(&t->lock);
 		return GW_IDL_NOMEM;
@@ -180,11 +215,16 @@ enum gw_idl_verdict gw_idlimit_acquire(struct gw_idlimit *t, const unsigned char
 		v = GW_IDL_CONNECTIONS;
 	else if (lim->rate > 0 && e->tokens < 1)
 		v = GW_IDL_RATE;
+	window_roll(e, now_ms);
+	if (v != GW_IDL_OK)
+		e->refused++;
 	if (v == GW_IDL_OK || force) {
 		if (lim->rate > 0 && e->tokens >= 1)
 			e->tokens -= 1;
 		if (!e->conns++)
 			idle_unlink(t, e);
+		e->opens++;
+		e->win_opens++;
 		*out = e;
 	} else if (!e->conns) {
 		/* Seen now: to the head of the idle list. */
@@ -195,11 +235,12 @@ enum gw_idl_verdict gw_idlimit_acquire(struct gw_idlimit *t, const unsigned char
 	return v;
 }
 
-void gw_idlimit_release(struct gw_idlimit *t, struct gw_idl_entry *e)
+void gw_idlimit_release(struct gw_idlimit *t, struct gw_idl_entry *e, uint64_t bytes)
 {
 	if (!t || !e)
 		return;
 	pthread_mutex_lock(&t->lock);
+	e->bytes += bytes;
 	if (e->conns && !--e->conns) {
 		idle_push(t, e);
 		while (t->n_idle > GW_IDL_MAX_IDLE)
@@ -234,6 +275,51 @@ size_t gw_idlimit_bytes(struct gw_idlimit *t)
 	return n;
 }
 
+static int top_cmp(const void *a, const void *b)
+{
+	const struct gw_idl_top *x = a, *y = b;
+
+	if (x->conns != y->conns)
+		return x->conns < y->conns ? 1 : -1;
+	if (x->per_second != y->per_second)
+		return x->per_second < y->per_second ? 1 : -1;
+	return strcmp(x->label, y->label);
+}
+
+unsigned int gw_idlimit_top(struct gw_idlimit *t, uint64_t now_ms, struct gw_idl_top *out,
+			    unsigned int n)
+{
+	struct gw_idl_top *all;
+	struct gw_idl_entry *e;
+	unsigned int i, k = 0;
+
+	pthread_mutex_lock(&t->lock);
+	all = calloc(t->n_entries ? t->n_entries : 1, sizeof(*all));
+	for (i = 0; all && i < t->n_buckets; i++)
+		for (e = t->buckets[i]; e; e = e->hnext) {
+			uint64_t span;
+
+			window_roll(e, now_ms);
+			span = GW_IDL_WINDOW_MS + (now_ms - e->win_ms);
+			all[k] = (struct gw_idl_top){
+				.conns = e->conns, .opens = e->opens, .refused = e->refused,
+				.bytes = e->bytes,
+				.per_second = (e->prev_opens + e->win_opens) * 1000.0 / (double)span,
+			};
+			memcpy(all[k].label, e->label, sizeof(e->label));
+			k++;
+		}
+	pthread_mutex_unlock(&t->lock);
+	if (!all)
+		return 0;
+	qsort(all, k, sizeof(*all), top_cmp);
+	if (k > n)
+		k = n;
+	memcpy(out, all, k * sizeof(*all));
+	free(all);
+	return k;
+}
+
 void gw_idlimit_each(void (*fn)(const char *listener, unsigned int tracked, void *arg), void *arg)
 {
 	struct gw_idlimit *t;
@@ -241,6 +327,17 @@ void gw_idlimit_each(void (*fn)(const char *listener, unsigned int tracked, void
 	pthread_mutex_lock(&registry_lock);
 	for (t = registry; t; t = t->next)
 		fn(t->name, gw_idlimit_tracked(t), arg);
+	pthread_mutex_unlock(&registry_lock);
+}
+
+void gw_idlimit_each_table(void (*fn)(const char *listener, struct gw_idlimit *t, void *arg),
+			   void *arg)
+{
+	struct gw_idlimit *t;
+
+	pthread_mutex_lock(&registry_lock);
+	for (t = registry; t; t = t->next)
+		fn(t->name, t, arg);
 	pthread_mutex_unlock(&registry_lock);
 }
 

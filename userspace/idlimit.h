@@ -21,6 +21,8 @@
 #include <stdint.h>
 
 #define GW_IDL_MAX_IDLE 65536
+#define GW_IDL_LABEL 96			/* bytes of an identity's name kept for top */
+#define GW_IDL_WINDOW_MS 10000		/* top's new connections per second: over 10-20 s */
 
 struct gw_idl_limits {
 	unsigned int connections;	/* concurrent; 0 = no limit */
@@ -42,15 +44,29 @@ struct gw_idl_entry;
 struct gw_idlimit *gw_idlimit_get(const char *listener);
 
 /*
- * One more connection of identity key, if lim allows it at now_ms: then
- * *e is its entry, held until gw_idlimit_release. With force (audit mode)
- * it is counted either way and the verdict only reported. A refusal takes
- * no token.
+ * One more connection of identity key (named label, for top; cut at
+ * GW_IDL_LABEL), if lim allows it at now_ms: then *e is its entry, held
+ * until gw_idlimit_release. With force (audit mode) it is counted either
+ * way and the verdict only reported. A refusal takes no token.
  */
 enum gw_idl_verdict gw_idlimit_acquire(struct gw_idlimit *t, const unsigned char key[32],
-				       const struct gw_idl_limits *lim, uint64_t now_ms,
-				       bool force, struct gw_idl_entry **e);
-void gw_idlimit_release(struct gw_idlimit *t, struct gw_idl_entry *e);
+				       const char *label, const struct gw_idl_limits *lim,
+				       uint64_t now_ms, bool force, struct gw_idl_entry **e);
+/* The connection of e ended, after bytes both ways. */
+void gw_idlimit_release(struct gw_idlimit *t, struct gw_idl_entry *e, uint64_t bytes);
+
+/* One identity as mtlsgwctl top shows it. */
+struct gw_idl_top {
+	char label[GW_IDL_LABEL];	/* as the certificate has it: escape before printing */
+	unsigned int conns;		/* live */
+	double per_second;		/* new connections, over the last 10-20 s */
+	uint64_t opens, refused;	/* since it was first seen */
+	uint64_t bytes;			/* of its connections that ended */
+};
+
+/* The n identities with the most live connections, then new ones per second; how many. */
+unsigned int gw_idlimit_top(struct gw_idlimit *t, uint64_t now_ms, struct gw_idl_top *out,
+			    unsigned int n);
 
 /* Identities tracked, and the table's memory in bytes (entries and buckets). */
 unsigned int gw_idlimit_tracked(struct gw_idlimit *t);
@@ -59,6 +75,10 @@ size_t gw_idlimit_entry_bytes(void);
 
 /* Each table: fn(listener, tracked). */
 void gw_idlimit_each(void (*fn)(const char *listener, unsigned int tracked, void *arg), void *arg);
+
+/* Each table by name (top). */
+void gw_idlimit_each_table(void (*fn)(const char *listener, struct gw_idlimit *t, void *arg),
+			   void *arg);
 
 /* Free every table (at exit, once no connection holds an entry). */
 void gw_idlimit_free_all(void);

@@ -35,6 +35,8 @@ static const struct parse_case cases[] = {
 	{ "conns json", GW_CTL_CONNS, "conns", true },
 	{ "conns json\r\n", GW_CTL_CONNS, "conns", true },
 	{ "conns json extra", GW_CTL_CONNS, "conns", true },
+	{ "top", GW_CTL_TOP, "top" },
+	{ "top json\n", GW_CTL_TOP, "top", true },
 	{ "conns xml", GW_CTL_CONNS, "conns", false },
 	{ "conns jsonx", GW_CTL_CONNS, "conns", false },
 	{ "conns  json", GW_CTL_CONNS, "conns", false },	/* single spaces only */

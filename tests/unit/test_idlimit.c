@@ -33,17 +33,17 @@ TEST(connections_exact_at_the_boundary)
 	ASSERT_NOT_NULL(t);
 	key_of(1, k);
 	for (i = 0; i < 3; i++)
-		ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, k, &lim, 0, false, &e[i]));
-	ASSERT_EQ(GW_IDL_CONNECTIONS, gw_idlimit_acquire(t, k, &lim, 0, false, &e[3]));
+		ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, k, "id", &lim, 0, false, &e[i]));
+	ASSERT_EQ(GW_IDL_CONNECTIONS, gw_idlimit_acquire(t, k, "id", &lim, 0, false, &e[3]));
 	ASSERT_NULL(e[3]);
-	gw_idlimit_release(t, e[0]);
-	ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, k, &lim, 0, false, &e[0]));
-	ASSERT_EQ(GW_IDL_CONNECTIONS, gw_idlimit_acquire(t, k, &lim, 0, false, &e[3]));
+	gw_idlimit_release(t, e[0], 0);
+	ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, k, "id", &lim, 0, false, &e[0]));
+	ASSERT_EQ(GW_IDL_CONNECTIONS, gw_idlimit_acquire(t, k, "id", &lim, 0, false, &e[3]));
 	/* Audit mode counts it anyway and says what enforce would do. */
-	ASSERT_EQ(GW_IDL_CONNECTIONS, gw_idlimit_acquire(t, k, &lim, 0, true, &e[3]));
+	ASSERT_EQ(GW_IDL_CONNECTIONS, gw_idlimit_acquire(t, k, "id", &lim, 0, true, &e[3]));
 	ASSERT_NOT_NULL(e[3]);
 	for (i = 0; i < 4; i++)
-		gw_idlimit_release(t, e[i]);
+		gw_idlimit_release(t, e[i], 0);
 	ASSERT_EQ(1, gw_idlimit_tracked(t));
 }
 
@@ -56,14 +56,14 @@ TEST(identities_are_independent)
 
 	key_of(10, ka);
 	key_of(11, kb);
-	ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, ka, &lim, 0, false, &a));
-	ASSERT_EQ(GW_IDL_CONNECTIONS, gw_idlimit_acquire(t, ka, &lim, 0, false, &x));
-	ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, kb, &lim, 0, false, &b));
-	gw_idlimit_release(t, a);
-	gw_idlimit_release(t, b);
+	ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, ka, "id", &lim, 0, false, &a));
+	ASSERT_EQ(GW_IDL_CONNECTIONS, gw_idlimit_acquire(t, ka, "id", &lim, 0, false, &x));
+	ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, kb, "id", &lim, 0, false, &b));
+	gw_idlimit_release(t, a, 0);
+	gw_idlimit_release(t, b, 0);
 	/* Another listener's table knows neither. */
-	ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(gw_idlimit_get("other"), ka, &lim, 0, false, &a));
-	gw_idlimit_release(gw_idlimit_get("other"), a);
+	ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(gw_idlimit_get("other"), ka, "id", &lim, 0, false, &a));
+	gw_idlimit_release(gw_idlimit_get("other"), a, 0);
 }
 
 TEST(rate_is_a_token_bucket)
@@ -77,23 +77,23 @@ TEST(rate_is_a_token_bucket)
 	key_of(20, k);
 	/* The burst at once, then nothing... */
 	for (i = 0; i < 3; i++) {
-		ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, k, &lim, 1000, false, &e));
-		gw_idlimit_release(t, e);
+		ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, k, "id", &lim, 1000, false, &e));
+		gw_idlimit_release(t, e, 0);
 	}
-	ASSERT_EQ(GW_IDL_RATE, gw_idlimit_acquire(t, k, &lim, 1000, false, &e));
+	ASSERT_EQ(GW_IDL_RATE, gw_idlimit_acquire(t, k, "id", &lim, 1000, false, &e));
 	/* ...a token every 500 ms: none at 1499, one at 1500, one more at 2000. */
-	ASSERT_EQ(GW_IDL_RATE, gw_idlimit_acquire(t, k, &lim, 1499, false, &e));
-	ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, k, &lim, 1500, false, &e));
-	gw_idlimit_release(t, e);
-	ASSERT_EQ(GW_IDL_RATE, gw_idlimit_acquire(t, k, &lim, 1500, false, &e));
-	ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, k, &lim, 2000, false, &e));
-	gw_idlimit_release(t, e);
+	ASSERT_EQ(GW_IDL_RATE, gw_idlimit_acquire(t, k, "id", &lim, 1499, false, &e));
+	ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, k, "id", &lim, 1500, false, &e));
+	gw_idlimit_release(t, e, 0);
+	ASSERT_EQ(GW_IDL_RATE, gw_idlimit_acquire(t, k, "id", &lim, 1500, false, &e));
+	ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, k, "id", &lim, 2000, false, &e));
+	gw_idlimit_release(t, e, 0);
 	/* A long pause refills to the burst, not beyond. */
 	for (i = 0; i < 3; i++) {
-		ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, k, &lim, 60000, false, &e));
-		gw_idlimit_release(t, e);
+		ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, k, "id", &lim, 60000, false, &e));
+		gw_idlimit_release(t, e, 0);
 	}
-	ASSERT_EQ(GW_IDL_RATE, gw_idlimit_acquire(t, k, &lim, 60000, false, &e));
+	ASSERT_EQ(GW_IDL_RATE, gw_idlimit_acquire(t, k, "id", &lim, 60000, false, &e));
 }
 
 struct worker_arg {
@@ -116,12 +116,12 @@ static void *worker(void *p)
 
 	key_of(30, k);
 	for (i = 0; i < 10000; i++)
-		if (gw_idlimit_acquire(w->t, k, &lim, 0, false, &held[n]) == GW_IDL_OK)
+		if (gw_idlimit_acquire(w->t, k, "id", &lim, 0, false, &held[n]) == GW_IDL_OK)
 			n++;
 	w->ok = n;
 	pthread_barrier_wait(w->all_tried);
 	for (i = 0; i < n; i++)
-		gw_idlimit_release(w->t, held[i]);
+		gw_idlimit_release(w->t, held[i], 0);
 	return NULL;
 }
 
@@ -152,10 +152,10 @@ TEST(one_count_across_threads)
 
 		key_of(30, k);
 		for (i = 0; i < 5; i++)
-			ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(w[0].t, k, &lim, 0, false, &e[i]));
-		ASSERT_EQ(GW_IDL_CONNECTIONS, gw_idlimit_acquire(w[0].t, k, &lim, 0, false, &e[5]));
+			ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(w[0].t, k, "id", &lim, 0, false, &e[i]));
+		ASSERT_EQ(GW_IDL_CONNECTIONS, gw_idlimit_acquire(w[0].t, k, "id", &lim, 0, false, &e[5]));
 		for (i = 0; i < 5; i++)
-			gw_idlimit_release(w[0].t, e[i]);
+			gw_idlimit_release(w[0].t, e[i], 0);
 	}
 }
 
@@ -171,12 +171,12 @@ TEST(hundred_thousand_identities_within_the_bound)
 	/* 100 identities stay connected throughout. */
 	for (i = 0; i < 100; i++) {
 		key_of(1000000 + i, k);
-		ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, k, &lim, 0, false, &live[i]));
+		ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, k, "id", &lim, 0, false, &live[i]));
 	}
 	for (i = 0; i < 100000; i++) {
 		key_of(i, k);
-		ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, k, &lim, i, false, &e));
-		gw_idlimit_release(t, e);
+		ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, k, "id", &lim, i, false, &e));
+		gw_idlimit_release(t, e, 0);
 	}
 	ASSERT_EQ(GW_IDL_MAX_IDLE + 100, gw_idlimit_tracked(t));
 	/* The bound of idlimit.h: entries, and at most two bucket pointers each. */
@@ -187,10 +187,61 @@ TEST(hundred_thousand_identities_within_the_bound)
 	/* The live ones were never dropped: still at their limit. */
 	for (i = 0; i < 100; i++) {
 		key_of(1000000 + i, k);
-		ASSERT_EQ(GW_IDL_CONNECTIONS, gw_idlimit_acquire(t, k, &lim, 200000, false, &e));
-		gw_idlimit_release(t, live[i]);
+		ASSERT_EQ(GW_IDL_CONNECTIONS, gw_idlimit_acquire(t, k, "id", &lim, 200000, false, &e));
+		gw_idlimit_release(t, live[i], 0);
 	}
 	gw_idlimit_free_all();
+}
+
+TEST(top_orders_by_live_then_rate)
+{
+	struct gw_idl_limits lim = { 0 };
+	struct gw_idlimit *t = gw_idlimit_get("top");
+	struct gw_idl_entry *a[3], *b, *c;
+	struct gw_idl_top top[4];
+	unsigned char ka[32], kb[32], kc[32];
+	char long_label[200];
+	int i;
+
+	key_of(40, ka);
+	key_of(41, kb);
+	key_of(42, kc);
+	/* a: 3 live; b: 1 live, 5 opened; c: none live, 10 opened and 1 KiB. */
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, ka, "spiffe://a", &lim, 1000, false, &a[i]));
+	for (i = 0; i < 5; i++) {
+		ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, kb, "spiffe://b", &lim, 1000, false, &b));
+		if (i < 4)
+			gw_idlimit_release(t, b, 0);
+	}
+	/* A name longer than kept is cut whole characters first ("é" is 2 bytes). */
+	memset(long_label, 0, sizeof(long_label));
+	for (i = 0; i < 60; i++)
+		memcpy(long_label + 2 * i, "\xc3\xa9", 2);
+	for (i = 0; i < 10; i++) {
+		ASSERT_EQ(GW_IDL_OK, gw_idlimit_acquire(t, kc, long_label, &lim, 1000, false, &c));
+		gw_idlimit_release(t, c, 100);
+	}
+	ASSERT_EQ(3, gw_idlimit_top(t, 2000, top, 4));
+	EXPECT_STREQ("spiffe://a", top[0].label);
+	EXPECT_EQ(3, top[0].conns);
+	EXPECT_STREQ("spiffe://b", top[1].label);
+	EXPECT_EQ(1, top[1].conns);
+	EXPECT_EQ(5, top[1].opens);
+	EXPECT_EQ(0, top[2].conns);
+	EXPECT_EQ(10, top[2].opens);
+	EXPECT_EQ(1000, top[2].bytes);
+	EXPECT_EQ(94, strlen(top[2].label));
+	/* 10 opens over the 11 s the windows cover now. */
+	EXPECT_TRUE(top[2].per_second > 0.9 && top[2].per_second < 0.92);
+	/* Only the first 2 asked for. */
+	ASSERT_EQ(2, gw_idlimit_top(t, 2000, top, 2));
+	/* Half a minute later no new ones: 0 per second. */
+	ASSERT_EQ(3, gw_idlimit_top(t, 31000, top, 4));
+	EXPECT_TRUE(top[2].per_second == 0);
+	for (i = 0; i < 3; i++)
+		gw_idlimit_release(t, a[i], 0);
+	gw_idlimit_release(t, b, 0);
 }
 
 TEST_HARNESS_MAIN
