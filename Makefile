@@ -315,7 +315,10 @@ endif
 clean:
 	rm -rf build build-san
 
--include $(shell find $(O) -name '*.d' 2>/dev/null)
+# Only the compiler's dependency files: build/vm and build/trixie-root hold
+# Debian roots whose /etc has directories named *.d (rc2.d, sysctl.d).
+-include $(shell find $(O) \( -path $(O)/vm -o -path $(O)/trixie-root \) -prune -o \
+	     -name '*.d' -type f -print 2>/dev/null)
 
 # QEMU test images (vm-images/): Debian cloud kernels (bookworm 6.1, trixie
 # 6.12, sid) under build/vm, a busybox initramfs, and a kTLS self-check on each.
