@@ -114,7 +114,7 @@ static struct gw_gen *build_as_user(const char *path, unsigned int n_workers,
 {
 	char *user = geteuid() ? NULL : gw_cfg_user(path);
 	struct passwd *pw = NULL;
-	gid_t groups[64];
+	gid_t *groups = NULL;
 	struct gw_gen *gen;
 	int n_groups = 0;
 
@@ -123,11 +123,16 @@ static struct gw_gen *build_as_user(const char *path, unsigned int n_workers,
 		pw = getpwnam(user);
 	free(user);
 	if (pw) {
-		n_groups = getgroups(ARRAY_SIZE(groups), groups);
-		if (n_groups < 0 || setgroups(1, &pw->pw_gid) || setegid(pw->pw_gid) ||
-		    seteuid(pw->pw_uid)) {
+		/* Root's groups, to return to them. */
+		n_groups = getgroups(0, NULL);
+		groups = calloc(n_groups > 0 ? (size_t)n_groups : 1, sizeof(*groups));
+		if (groups && n_groups > 0)
+			n_groups = getgroups(n_groups, groups);
+		if (!groups || n_groups < 0 || setgroups(1, &pw->pw_gid) ||
+		    setegid(pw->pw_gid) || seteuid(pw->pw_uid)) {
 			gw_diag_add(diag, "%s: user: cannot read the files as \"%s\": %s", path,
-				    pw->pw_name, strerror(errno));
+				    pw->pw_name, strerror(groups ? errno : ENOMEM));
+			free(groups);
 			return NULL;
 		}
 	}
@@ -138,6 +143,7 @@ static struct gw_gen *build_as_user(const char *path, unsigned int n_workers,
 			strerror(errno));
 		exit(1);
 	}
+	free(groups);
 	if (pw && !gen)
 		gw_diag_add(diag, "%s: user: the files were read as \"%s\", as every reload will: give it its key files (owner, mode 0600) and read access to the rest",
 			    path, pw->pw_name);
