@@ -144,7 +144,7 @@ static bool identity_admitted(struct gw_conn *c, const char **reason)
 	bool audit = lc->mode == GW_MODE_AUDIT;
 	enum gw_idl_verdict v;
 	unsigned char key[32];
-	char labels[160], fp[7 + 65];
+	char labels[160], fp[GW_SHA256_HEX_LEN];
 	const char *label;
 
 	if (!lc->limit_identities || c->idl_entry)
@@ -155,11 +155,10 @@ static bool identity_admitted(struct gw_conn *c, const char **reason)
 		return false;
 	}
 	identity_key(c->ident, key);
-	label = c->ident->spiffe_id;
-	if (!label && !gw_hex(c->ident->sha256, 32, false, fp + 7, sizeof(fp) - 7))
-		label = memcpy(fp, "sha256:", 7);
-	v = gw_idlimit_acquire(c->idl, key, label ? label : "?", &lc->per_identity, gw_now_ms(),
-			       audit, &c->idl_entry);
+	/* Named as the audit log names it. */
+	label = c->ident->spiffe_id ? c->ident->spiffe_id : gw_identity_sha256_hex(c->ident, fp);
+	v = gw_idlimit_acquire(c->idl, key, label, &lc->per_identity, gw_now_ms(), audit,
+			       &c->idl_entry);
 	if (v == GW_IDL_OK)
 		return true;
 	if (!gw_metric_labels(labels, sizeof(labels), "listener", lc->name,

@@ -320,16 +320,6 @@ unsigned int gw_idlimit_top(struct gw_idlimit *t, uint64_t now_ms, struct gw_idl
 	return k;
 }
 
-void gw_idlimit_each(void (*fn)(const char *listener, unsigned int tracked, void *arg), void *arg)
-{
-	struct gw_idlimit *t;
-
-	pthread_mutex_lock(&registry_lock);
-	for (t = registry; t; t = t->next)
-		fn(t->name, gw_idlimit_tracked(t), arg);
-	pthread_mutex_unlock(&registry_lock);
-}
-
 void gw_idlimit_each_table(void (*fn)(const char *listener, struct gw_idlimit *t, void *arg),
 			   void *arg)
 {

@@ -73,10 +73,7 @@ unsigned int gw_idlimit_tracked(struct gw_idlimit *t);
 size_t gw_idlimit_bytes(struct gw_idlimit *t);
 size_t gw_idlimit_entry_bytes(void);
 
-/* Each table: fn(listener, tracked). */
-void gw_idlimit_each(void (*fn)(const char *listener, unsigned int tracked, void *arg), void *arg);
-
-/* Each table by name (top). */
+/* Each table by its listener's name (top, the tracked gauge). */
 void gw_idlimit_each_table(void (*fn)(const char *listener, struct gw_idlimit *t, void *arg),
 			   void *arg);
 

@@ -150,13 +150,13 @@ static void snapshot_listeners(struct gw_worker *pw)
 	gw_ls_sums_free(&sums);
 }
 
-static void tracked_gauge(const char *listener, unsigned int tracked, void *arg)
+static void tracked_gauge(const char *listener, struct gw_idlimit *t, void *arg)
 {
 	char labels[160];
 
 	(void)arg;
 	if (!gw_metric_labels(labels, sizeof(labels), "listener", listener, NULL))
-		gw_metric_set("mtlsgw_identities_tracked", labels, tracked);
+		gw_metric_set("mtlsgw_identities_tracked", labels, gw_idlimit_tracked(t));
 }
 
 void gw_stats_snapshot(struct gw_worker *pw, struct gw_stage1 *s1)
@@ -168,7 +168,7 @@ void gw_stats_snapshot(struct gw_worker *pw, struct gw_stage1 *s1)
 	gw_metric_reset("mtlsgw_cert_not_after_timestamp_seconds");
 	gw_metric_reset("mtlsgw_crl_next_update_timestamp_seconds");
 	snapshot_listeners(pw);
-	gw_idlimit_each(tracked_gauge, NULL);
+	gw_idlimit_each_table(tracked_gauge, NULL);
 	for (i = 0; i < cfg->n_listeners; i++) {
 		const struct gw_tls_server *ts = gw_gen_tls(pw->gen, 0, i);
 		const char *name = cfg->listeners[i].name;
