@@ -73,9 +73,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 (req.kill_by == GW_KILL_SERIAL && !strcmp(arg, "serial")) ||
 			 (req.kill_by == GW_KILL_SPIFFE_ID && !strcmp(arg, "spiffe-id")));
 		break;
+	case GW_CTL_TOP:
+		FZ_CHECK(!strcmp(req.word, "top"));
+		break;
 	case GW_CTL_UNKNOWN:
 		FZ_CHECK(strcmp(req.word, "status") && strcmp(req.word, "conns") &&
-			 strcmp(req.word, "reload") && strcmp(req.word, "handover"));
+			 strcmp(req.word, "reload") && strcmp(req.word, "handover") &&
+			 strcmp(req.word, "top"));
 		/* A kill is unknown only without a known selector and a value. */
 		FZ_CHECK(strcmp(req.word, "kill") || !arg || !rest || !*rest ||
 			 (strcmp(arg, "conn") && strcmp(arg, "serial") && strcmp(arg, "spiffe-id")));
@@ -83,7 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	default:
 		FZ_CHECK(!"a command outside enum gw_ctl_cmd");
 	}
-	FZ_CHECK(req.json == (req.cmd == GW_CTL_CONNS && arg && !strcmp(arg, "json")));
+	FZ_CHECK(req.json == ((req.cmd == GW_CTL_CONNS || req.cmd == GW_CTL_TOP) &&
+			      arg && !strcmp(arg, "json")));
 	FZ_CHECK(req.cmd == GW_CTL_KILL || !req.value);
 	return 0;
 }
