@@ -46,81 +46,14 @@
 #include "config_index.h"
 #include "config_lines.h"
 #include "config_report.h"
+#include "config_routes.h"
 #include "config_schema.h"
 #include "config_tls.h"
 #include "config_values.h"
 
 /* ---- step 3: validation ---- */
 
-static void vrule(struct gw_cv_ctx *v, const char *p, const struct gw_raw_rule *r,
-		  struct gw_authz_rule *out)
-{
-	const struct gw_raw_subject *s = r->subject;
-	unsigned int i;
-
-	out->name = gw_cv_strdup(v, r->name);
-	if (!r->name[0])
-		gw_cv_err(v, gw_kp(p, "name").s, "empty rule name");
-	out->spiffe_id = gw_cv_strlist(v, r->spiffe_id, r->spiffe_id_count);
-	out->n_spiffe_id = out->spiffe_id ? r->spiffe_id_count : 0;
-	out->san_dns = gw_cv_strlist(v, r->san_dns, r->san_dns_count);
-	out->n_san_dns = out->san_dns ? r->san_dns_count : 0;
-	for (i = 0; i < r->spiffe_id_count; i++)
-		if (strncmp(r->spiffe_id[i], "spiffe://", 9))
-			gw_cv_err(v, gw_kpi(p, "spiffe_id", i).s,
-				  "\"%s\" does not start with \"spiffe://\"", r->spiffe_id[i]);
-	for (i = 0; i < r->san_dns_count; i++)
-		if (!r->san_dns[i][0])
-			gw_cv_err(v, gw_kpi(p, "san_dns", i).s, "empty DNS name pattern");
-	if (s) {
-		out->subject.CN = gw_cv_strdup(v, s->CN);
-		out->subject.O = gw_cv_strdup(v, s->O);
-		out->subject.OU = gw_cv_strdup(v, s->OU);
-		out->subject.C = gw_cv_strdup(v, s->C);
-		out->subject.ST = gw_cv_strdup(v, s->ST);
-		out->subject.L = gw_cv_strdup(v, s->L);
-	}
-	if (r->fingerprint_sha256_count) {
-		out->fingerprint_sha256 = gw_cv_calloc(v, r->fingerprint_sha256_count,
-						       sizeof(*out->fingerprint_sha256));
-		out->n_fingerprint_sha256 = out->fingerprint_sha256 ?
-					    r->fingerprint_sha256_count : 0;
-	}
-	for (i = 0; i < out->n_fingerprint_sha256; i++)
-		if (gw_cv_fingerprint(r->fingerprint_sha256[i], out->fingerprint_sha256[i]))
-			gw_cv_err(v, gw_kpi(p, "fingerprint_sha256", i).s,
-				  "\"%s\" is not a SHA-256 fingerprint (64 hex digits, optionally as 32 pairs separated by colons)",
-				  r->fingerprint_sha256[i]);
-	if (!r->spiffe_id_count && !r->san_dns_count && !r->fingerprint_sha256_count &&
-	    !(s && (s->CN || s->O || s->OU || s->C || s->ST || s->L)))
-		gw_cv_err(v, p, "rule \"%s\" has no criterion (spiffe_id, san_dns, subject or fingerprint_sha256); it would match every certificate",
-			  r->name);
-}
 static const char *const bools[] = { "false", "true" };
-
-static void vupstream(struct gw_cv_ctx *v, const char *up, const struct gw_raw_upstream *u,
-		      struct gw_cfg_upstream *out)
-{
-	static const char *const proxies[] = { "off", "v2" };
-	const struct gw_raw_upstream_tls *t = u->tls;
-	struct gw_kpath utp = gw_kp(up, "tls");
-	int x;
-
-	out->address_str = gw_cv_strdup(v, u->address);
-	gw_cv_sockaddr(v, gw_kp(up, "address").s, u->address, &out->addr, &out->addr_len);
-	x = gw_cv_choice(v, gw_kp(up, "proxy_protocol").s, u->proxy_protocol, proxies, 2, GW_PROXY_OFF);
-	out->proxy_protocol = x < 0 ? GW_PROXY_OFF : (enum gw_proxy_protocol)x;
-	gw_cv_duration(v, gw_kp(up, "connect_timeout").s, u->connect_timeout, 5000, true,
-		       &out->connect_timeout_ms);
-	if (!t)
-		return;
-	out->tls = calloc(1, sizeof(*out->tls));
-	if (!out->tls) {
-		v->oom = true;
-		return;
-	}
-	gw_cfg_vupstream_tls(v, utp.s, t, out->tls);
-}
 
 static void vproxy_accept(struct gw_cv_ctx *v, const char *pp, const struct gw_raw_proxy_accept *r,
 			  struct gw_cfg_listener *l)
@@ -139,35 +72,6 @@ static void vproxy_accept(struct gw_cv_ctx *v, const char *pp, const struct gw_r
 	gw_cv_cidrs(v, gw_kp(pp, "from").s, r->from, r->from_count, &l->proxy_from, &l->n_proxy_from);
 }
 
-/* p.authorize: at least one rule, names unique (case-insensitively). */
-static void vrules(struct gw_cv_ctx *v, const char *p, const struct gw_raw_rule *raw,
-		   unsigned int n, struct gw_cfg_listener *l)
-{
-	struct gw_ci_keys names;
-	unsigned int i;
-
-	l->rules = gw_cv_calloc(v, n, sizeof(*l->rules));
-	l->n_rules = l->rules ? n : 0;
-	if (!n)
-		gw_cv_err(v, gw_kp(p, "authorize").s, "needs at least one rule (no rule denies everyone)");
-	if (gw_ci_keys_init(&names, l->n_rules))
-		v->oom = true;
-	for (i = 0; i < l->n_rules; i++) {
-		struct gw_kpath rp = gw_kpi(p, "authorize", i);
-		const char *name = raw[i].name;
-		unsigned int j;
-
-		vrule(v, rp.s, &raw[i], &l->rules[i]);
-		if (!names.slot)
-			continue;
-		for (j = gw_ci_keys_add(&names, i, name, strlen(name)); j != i;
-		     j = gw_ci_keys_next(&names, j))
-			gw_cv_err(v, gw_kp(rp.s, "name").s,
-				  "rule name \"%s\" is already used by authorize[%u]", name, j);
-	}
-	gw_ci_keys_free(&names);
-}
-
 static void vlistener(struct gw_cv_ctx *v, unsigned int idx, const struct gw_raw_listener *r,
 		      struct gw_cfg_listener *l)
 {
@@ -177,6 +81,9 @@ static void vlistener(struct gw_cv_ctx *v, unsigned int idx, const struct gw_raw
 	int x;
 
 	l->name = gw_cv_strdup(v, r->name);
+	l->idx = (int)idx;
+	l->kp = gw_cv_strdup(v, "");
+	l->qname = gw_cv_strdup(v, r->name);
 	if (!gw_cv_valid_name(r->name))
 		gw_cv_err(v, gw_kp(p.s, "name").s, "\"%s\": use 1 to 64 of A-Z a-z 0-9 _ . -", r->name);
 	l->listen_str = gw_cv_strdup(v, r->listen);
@@ -208,11 +115,32 @@ static void vlistener(struct gw_cv_ctx *v, unsigned int idx, const struct gw_raw
 				  "\"%s\" is not ADDR/PREFIX:PORT or ADDR/PREFIX:PORT-PORT (IPv6 as [ADDR]/PREFIX:PORT)",
 				  r->steer[i]);
 
-	gw_cfg_vtls(v, gw_kp(p.s, "tls").s, r->tls, &l->tls);
-
-	vrules(v, p.s, r->authorize, r->authorize_count, l);
-
-	vupstream(v, gw_kp(p.s, "upstream").s, r->upstream, &l->upstream);
+	/*
+	 * With routes, the listener's own keys are a default route only if
+	 * it has an upstream; its tls keys are what the routes inherit.
+	 */
+	l->has_default = !r->routes_count || r->upstream;
+	if (!r->routes_count) {
+		if (!r->tls)
+			gw_cv_err(v, gw_kp(p.s, "tls").s, "required key is missing");
+		if (!r->authorize)
+			gw_cv_err(v, gw_kp(p.s, "authorize").s, "required key is missing");
+		if (!r->upstream)
+			gw_cv_err(v, gw_kp(p.s, "upstream").s, "required key is missing");
+	} else if (!r->upstream && r->authorize) {
+		gw_cv_err(v, gw_kp(p.s, "authorize").s,
+			  "rules without an upstream: a listener with routes is a default route only with upstream, and routes do not take its rules (give each route its own authorize)");
+	}
+	l->route = r->routes_count && l->has_default ? gw_cv_strdup(v, "default") : NULL;
+	/* No tls at all: that one message, not one per key in it. */
+	gw_cfg_vtls(v, gw_kp(p.s, "tls").s, r->tls, l->has_default && (r->tls || r->routes_count),
+		    &l->tls);
+	if (l->has_default) {
+		if (r->authorize || !r->routes_count)
+			gw_cfg_vrules(v, p.s, r->authorize, r->authorize_count, l);
+		if (r->upstream)
+			gw_cfg_vupstream(v, gw_kp(p.s, "upstream").s, r->upstream, &l->upstream);
+	}
 	if (r->limits && r->limits->per_identity) {
 		const struct gw_raw_per_identity *pi = r->limits->per_identity;
 
@@ -231,6 +159,7 @@ static void vlistener(struct gw_cv_ctx *v, unsigned int idx, const struct gw_raw
 		       &l->idle_timeout_ms);
 	x = gw_cv_choice(v, gw_kp(p.s, "close_on_expiry").s, r->close_on_expiry, bools, 2, 1);
 	l->close_on_expiry = x != 0;
+	gw_cfg_vroutes(v, p.s, r->routes, r->routes_count, l);
 }
 
 /*
@@ -336,6 +265,10 @@ static void vmetrics(struct gw_cv_ctx *v, const struct gw_raw_metrics *m, struct
 	if (!l)
 		return;
 	l->name = gw_cv_strdup(v, "metrics");
+	l->idx = -1;
+	l->kp = gw_cv_strdup(v, "");
+	l->qname = gw_cv_strdup(v, "metrics");
+	l->has_default = true;
 	l->listen_str = gw_cv_strdup(v, m->listen);
 	l->allow_any = true;
 	t.cert = mt->cert;
@@ -347,8 +280,8 @@ static void vmetrics(struct gw_cv_ctx *v, const struct gw_raw_metrics *m, struct
 	t.verify_depth = mt->verify_depth;
 	t.min_version = mt->min_version;
 	t.handshake_timeout = mt->handshake_timeout;
-	gw_cfg_vtls(v, "metrics.tls", &t, &l->tls);
-	vrules(v, "metrics.tls", mt->authorize, mt->authorize_count, l);
+	gw_cfg_vtls(v, "metrics.tls", &t, true, &l->tls);
+	gw_cfg_vrules(v, "metrics.tls", mt->authorize, mt->authorize_count, l);
 }
 
 static void vlistener_unique(struct gw_cv_ctx *v, const struct gw_config *cfg, unsigned int i,
@@ -709,6 +642,13 @@ static void free_listener(struct gw_cfg_listener *l)
 {
 	unsigned int i;
 
+	for (i = 0; l->routes && i < l->n_routes; i++)
+		free_listener(&l->routes[i]);
+	free(l->routes);
+	free(l->route);
+	free_strlist(l->server_names, l->n_server_names);
+	free(l->kp);
+	free(l->qname);
 	free(l->name);
 	free(l->listen_str);
 	free_strlist(l->interfaces, l->n_interfaces);

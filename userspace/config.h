@@ -22,6 +22,7 @@
 
 #include "addr.h"
 #include "authz.h"
+#include "config_listener.h"
 #include "config_tls.h"
 #include "idlimit.h"
 #include "log.h"
@@ -29,11 +30,6 @@
 
 /* Event loop threads at most ("workers"). */
 #define GW_MAX_WORKERS 64
-
-enum gw_mode {
-	GW_MODE_ENFORCE,
-	GW_MODE_AUDIT,
-};
 
 enum gw_datapath {
 	GW_DATAPATH_AUTO,
@@ -51,56 +47,6 @@ enum gw_s1_attach {
 	GW_S1_ATTACH_XDP,
 	GW_S1_ATTACH_XDP_GENERIC,
 	GW_S1_ATTACH_TC,
-};
-
-enum gw_proxy_protocol {
-	GW_PROXY_OFF,
-	GW_PROXY_V2,
-};
-
-/* Where a key sits in the file, for messages about it after loading. */
-struct gw_cfg_upstream {
-	char *address_str;
-	struct sockaddr_storage addr;
-	socklen_t addr_len;
-	enum gw_proxy_protocol proxy_protocol;	/* default off */
-	struct gw_cfg_upstream_tls *tls;	/* NULL = plain TCP */
-	uint64_t connect_timeout_ms;		/* default 5000 */
-};
-
-struct gw_cfg_listener {
-	char *name;
-	char *listen_str;
-	struct sockaddr_storage listen;
-	socklen_t listen_len;
-	char **interfaces;
-	unsigned int n_interfaces;
-	enum gw_mode mode;		/* default enforce */
-	struct gw_steer *steer;		/* more destinations for this socket */
-	unsigned int n_steer;
-	struct gw_cidr *allow_sources;
-	unsigned int n_allow_sources;
-	bool allow_any;			/* allow_sources omitted */
-	/*
-	 * proxy_protocol: { accept: v2, from: [...] }: connections come from
-	 * these balancers only, each with a PROXY v2 header naming the client;
-	 * allow_sources then applies to the client the header names.
-	 */
-	bool proxy_accept;
-	struct gw_cidr *proxy_from;
-	unsigned int n_proxy_from;
-	struct gw_cfg_tls tls;
-	struct gw_authz_rule *rules;
-	unsigned int n_rules;
-	struct gw_cfg_upstream upstream;
-	unsigned int max_connections;	/* default 10000 */
-	unsigned int max_handshakes;	/* in flight, default 1000 */
-	uint64_t max_connection_lifetime_ms;	/* 0 = unlimited (default) */
-	uint64_t idle_timeout_ms;	/* no progress either way; 0 = none; default 600000 */
-	bool close_on_expiry;		/* close at the client cert's notAfter, default true */
-	/* limits.per_identity; all zero: none (idlimit.h) */
-	struct gw_idl_limits per_identity;
-	bool limit_identities;
 };
 
 struct gw_config {

@@ -75,7 +75,7 @@ static const cyaml_schema_value_t keypair_value = {
 	STR_OPT("key", type, key),						\
 	CYAML_FIELD_SEQUENCE("certs", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,	\
 			     type, certs, &keypair_value, 0, CYAML_UNLIMITED),	\
-	STR_REQ("client_ca", type, client_ca),					\
+	STR_OPT("client_ca", type, client_ca),					\
 	CYAML_FIELD_IGNORE("crl", CYAML_FLAG_OPTIONAL),				\
 	STR_OPT("crl_check", type, crl_check),					\
 	STR_OPT("verify_depth", type, verify_depth),				\
@@ -123,6 +123,36 @@ static const cyaml_schema_field_t limits_fields[] = {
 	CYAML_FIELD_END
 };
 
+/* routes[].tls: a route's own certificates and trust; the rest is the listener's. */
+static const cyaml_schema_field_t route_tls_fields[] = {
+	STR_OPT("cert", struct gw_raw_route_tls, cert),
+	STR_OPT("key", struct gw_raw_route_tls, key),
+	CYAML_FIELD_SEQUENCE("certs", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+			     struct gw_raw_route_tls, certs, &keypair_value, 0, CYAML_UNLIMITED),
+	STR_OPT("client_ca", struct gw_raw_route_tls, client_ca),
+	CYAML_FIELD_IGNORE("crl", CYAML_FLAG_OPTIONAL),
+	STR_OPT("crl_check", struct gw_raw_route_tls, crl_check),
+	CYAML_FIELD_END
+};
+
+static const cyaml_schema_field_t route_fields[] = {
+	STR_REQ("name", struct gw_raw_route, name),
+	CYAML_FIELD_SEQUENCE("server_names", CYAML_FLAG_POINTER, struct gw_raw_route,
+			     server_names, &string_value, 0, CYAML_UNLIMITED),
+	MAP_OPT("tls", struct gw_raw_route, tls, route_tls_fields),
+	CYAML_FIELD_SEQUENCE("authorize", CYAML_FLAG_POINTER, struct gw_raw_route,
+			     authorize, &rule_value, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_MAPPING_PTR("upstream", CYAML_FLAG_POINTER, struct gw_raw_route,
+				upstream, upstream_fields),
+	STR_OPT("mode", struct gw_raw_route, mode),
+	MAP_OPT("limits", struct gw_raw_route, limits, limits_fields),
+	CYAML_FIELD_END
+};
+
+static const cyaml_schema_value_t route_value = {
+	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct gw_raw_route, route_fields),
+};
+
 static const cyaml_schema_field_t proxy_accept_fields[] = {
 	STR_REQ("accept", struct gw_raw_proxy_accept, accept),
 	STR_LIST("from", struct gw_raw_proxy_accept, from),
@@ -136,11 +166,11 @@ static const cyaml_schema_field_t listener_fields[] = {
 	STR_OPT("mode", struct gw_raw_listener, mode),
 	STR_LIST("allow_sources", struct gw_raw_listener, allow_sources),
 	MAP_OPT("proxy_protocol", struct gw_raw_listener, proxy_protocol, proxy_accept_fields),
-	CYAML_FIELD_MAPPING_PTR("tls", CYAML_FLAG_POINTER, struct gw_raw_listener, tls, tls_fields),
-	CYAML_FIELD_SEQUENCE("authorize", CYAML_FLAG_POINTER, struct gw_raw_listener,
-			     authorize, &rule_value, 0, CYAML_UNLIMITED),
-	CYAML_FIELD_MAPPING_PTR("upstream", CYAML_FLAG_POINTER, struct gw_raw_listener,
-				upstream, upstream_fields),
+	/* Required without routes (config.c); with them, the default route's. */
+	MAP_OPT("tls", struct gw_raw_listener, tls, tls_fields),
+	CYAML_FIELD_SEQUENCE("authorize", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+			     struct gw_raw_listener, authorize, &rule_value, 0, CYAML_UNLIMITED),
+	MAP_OPT("upstream", struct gw_raw_listener, upstream, upstream_fields),
 	STR_OPT("max_connections", struct gw_raw_listener, max_connections),
 	STR_OPT("max_handshakes", struct gw_raw_listener, max_handshakes),
 	STR_OPT("max_connection_lifetime", struct gw_raw_listener, max_connection_lifetime),
@@ -148,6 +178,8 @@ static const cyaml_schema_field_t listener_fields[] = {
 	STR_OPT("close_on_expiry", struct gw_raw_listener, close_on_expiry),
 	STR_LIST("steer", struct gw_raw_listener, steer),
 	MAP_OPT("limits", struct gw_raw_listener, limits, limits_fields),
+	CYAML_FIELD_SEQUENCE("routes", CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL,
+			     struct gw_raw_listener, routes, &route_value, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_END
 };
 

@@ -76,6 +76,24 @@ struct gw_raw_proxy_accept {
 	unsigned int from_count;
 };
 
+/* routes[].tls: what a route sets for itself (tls.crl again from the line map). */
+struct gw_raw_route_tls {
+	char *cert, *key, *client_ca, *crl_check;
+	struct gw_raw_keypair *certs;
+	unsigned int certs_count;
+};
+
+struct gw_raw_route {
+	char *name, *mode;
+	char **server_names;
+	unsigned int server_names_count;
+	struct gw_raw_route_tls *tls;
+	struct gw_raw_rule *authorize;
+	unsigned int authorize_count;
+	struct gw_raw_upstream *upstream;
+	struct gw_raw_limits *limits;
+};
+
 struct gw_raw_listener {
 	char *name, *listen;
 	char **interfaces;
@@ -93,6 +111,8 @@ struct gw_raw_listener {
 	char **steer;
 	unsigned int steer_count;
 	struct gw_raw_limits *limits;
+	struct gw_raw_route *routes;
+	unsigned int routes_count;
 };
 
 struct gw_raw_log {

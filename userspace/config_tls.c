@@ -4,6 +4,7 @@
  * value checked by config_values.c, and the rules across keys (a
  * crl_check without CRLs, an upstream without a name to verify).
  */
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/ssl.h>
 
@@ -90,22 +91,49 @@ static void vcerts(struct gw_cv_ctx *v, const char *tp, const struct gw_raw_tls 
 	}
 }
 
-void gw_cfg_vtls(struct gw_cv_ctx *v, const char *tp, const struct gw_raw_tls *t,
-		 struct gw_cfg_tls *out)
+static void vclient_ca(struct gw_cv_ctx *v, const char *tp, const char *val,
+		       struct gw_cfg_tls *out)
+{
+	if (!val)
+		return;
+	out->client_ca = gw_cv_file(v, gw_kp(tp, "client_ca").s, val, false);
+	out->pos_client_ca.line = gw_lm_line(v->lm, gw_kp(tp, "client_ca").s);
+}
+
+/*
+ * crl_check (NULL: dflt, its default or the listener's) against the crl
+ * files there are, reported with report.
+ */
+static void vcrl_check(struct gw_cv_ctx *v, const char *tp, const char *crl_check,
+		       enum gw_crl_check dflt, bool report, struct gw_cfg_tls *out)
 {
 	int x;
 
-	vcerts(v, tp, t, out);
-	out->client_ca = gw_cv_file(v, gw_kp(tp, "client_ca").s, t->client_ca, false);
-	out->pos_client_ca.line = gw_lm_line(v->lm, gw_kp(tp, "client_ca").s);
-	gw_cv_files(v, gw_kp(tp, "crl").s, &out->crl, &out->n_crl, &out->pos_crl.line);
-
-	x = gw_cv_choice(v, gw_kp(tp, "crl_check").s, t->crl_check, crl_checks, 3, GW_CRL_CHAIN);
-	out->crl_check = x < 0 ? GW_CRL_CHAIN : (enum gw_crl_check)x;
-	if (x >= 0 && out->crl_check != GW_CRL_OFF && !out->n_crl)
-		gw_cv_err(v, t->crl_check ? gw_kp(tp, "crl_check").s : tp,
+	x = gw_cv_choice(v, gw_kp(tp, "crl_check").s, crl_check, crl_checks, 3, dflt);
+	out->crl_check = x < 0 ? dflt : (enum gw_crl_check)x;
+	if (report && x >= 0 && out->crl_check != GW_CRL_OFF && !out->n_crl)
+		gw_cv_err(v, crl_check ? gw_kp(tp, "crl_check").s : tp,
 			  "crl_check: %s needs at least one crl file; set crl_check: off to run without revocation checks",
-			  t->crl_check ? t->crl_check : "chain (the default)");
+			  crl_check ? crl_check : out->crl_check == GW_CRL_LEAF ? "leaf" :
+			  "chain (the default)");
+}
+
+void gw_cfg_vtls(struct gw_cv_ctx *v, const char *tp, const struct gw_raw_tls *t,
+		 bool need_keys, struct gw_cfg_tls *out)
+{
+	static const struct gw_raw_tls none;
+	int x;
+
+	if (!t)
+		t = &none;
+	if (need_keys || t->cert || t->key || t->certs)
+		vcerts(v, tp, t, out);
+	if (!t->client_ca && need_keys)
+		gw_cv_err(v, gw_kp(tp, "client_ca").s, "required key is missing");
+	vclient_ca(v, tp, t->client_ca, out);
+	gw_cv_files(v, gw_kp(tp, "crl").s, &out->crl, &out->n_crl, &out->pos_crl.line);
+	/* Without need_keys the routes' own are what is checked. */
+	vcrl_check(v, tp, t->crl_check, GW_CRL_CHAIN, need_keys, out);
 	gw_cv_uint(v, gw_kp(tp, "verify_depth").s, t->verify_depth, 3, 1, 16, &out->verify_depth);
 	/* A plain 1.2 in YAML arrives here as the string "1.2" as well. */
 	x = gw_cv_choice(v, gw_kp(tp, "min_version").s, t->min_version, versions, 2, 0);
@@ -114,6 +142,73 @@ void gw_cfg_vtls(struct gw_cv_ctx *v, const char *tp, const struct gw_raw_tls *t
 		       &out->handshake_timeout_ms);
 	out->groups = gw_cv_tls_groups(v, gw_kp(tp, "groups").s, t->groups, t->groups_count);
 	vsession_tickets(v, gw_kp(tp, "session_tickets").s, t->session_tickets, out);
+}
+
+static void copy_tls(struct gw_cv_ctx *v, const struct gw_cfg_tls *l, struct gw_cfg_tls *r)
+{
+	unsigned int i;
+
+	*r = *l;
+	r->certs = NULL;
+	r->n_certs = 0;
+	if (l->n_certs) {
+		r->certs = gw_cv_calloc(v, l->n_certs, sizeof(*r->certs));
+		for (i = 0; r->certs && i < l->n_certs; i++) {
+			r->certs[i] = l->certs[i];
+			r->certs[i].cert = gw_cv_strdup(v, l->certs[i].cert);
+			r->certs[i].key = gw_cv_strdup(v, l->certs[i].key);
+		}
+		r->n_certs = r->certs ? l->n_certs : 0;
+	}
+	r->client_ca = gw_cv_strdup(v, l->client_ca);
+	r->crl = l->n_crl ? gw_cv_strlist(v, l->crl, l->n_crl) : NULL;
+	r->n_crl = r->crl ? l->n_crl : 0;
+	r->groups = gw_cv_strdup(v, l->groups);
+	r->ticket_key_file = gw_cv_strdup(v, l->ticket_key_file);
+}
+
+void gw_cfg_vroute_tls(struct gw_cv_ctx *v, const char *tp, const struct gw_raw_route_tls *t,
+		       const struct gw_cfg_tls *l, struct gw_cfg_tls *out)
+{
+	bool crl = t && gw_lm_find(v->lm, gw_kp(tp, "crl").s);
+	unsigned int i;
+
+	copy_tls(v, l, out);
+	if (t && (t->cert || t->key || t->certs)) {
+		const struct gw_raw_tls c = {
+			.cert = t->cert, .key = t->key, .certs = t->certs,
+			.certs_count = t->certs_count,
+		};
+
+		for (i = 0; i < out->n_certs; i++) {
+			free(out->certs[i].cert);
+			free(out->certs[i].key);
+		}
+		free(out->certs);
+		out->certs = NULL;
+		out->n_certs = 0;
+		vcerts(v, tp, &c, out);
+	}
+	if (!out->n_certs && !(t && (t->cert || t->key || t->certs)))
+		gw_cv_err(v, gw_kp(tp, "cert").s,
+			  "required key is missing: the listener has no tls.cert for its routes to take");
+	if (t && t->client_ca) {
+		free(out->client_ca);
+		vclient_ca(v, tp, t->client_ca, out);
+	} else if (!out->client_ca) {
+		gw_cv_err(v, gw_kp(tp, "client_ca").s,
+			  "required key is missing: the listener has no tls.client_ca for its routes to take");
+	}
+	/* A route's own CRLs are checked (chain) unless it says otherwise. */
+	if (crl) {
+		for (i = 0; i < out->n_crl; i++)
+			free(out->crl[i]);
+		free(out->crl);
+		out->crl = NULL;
+		out->n_crl = 0;
+		gw_cv_files(v, gw_kp(tp, "crl").s, &out->crl, &out->n_crl, &out->pos_crl.line);
+	}
+	vcrl_check(v, tp, t ? t->crl_check : NULL, crl ? GW_CRL_CHAIN : l->crl_check, true, out);
 }
 
 void gw_cfg_vupstream_tls(struct gw_cv_ctx *v, const char *utp,

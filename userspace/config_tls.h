@@ -90,9 +90,20 @@ struct gw_cfg_upstream_tls {
 };
 
 
-/* tp: the key path of the listener's "tls". */
+/*
+ * tp: the key path of the listener's "tls" (t NULL: left out). Without
+ * need_keys (a listener whose routes bring their own), cert, key and
+ * client_ca may be left out.
+ */
 void gw_cfg_vtls(struct gw_cv_ctx *v, const char *tp, const struct gw_raw_tls *t,
-		 struct gw_cfg_tls *out);
+		 bool need_keys, struct gw_cfg_tls *out);
+/*
+ * A route's tls at tp (t NULL: left out): l's (the listener's) with the
+ * keys t sets instead. A crl of its own is checked (crl_check chain)
+ * unless t says otherwise; without, the listener's crl and crl_check.
+ */
+void gw_cfg_vroute_tls(struct gw_cv_ctx *v, const char *tp, const struct gw_raw_route_tls *t,
+		       const struct gw_cfg_tls *l, struct gw_cfg_tls *out);
 /* utp: the key path of "upstream.tls"; t not NULL. */
 void gw_cfg_vupstream_tls(struct gw_cv_ctx *v, const char *utp,
 			  const struct gw_raw_upstream_tls *t, struct gw_cfg_upstream_tls *out);

@@ -1538,6 +1538,179 @@ TEST_F(cfg, all_semantic_errors_reported)
 		EXPECT_STREQ(want[i], self->diag.msgs[i]);
 }
 
+/* ---- listeners[].routes[] ---- */
+
+/* Two routes after the minimal listener (line 14 on): api, then ledger. */
+static const char routes_fmt[] =
+	"    routes:\n"					/* 14 */
+	"      - name: api\n"				/* 15 */
+	"        server_names: [API.corp.test, \"*.api.corp.test\"]\n"	/* 16 */
+	"        tls: { cert: server-chain.pem, key: server-key.pem }\n"	/* 17 */
+	"        authorize: [ { name: prod, spiffe_id: [\"spiffe://corp.test/prod/*\"] } ]\n"
+	"        upstream: { address: \"127.0.0.1:9001\" }\n"		/* 19 */
+	"      - name: %s\n"				/* 20 */
+	"        server_names: [%s]\n"			/* 21 */
+	"        tls: { client_ca: clients-root.pem, crl: issuing.crl }\n"	/* 22 */
+	"        mode: audit\n"				/* 23 */
+	"        authorize: [ { name: ops, san_dns: [ops.corp.test] } ]\n"	/* 24 */
+	"        upstream: { address: \"127.0.0.1:9002\" }\n"		/* 25 */
+	"        limits: { per_identity: { connections: 3 } }\n";	/* 26 */
+
+static struct gw_config *load_routes(HARNESS_CTX, FIXTURE_DATA(cfg) *self, const char *name,
+				     const char *names)
+{
+	char extra[2048];
+
+	ASSERT_EQ(0, gw_snprintf(extra, sizeof(extra), routes_fmt, name, names));
+	return load_min(_ctx, self, NULL, extra, NULL);
+}
+
+TEST_F(cfg, routes_load_with_what_they_inherit)
+{
+	const struct gw_cfg_listener *l, *api, *ledger;
+
+	load_routes(_ctx, self, "ledger", "ledger.corp.test");
+	expect_ok(_ctx, self);
+	l = &self->cfg->listeners[0];
+	ASSERT_EQ(2, l->n_routes);
+	EXPECT_TRUE(l->has_default);
+	EXPECT_STREQ("default", l->route);
+	api = &l->routes[0];
+	ledger = &l->routes[1];
+	EXPECT_STREQ("web", api->name);
+	EXPECT_STREQ("api", api->route);
+	EXPECT_STREQ("web/api", api->qname);
+	/* Names compare in lowercase. */
+	EXPECT_STREQ("api.corp.test", api->server_names[0]);
+	EXPECT_STREQ("*.api.corp.test", api->server_names[1]);
+	EXPECT_STREQ(in_dir(self, "server-chain.pem"), api->tls.certs[0].cert);
+	/* api takes the listener's client_ca and crl_check; ledger its certificate. */
+	EXPECT_STREQ(in_dir(self, "ca.pem"), api->tls.client_ca);
+	EXPECT_EQ(GW_CRL_OFF, api->tls.crl_check);
+	EXPECT_EQ(GW_MODE_ENFORCE, api->mode);
+	EXPECT_FALSE(api->limit_identities);
+	EXPECT_STREQ(in_dir(self, "cert.pem"), ledger->tls.certs[0].cert);
+	EXPECT_STREQ(in_dir(self, "clients-root.pem"), ledger->tls.client_ca);
+	/* Its own CRL is checked without being asked. */
+	EXPECT_EQ(GW_CRL_CHAIN, ledger->tls.crl_check);
+	ASSERT_EQ(1, ledger->tls.n_crl);
+	EXPECT_EQ(GW_MODE_AUDIT, ledger->mode);
+	EXPECT_TRUE(ledger->limit_identities);
+	EXPECT_EQ(3, ledger->per_identity.connections);
+	EXPECT_EQ(9002, ntohs(((struct sockaddr_in *)&ledger->upstream.addr)->sin_port));
+	EXPECT_EQ(l->idle_timeout_ms, ledger->idle_timeout_ms);
+}
+
+TEST_F(cfg, route_server_name_twice_names_both_routes_and_lines)
+{
+	load_routes(_ctx, self, "ledger", "ledger.corp.test, Api.Corp.Test");
+	expect_error(_ctx, self, 21,
+		     "listeners[0].routes[1].server_names[1]: \"api.corp.test\" is route \"api\"'s already (listeners[0].routes[0].server_names[0], line 16); each server name belongs to one route");
+}
+
+TEST_F(cfg, route_pattern_twice_refused)
+{
+	load_routes(_ctx, self, "ledger", "\"*.API.corp.test\"");
+	expect_error(_ctx, self, 21,
+		     "listeners[0].routes[1].server_names[0]: \"*.api.corp.test\" is route \"api\"'s already (listeners[0].routes[0].server_names[1], line 16); each server name belongs to one route");
+}
+
+TEST_F(cfg, route_names_unique_and_default_reserved)
+{
+	load_routes(_ctx, self, "api", "ledger.corp.test");
+	expect_error(_ctx, self, 20, "listeners[0].routes[1].name: route name \"api\" is already used by routes[0]");
+	gw_diag_free(&self->diag);
+	load_routes(_ctx, self, "Default", "ledger.corp.test");
+	expect_error(_ctx, self, 20,
+		     "listeners[0].routes[1].name: \"default\" is the listener's own keys (its default route); name this route otherwise");
+}
+
+TEST_F(cfg, route_server_name_must_be_a_dns_name)
+{
+	load_routes(_ctx, self, "ledger", "\"ledger corp\"");
+	expect_error(_ctx, self, 21,
+		     "listeners[0].routes[1].server_names[0]: \"ledger corp\" is not a DNS name or a \"*.\" pattern");
+	gw_diag_free(&self->diag);
+	load_routes(_ctx, self, "ledger", "");
+	expect_error(_ctx, self, 21,
+		     "listeners[0].routes[1].server_names: needs at least one name (exact, or a \"*.\" pattern)");
+}
+
+/*
+ * A listener of routes only: listener_lines (from line 4 on, each line
+ * one) then route a, whose tls line is route_tls ("" for none).
+ */
+static struct gw_config *load_edge(HARNESS_CTX, FIXTURE_DATA(cfg) *self,
+				   const char *listener_lines, const char *route_tls)
+{
+	char text[2048];
+
+	ASSERT_EQ(0, gw_snprintf(text, sizeof(text),
+		"listeners:\n"
+		"  - name: edge\n"
+		"    listen: \"127.0.0.1:8443\"\n"
+		"%s"
+		"    routes:\n"
+		"      - name: a\n"
+		"        server_names: [a.corp.test]\n"
+		"%s"
+		"        authorize: [ { name: r, san_dns: [x.corp.test] } ]\n"
+		"        upstream: { address: \"127.0.0.1:9001\" }\n", listener_lines, route_tls));
+	return load(_ctx, self, text);
+}
+
+/* Without an upstream there is no default route, and nothing to inherit a certificate from. */
+TEST_F(cfg, routes_without_default)
+{
+	static const char tls[] = "    tls: { client_ca: ca.pem, crl_check: \"off\" }\n";
+	const struct gw_cfg_listener *l;
+
+	load_edge(_ctx, self, tls, "        tls: { cert: cert.pem, key: key.pem }\n");
+	expect_ok(_ctx, self);
+	l = &self->cfg->listeners[0];
+	EXPECT_FALSE(l->has_default);
+	EXPECT_NULL(l->route);
+	EXPECT_EQ(0, l->n_rules);
+	EXPECT_STREQ(in_dir(self, "ca.pem"), l->routes[0].tls.client_ca);
+	gw_cfg_free(self->cfg);
+	self->cfg = NULL;
+	load_edge(_ctx, self, tls, "");
+	expect_error(_ctx, self, 6,
+		     "listeners[0].routes[0].tls.cert: required key is missing: the listener has no tls.cert for its routes to take");
+}
+
+TEST_F(cfg, listener_rules_without_upstream_refused)
+{
+	load_edge(_ctx, self,
+		  "    tls: { cert: cert.pem, key: key.pem, client_ca: ca.pem, crl_check: \"off\" }\n"
+		  "    authorize: [ { name: r, san_dns: [x.corp.test] } ]\n", "");	/* 5 */
+	expect_error(_ctx, self, 5,
+		     "listeners[0].authorize: rules without an upstream: a listener with routes is a default route only with upstream, and routes do not take its rules (give each route its own authorize)");
+}
+
+TEST_F(cfg, listener_without_routes_needs_upstream)
+{
+	load(_ctx, self,
+	     "listeners:\n"						/* 1 */
+	     "  - name: edge\n"						/* 2 */
+	     "    listen: \"127.0.0.1:8443\"\n"				/* 3 */
+	     "    tls: { cert: cert.pem, key: key.pem, client_ca: ca.pem, crl_check: \"off\" }\n"
+	     "    authorize: [ { name: r, san_dns: [x.corp.test] } ]\n");	/* 5 */
+	expect_error(_ctx, self, 2, "listeners[0].upstream: required key is missing");
+}
+
+/* The fuzzer's find: no tls at all once passed a NULL path on. */
+TEST_F(cfg, listener_without_tls_refused)
+{
+	load(_ctx, self,
+	     "listeners:\n"						/* 1 */
+	     "  - name: edge\n"						/* 2 */
+	     "    listen: \"127.0.0.1:8443\"\n"				/* 3 */
+	     "    upstream: { address: \"127.0.0.1:9001\" }\n"		/* 4 */
+	     "    authorize: [ { name: r, san_dns: [x.corp.test] } ]\n");	/* 5 */
+	expect_error(_ctx, self, 2, "listeners[0].tls: required key is missing");
+}
+
 TEST(free_null_and_names)
 {
 	gw_cfg_free(NULL);
