@@ -189,6 +189,10 @@ static void conn_row_json(struct gw_sbuf *b, const struct gw_worker *w, const st
 	gw_json_u64(&j, "id", c->id);
 	gw_json_u64(&j, "worker", w->index);
 	gw_json_str(&j, "listener", c->lc->name);
+	if (c->lc->route)
+		gw_json_str(&j, "route", c->lc->route);
+	if (c->vr.sni[0])
+		gw_json_str(&j, "sni", c->vr.sni);
 	gw_json_str(&j, "src", src);
 	if (via[0])
 		gw_json_str(&j, "via", via);
@@ -248,7 +252,7 @@ static void conn_row(struct gw_sbuf *b, const struct gw_worker *w, const struct 
 		     const struct gw_sockdiag *d, uint64_t now, bool json)
 {
 	char src[GW_SOCKADDR_STRLEN] = "?", via[GW_SOCKADDR_STRLEN] = "";
-	char ulp[64] = "-", who_text[256], up_text[256] = "";
+	char ulp[64] = "-", who_text[256], up_text[256] = "", sni_text[GW_SNI_BUF * 4 + 4] = "";
 	const char *who = c->ident ? (c->ident->spiffe_id ? c->ident->spiffe_id :
 				      c->ident->subject) : "-";
 
@@ -270,7 +274,9 @@ static void conn_row(struct gw_sbuf *b, const struct gw_worker *w, const struct 
 	if (c->b_tls_version && c->uvr.ident)
 		text_cell(up_text, sizeof(up_text), c->uvr.ident->spiffe_id ?
 			  c->uvr.ident->spiffe_id : c->uvr.ident->subject);
-	gw_sbuf_printf(b, "%-6llu %-12s %-28s %-44s %-8s %-30s %-9s %12llu %12llu %8llu %12llu %12llu %s%s%s%s%s\n",
+	if (c->vr.sni[0])
+		text_cell(sni_text, sizeof(sni_text), c->vr.sni);
+	gw_sbuf_printf(b, "%-6llu %-12s %-28s %-44s %-8s %-30s %-9s %12llu %12llu %8llu %12llu %12llu %s%s%s%s%s%s%s%s%s\n",
 		       (unsigned long long)c->id, c->lc->name, src, who_text,
 		       c->tls_version ? c->tls_version : conn_state_str(c->state),
 		       c->cipher ? c->cipher : "-", gw_conn_datapath(c),
@@ -278,6 +284,8 @@ static void conn_row(struct gw_sbuf *b, const struct gw_worker *w, const struct 
 		       (unsigned long long)((now - c->t_start_ms) / 1000),
 		       d ? (unsigned long long)d->bytes_received : 0ULL,
 		       d ? (unsigned long long)d->bytes_acked : 0ULL, ulp,
+		       c->lc->route ? " route " : "", c->lc->route ? c->lc->route : "",
+		       sni_text[0] ? " sni " : "", sni_text,
 		       up_text[0] ? " upstream " : "", up_text, via[0] ? " via " : "", via);
 }
 
@@ -377,7 +385,8 @@ struct top_req {
 	uint64_t now;
 };
 
-static void top_row_json(struct gw_sbuf *b, const char *listener, const struct gw_idl_top *t)
+static void top_row_json(struct gw_sbuf *b, const char *listener, const char *route,
+			 const struct gw_idl_top *t)
 {
 	char rate[48];
 	struct gw_json j;
@@ -385,6 +394,8 @@ static void top_row_json(struct gw_sbuf *b, const char *listener, const struct g
 	gw_json_init(&j, b);
 	gw_json_begin(&j);
 	gw_json_str(&j, "listener", listener);
+	if (route)
+		gw_json_str(&j, "route", route);
 	gw_json_str(&j, "identity", t->label);
 	gw_json_u64(&j, "connections", t->conns);
 	gw_snprintf(rate, sizeof(rate), ",\"new_per_second\":%.3f", t->per_second);
@@ -398,20 +409,22 @@ static void top_row_json(struct gw_sbuf *b, const char *listener, const struct g
 	gw_json_free(&j);
 }
 
-static void top_listener(const char *listener, struct gw_idlimit *t, void *arg)
+static void top_listener(const char *table, struct gw_idlimit *t, void *arg)
 {
 	struct top_req *r = arg;
 	struct gw_idl_top top[TOP_N];
 	unsigned int n = gw_idlimit_top(t, r->now, top, TOP_N), i;
-	char who[GW_IDL_LABEL * 4 + 4], name[160];
+	char who[GW_IDL_LABEL * 4 + 4], name[160], listener[65];
+	const char *route = gw_idlimit_name_split(table, listener);
 
 	if (r->json) {
 		for (i = 0; i < n; i++)
-			top_row_json(r->b, listener, &top[i]);
+			top_row_json(r->b, listener, route, &top[i]);
 		return;
 	}
-	text_cell(name, sizeof(name), listener);
-	gw_sbuf_printf(r->b, "listener %s: %u identities tracked\n", name, gw_idlimit_tracked(t));
+	text_cell(name, sizeof(name), table);
+	gw_sbuf_printf(r->b, "%s %s: %u identities tracked\n", route ? "route" : "listener",
+		       name, gw_idlimit_tracked(t));
 	for (i = 0; i < n; i++) {
 		text_cell(who, sizeof(who), top[i].label);
 		gw_sbuf_printf(r->b, "  %-40s conns %u new/s %.2f opened %llu refused %llu bytes_closed %llu\n",

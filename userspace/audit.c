@@ -327,6 +327,10 @@ int gw_audit_emit(const struct gw_audit_event *ev)
 	if (ev->conn_id)
 		gw_json_u64(&j, "conn", ev->conn_id);
 	gw_json_str(&j, "listener", ev->listener);
+	if (ev->route)
+		gw_json_str(&j, "route", ev->route);
+	if (ev->sni && *ev->sni)
+		gw_json_str(&j, "sni", ev->sni);
 	put_addr(&j, "src", ev->src);
 	put_addr(&j, "dst", ev->dst);
 	put_addr(&j, "via", ev->via);

@@ -25,6 +25,8 @@ struct gw_audit_event {
 	const char *event;		/* conn_open, conn_close, handshake_fail, ... */
 	uint64_t conn_id;		/* 0 = none */
 	const char *listener;
+	const char *route;		/* listeners[].routes[]: the route, NULL = none */
+	const char *sni;		/* the ClientHello's server name; NULL or "" = none */
 	const struct sockaddr *src;
 	const struct sockaddr *dst;
 	const struct sockaddr *via;	/* the balancer behind a PROXY header (family 0: none) */

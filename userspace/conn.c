@@ -185,6 +185,7 @@ static void count_close(const struct gw_conn *c, const char *reason)
 	char labels[256];
 
 	if (!gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name,
+			      "?route", c->lc->route,
 			      "reason", reason, NULL))
 		gw_metric_add("mtlsgw_connections_closed_total", labels, 1);
 }
@@ -199,6 +200,7 @@ void gw_conn_close(struct gw_conn *c, const char *reason, bool abort)
 	if (c->t_open_ms) {
 		gw_audit_emit(&GW_AUDIT_EVENT(.event = "conn_close",
 			.conn_id = c->id, .listener = c->lc->name,
+			.route = c->lc->route, .sni = c->vr.sni,
 			.src = (struct sockaddr *)&c->src,
 			.dst = (struct sockaddr *)&c->dst,
 			.via = (struct sockaddr *)&c->via, .id = c->ident,
@@ -352,11 +354,13 @@ const char *gw_conn_recheck(const struct gw_conn *c)
 	const struct gw_tls_server *ts;
 	const char *why;
 
-	/* A removed listener's connections finish under their old policy. */
+	/* A removed listener's or route's connections finish under their old policy. */
 	if (i < 0)
 		return NULL;
-	ts = gw_gen_tls(w->gen, w->index, i);
-	why = gw_gen_recheck(&w->gen->cfg->listeners[i], gw_tls_revoked(ts, c->certrefs),
+	ts = gw_tls_server_route(gw_gen_tls(w->gen, w->index, i), c->lc->route);
+	if (!ts)
+		return NULL;
+	why = gw_gen_recheck(ts->lc, gw_tls_revoked(ts, c->certrefs),
 			     (const struct sockaddr *)&c->src, c->ident);
 	if (why || !c->b_certrefs || !ts->upstream)
 		return why;
@@ -367,7 +371,8 @@ const char *gw_conn_recheck(const struct gw_conn *c)
 void gw_conn_revoke(struct gw_conn *c, const char *why)
 {
 	gw_audit_emit(&GW_AUDIT_EVENT(.event = "revoked_close", .conn_id = c->id,
-		.listener = c->lc->name, .src = (struct sockaddr *)&c->src,
+		.listener = c->lc->name, .route = c->lc->route, .sni = c->vr.sni,
+		.src = (struct sockaddr *)&c->src,
 		.dst = (struct sockaddr *)&c->dst,
 		.via = (struct sockaddr *)&c->via, .id = c->ident,
 		.decision = "deny", .reason = why));

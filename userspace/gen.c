@@ -29,7 +29,6 @@ static void gen_free(struct gw_gen *gen)
 		gw_tls_server_free(gen->tls[i]);
 	free(gen->tls);
 	gw_tls_server_free(gen->metrics_tls);
-	free(gen->expiry_warned);
 	gw_cfg_free(gen->cfg);
 	free(gen);
 }
@@ -137,10 +136,9 @@ struct gw_gen *gw_gen_build(const char *path, unsigned int n_workers,
 		goto out_free;
 	gen->n_workers = n_workers ?: gen->cfg->workers ?: cpus_usable();
 	gen->tls = calloc((size_t)gen->n_workers * gen->cfg->n_listeners, sizeof(*gen->tls));
-	gen->expiry_warned = calloc(gen->cfg->n_listeners, 1);
 	/* Each file parsed once for this build; the next one reads them again. */
 	files = gw_tls_files_new();
-	if (!gen->tls || !gen->expiry_warned || !files)
+	if (!gen->tls || !files)
 		goto out_free;
 	for (i = 0; i < gen->cfg->n_listeners; i++)
 		gen_build_tls(gen, i, files, diag, warn);
@@ -177,57 +175,86 @@ int gw_gen_listener(const struct gw_gen *gen, const char *name)
 	return -1;
 }
 
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
 static bool same_sessions(const struct gw_cfg_tls *a, const struct gw_cfg_tls *b)
 {
 	return !a->ticket_key_file && !b->ticket_key_file &&
-	       !strcmp(a->client_ca, b->client_ca) && a->verify_depth == b->verify_depth &&
+	       same_str(a->client_ca, b->client_ca) && a->verify_depth == b->verify_depth &&
 	       a->min_version == b->min_version &&
 	       a->session_cache_size == b->session_cache_size &&
 	       a->session_lifetime_ms == b->session_lifetime_ms;
 }
 
+/* ts keeps the sessions of its namesake in old (the listener's context) if they still apply. */
+static void keep_sessions(struct gw_tls_server *ts, struct gw_tls_server *old)
+{
+	struct gw_tls_server *o = old ? gw_tls_server_route(old, ts->lc->route) : NULL;
+
+	if (o && same_sessions(&ts->lc->tls, &o->lc->tls))
+		gw_tls_server_adopt_sessions(ts, o);
+}
+
 void gw_gen_keep_sessions(struct gw_gen *gen, const struct gw_gen *old)
 {
-	unsigned int n = gen->cfg->n_listeners, n_old = old->cfg->n_listeners, i, k;
+	unsigned int n = gen->cfg->n_listeners, n_old = old->cfg->n_listeners, i, k, r;
 
 	if (gen->n_workers != old->n_workers)
 		return;
 	for (i = 0; i < n; i++) {
 		int j = gw_gen_listener(old, gen->cfg->listeners[i].name);
 
-		if (j < 0 || !same_sessions(&gen->cfg->listeners[i].tls,
-					    &old->cfg->listeners[j].tls))
+		if (j < 0)
 			continue;
-		for (k = 0; k < gen->n_workers; k++)
-			gw_tls_server_adopt_sessions(gen->tls[k * n + i],
-						     old->tls[k * n_old + (unsigned int)j]);
+		for (k = 0; k < gen->n_workers; k++) {
+			struct gw_tls_server *ts = gen->tls[k * n + i];
+			struct gw_tls_server *ots = old->tls[k * n_old + (unsigned int)j];
+
+			keep_sessions(ts, ots);
+			for (r = 0; r < ts->n_routes; r++)
+				keep_sessions(ts->routes[r], ots);
+		}
+	}
+}
+
+static void check_expiry(struct gw_tls_server *ts, time_t now)
+{
+	const struct gw_cfg_listener *lc = ts->lc;
+	time_t na = ts->server_not_after;
+	long hours = (long)((na - now) / 3600);
+	const char *cert;
+	char route[96] = "";
+
+	if (!na || !lc->tls.n_certs)
+		return;
+	cert = lc->tls.certs[ts->server_soonest].cert;
+	if (lc->route)
+		gw_snprintf(route, sizeof(route), " route \"%s\"", lc->route);
+	if (na - now <= 24 * 3600 && !(ts->expiry_warned & 2)) {
+		ts->expiry_warned |= 3;
+		pr_warn("listener \"%s\"%s: server certificate \"%s\" expires in %ld h%s",
+			lc->name, route, cert, hours, na <= now ? " (already expired)" : "; rotate it now");
+	} else if (na - now <= 72 * 3600 && !(ts->expiry_warned & 1)) {
+		ts->expiry_warned |= 1;
+		pr_warn("listener \"%s\"%s: server certificate \"%s\" expires in %ld h",
+			lc->name, route, cert, hours);
 	}
 }
 
 void gw_gen_check_expiry(struct gw_gen *gen)
 {
-	const struct gw_config *cfg = gen->cfg;
 	time_t now = time(NULL);
-	unsigned int i;
+	unsigned int i, r;
 
-	for (i = 0; i < cfg->n_listeners; i++) {
-		const struct gw_tls_server *ts = gw_gen_tls(gen, 0, i);
-		const char *cert = cfg->listeners[i].tls.certs[ts->server_soonest].cert;
-		time_t na = ts->server_not_after;
-		unsigned char *warned = &gen->expiry_warned[i];
-		long hours = (long)((na - now) / 3600);
+	for (i = 0; i < gen->cfg->n_listeners; i++) {
+		struct gw_tls_server *ts = gw_gen_tls(gen, 0, i);
 
-		if (!na)
-			continue;
-		if (na - now <= 24 * 3600 && !(*warned & 2)) {
-			*warned |= 3;
-			pr_warn("listener \"%s\": server certificate \"%s\" expires in %ld h%s",
-				cfg->listeners[i].name, cert, hours, na <= now ? " (already expired)" : "; rotate it now");
-		} else if (na - now <= 72 * 3600 && !(*warned & 1)) {
-			*warned |= 1;
-			pr_warn("listener \"%s\": server certificate \"%s\" expires in %ld h",
-				cfg->listeners[i].name, cert, hours);
-		}
+		check_expiry(ts, now);
+		for (r = 0; r < ts->n_routes; r++)
+			check_expiry(ts->routes[r], now);
 	}
 }
 

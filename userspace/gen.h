@@ -29,7 +29,6 @@ struct gw_gen {
 	struct gw_tls_server **tls;
 	struct gw_tls_server *metrics_tls;	/* metrics.tls, NULL = plain HTTP */
 	unsigned int n_workers;
-	unsigned char *expiry_warned;	/* per listener: 1 = 72 h warned, 2 = 24 h */
 	unsigned int refs;		/* atomic: workers share generations */
 };
 

@@ -51,14 +51,16 @@ static void count_handshake(struct gw_conn *c, const char *result, const char *r
 	char labels[256];
 
 	if (!gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name,
-			      "result", result, "reason", reason, NULL))
+			      "?route", c->lc->route, "result", result, "reason", reason, NULL))
 		gw_metric_add("mtlsgw_handshakes_total", labels, 1);
 	if (c->vr.how != GW_VERIFY_NONE &&
-	    !gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name, "path",
+	    !gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name,
+			      "?route", c->lc->route, "path",
 			      c->vr.how == GW_VERIFY_CACHED ? "cached" :
 			      c->vr.how == GW_VERIFY_RESUMED ? "resumed" : "full", NULL))
 		gw_metric_add("mtlsgw_verify_cache_total", labels, 1);
-	if (!gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name, NULL))
+	if (!gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name,
+			      "?route", c->lc->route, NULL))
 		gw_metric_observe("mtlsgw_handshake_duration_seconds", labels,
 				  (gw_now_ms() - c->t_start_ms) / 1000.0);
 	count_certpool(gw_conn_certpool(c));
@@ -70,6 +72,7 @@ static void count_group(const struct gw_conn *c)
 	char labels[256];
 
 	if (!gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name,
+			      "?route", c->lc->route,
 			      "group", c->group, NULL))
 		gw_metric_add("mtlsgw_tls_groups_total", labels, 1);
 }
@@ -79,6 +82,7 @@ static void count_authz(const struct gw_conn *c, const char *rule, const char *d
 	char labels[256];
 
 	if (!gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name,
+			      "?route", c->lc->route,
 			      "rule", rule, "decision", decision, NULL))
 		gw_metric_add("mtlsgw_authz_decisions_total", labels, 1);
 }
@@ -99,6 +103,24 @@ static bool ident_verified(const struct gw_conn *c)
 	       !memcmp(md, c->ident->sha256, sizeof(md));
 }
 
+/*
+ * listeners[].routes[]: the route the ClientHello chose (tls.c) is c's
+ * policy from there on: its rules, upstream, mode, limits and labels.
+ */
+static void follow_route(struct gw_conn *c)
+{
+	const char *sni;
+
+	/* Without routes, the name OpenSSL took (for the audit log and conns). */
+	if (!c->vr.route && !c->vr.sni[0] &&
+	    (sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name)))
+		gw_snprintf(c->vr.sni, sizeof(c->vr.sni), "%s", sni);
+	if (c->vr.route && c->tls != c->vr.route) {
+		c->tls = c->vr.route;
+		c->lc = c->vr.route->lc;
+	}
+}
+
 static void handshake_fail(struct gw_conn *c, const char *reason, const char *detail)
 {
 	const struct gw_cfg_listener *lc = c->lc;
@@ -112,7 +134,7 @@ static void handshake_fail(struct gw_conn *c, const char *reason, const char *de
 		c->ident = c->vr.leaf ? gw_identity_from_x509(c->vr.leaf) : NULL;
 	}
 	gw_audit_emit(&GW_AUDIT_EVENT(.event = authz ? "authz_deny" : "handshake_fail",
-		.conn_id = c->id, .listener = lc->name,
+		.conn_id = c->id, .listener = lc->name, .route = lc->route, .sni = c->vr.sni,
 		.src = (struct sockaddr *)&c->src, .dst = (struct sockaddr *)&c->dst,
 		.via = (struct sockaddr *)&c->via,
 		.id = c->ident, .id_unverified = !verified,
@@ -149,7 +171,7 @@ static bool identity_admitted(struct gw_conn *c, const char **reason)
 
 	if (!lc->limit_identities || c->idl_entry)
 		return true;
-	c->idl = gw_idlimit_get(lc->name);
+	c->idl = gw_idlimit_get(lc->qname);
 	if (!c->idl) {
 		*reason = "internal_error";
 		return false;
@@ -161,7 +183,7 @@ static bool identity_admitted(struct gw_conn *c, const char **reason)
 			       &c->idl_entry);
 	if (v == GW_IDL_OK)
 		return true;
-	if (!gw_metric_labels(labels, sizeof(labels), "listener", lc->name,
+	if (!gw_metric_labels(labels, sizeof(labels), "listener", lc->name, "?route", lc->route,
 			      "limit", gw_idl_verdict_str(v), NULL))
 		gw_metric_add("mtlsgw_identity_limited_total", labels, 1);
 	if (v == GW_IDL_NOMEM) {
@@ -173,7 +195,7 @@ static bool identity_admitted(struct gw_conn *c, const char **reason)
 		return false;
 	}
 	gw_audit_emit(&GW_AUDIT_EVENT(.event = "authz_deny",
-		.conn_id = c->id, .listener = lc->name,
+		.conn_id = c->id, .listener = lc->name, .route = lc->route, .sni = c->vr.sni,
 		.src = (struct sockaddr *)&c->src, .dst = (struct sockaddr *)&c->dst,
 		.via = (struct sockaddr *)&c->via, .id = c->ident,
 		.decision = "would_deny", .reason = "identity_limit",
@@ -195,7 +217,13 @@ bool gw_handshake_authz(SSL *ssl, X509 *leaf, const char **reason)
 		*reason = "internal_error";
 		return false;
 	}
+	follow_route(c);
 	lc = c->lc;
+	/* Never the rules of a listener that has none of its own (no default route). */
+	if (!lc->has_default) {
+		*reason = "unknown_server_name";
+		return false;
+	}
 	gw_identity_free(c->ident);
 	c->ident = gw_identity_from_x509(leaf);
 	if (!c->ident) {
@@ -215,6 +243,7 @@ bool gw_handshake_authz(SSL *ssl, X509 *leaf, const char **reason)
 		count_authz(c, "", "would_deny");
 		gw_audit_emit(&GW_AUDIT_EVENT(.event = "authz_deny",
 			.conn_id = c->id, .listener = lc->name,
+			.route = lc->route, .sni = c->vr.sni,
 			.src = (struct sockaddr *)&c->src,
 			.dst = (struct sockaddr *)&c->dst,
 			.via = (struct sockaddr *)&c->via, .id = c->ident,
@@ -262,7 +291,8 @@ static void handshake_ok(struct gw_conn *c)
 		return;
 	/* log.audit_failure: refuse: no byte flows without its conn_open line. */
 	if (gw_audit_emit(&GW_AUDIT_EVENT(.event = "conn_open", .conn_id = c->id,
-		.listener = lc->name, .src = (struct sockaddr *)&c->src,
+		.listener = lc->name, .route = lc->route, .sni = c->vr.sni,
+		.src = (struct sockaddr *)&c->src,
 		.dst = (struct sockaddr *)&c->dst,
 		.via = (struct sockaddr *)&c->via, .id = c->ident,
 		.tls_version = c->tls_version, .cipher = c->cipher, .group = c->group,
@@ -369,6 +399,7 @@ static void handshake_step(struct gw_conn *c)
 	r = SSL_do_handshake(c->ssl);
 	gw_tickets_leave();
 	gw_certpool_leave();
+	follow_route(c);
 	if (r == 1) {
 		handshake_ok(c);
 		return;

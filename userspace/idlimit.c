@@ -353,6 +353,18 @@ void gw_idlimit_free_all(void)
 	pthread_mutex_unlock(&registry_lock);
 }
 
+const char *gw_idlimit_name_split(const char *name, char listener[65])
+{
+	const char *slash = strchr(name, '/');
+	size_t n = slash ? (size_t)(slash - name) : strlen(name);
+
+	if (n > 64)
+		n = 64;
+	memcpy(listener, name, n);
+	listener[n] = '\0';
+	return slash ? slash + 1 : NULL;
+}
+
 const char *gw_idl_verdict_str(enum gw_idl_verdict v)
 {
 	switch (v) {

@@ -40,8 +40,15 @@ enum gw_idl_verdict {
 struct gw_idlimit;
 struct gw_idl_entry;
 
-/* The table of listener name, made on first use; NULL without memory. */
-struct gw_idlimit *gw_idlimit_get(const char *listener);
+/*
+ * The table named name (a listener's name, or "LISTENER/ROUTE" for a
+ * route of it: gw_cfg_listener's qname), made on first use; NULL without
+ * memory.
+ */
+struct gw_idlimit *gw_idlimit_get(const char *name);
+
+/* A table's name split: the listener's name into listener[64 + 1], and the route or NULL. */
+const char *gw_idlimit_name_split(const char *name, char listener[65]);
 
 /*
  * One more connection of identity key (named label, for top; cut at

@@ -131,6 +131,10 @@ int gw_metric_labels(char *buf, size_t len, ...)
 	va_start(ap, len);
 	while ((k = va_arg(ap, const char *))) {
 		v = va_arg(ap, const char *);
+		if (*k == '?' && !v)
+			continue;
+		if (*k == '?')
+			k++;
 		if (!v)
 			v = "";
 		if (o + strlen(k) + 4 >= len) {

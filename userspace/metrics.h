@@ -18,7 +18,9 @@
 /*
  * Build a label set from key/value pairs ending with NULL:
  * gw_metric_labels(buf, sizeof(buf), "listener", "a", "result", "ok", NULL).
- * Values are escaped (backslash, double quote, newline). 0 or -ENOSPC.
+ * Values are escaped (backslash, double quote, newline). A key written
+ * "?name" is optional: left out with a NULL value, else "name" (a route,
+ * which listeners without routes[] do not have). 0 or -ENOSPC.
  */
 int gw_metric_labels(char *buf, size_t len, ...) __attribute__((sentinel));
 

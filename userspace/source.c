@@ -30,7 +30,7 @@ bool gw_source_allowed(const struct gw_cfg_listener *lc, uint64_t conn_id,
 
 	if (lc->allow_any || gw_cidr_match_any(lc->allow_sources, lc->n_allow_sources, src))
 		return true;
-	if (!gw_metric_labels(labels, sizeof(labels), "listener", lc->name,
+	if (!gw_metric_labels(labels, sizeof(labels), "listener", lc->name, "?route", lc->route,
 			      "rule", "allow_sources", "decision",
 			      enforce ? "deny" : "would_deny", NULL))
 		gw_metric_add("mtlsgw_authz_decisions_total", labels, 1);

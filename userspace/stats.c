@@ -150,19 +150,59 @@ static void snapshot_listeners(struct gw_worker *pw)
 	gw_ls_sums_free(&sums);
 }
 
-static void tracked_gauge(const char *listener, struct gw_idlimit *t, void *arg)
+static void tracked_gauge(const char *table, struct gw_idlimit *t, void *arg)
 {
-	char labels[160];
+	char labels[256], listener[65];
+	const char *route = gw_idlimit_name_split(table, listener);
 
 	(void)arg;
-	if (!gw_metric_labels(labels, sizeof(labels), "listener", listener, NULL))
+	if (!gw_metric_labels(labels, sizeof(labels), "listener", listener, "?route", route, NULL))
 		gw_metric_set("mtlsgw_identities_tracked", labels, gw_idlimit_tracked(t));
+}
+
+/* One gauge of a listener's or route's (its TLS context ts), labelled so. */
+static void tls_gauge(const struct gw_tls_server *ts, const char *name, const char *k,
+		      const char *v, double value)
+{
+	char labels[512];
+
+	if (!gw_metric_labels(labels, sizeof(labels), "listener", ts->lc->name,
+			      "?route", ts->lc->route, k, v, NULL))
+		gw_metric_set(name, labels, value);
+}
+
+/* Certificate and CRL dates of ts: its server side, then its upstream.tls. */
+static void tls_gauges(const struct gw_tls_server *ts)
+{
+	const struct gw_tls_client *tc = ts->upstream;
+	unsigned int k;
+
+	if (!ts->lc->has_default)	/* a listener whose routes have it all */
+		return;
+	tls_gauge(ts, "mtlsgw_cert_not_after_timestamp_seconds", "kind", "server",
+		  (double)ts->server_not_after);
+	tls_gauge(ts, "mtlsgw_cert_not_after_timestamp_seconds", "kind", "ca",
+		  (double)ts->ca_not_after);
+	for (k = 0; k < ts->n_crls; k++)
+		if (ts->crls[k].next_update)
+			tls_gauge(ts, "mtlsgw_crl_next_update_timestamp_seconds", "file",
+				  ts->crls[k].file, (double)ts->crls[k].next_update);
+	if (!tc)
+		return;
+	tls_gauge(ts, "mtlsgw_cert_not_after_timestamp_seconds", "kind", "upstream",
+		  (double)tc->cert_not_after);
+	tls_gauge(ts, "mtlsgw_cert_not_after_timestamp_seconds", "kind", "upstream_ca",
+		  (double)tc->ca_not_after);
+	for (k = 0; k < tc->n_crls; k++)
+		if (tc->crls[k].next_update)
+			tls_gauge(ts, "mtlsgw_crl_next_update_timestamp_seconds", "file",
+				  tc->crls[k].file, (double)tc->crls[k].next_update);
 }
 
 void gw_stats_snapshot(struct gw_worker *pw, struct gw_stage1 *s1)
 {
 	const struct gw_config *cfg = pw->gen->cfg;
-	unsigned int i, k;
+	unsigned int i, k, r;
 
 	gw_metric_reset("mtlsgw_connections_active");
 	gw_metric_reset("mtlsgw_cert_not_after_timestamp_seconds");
@@ -173,28 +213,9 @@ void gw_stats_snapshot(struct gw_worker *pw, struct gw_stage1 *s1)
 		const struct gw_tls_server *ts = gw_gen_tls(pw->gen, 0, i);
 		const char *name = cfg->listeners[i].name;
 
-		set_gauge("mtlsgw_cert_not_after_timestamp_seconds", "listener", name,
-			  "kind", "server", (double)ts->server_not_after);
-		set_gauge("mtlsgw_cert_not_after_timestamp_seconds", "listener", name,
-			  "kind", "ca", (double)ts->ca_not_after);
-		for (k = 0; k < ts->n_crls; k++)
-			if (ts->crls[k].next_update)
-				set_gauge("mtlsgw_crl_next_update_timestamp_seconds", "listener",
-					  name, "file", ts->crls[k].file,
-					  (double)ts->crls[k].next_update);
-		if (ts->upstream) {
-			const struct gw_tls_client *tc = ts->upstream;
-
-			set_gauge("mtlsgw_cert_not_after_timestamp_seconds", "listener", name,
-				  "kind", "upstream", (double)tc->cert_not_after);
-			set_gauge("mtlsgw_cert_not_after_timestamp_seconds", "listener", name,
-				  "kind", "upstream_ca", (double)tc->ca_not_after);
-			for (k = 0; k < tc->n_crls; k++)
-				if (tc->crls[k].next_update)
-					set_gauge("mtlsgw_crl_next_update_timestamp_seconds",
-						  "listener", name, "file", tc->crls[k].file,
-						  (double)tc->crls[k].next_update);
-		}
+		tls_gauges(ts);
+		for (r = 0; r < ts->n_routes; r++)
+			tls_gauges(ts->routes[r]);
 		for (k = 0; s1 && k < GW_S1_NR_VERDICTS; k++) {
 			struct gw_s1_counter cnt;
 

@@ -216,6 +216,20 @@ static struct gw_tls_server *ssl_ts(SSL *ssl)
 }
 
 /*
+ * A session resumes only on the route (or listener) that issued it: its
+ * context is that route's (OpenSSL checks it as well, in most paths; a
+ * ticket sealed with the listener's one key file would decrypt on any
+ * route).
+ */
+static bool same_route(const struct gw_tls_server *ts, const SSL_SESSION *ss)
+{
+	unsigned int len = 0;
+	const unsigned char *sid = SSL_SESSION_get0_id_context(ss, &len);
+
+	return len == sizeof(ts->sid_ctx) && !memcmp(sid, ts->sid_ctx, len);
+}
+
+/*
  * OpenSSL offers each new session: a TLS 1.3 ticket or TLS 1.2 session ID.
  * The client's leaf is the session's peer, except after a resumption (the
  * cache's sessions have none): then the one resume_check found.
@@ -247,7 +261,7 @@ static SSL_SESSION *sess_get_cb(SSL *ssl, const unsigned char *id, int len, int 
 	if (!ts || len <= 0)
 		return NULL;
 	ss = gw_sesscache_find(ts->sessions, id, (unsigned int)len, &leaf);
-	if (ss && !resume_check(ssl, ts, leaf)) {
+	if (ss && (!same_route(ts, ss) || !resume_check(ssl, ts, leaf))) {
 		gw_sesscache_remove(ts->sessions, id, (unsigned int)len);
 		SSL_SESSION_free(ss);
 		ss = NULL;
@@ -317,16 +331,20 @@ static X509 *ticket_leaf(const struct gw_tls_server *ts, SSL_SESSION *ss)
 static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *ss, const unsigned char *name,
 				       size_t name_len, SSL_TICKET_STATUS status, void *arg)
 {
+	struct gw_tls_server *ts = ssl_ts(ssl);	/* the route's, not the listener's (arg) */
 	X509 *leaf;
 	bool ok;
 
 	(void)name;
 	(void)name_len;
+	(void)arg;
 	switch (status) {
 	case SSL_TICKET_SUCCESS:
 	case SSL_TICKET_SUCCESS_RENEW:
-		leaf = ticket_leaf(arg, ss);
-		ok = resume_check(ssl, arg, leaf);
+		if (!ts || !same_route(ts, ss))
+			return SSL_TICKET_RETURN_IGNORE_RENEW;
+		leaf = ticket_leaf(ts, ss);
+		ok = resume_check(ssl, ts, leaf);
 		X509_free(leaf);
 		if (!ok)
 			return SSL_TICKET_RETURN_IGNORE_RENEW;
@@ -423,7 +441,9 @@ static int setup_verify(struct gw_tls_server *ts, const struct gw_cfg_tls *t,
 		return -ENOMEM;
 	/* The SSL_CTX owns the store from here on. */
 	SSL_CTX_set_cert_store(ts->ctx, store);
-	err = gw_tls_load_cas(w, store, ts->ctx, &ca, &ts->ca_not_after);
+	/* None: a listener whose routes have their own (its handshakes move there). */
+	if (t->client_ca)
+		err = gw_tls_load_cas(w, store, ts->ctx, &ca, &ts->ca_not_after);
 	ts->n_crls = t->n_crl;
 	err = gw_tls_load_crls(w, store, t->crl, t->n_crl, t->pos_crl, t->crl_check,
 			       &ts->crls) ?: err;
@@ -453,6 +473,10 @@ void gw_tls_server_adopt_sessions(struct gw_tls_server *ts, struct gw_tls_server
 
 void gw_tls_server_share_caches(struct gw_tls_server *ts, struct gw_tls_server *first)
 {
+	unsigned int j;
+
+	for (j = 0; j < ts->n_routes && j < first->n_routes; j++)
+		gw_tls_server_share_caches(ts->routes[j], first->routes[j]);
 	gw_vcache_free(ts->vcache);
 	ts->vcache = gw_vcache_get(first->vcache);
 	gw_tls_server_adopt_sessions(ts, first);
@@ -460,29 +484,34 @@ void gw_tls_server_share_caches(struct gw_tls_server *ts, struct gw_tls_server *
 		gw_tls_client_share(ts->upstream, first->upstream);
 }
 
-struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
-					 const struct gw_cfg_listener *l, OSSL_LIB_CTX *libctx,
-					 struct gw_tls_files *files,
-					 struct gw_diag *diag, struct gw_diag *warn)
+/* One listener's or route's context. */
+static struct gw_tls_server *server_new(const struct gw_config *cfg,
+					const struct gw_cfg_listener *l, OSSL_LIB_CTX *libctx,
+					struct gw_tls_files *files,
+					struct gw_diag *diag, struct gw_diag *warn)
 {
 	const struct gw_cfg_tls *t = &l->tls;
+	char section[48];
 	struct gw_tls_where w = {
 		.cfg = cfg,
 		.libctx = libctx,
 		.files = files,
-		.idx = l == cfg->metrics_tls ? -1 : (int)(l - cfg->listeners),
-		.section = l == cfg->metrics_tls ? "metrics.tls" : "tls",
+		.idx = l->idx,
+		.section = section,
 		.diag = diag,
 		.warn = warn,
 	};
-	unsigned char sid_ctx[SSL_MAX_SID_CTX_LENGTH];	/* SHA-256 of the name */
 	struct gw_tls_server *ts;
 	int err;
 
+	gw_snprintf(section, sizeof(section), "%s", l == cfg->metrics_tls ? "metrics.tls" : "tls");
+	if (l->kp && *l->kp)
+		gw_snprintf(section, sizeof(section), "%stls", l->kp);
 	ts = calloc(1, sizeof(*ts));
 	if (!ts)
 		return NULL;
 	ts->libctx = libctx;
+	ts->lc = l;
 	ts->ctx = SSL_CTX_new_ex(libctx, NULL, TLS_server_method());
 	if (!ts->ctx)
 		goto out_nomem;
@@ -529,9 +558,9 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 		SSL_CTX_sess_set_get_cb(ts->ctx, sess_get_cb);
 	}
 	SSL_CTX_set_timeout(ts->ctx, (long)(t->session_lifetime_ms / 1000));
-	/* Sessions of one listener resume only there (and OpenSSL insists). */
-	if (!EVP_Digest(l->name, strlen(l->name), sid_ctx, NULL, EVP_sha256(), NULL) ||
-	    SSL_CTX_set_session_id_context(ts->ctx, sid_ctx, sizeof(sid_ctx)) != 1)
+	/* Sessions of one listener or route resume only there (and OpenSSL insists). */
+	if (!EVP_Digest(l->qname, strlen(l->qname), ts->sid_ctx, NULL, EVP_sha256(), NULL) ||
+	    SSL_CTX_set_session_id_context(ts->ctx, ts->sid_ctx, sizeof(ts->sid_ctx)) != 1)
 		goto out_nomem;
 	/* TLS 1.3 traffic secrets for a kTLS handoff (ktls.c). */
 	gw_ktls_enable_keylog(ts->ctx);
@@ -562,10 +591,113 @@ out_free:
 	return NULL;
 }
 
+/*
+ * listeners[].routes[]: the ClientHello's server name picks the route
+ * whose context the handshake goes on in (its certificate, the CA names
+ * of its CertificateRequest, its trust store and CRLs, its sessions, its
+ * rules), before the server has sent a byte. A name no route has, or
+ * none, goes to the listener's own keys (the default route), or is
+ * refused with unrecognized_name where there is none. Set on the
+ * listener's context and each route's: a second ClientHello (after a
+ * HelloRetryRequest) comes to the route's and must name the same route.
+ */
+static int client_hello_cb(SSL *ssl, int *al, void *arg)
+{
+	struct gw_tls_server *lts = arg, *ts = NULL;
+	struct gw_verify_result *vr = ssl_vr(ssl);
+	const unsigned char *ext;
+	char name[GW_SNI_BUF];
+	size_t len;
+	int r = -1;
+
+	*al = SSL_AD_INTERNAL_ERROR;
+	if (!vr)
+		return SSL_CLIENT_HELLO_ERROR;
+	name[0] = '\0';
+	if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &len) == 1) {
+		r = gw_sni_parse(ext, len, name);
+		if (r == -EINVAL) {
+			vr->reason = "bad_server_name";
+			*al = SSL_AD_DECODE_ERROR;
+			return SSL_CLIENT_HELLO_ERROR;
+		}
+		r = r ? -1 : gw_route_find(lts->lc, name);
+	}
+	if (r >= 0)
+		ts = lts->routes[r];
+	else if (lts->lc->has_default)
+		ts = lts;
+	if (vr->route && vr->route != ts) {
+		vr->reason = "bad_server_name";
+		*al = SSL_AD_ILLEGAL_PARAMETER;
+		return SSL_CLIENT_HELLO_ERROR;
+	}
+	memcpy(vr->sni, name, sizeof(name));
+	if (!ts) {
+		vr->reason = "unknown_server_name";
+		*al = SSL_AD_UNRECOGNIZED_NAME;
+		return SSL_CLIENT_HELLO_ERROR;
+	}
+	if (SSL_get_SSL_CTX(ssl) != ts->ctx && SSL_set_SSL_CTX(ssl, ts->ctx) != ts->ctx)
+		return SSL_CLIENT_HELLO_ERROR;
+	vr->route = ts;
+	return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
+					 const struct gw_cfg_listener *l, OSSL_LIB_CTX *libctx,
+					 struct gw_tls_files *files,
+					 struct gw_diag *diag, struct gw_diag *warn)
+{
+	struct gw_tls_server *ts = server_new(cfg, l, libctx, files, diag, warn);
+	unsigned int j;
+	int err = 0;
+
+	if (!ts || !l->n_routes)
+		return ts;
+	ts->routes = calloc(l->n_routes, sizeof(*ts->routes));
+	if (!ts->routes)
+		goto out_free;
+	ts->n_routes = l->n_routes;
+	SSL_CTX_set_client_hello_cb(ts->ctx, client_hello_cb, ts);
+	for (j = 0; j < l->n_routes; j++) {
+		ts->routes[j] = server_new(cfg, &l->routes[j], libctx, files, diag, warn);
+		if (!ts->routes[j])
+			err = -EINVAL;
+		else
+			SSL_CTX_set_client_hello_cb(ts->routes[j]->ctx, client_hello_cb, ts);
+	}
+	if (!err)
+		return ts;
+out_free:
+	if (!err)
+		gw_diag_add(diag, "%s: listeners[%d]: cannot set up TLS context", cfg->path, l->idx);
+	gw_tls_server_free(ts);
+	return NULL;
+}
+
+struct gw_tls_server *gw_tls_server_route(struct gw_tls_server *ts, const char *route)
+{
+	unsigned int j;
+
+	/* The listener's own keys, whether it had or has routes or not. */
+	if (!route || !strcmp(route, "default"))
+		return ts->lc->has_default ? ts : NULL;
+	for (j = 0; j < ts->n_routes; j++)
+		if (!strcmp(ts->routes[j]->lc->route, route))
+			return ts->routes[j];
+	return NULL;
+}
+
 void gw_tls_server_free(struct gw_tls_server *ts)
 {
+	unsigned int j;
+
 	if (!ts)
 		return;
+	for (j = 0; ts->routes && j < ts->n_routes; j++)
+		gw_tls_server_free(ts->routes[j]);
+	free(ts->routes);
 	SSL_CTX_free(ts->ctx);
 	gw_tls_client_free(ts->upstream);
 	gw_vcache_free(ts->vcache);

@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "route.h"
 #include "sesscache.h"
 #include "tls_client.h"
 #include "tls_load.h"
@@ -61,6 +62,16 @@ struct gw_tls_server {
 	struct gw_sesscache *sessions;	/* resumable sessions (sesscache.h) */
 	struct gw_tickets *tickets;	/* tls.session_tickets.key_file, NULL = none (tickets.h) */
 	struct gw_tls_client *upstream;	/* upstream.tls, NULL = plain TCP (tls_client.h) */
+	const struct gw_cfg_listener *lc;	/* the policy it serves: a listener or a route */
+	unsigned char sid_ctx[32];	/* its sessions' context: SHA-256 of lc->qname */
+	/*
+	 * listeners[].routes[]: the context of each route, owned by the
+	 * listener's (this one, whose handshakes start here and move to
+	 * one of these in the ClientHello callback).
+	 */
+	struct gw_tls_server **routes;
+	unsigned int n_routes;
+	unsigned char expiry_warned;	/* gen.c: 1 = 72 h before expiry warned, 2 = 24 h */
 };
 
 /*
@@ -81,6 +92,12 @@ struct gw_verify_result {
 	} how;
 	unsigned int tickets_sent;	/* NewSessionTicket records written */
 	STACK_OF(X509) *chain;		/* the verified chain, owned; success only */
+	/*
+	 * The route the ClientHello chose (NULL: none yet, or a listener
+	 * without routes) and the server name it sent ("" = none), lowercase.
+	 */
+	struct gw_tls_server *route;
+	char sni[GW_SNI_BUF];
 };
 
 /*
@@ -118,6 +135,14 @@ struct gw_tls_server *gw_tls_server_new(const struct gw_config *cfg,
 					 struct gw_tls_files *files,
 					 struct gw_diag *diag, struct gw_diag *warn);
 void gw_tls_server_free(struct gw_tls_server *ts);
+
+/*
+ * The context of the route named route of the listener whose context is
+ * ts; route NULL (a listener without routes) or "default" both mean the
+ * listener's own keys, so that a connection keeps its policy when routes
+ * are added or all removed. NULL if it has no such route (any more).
+ */
+struct gw_tls_server *gw_tls_server_route(struct gw_tls_server *ts, const char *route);
 
 /* Take old's session cache (a reload that keeps it, gen.h) instead of ts's own. */
 void gw_tls_server_adopt_sessions(struct gw_tls_server *ts, struct gw_tls_server *old);

@@ -165,18 +165,20 @@ struct gw_tls_client *gw_tls_client_new(const struct gw_config *cfg,
 	const struct gw_cfg_upstream_tls *t = l->upstream.tls;
 	const struct gw_tls_keyfile cert = { t->cert, t->pos_cert, "cert" };
 	const struct gw_tls_keyfile key = { t->key, t->pos_key, "key" };
+	char section[48];
 	struct gw_tls_where w = {
 		.cfg = cfg,
 		.libctx = libctx,
 		.files = files,
-		.idx = (int)(l - cfg->listeners),
-		.section = "upstream.tls",
+		.idx = l->idx,
+		.section = section,
 		.diag = diag,
 		.warn = warn,
 	};
 	struct gw_tls_client *tc;
 	int err;
 
+	gw_snprintf(section, sizeof(section), "%supstream.tls", l->kp ? l->kp : "");
 	pthread_once(&idx_once, idx_init);
 	tc = calloc(1, sizeof(*tc));
 	if (!tc || ssl_idx_vr < 0 || ctx_idx_tc < 0)

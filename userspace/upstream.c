@@ -137,7 +137,8 @@ static void count_tls(const struct gw_conn *c, const char *result, const char *r
 {
 	char labels[256];
 
-	if (!gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name, "result", result,
+	if (!gw_metric_labels(labels, sizeof(labels), "listener", c->lc->name, "?route", c->lc->route,
+			      "result", result,
 			      "reason", reason, "session", session, NULL))
 		gw_metric_add("mtlsgw_upstream_handshakes_total", labels, 1);
 }
@@ -214,7 +215,8 @@ static void tls_done(struct gw_conn *c)
 	if (gw_ktls_handoff(c) == GW_KTLS_HANDOFF_CLOSED)
 		return;
 	gw_audit_emit(&GW_AUDIT_EVENT(.event = "upstream_open", .conn_id = c->id,
-		.listener = c->lc->name, .src = (struct sockaddr *)&c->src,
+		.listener = c->lc->name, .route = c->lc->route, .sni = c->vr.sni,
+		.src = (struct sockaddr *)&c->src,
 		.dst = (struct sockaddr *)&c->dst,
 		.via = (struct sockaddr *)&c->via, .up = gw_conn_upstream(c),
 		.datapath = gw_conn_datapath(c)));

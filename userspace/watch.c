@@ -69,6 +69,23 @@ out:
 	free(b);
 }
 
+/* The server side's files of a listener, a route or metrics.tls. */
+static void watch_tls(struct gw_watch *wt, const struct gw_cfg_listener *l)
+{
+	unsigned int j;
+
+	for (j = 0; j < l->tls.n_certs; j++) {
+		watch_add(wt, l->tls.certs[j].cert);
+		watch_add(wt, l->tls.certs[j].key);
+	}
+	if (l->tls.client_ca)
+		watch_add(wt, l->tls.client_ca);
+	for (j = 0; j < l->tls.n_crl; j++)
+		watch_add(wt, l->tls.crl[j]);
+	if (l->tls.ticket_key_file)
+		watch_add(wt, l->tls.ticket_key_file);
+}
+
 void gw_watch_set(struct gw_watch *wt, const struct gw_config *cfg)
 {
 	unsigned int i, j;
@@ -91,15 +108,9 @@ void gw_watch_set(struct gw_watch *wt, const struct gw_config *cfg)
 
 		if (!l)
 			break;
-		for (j = 0; j < l->tls.n_certs; j++) {
-			watch_add(wt, l->tls.certs[j].cert);
-			watch_add(wt, l->tls.certs[j].key);
-		}
-		watch_add(wt, l->tls.client_ca);
-		for (j = 0; j < l->tls.n_crl; j++)
-			watch_add(wt, l->tls.crl[j]);
-		if (l->tls.ticket_key_file)
-			watch_add(wt, l->tls.ticket_key_file);
+		watch_tls(wt, l);
+		for (j = 0; j < l->n_routes; j++)
+			watch_tls(wt, &l->routes[j]);
 	}
 }
 

@@ -1054,6 +1054,7 @@ int gwt_client_handshake(struct gwt_client *c, int fd, const struct gwt_client_o
 {
 	struct timeval tv = { .tv_sec = 10 };
 	char path[PATH_MAX];
+	const char *name;
 
 	/* A gateway that closes on us must fail the write, not kill the test. */
 	signal(SIGPIPE, SIG_IGN);
@@ -1096,9 +1097,11 @@ int gwt_client_handshake(struct gwt_client *c, int fd, const struct gwt_client_o
 	SSL_set_app_data(c->ssl, c);
 	SSL_set_fd(c->ssl, c->fd);
 	/* The server certificate names localhost, 127.0.0.1 and ::1 only. */
-	SSL_set_tlsext_host_name(c->ssl, "localhost");
-	if (!o->no_server_check)
-		SSL_set1_host(c->ssl, "localhost");
+	name = o->server_name ? o->server_name : "localhost";
+	if (*name)
+		SSL_set_tlsext_host_name(c->ssl, name);
+	if (!o->no_server_check && *name)
+		SSL_set1_host(c->ssl, name);
 	if (o->session)
 		SSL_set_session(c->ssl, o->session);
 	if (SSL_connect(c->ssl) != 1) {

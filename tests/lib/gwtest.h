@@ -203,6 +203,8 @@ struct gwt_client_opts {
 	const char *sigalgs;		/* signature algorithms offered "a:b", NULL = default */
 	int family;			/* AF_INET (default) or AF_INET6 */
 	bool no_server_check;		/* don't check the server's name (netns addresses) */
+	/* SNI, and the name checked: NULL = "localhost"; "" = none sent (and none checked) */
+	const char *server_name;
 	SSL_SESSION *session;		/* offer to resume this session */
 };
 
