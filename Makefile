@@ -184,8 +184,11 @@ VM_TIER_WRAPPERS := $(foreach k,$(VM_KERNELS),$(O)/vm/tests/test_forwarding+user
 # in one guest (the balancer is what it tests, not the kernel), with
 # ipvsadm and iproute2's ip shipped into it.
 VM_IPVS_WRAPPERS := $(O)/vm/tests/test_fleet+ipvs@trixie
+# Routes by server name on the splice tier: the handshake moves to the
+# route's context, then the kernel takes the session (one kernel).
+VM_ROUTES_WRAPPERS := $(O)/vm/tests/test_routes@trixie
 VM_WRAPPERS := $(foreach k,$(VM_KERNELS),$(patsubst $(O)/tests/%,$(O)/vm/tests/%@$(k),$(VM_BINS))) \
-	       $(VM_TIER_WRAPPERS) $(VM_IPVS_WRAPPERS)
+	       $(VM_TIER_WRAPPERS) $(VM_IPVS_WRAPPERS) $(VM_ROUTES_WRAPPERS)
 
 # NAME+FLAVOUR@KERNEL: FLAVOUR's environment and arguments for run-test.
 vm_env_userspace := GWT_DATAPATH=userspace GWT_BULK_MIB=$${GWT_BULK_MIB:-16} 
@@ -193,7 +196,7 @@ vm_env_ipvs := VM_MODULES='veth ip_vs ip_vs_rr' VM_FILES='/usr/sbin/ipvsadm /usr
 vm_args_ipvs := -r 'fl.ipvs.*'
 vm_name = $(firstword $(subst @, ,$(1)))
 vm_flavour = $(word 2,$(subst +, ,$(call vm_name,$(1))))
-$(O)/vm/tests/%: $(VM_BINS) $(O)/tests/test_fleet
+$(O)/vm/tests/%: $(VM_BINS) $(O)/tests/test_fleet $(O)/tests/test_routes
 	@mkdir -p $(@D)
 	$(Q)printf '#!/bin/sh\n%sexec %s/vm-images/run-test %s %s %s\n' \
 		"$(vm_env_$(call vm_flavour,$*))" \
@@ -351,6 +354,13 @@ bench: deps-bench all $(PKI)/.done
 .PHONY: bench-resume
 bench-resume: deps-bench all $(PKI)/.done
 	$(Q)O="$(O)" ONLY=resume tests/bench/bench
+
+# What routes[] and limits.per_identity cost a full handshake: mtlsgw
+# against itself (1 route / 100 routes, limits off / on), with mtls-load
+# and Python's ssl over many client certificates (tests/bench/bench-routes).
+.PHONY: bench-routes
+bench-routes: all $(PKI)/.done
+	$(Q)O="$(O)" tests/bench/bench-routes
 
 # The same three gateways re-encrypting: mutual TLS to the backend too.
 .PHONY: bench-reencrypt

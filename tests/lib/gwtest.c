@@ -22,6 +22,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 
 #include "gwtest.h"
 #include "kcaps.h"
@@ -144,6 +145,26 @@ int gwt_write_file(const char *path, const char *text)
 		return -errno;
 	fputs(text, f);
 	return fclose(f) ? -errno : 0;
+}
+
+int gwt_write_ticket_keys(const char *path, unsigned int nkeys)
+{
+	unsigned char k[4 * 80];
+	size_t n = 80 * (size_t)nkeys;
+	FILE *f;
+
+	if (!nkeys || nkeys > 4 || RAND_bytes(k, (int)n) != 1)
+		return -1;
+	f = fopen(path, "wb");
+	if (!f)
+		return -1;
+	if (fwrite(k, 1, n, f) != n) {
+		fclose(f);
+		return -1;
+	}
+	if (fclose(f))
+		return -1;
+	return chmod(path, 0600);
 }
 
 char *gwt_read_file(const char *path)

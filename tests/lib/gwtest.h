@@ -27,6 +27,8 @@ int gwt_mkdtemp(char *dir, size_t len);	/* /tmp/mtlsgw-test.XXXXXX */
 void gwt_rmtree(const char *dir);
 int gwt_write_file(const char *path, const char *text);
 char *gwt_read_file(const char *path);	/* malloc'd, NUL-terminated */
+/* nkeys (1..4) random 80-byte session ticket keys (nginx's form) at path, mode 0600. 0 or -1. */
+int gwt_write_ticket_keys(const char *path, unsigned int nkeys);
 
 /* ---- deterministic payload ---- */
 void gwt_pattern(uint64_t *state, unsigned char *buf, size_t len);

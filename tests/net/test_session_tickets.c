@@ -15,7 +15,6 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 
 #include "harness.h"
 #include "lib/gwtest.h"
@@ -27,26 +26,6 @@ FIXTURE(tk) {
 	char key1[96], key2[96];
 	char extra_a[256], extra_b[256];
 };
-
-/* 80 random bytes at path, mode 0600. */
-static int write_key(const char *path, unsigned int nkeys)
-{
-	unsigned char k[4 * 80];
-	FILE *f;
-	size_t n = 80 * (size_t)nkeys;
-
-	if (nkeys > 4 || RAND_bytes(k, (int)n) != 1)
-		return -1;
-	f = fopen(path, "wb");
-	if (!f)
-		return -1;
-	if (fwrite(k, 1, n, f) != n) {
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	return chmod(path, 0600);
-}
 
 /* The binary files a and b concatenated into out (0600): keys a then b. */
 static int cat_keys(const char *out, const char *a, const char *b)
@@ -66,8 +45,8 @@ FIXTURE_SETUP(tk)
 	ASSERT_EQ(0, gwt_mkdtemp(self->dir, sizeof(self->dir)));
 	snprintf(self->key1, sizeof(self->key1), "%s/k1.key", self->dir);
 	snprintf(self->key2, sizeof(self->key2), "%s/k2.key", self->dir);
-	ASSERT_EQ(0, write_key(self->key1, 1));
-	ASSERT_EQ(0, write_key(self->key2, 1));
+	ASSERT_EQ(0, gwt_write_ticket_keys(self->key1, 1));
+	ASSERT_EQ(0, gwt_write_ticket_keys(self->key2, 1));
 	ASSERT_EQ(0, gwt_backend_start(&self->be, &bo));
 }
 
