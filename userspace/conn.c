@@ -38,6 +38,7 @@ struct gw_conn *gw_conn_new(struct gw_listener *ls, int fd, const struct sockadd
 	c->gen = gw_gen_get(ls->gen);
 	c->lc = ls->cfg;
 	c->tls = ls->tls;
+	c->ls_route = -1;
 	c->cev.fd = fd;
 	c->pipe_cb[0] = c->pipe_cb[1] = c->pipe_bc[0] = c->pipe_bc[1] = -1;
 	c->cookie = gw_sock_cookie(fd);
@@ -86,6 +87,9 @@ void gw_conn_timer_stop(struct gw_conn *c)
 
 void gw_conn_handshake_done(struct gw_conn *c)
 {
+	/* Its route is settled: its bytes count there too (metrics). */
+	if (c->lc->route)
+		c->ls_route = gw_listener_route(c->ls, c->lc->route);
 	c->ls->n_handshakes--;
 	__atomic_sub_fetch(&c->ls->w->load_handshakes, 1, __ATOMIC_RELAXED);
 	gw_listener_update(c->ls);
@@ -97,6 +101,10 @@ void gw_conn_count_bytes(struct gw_conn *c, uint64_t n_in, uint64_t n_out)
 	c->bytes_out += n_out;
 	c->ls->bytes_in += n_in;
 	c->ls->bytes_out += n_out;
+	if (c->ls_route >= 0) {
+		c->ls->routes[c->ls_route].bytes_in += n_in;
+		c->ls->routes[c->ls_route].bytes_out += n_out;
+	}
 	c->t_progress_ms = c->ls->w->loop.now_ms;
 }
 

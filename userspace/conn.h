@@ -110,6 +110,7 @@ struct gw_conn {
 	/* limits.per_identity: the identity's table and entry, held while it lives. */
 	struct gw_idlimit *idl;
 	struct gw_idl_entry *idl_entry;
+	int ls_route;			/* its route's index in ls->routes, -1 = none */
 	struct gw_certrefs *certrefs;	/* for revocation of the live connection */
 	const char *rule;		/* matching rule name, NULL if none */
 	bool would_deny;		/* audit mode let a denial through */

@@ -137,7 +137,26 @@ static void listener_free(struct gw_listener *ls)
 	if (ls->ev.fd >= 0)
 		close(ls->ev.fd);
 	gw_gen_put(ls->gen);
+	free(ls->routes);
 	free(ls);
+}
+
+int gw_listener_route(struct gw_listener *ls, const char *name)
+{
+	struct gw_ls_route *grown;
+	unsigned int i;
+
+	for (i = 0; i < ls->n_routes; i++)
+		if (!strcmp(ls->routes[i].name, name))
+			return (int)i;
+	grown = realloc(ls->routes, (ls->n_routes + 1) * sizeof(*grown));
+	if (!grown)
+		return -1;
+	ls->routes = grown;
+	memset(&grown[i], 0, sizeof(grown[i]));
+	gw_snprintf(grown[i].name, sizeof(grown[i].name), "%s", name);
+	ls->n_routes++;
+	return (int)i;
 }
 
 /* Close a listener's socket; it lives on until its last connection ends. */

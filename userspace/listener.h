@@ -22,6 +22,8 @@
  * removed by a reload closes its socket and lives on until its last
  * connection is gone.
  */
+struct gw_ls_route;
+
 struct gw_listener {
 	struct gw_worker *w;
 	struct gw_ev ev;		/* the listening socket */
@@ -37,8 +39,19 @@ struct gw_listener {
 	unsigned int n_handshakes;
 	uint64_t bytes_in;		/* payload forwarded, for metrics */
 	uint64_t bytes_out;
+	/* listeners[].routes[]: the same per route name, each kept once seen */
+	struct gw_ls_route *routes;
+	unsigned int n_routes;
 	struct gw_listener *next;
 };
+
+struct gw_ls_route {
+	char name[65];
+	uint64_t bytes_in, bytes_out;
+};
+
+/* The index in ls->routes of the route named name, added if new; -1 without memory. */
+int gw_listener_route(struct gw_listener *ls, const char *name);
 
 /*
  * Worker index's share of limit among n_workers: the shares add up to the

@@ -49,11 +49,47 @@ static struct gw_ls_sum *sum_get(struct gw_ls_sums *s, const struct gw_listener 
 	return &s->v[s->n++];
 }
 
+/* sum's share of the route named name, added if new; NULL without memory. */
+static struct gw_ls_sum_route *sum_route(struct gw_ls_sum *sum, const char *name)
+{
+	struct gw_ls_sum_route *grown;
+	unsigned int i;
+
+	for (i = 0; i < sum->n_routes; i++)
+		if (!strcmp(sum->routes[i].name, name))
+			return &sum->routes[i];
+	grown = realloc(sum->routes, (sum->n_routes + 1) * sizeof(*grown));
+	if (!grown)
+		return NULL;
+	sum->routes = grown;
+	memset(&grown[i], 0, sizeof(grown[i]));
+	gw_snprintf(grown[i].name, sizeof(grown[i].name), "%s", name);
+	sum->n_routes++;
+	return &grown[i];
+}
+
+/* Add from's bytes (and live connections) into to's share of the same route. */
+static void sum_route_add(struct gw_ls_sum *to, const char *name, const double active[2],
+			  uint64_t bytes_in, uint64_t bytes_out)
+{
+	struct gw_ls_sum_route *r = sum_route(to, name);
+
+	if (!r)
+		return;
+	r->bytes_in += bytes_in;
+	r->bytes_out += bytes_out;
+	if (active) {
+		r->active[0] += active[0];
+		r->active[1] += active[1];
+	}
+}
+
 static void sums_add(struct gw_worker *w, void *arg)
 {
 	struct gw_ls_sums *s = arg;
 	struct gw_listener *ls;
 	struct gw_conn *c;
+	unsigned int i;
 
 	s->conns += w->n_conns;
 	for (ls = w->listeners; ls; ls = ls->next) {
@@ -65,6 +101,9 @@ static void sums_add(struct gw_worker *w, void *arg)
 		sum->handshakes += ls->n_handshakes;
 		sum->bytes_in += ls->bytes_in;
 		sum->bytes_out += ls->bytes_out;
+		for (i = 0; i < ls->n_routes; i++)
+			sum_route_add(sum, ls->routes[i].name, NULL, ls->routes[i].bytes_in,
+				      ls->routes[i].bytes_out);
 	}
 	/* One pass over the connections, whatever the number of listeners. */
 	for (c = w->all; c; c = c->all_next) {
@@ -73,8 +112,15 @@ static void sums_add(struct gw_worker *w, void *arg)
 		if (c->state < GW_CONN_CONNECTING)
 			continue;
 		sum = sum_get(s, c->ls);
-		if (sum)
-			sum->active[c->dp && c->dp->ktls]++;
+		if (!sum)
+			continue;
+		sum->active[c->dp && c->dp->ktls]++;
+		if (c->lc->route) {
+			double one[2] = { 0 };
+
+			one[c->dp && c->dp->ktls] = 1;
+			sum_route_add(sum, c->lc->route, one, 0, 0);
+		}
 	}
 }
 
@@ -99,8 +145,10 @@ void gw_ls_sums_free(struct gw_ls_sums *s)
 {
 	unsigned int i;
 
-	for (i = 0; i < s->n; i++)
+	for (i = 0; i < s->n; i++) {
 		free(s->v[i].name);
+		free(s->v[i].routes);
+	}
 	free(s->v);
 }
 
@@ -114,10 +162,33 @@ static void set_gauge(const char *name, const char *k1, const char *v1, const ch
 }
 
 /* Connections and bytes per listener name (a removed listener's go to a new one of its name). */
+/* connections_active and bytes_total of each route of a listener's sum. */
+static void route_gauges(const struct gw_ls_sum *sum)
+{
+	static const char *const dp[2] = { "userspace", "splice" };
+	static const char *const dir[2] = { "in", "out" };
+	char labels[512];
+	unsigned int r, k;
+
+	for (r = 0; r < sum->n_routes; r++) {
+		const struct gw_ls_sum_route *rt = &sum->routes[r];
+		const uint64_t bytes[2] = { rt->bytes_in, rt->bytes_out };
+
+		for (k = 0; k < 2; k++) {
+			if (!gw_metric_labels(labels, sizeof(labels), "listener", sum->name,
+					      "route", rt->name, "datapath", dp[k], NULL))
+				gw_metric_set("mtlsgw_connections_active", labels, rt->active[k]);
+			if (!gw_metric_labels(labels, sizeof(labels), "listener", sum->name,
+					      "route", rt->name, "direction", dir[k], NULL))
+				gw_metric_set("mtlsgw_bytes_total", labels, (double)bytes[k]);
+		}
+	}
+}
+
 static void snapshot_listeners(struct gw_worker *pw)
 {
 	struct gw_ls_sums sums;
-	unsigned int i, k;
+	unsigned int i, k, r;
 
 	gw_ls_sums_collect(pw, &sums);
 	for (i = 0; i < sums.n; i++) {
@@ -130,6 +201,9 @@ static void snapshot_listeners(struct gw_worker *pw)
 			sums.v[k].active[1] += sum->active[1];
 			sums.v[k].bytes_in += sum->bytes_in;
 			sums.v[k].bytes_out += sum->bytes_out;
+			for (r = 0; r < sum->n_routes; r++)
+				sum_route_add(&sums.v[k], sum->routes[r].name, sum->routes[r].active,
+					      sum->routes[r].bytes_in, sum->routes[r].bytes_out);
 			sums.v[i].name[0] = '\0';
 		}
 	}
@@ -138,6 +212,11 @@ static void snapshot_listeners(struct gw_worker *pw)
 
 		if (!sum->name[0])
 			continue;
+		/* A routed listener's series are its routes' (they add up to it). */
+		if (sum->n_routes) {
+			route_gauges(sum);
+			continue;
+		}
 		set_gauge("mtlsgw_connections_active", "listener", sum->name,
 			  "datapath", "userspace", sum->active[0]);
 		set_gauge("mtlsgw_connections_active", "listener", sum->name,

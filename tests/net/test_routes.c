@@ -61,7 +61,8 @@ FIXTURE_VARIANT_ADD(rt, ticket_keys) {
 };
 
 /* api's and ledger's routes; api_names lets a reload change api's names. */
-static void write_routes(FIXTURE_DATA(rt) *self, const char *api_names, bool with_ledger)
+static void write_routes(FIXTURE_DATA(rt) *self, const char *api_names, bool with_ledger,
+			 const char *api_extra)
 {
 	const char *pki = gwt_pki();
 	int n;
@@ -72,8 +73,9 @@ static void write_routes(FIXTURE_DATA(rt) *self, const char *api_names, bool wit
 		     "        server_names: [%s]\n"
 		     "        tls: { cert: %s/backend-chain.pem, key: %s/backend.key }\n"
 		     "        authorize: [ { name: prod, spiffe_id: [\"spiffe://corp.test/prod/*\"] } ]\n"
-		     "        upstream: { address: \"127.0.0.1:%d\" }\n",
-		     api_names, pki, pki, self->api.port);
+		     "        upstream: { address: \"127.0.0.1:%d\" }\n"
+		     "%s",
+		     api_names, pki, pki, self->api.port, api_extra ? api_extra : "");
 	if (with_ledger)
 		snprintf(self->routes + n, sizeof(self->routes) - (size_t)n,
 			 "      - name: ledger\n"
@@ -100,7 +102,7 @@ FIXTURE_SETUP(rt)
 	ASSERT_EQ(0, gwt_backend_start(&self->ledger, &bo));
 	self->edge_port = gwt_free_port();
 	ASSERT_GT(self->edge_port, 0);
-	write_routes(self, "backend.corp.test, \"*.api.corp.test\"", true);
+	write_routes(self, "backend.corp.test, \"*.api.corp.test\"", true, NULL);
 	/* A listener of routes only: its tls keys are what they take. */
 	snprintf(self->edge, sizeof(self->edge),
 		 "  - name: edge\n"
@@ -368,6 +370,15 @@ TEST_F(rt, route_and_name_visible)
 	ASSERT_EQ(0, gwt_ctl(&self->gw, &out, "conns"));
 	EXPECT_NOT_NULL(strstr(out, " route api sni v2.api.corp.test"));
 	free(out);
+	/* Live, on whichever datapath; its bytes both ways. */
+	EXPECT_EQ(1, gwt_metric_value(&self->gw,
+		"mtlsgw_connections_active{listener=\"test\",route=\"api\",datapath=\"userspace\"}") +
+		     gwt_metric_value(&self->gw,
+		"mtlsgw_connections_active{listener=\"test\",route=\"api\",datapath=\"splice\"}"));
+	EXPECT_EQ(7, gwt_metric_wait(&self->gw,
+		"mtlsgw_bytes_total{listener=\"test\",route=\"api\",direction=\"in\"}", 7, 5000));
+	EXPECT_EQ(7, gwt_metric_wait(&self->gw,
+		"mtlsgw_bytes_total{listener=\"test\",route=\"api\",direction=\"out\"}", 7, 5000));
 	gwt_client_close(&c);
 	EXPECT_EQ(1, gwt_metric_wait(&self->gw,
 		"mtlsgw_handshakes_total{listener=\"test\",route=\"api\",result=\"ok\",reason=\"none\"}",
@@ -423,7 +434,7 @@ TEST_F(rt, routes_reloaded_under_load)
 
 		/* The last (odd) one keeps new.corp.test. */
 		write_routes(self, i % 2 ? "backend.corp.test, \"*.api.corp.test\", new.corp.test" :
-				   "backend.corp.test, \"*.api.corp.test\"", false);
+				   "backend.corp.test, \"*.api.corp.test\"", false, NULL);
 		ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
 		ASSERT_EQ(0, gwt_gw_signal(&self->gw, SIGHUP));
 		ASSERT_EQ(i + 1, gwt_metric_wait(&self->gw, "mtlsgw_reloads_total{result=\"ok\"}",
@@ -474,6 +485,51 @@ TEST_F(rt, default_route_rechecked_when_routes_go)
 			      NULL);
 	EXPECT_NOT_NULL(line);
 	free(line);
+}
+
+/*
+ * limits.per_identity on one route: counted there, not on the listener's
+ * other routes, where the same identity still connects; top names the
+ * route's table.
+ */
+TEST_F(rt, per_identity_limit_per_route)
+{
+	struct gwt_client_opts co = { .cert = "client-ecdsa", .server_name = "backend.corp.test",
+				      .no_server_check = true };
+	struct gwt_client first, second;
+	char cn[64], *out = NULL, *line;
+	int alert;
+
+	write_routes(self, "backend.corp.test", true,
+		     "        limits: { per_identity: { connections: 1 } }\n");
+	ASSERT_EQ(0, gwt_gw_rewrite(&self->gw, &self->go));
+	ASSERT_EQ(0, gwt_gw_signal(&self->gw, SIGHUP));
+	ASSERT_EQ(1, gwt_metric_wait(&self->gw, "mtlsgw_reloads_total{result=\"ok\"}", 1, 10000));
+	ASSERT_EQ(0, gwt_client_connect(&first, self->gw.port, &co));
+	ASSERT_TRUE(gwt_roundtrip(&first, "one"));
+	/* The second on api is one too many; on the default route it is not. */
+	ASSERT_EQ(0, gwt_client_connect(&second, self->gw.port, &co));
+	EXPECT_FALSE(gwt_roundtrip(&second, "two"));
+	gwt_client_close(&second);
+	line = gwt_audit_wait(&self->gw, 5000, "\"event\":\"handshake_fail\"",
+			      "\"route\":\"api\"", "\"reason\":\"identity_limit\"", NULL);
+	EXPECT_NOT_NULL(line);
+	free(line);
+	EXPECT_TRUE(route_to(self, self->gw.port, "client-ecdsa", "localhost", cn, &alert) ==
+		    &self->be);
+	EXPECT_EQ(1, gwt_metric_wait(&self->gw,
+		"mtlsgw_identity_limited_total{listener=\"test\",route=\"api\",limit=\"connections\"}",
+		1, 5000));
+	EXPECT_EQ(1, gwt_metric_value(&self->gw,
+		"mtlsgw_identities_tracked{listener=\"test\",route=\"api\"}"));
+	ASSERT_EQ(0, gwt_ctl(&self->gw, &out, "top"));
+	EXPECT_NOT_NULL(strstr(out, "route test/api: 1 identities tracked"));
+	free(out);
+	out = NULL;
+	ASSERT_EQ(0, gwt_ctl(&self->gw, &out, "top --json"));
+	EXPECT_NOT_NULL(strstr(out, "\"listener\":\"test\",\"route\":\"api\",\"identity\":\"spiffe://corp.test/prod/payments\""));
+	free(out);
+	gwt_client_close(&first);
 }
 
 TEST_HARNESS_MAIN
