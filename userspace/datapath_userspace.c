@@ -80,13 +80,19 @@ static uint32_t want_of(int ssl_err)
 /* Client -> c2b buffer. */
 static enum step client_read(struct gw_conn *c)
 {
+	bool got = false;
 	int n, e;
 
-	c->c_read_wants = 0;
-	if (c->c_eof || (c->c2b.data && !gw_buf_space(&c->c2b)))
+	if (c->c_eof || (c->c2b.data && !gw_buf_space(&c->c2b))) {
+		c->c_read_wants = 0;
+		return STEP_IDLE;
+	}
+	/* Blocked on the socket, and no event since (woken()): no syscall to learn it again. */
+	if (c->c_read_wants)
 		return STEP_IDLE;
 	if (!buf_reserve(&c->c2b))
 		return abort_conn(c, "out_of_memory");
+again:
 	ERR_clear_error();
 	n = SSL_read(c->ssl, c->c2b.data + c->c2b.tail, gw_buf_space(&c->c2b));
 	if (c->ku_flood) {
@@ -109,6 +115,14 @@ static enum step client_read(struct gw_conn *c)
 	}
 	if (n > 0) {
 		c->c2b.tail += n;
+		/*
+		 * More records came with the same read (read ahead into 64 KiB):
+		 * take them too, and the backend gets them in one send.
+		 */
+		if (gw_buf_space(&c->c2b) && SSL_has_pending(c->ssl)) {
+			got = true;
+			goto again;
+		}
 		return STEP_MOVED;
 	}
 	e = SSL_get_error(c->ssl, n);
@@ -117,7 +131,7 @@ static enum step client_read(struct gw_conn *c)
 	case SSL_ERROR_WANT_WRITE:
 		c->c_read_wants = want_of(e);
 		buf_release_if_empty(&c->c2b);
-		return STEP_IDLE;
+		return got ? STEP_MOVED : STEP_IDLE;
 	case SSL_ERROR_ZERO_RETURN:
 		/* close_notify, or a bare FIN (SSL_OP_IGNORE_UNEXPECTED_EOF) */
 		c->c_eof = true;
@@ -247,8 +261,12 @@ static enum step backend_read(struct gw_conn *c)
 {
 	ssize_t n;
 
-	c->b_read_wants = 0;
-	if (c->b_eof || (c->b2c.data && !gw_buf_space(&c->b2c)))
+	if (c->b_eof || (c->b2c.data && !gw_buf_space(&c->b2c))) {
+		c->b_read_wants = 0;
+		return STEP_IDLE;
+	}
+	/* As client_read: not again before the socket says so. */
+	if (c->b_read_wants)
 		return STEP_IDLE;
 	if (!buf_reserve(&c->b2c))
 		return abort_conn(c, "out_of_memory");
@@ -264,7 +282,11 @@ static enum step backend_read(struct gw_conn *c)
 		c->b_eof = true;
 		return STEP_MOVED;
 	}
-	if (errno == EAGAIN || errno == EINTR)
+	if (errno == EAGAIN) {
+		c->b_read_wants = EPOLLIN;
+		return STEP_IDLE;
+	}
+	if (errno == EINTR)
 		return STEP_IDLE;
 	return abort_conn(c, "backend_reset");
 }
@@ -354,16 +376,32 @@ static void pump(struct gw_conn *c)
 	gw_conn_set_events(c, &c->bev, bev);
 }
 
+/*
+ * What a read that blocked still waits for after events: nothing once
+ * they bring it (or the socket failed or hung up), so the read is tried
+ * again; until then the pump leaves the socket alone.
+ */
+static uint32_t woken(uint32_t wants, uint32_t events)
+{
+	if (events & (EPOLLERR | EPOLLHUP | EPOLLRDHUP))
+		return 0;
+	return events & wants ? 0 : wants;
+}
+
 static void dp_client_event(struct gw_ev *ev, uint32_t events)
 {
-	(void)events;
-	pump(gw_conn_of(ev, cev));
+	struct gw_conn *c = gw_conn_of(ev, cev);
+
+	c->c_read_wants = woken(c->c_read_wants, events);
+	pump(c);
 }
 
 static void dp_backend_event(struct gw_ev *ev, uint32_t events)
 {
-	(void)events;
-	pump(gw_conn_of(ev, bev));
+	struct gw_conn *c = gw_conn_of(ev, bev);
+
+	c->b_read_wants = woken(c->b_read_wants, events);
+	pump(c);
 }
 
 /*
@@ -408,6 +446,11 @@ static int dp_start(struct gw_conn *c, char *prefix, size_t len)
 	SSL_set_read_ahead(c->ssl, 1);
 	if (c->bssl)
 		SSL_set_read_ahead(c->bssl, 1);	/* the backend leg too (upstream.tls) */
+	/*
+	 * Up to 64 KiB per read (several records), taken to one buffer
+	 * and one send; released between reads as ever (idle: none).
+	 */
+	SSL_set_default_read_buffer_len(c->ssl, GW_BUF_SIZE);
 	SSL_set_msg_callback(c->ssl, client_msg_seen);
 	SSL_set_msg_callback_arg(c->ssl, c);
 	c->cev.fn = dp_client_event;
