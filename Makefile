@@ -341,7 +341,7 @@ bench-stage1: all $(PKI)/.done
 # Comparison benchmark (tests/bench/bench, root): mtlsgw's userspace datapath
 # against HAProxy and nginx stream on loopback, with ratios; QUICK=1 for a
 # smoke run. Its packages are for benchmarks only ("make deps" leaves them).
-BENCH_PKGS := haproxy nginx libnginx-mod-stream socat
+BENCH_PKGS := haproxy nginx libnginx-mod-stream socat python3-cryptography
 .PHONY: bench deps-bench
 deps-bench:
 	$(Q)tools/install-deps $(BENCH_PKGS)
@@ -359,7 +359,7 @@ bench-resume: deps-bench all $(PKI)/.done
 # against itself (1 route / 100 routes, limits off / on), with mtls-load
 # and Python's ssl over many client certificates (tests/bench/bench-routes).
 .PHONY: bench-routes
-bench-routes: all $(PKI)/.done
+bench-routes: deps-bench all $(PKI)/.done
 	$(Q)O="$(O)" tests/bench/bench-routes
 
 # The same three gateways re-encrypting: mutual TLS to the backend too.

@@ -1,0 +1,70 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-only
+"""mkleaves.py PKI DIR N: N client certificates no gateway has seen, for
+the benchmarks' outside clients. DIR/leaf-I-chain.pem holds the leaf and
+the issuing and intermediate CAs of PKI (a tools/mkpki output); each leaf
+has its own serial, CN and SPIFFE ID (spiffe://corp.test/prod/bench-I),
+valid for two days, clientAuth; all share one P-256 key, DIR/leaf.key (a
+distinct leaf costs a gateway its parse either way, and one key makes a
+thousand leaves in a second). Prints "CHAIN:KEY" per leaf, one per line.
+Uses python3-cryptography (Debian's package), not our code.
+"""
+import datetime
+import os
+import sys
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+
+def main():
+    if len(sys.argv) != 4:
+        print(__doc__, file=sys.stderr)
+        return 2
+    pki, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(pki, "issuing-ca.crt"), "rb") as f:
+        ca = x509.load_pem_x509_certificate(f.read())
+    with open(os.path.join(pki, "ca/issuing-ca/private/issuing-ca.key"), "rb") as f:
+        ca_key = serialization.load_pem_private_key(f.read(), None)
+    with open(os.path.join(pki, "ca/issuing-ca/chain.pem"), "rb") as f:
+        chain = f.read()
+    key = ec.generate_private_key(ec.SECP256R1())
+    key_path = os.path.join(out, "leaf.key")
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
+    for i in range(n):
+        cert = (x509.CertificateBuilder()
+                .subject_name(x509.Name([
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Corp"),
+                    x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "prod"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, "bench-%d" % i)]))
+                .issuer_name(ca.subject)
+                .public_key(key.public_key())
+                .serial_number(0x7e000000 + i)
+                .not_valid_before(now)
+                .not_valid_after(now + datetime.timedelta(days=2))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.KeyUsage(True, False, False, False, False, False, False,
+                                             False, False), critical=True)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
+                               critical=False)
+                .add_extension(x509.SubjectAlternativeName([
+                    x509.UniformResourceIdentifier("spiffe://corp.test/prod/bench-%d" % i)]),
+                    critical=False)
+                .sign(ca_key, hashes.SHA256()))
+        path = os.path.join(out, "leaf-%d-chain.pem" % i)
+        with open(path, "wb") as f:
+            f.write(cert.public_bytes(serialization.Encoding.PEM) + chain)
+        print("%s:%s" % (path, key_path))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
