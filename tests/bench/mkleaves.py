@@ -2,12 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """mkleaves.py PKI DIR N: N client certificates no gateway has seen, for
 the benchmarks' outside clients. DIR/leaf-I-chain.pem holds the leaf and
-the issuing and intermediate CAs of PKI (a tools/mkpki output); each leaf
-has its own serial, CN and SPIFFE ID (spiffe://corp.test/prod/bench-I),
-valid for two days, clientAuth; all share one P-256 key, DIR/leaf.key (a
-distinct leaf costs a gateway its parse either way, and one key makes a
-thousand leaves in a second). Prints "CHAIN:KEY" per leaf, one per line.
-Uses python3-cryptography (Debian's package), not our code.
+the issuing and intermediate CAs of PKI (a tools/mkpki output), its
+P-256 key DIR/leaf-I.key; each leaf has its own key, serial, CN and
+SPIFFE ID (spiffe://corp.test/prod/bench-I), valid for two days,
+clientAuth, as a fleet of distinct callers would bring them. Prints
+"CHAIN:KEY" per leaf, one per line. Uses python3-cryptography (Debian's
+package), not our code.
 """
 import datetime
 import os
@@ -31,15 +31,15 @@ def main():
         ca_key = serialization.load_pem_private_key(f.read(), None)
     with open(os.path.join(pki, "ca/issuing-ca/chain.pem"), "rb") as f:
         chain = f.read()
-    key = ec.generate_private_key(ec.SECP256R1())
-    key_path = os.path.join(out, "leaf.key")
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM,
-                                  serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
     now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
     for i in range(n):
+        key = ec.generate_private_key(ec.SECP256R1())
+        key_path = os.path.join(out, "leaf-%d.key" % i)
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
         cert = (x509.CertificateBuilder()
                 .subject_name(x509.Name([
                     x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Corp"),
