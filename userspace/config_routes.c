@@ -112,7 +112,6 @@ void gw_cfg_vrules(struct gw_cv_ctx *v, const char *p, const struct gw_raw_rule 
 	gw_ci_keys_free(&names);
 }
 
-
 static void *memdup_cv(struct gw_cv_ctx *v, const void *src, size_t n, size_t size)
 {
 	void *p;
