@@ -359,8 +359,13 @@ bench-resume: deps-bench all $(PKI)/.done
 # against itself (1 route / 100 routes, limits off / on), with mtls-load
 # and Python's ssl over many client certificates (tests/bench/bench-routes).
 .PHONY: bench-routes
-bench-routes: deps-bench all $(PKI)/.done
+bench-routes: deps-bench all $(O)/route-cost $(PKI)/.done
 	$(Q)O="$(O)" tests/bench/bench-routes
+	$(Q)$(O)/route-cost
+
+$(O)/route-cost: tests/bench/route-cost.c $(LIB)
+	$(if $(Q),@echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS) -Iuserspace -I$(O) $(LDFLAGS) $< $(LIB) -o $@ $(LDLIBS)
 
 # The same three gateways re-encrypting: mutual TLS to the backend too.
 .PHONY: bench-reencrypt
