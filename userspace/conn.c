@@ -87,9 +87,6 @@ void gw_conn_timer_stop(struct gw_conn *c)
 
 void gw_conn_handshake_done(struct gw_conn *c)
 {
-	/* Its route is settled: its bytes count there too (metrics). */
-	if (c->lc->route)
-		c->ls_route = gw_listener_route(c->ls, c->lc->route);
 	c->ls->n_handshakes--;
 	__atomic_sub_fetch(&c->ls->w->load_handshakes, 1, __ATOMIC_RELAXED);
 	gw_listener_update(c->ls);

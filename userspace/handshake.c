@@ -262,6 +262,9 @@ static void handshake_ok(struct gw_conn *c)
 
 	gw_conn_timer_stop(c);
 	gw_conn_handshake_done(c);
+	/* Its route is settled: its bytes count there too (metrics). */
+	if (lc->route)
+		c->ls_route = gw_ls_route_find(&c->ls->routes, &c->ls->n_routes, lc->route);
 	count_handshake(c, "ok", "none");
 	/*
 	 * The client's Finished may be the last handshake record, with

@@ -141,21 +141,21 @@ static void listener_free(struct gw_listener *ls)
 	free(ls);
 }
 
-int gw_listener_route(struct gw_listener *ls, const char *name)
+int gw_ls_route_find(struct gw_ls_route **v, unsigned int *n, const char *name)
 {
 	struct gw_ls_route *grown;
 	unsigned int i;
 
-	for (i = 0; i < ls->n_routes; i++)
-		if (!strcmp(ls->routes[i].name, name))
+	for (i = 0; i < *n; i++)
+		if (!strcmp((*v)[i].name, name))
 			return (int)i;
-	grown = realloc(ls->routes, (ls->n_routes + 1) * sizeof(*grown));
+	grown = realloc(*v, (*n + 1) * sizeof(*grown));
 	if (!grown)
 		return -1;
-	ls->routes = grown;
+	*v = grown;
 	memset(&grown[i], 0, sizeof(grown[i]));
 	gw_snprintf(grown[i].name, sizeof(grown[i].name), "%s", name);
-	ls->n_routes++;
+	(*n)++;
 	return (int)i;
 }
 

@@ -45,13 +45,18 @@ struct gw_listener {
 	struct gw_listener *next;
 };
 
+/*
+ * A route's counters, by its name: a worker's listener keeps its bytes;
+ * the sums over the workers (stats.h) add its live connections.
+ */
 struct gw_ls_route {
 	char name[65];
 	uint64_t bytes_in, bytes_out;
+	double active[2];		/* summed only: [0] userspace datapath, [1] kTLS */
 };
 
-/* The index in ls->routes of the route named name, added if new; -1 without memory. */
-int gw_listener_route(struct gw_listener *ls, const char *name);
+/* The index in *v (*n of them) of the route named name, appended if new; -1 without memory. */
+int gw_ls_route_find(struct gw_ls_route **v, unsigned int *n, const char *name);
 
 /*
  * Worker index's share of limit among n_workers: the shares add up to the

@@ -49,39 +49,19 @@ static struct gw_ls_sum *sum_get(struct gw_ls_sums *s, const struct gw_listener 
 	return &s->v[s->n++];
 }
 
-/* sum's share of the route named name, added if new; NULL without memory. */
-static struct gw_ls_sum_route *sum_route(struct gw_ls_sum *sum, const char *name)
+/* Add from (a route's counters) into to's share of the same route. */
+static void sum_route_add(struct gw_ls_sum *to, const struct gw_ls_route *from)
 {
-	struct gw_ls_sum_route *grown;
-	unsigned int i;
+	int i = gw_ls_route_find(&to->routes, &to->n_routes, from->name);
+	struct gw_ls_route *r;
 
-	for (i = 0; i < sum->n_routes; i++)
-		if (!strcmp(sum->routes[i].name, name))
-			return &sum->routes[i];
-	grown = realloc(sum->routes, (sum->n_routes + 1) * sizeof(*grown));
-	if (!grown)
-		return NULL;
-	sum->routes = grown;
-	memset(&grown[i], 0, sizeof(grown[i]));
-	gw_snprintf(grown[i].name, sizeof(grown[i].name), "%s", name);
-	sum->n_routes++;
-	return &grown[i];
-}
-
-/* Add from's bytes (and live connections) into to's share of the same route. */
-static void sum_route_add(struct gw_ls_sum *to, const char *name, const double active[2],
-			  uint64_t bytes_in, uint64_t bytes_out)
-{
-	struct gw_ls_sum_route *r = sum_route(to, name);
-
-	if (!r)
+	if (i < 0)
 		return;
-	r->bytes_in += bytes_in;
-	r->bytes_out += bytes_out;
-	if (active) {
-		r->active[0] += active[0];
-		r->active[1] += active[1];
-	}
+	r = &to->routes[i];
+	r->bytes_in += from->bytes_in;
+	r->bytes_out += from->bytes_out;
+	r->active[0] += from->active[0];
+	r->active[1] += from->active[1];
 }
 
 static void sums_add(struct gw_worker *w, void *arg)
@@ -90,6 +70,7 @@ static void sums_add(struct gw_worker *w, void *arg)
 	struct gw_listener *ls;
 	struct gw_conn *c;
 	unsigned int i;
+	int r;
 
 	s->conns += w->n_conns;
 	for (ls = w->listeners; ls; ls = ls->next) {
@@ -102,8 +83,7 @@ static void sums_add(struct gw_worker *w, void *arg)
 		sum->bytes_in += ls->bytes_in;
 		sum->bytes_out += ls->bytes_out;
 		for (i = 0; i < ls->n_routes; i++)
-			sum_route_add(sum, ls->routes[i].name, NULL, ls->routes[i].bytes_in,
-				      ls->routes[i].bytes_out);
+			sum_route_add(sum, &ls->routes[i]);
 	}
 	/* One pass over the connections, whatever the number of listeners. */
 	for (c = w->all; c; c = c->all_next) {
@@ -115,12 +95,9 @@ static void sums_add(struct gw_worker *w, void *arg)
 		if (!sum)
 			continue;
 		sum->active[c->dp && c->dp->ktls]++;
-		if (c->lc->route) {
-			double one[2] = { 0 };
-
-			one[c->dp && c->dp->ktls] = 1;
-			sum_route_add(sum, c->lc->route, one, 0, 0);
-		}
+		r = c->lc->route ? gw_ls_route_find(&sum->routes, &sum->n_routes, c->lc->route) : -1;
+		if (r >= 0)
+			sum->routes[r].active[c->dp && c->dp->ktls]++;
 	}
 }
 
@@ -152,39 +129,28 @@ void gw_ls_sums_free(struct gw_ls_sums *s)
 	free(s->v);
 }
 
-static void set_gauge(const char *name, const char *k1, const char *v1, const char *k2,
-		      const char *v2, double value)
+/* A gauge of listener (and route, NULL: none) with one more label k = v. */
+static void set_gauge(const char *name, const char *listener, const char *route, const char *k,
+		      const char *v, double value)
 {
 	char labels[512];
 
-	if (!gw_metric_labels(labels, sizeof(labels), k1, v1, k2, v2, NULL))
+	if (!gw_metric_labels(labels, sizeof(labels), "listener", listener, "?route", route,
+			      k, v, NULL))
 		gw_metric_set(name, labels, value);
 }
 
-/* Connections and bytes per listener name (a removed listener's go to a new one of its name). */
-/* connections_active and bytes_total of each route of a listener's sum. */
-static void route_gauges(const struct gw_ls_sum *sum)
+/* connections_active and bytes_total of a listener, or of one of its routes. */
+static void conn_gauges(const char *listener, const char *route, const double active[2],
+			uint64_t bytes_in, uint64_t bytes_out)
 {
-	static const char *const dp[2] = { "userspace", "splice" };
-	static const char *const dir[2] = { "in", "out" };
-	char labels[512];
-	unsigned int r, k;
-
-	for (r = 0; r < sum->n_routes; r++) {
-		const struct gw_ls_sum_route *rt = &sum->routes[r];
-		const uint64_t bytes[2] = { rt->bytes_in, rt->bytes_out };
-
-		for (k = 0; k < 2; k++) {
-			if (!gw_metric_labels(labels, sizeof(labels), "listener", sum->name,
-					      "route", rt->name, "datapath", dp[k], NULL))
-				gw_metric_set("mtlsgw_connections_active", labels, rt->active[k]);
-			if (!gw_metric_labels(labels, sizeof(labels), "listener", sum->name,
-					      "route", rt->name, "direction", dir[k], NULL))
-				gw_metric_set("mtlsgw_bytes_total", labels, (double)bytes[k]);
-		}
-	}
+	set_gauge("mtlsgw_connections_active", listener, route, "datapath", "userspace", active[0]);
+	set_gauge("mtlsgw_connections_active", listener, route, "datapath", "splice", active[1]);
+	set_gauge("mtlsgw_bytes_total", listener, route, "direction", "in", (double)bytes_in);
+	set_gauge("mtlsgw_bytes_total", listener, route, "direction", "out", (double)bytes_out);
 }
 
+/* Connections and bytes per listener name (a removed listener's go to a new one of its name). */
 static void snapshot_listeners(struct gw_worker *pw)
 {
 	struct gw_ls_sums sums;
@@ -202,8 +168,7 @@ static void snapshot_listeners(struct gw_worker *pw)
 			sums.v[k].bytes_in += sum->bytes_in;
 			sums.v[k].bytes_out += sum->bytes_out;
 			for (r = 0; r < sum->n_routes; r++)
-				sum_route_add(&sums.v[k], sum->routes[r].name, sum->routes[r].active,
-					      sum->routes[r].bytes_in, sum->routes[r].bytes_out);
+				sum_route_add(&sums.v[k], &sum->routes[r]);
 			sums.v[i].name[0] = '\0';
 		}
 	}
@@ -213,18 +178,11 @@ static void snapshot_listeners(struct gw_worker *pw)
 		if (!sum->name[0])
 			continue;
 		/* A routed listener's series are its routes' (they add up to it). */
-		if (sum->n_routes) {
-			route_gauges(sum);
-			continue;
-		}
-		set_gauge("mtlsgw_connections_active", "listener", sum->name,
-			  "datapath", "userspace", sum->active[0]);
-		set_gauge("mtlsgw_connections_active", "listener", sum->name,
-			  "datapath", "splice", sum->active[1]);
-		set_gauge("mtlsgw_bytes_total", "listener", sum->name,
-			  "direction", "in", (double)sum->bytes_in);
-		set_gauge("mtlsgw_bytes_total", "listener", sum->name,
-			  "direction", "out", (double)sum->bytes_out);
+		for (r = 0; r < sum->n_routes; r++)
+			conn_gauges(sum->name, sum->routes[r].name, sum->routes[r].active,
+				    sum->routes[r].bytes_in, sum->routes[r].bytes_out);
+		if (!sum->n_routes)
+			conn_gauges(sum->name, NULL, sum->active, sum->bytes_in, sum->bytes_out);
 	}
 	gw_ls_sums_free(&sums);
 }
@@ -243,11 +201,7 @@ static void tracked_gauge(const char *table, struct gw_idlimit *t, void *arg)
 static void tls_gauge(const struct gw_tls_server *ts, const char *name, const char *k,
 		      const char *v, double value)
 {
-	char labels[512];
-
-	if (!gw_metric_labels(labels, sizeof(labels), "listener", ts->lc->name,
-			      "?route", ts->lc->route, k, v, NULL))
-		gw_metric_set(name, labels, value);
+	set_gauge(name, ts->lc->name, ts->lc->route, k, v, value);
 }
 
 /* Certificate and CRL dates of ts: its server side, then its upstream.tls. */
@@ -299,7 +253,7 @@ void gw_stats_snapshot(struct gw_worker *pw, struct gw_stage1 *s1)
 			struct gw_s1_counter cnt;
 
 			if (!gw_stage1_counter(s1, i, k, &cnt))
-				set_gauge("mtlsgw_stage1_packets_total", "listener", name,
+				set_gauge("mtlsgw_stage1_packets_total", name, NULL,
 					  "verdict", s1_verdict_names[k], (double)cnt.packets);
 		}
 	}

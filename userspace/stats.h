@@ -16,20 +16,13 @@
 struct gw_stage1;
 
 /* A listener's figures summed over the workers, matched by name. */
-/* A route's share of a listener's sum (listeners[].routes[]). */
-struct gw_ls_sum_route {
-	char name[65];
-	double active[2];
-	uint64_t bytes_in, bytes_out;
-};
-
 struct gw_ls_sum {
 	char *name;
 	bool removed;
 	unsigned int conns, handshakes;
 	double active[2];		/* [0] userspace datapath, [1] kTLS (splice) */
 	uint64_t bytes_in, bytes_out;
-	struct gw_ls_sum_route *routes;	/* by route name; none without routes */
+	struct gw_ls_route *routes;	/* its routes' shares; none without routes */
 	unsigned int n_routes;
 };
 
