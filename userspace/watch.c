@@ -42,6 +42,19 @@ static void watch_clear(struct gw_watch *wt)
 	wt->n_watches = 0;
 }
 
+static bool watched(const struct gw_watch *wt, int wd, const char *name)
+{
+	unsigned int i;
+
+	/* Kubernetes secret volumes swap a "..data" symlink. */
+	if (!strncmp(name, "..data", 6))
+		return true;
+	for (i = 0; i < wt->n_watches; i++)
+		if (wt->watches[i].wd == wd && !strcmp(wt->watches[i].name, name))
+			return true;
+	return false;
+}
+
 static void watch_add(struct gw_watch *wt, const char *path)
 {
 	char *d = strdup(path), *b = strdup(path);
@@ -56,6 +69,9 @@ static void watch_add(struct gw_watch *wt, const char *path)
 		pr_warn("reload_on_change: cannot watch \"%s\": %s", path, strerror(errno));
 		goto out;
 	}
+	/* Routes share their listener's files, metrics.tls may too: one entry each. */
+	if (watched(wt, wd, basename(b)))
+		goto out;
 	nw = realloc(wt->watches, (wt->n_watches + 1) * sizeof(*nw));
 	if (!nw)
 		goto out;
@@ -112,19 +128,6 @@ void gw_watch_set(struct gw_watch *wt, const struct gw_config *cfg)
 		for (j = 0; j < l->n_routes; j++)
 			watch_tls(wt, &l->routes[j]);
 	}
-}
-
-static bool watched(const struct gw_watch *wt, int wd, const char *name)
-{
-	unsigned int i;
-
-	/* Kubernetes secret volumes swap a "..data" symlink. */
-	if (!strncmp(name, "..data", 6))
-		return true;
-	for (i = 0; i < wt->n_watches; i++)
-		if (wt->watches[i].wd == wd && !strcmp(wt->watches[i].name, name))
-			return true;
-	return false;
 }
 
 static void ino_event(struct gw_ev *ev, uint32_t events)
