@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * The tls and upstream.tls sections of a listener (config_tls.h): each
- * value checked by config_values.c, and the rules across keys (a
- * crl_check without CRLs, an upstream without a name to verify).
+ * The tls and upstream.tls sections of a listener, and the tls keys a
+ * route sets over its listener's (config_tls.h): each value checked by
+ * config_values.c, and the rules across keys (a crl_check without CRLs,
+ * an upstream without a name to verify).
  */
-#include <stdlib.h>
 #include <string.h>
 #include <openssl/ssl.h>
 
@@ -144,69 +144,63 @@ void gw_cfg_vtls(struct gw_cv_ctx *v, const char *tp, const struct gw_raw_tls *t
 	vsession_tickets(v, gw_kp(tp, "session_tickets").s, t->session_tickets, out);
 }
 
-static void copy_tls(struct gw_cv_ctx *v, const struct gw_cfg_tls *l, struct gw_cfg_tls *r)
+/* l's certs, copied into out (empty). */
+static void copy_certs(struct gw_cv_ctx *v, const struct gw_cfg_tls *l, struct gw_cfg_tls *out)
 {
 	unsigned int i;
 
-	*r = *l;
-	r->certs = NULL;
-	r->n_certs = 0;
-	if (l->n_certs) {
-		r->certs = gw_cv_calloc(v, l->n_certs, sizeof(*r->certs));
-		for (i = 0; r->certs && i < l->n_certs; i++) {
-			r->certs[i] = l->certs[i];
-			r->certs[i].cert = gw_cv_strdup(v, l->certs[i].cert);
-			r->certs[i].key = gw_cv_strdup(v, l->certs[i].key);
-		}
-		r->n_certs = r->certs ? l->n_certs : 0;
+	if (!l->n_certs)
+		return;
+	out->certs = gw_cv_calloc(v, l->n_certs, sizeof(*out->certs));
+	for (i = 0; out->certs && i < l->n_certs; i++) {
+		out->certs[i] = l->certs[i];
+		out->certs[i].cert = gw_cv_strdup(v, l->certs[i].cert);
+		out->certs[i].key = gw_cv_strdup(v, l->certs[i].key);
 	}
-	r->client_ca = gw_cv_strdup(v, l->client_ca);
-	r->crl = l->n_crl ? gw_cv_strlist(v, l->crl, l->n_crl) : NULL;
-	r->n_crl = r->crl ? l->n_crl : 0;
-	r->groups = gw_cv_strdup(v, l->groups);
-	r->ticket_key_file = gw_cv_strdup(v, l->ticket_key_file);
+	out->n_certs = out->certs ? l->n_certs : 0;
 }
 
 void gw_cfg_vroute_tls(struct gw_cv_ctx *v, const char *tp, const struct gw_raw_route_tls *t,
 		       const struct gw_cfg_tls *l, struct gw_cfg_tls *out)
 {
+	bool own_certs = t && (t->cert || t->key || t->certs);
 	bool crl = t && gw_lm_find(v->lm, gw_kp(tp, "crl").s);
-	unsigned int i;
 
-	copy_tls(v, l, out);
-	if (t && (t->cert || t->key || t->certs)) {
+	/* The listener's settings; each file key either the route's or a copy of the listener's. */
+	*out = *l;
+	out->certs = NULL;
+	out->n_certs = 0;
+	out->client_ca = NULL;
+	out->crl = NULL;
+	out->n_crl = 0;
+	out->groups = gw_cv_strdup(v, l->groups);
+	out->ticket_key_file = gw_cv_strdup(v, l->ticket_key_file);
+	if (own_certs) {
 		const struct gw_raw_tls c = {
 			.cert = t->cert, .key = t->key, .certs = t->certs,
 			.certs_count = t->certs_count,
 		};
 
-		for (i = 0; i < out->n_certs; i++) {
-			free(out->certs[i].cert);
-			free(out->certs[i].key);
-		}
-		free(out->certs);
-		out->certs = NULL;
-		out->n_certs = 0;
 		vcerts(v, tp, &c, out);
-	}
-	if (!out->n_certs && !(t && (t->cert || t->key || t->certs)))
+	} else if (l->n_certs) {
+		copy_certs(v, l, out);
+	} else {
 		gw_cv_err(v, gw_kp(tp, "cert").s,
 			  "required key is missing: the listener has no tls.cert for its routes to take");
-	if (t && t->client_ca) {
-		free(out->client_ca);
+	}
+	if (t && t->client_ca)
 		vclient_ca(v, tp, t->client_ca, out);
-	} else if (!out->client_ca) {
+	else if (l->client_ca)
+		out->client_ca = gw_cv_strdup(v, l->client_ca);
+	else
 		gw_cv_err(v, gw_kp(tp, "client_ca").s,
 			  "required key is missing: the listener has no tls.client_ca for its routes to take");
-	}
 	/* A route's own CRLs are checked (chain) unless it says otherwise. */
 	if (crl) {
-		for (i = 0; i < out->n_crl; i++)
-			free(out->crl[i]);
-		free(out->crl);
-		out->crl = NULL;
-		out->n_crl = 0;
 		gw_cv_files(v, gw_kp(tp, "crl").s, &out->crl, &out->n_crl, &out->pos_crl.line);
+	} else if (l->n_crl) {
+		out->crl = gw_cv_strlist(v, l->crl, l->n_crl);
+		out->n_crl = out->crl ? l->n_crl : 0;
 	}
 	vcrl_check(v, tp, t ? t->crl_check : NULL, crl ? GW_CRL_CHAIN : l->crl_check, true, out);
 }
