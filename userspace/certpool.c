@@ -15,6 +15,7 @@
 #include <openssl/x509.h>
 
 #include "certpool.h"
+#include "spkidec.h"
 
 #define CP_MAX_DER (16 * 1024)
 
@@ -135,10 +136,18 @@ static struct cp_slot *victim(struct cp_slot *set)
 	return v;
 }
 
-/* Exactly what OpenSSL 3.0's d2i_X509 does. */
+/*
+ * What OpenSSL 3.0's d2i_X509 does, with an EC key imported directly
+ * (spkidec.h).
+ */
 static X509 *parse(X509 **px, const unsigned char **in, long len)
 {
-	return (X509 *)ASN1_item_d2i((ASN1_VALUE **)px, in, len, ASN1_ITEM_rptr(X509));
+	X509 *x;
+
+	gw_spki_enter();
+	x = (X509 *)ASN1_item_d2i((ASN1_VALUE **)px, in, len, ASN1_ITEM_rptr(X509));
+	gw_spki_leave();
+	return x;
 }
 
 /*
