@@ -367,6 +367,12 @@ $(O)/route-cost: tests/bench/route-cost.c $(LIB)
 	$(if $(Q),@echo "  CC      $@")
 	$(Q)$(CC) $(CFLAGS) -Iuserspace -I$(O) $(LDFLAGS) $< $(LIB) -o $@ $(LDLIBS)
 
+# A never-seen leaf's parse with and without the direct EC key import
+# (userspace/spkidec.h); tests/bench/bench runs it on its new leaves.
+$(O)/spki-cost: tests/bench/spki-cost.c $(LIB)
+	$(if $(Q),@echo "  CC      $@")
+	$(Q)$(CC) $(CFLAGS) -Iuserspace -I$(O) $(LDFLAGS) $< $(LIB) -o $@ $(LDLIBS)
+
 # The same three gateways re-encrypting: mutual TLS to the backend too.
 .PHONY: bench-reencrypt
 bench-reencrypt: deps-bench all $(PKI)/.done
