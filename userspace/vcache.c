@@ -24,7 +24,13 @@
 
 #define VC_ENTRIES 64
 #define VC_MAX_CRLS 4
-#define VC_SIGNED 8
+/*
+ * Leaves whose signature checked out, per cache: as many as two workers'
+ * certificate pools hold (512 slots each), so the leaves of a fleet of
+ * returning clients all stay; a reference each, so the memory is bounded
+ * by the table, whatever entries come and go.
+ */
+#define VC_SIGNED 1024
 
 struct vc_entry {
 	bool used;
@@ -33,14 +39,18 @@ struct vc_entry {
 	X509_CRL *crl[VC_MAX_CRLS];	/* CRLs of the leaf's issuer */
 	unsigned int n_crl;
 	time_t not_before, not_after;	/* every certificate and CRL of the path valid */
-	/*
-	 * Leaves whose signature by the path's issuer checked out, one
-	 * reference each. Read and replaced with atomics under the read lock
-	 * (a reader compares pointers to a leaf it holds a reference to, so
-	 * an address in here is that object as long as it matches).
-	 */
-	X509 *signed_leaf[VC_SIGNED];
-	unsigned int signed_next;
+	uint64_t gen;			/* tells this path from the entry's earlier ones */
+};
+
+/*
+ * A leaf whose signature by the issuer of entry e (while it held path
+ * generation gen) checked out. The slot holds a reference, so a reader
+ * that holds its own leaf and finds the same address finds that object.
+ */
+struct vc_signed {
+	X509 *leaf;
+	const struct vc_entry *e;
+	uint64_t gen;
 };
 
 struct gw_vcache {
@@ -49,7 +59,11 @@ struct gw_vcache {
 	unsigned int refs;		/* atomic: every worker's context of a listener */
 	struct vc_entry e[VC_ENTRIES];
 	unsigned int next;		/* round-robin replacement */
+	uint64_t gen;			/* the last entry generation given */
 	EVP_MD *sha256;
+	/* Leaves signed as checked: VC_SIGNED slots by address, from the first. */
+	pthread_mutex_t signed_lock;
+	struct vc_signed *signed_;
 };
 
 /* Security bits per auth level 1..5, as OpenSSL's x509_vfy.c has them. */
@@ -75,6 +89,7 @@ struct gw_vcache *gw_vcache_new(void)
 		return NULL;
 	}
 	pthread_rwlock_init(&vc->lock, NULL);
+	pthread_mutex_init(&vc->signed_lock, NULL);
 	vc->refs = 1;
 	return vc;
 }
@@ -92,8 +107,6 @@ static void entry_clear(struct vc_entry *e)
 	sk_X509_pop_free(e->path, X509_free);
 	for (i = 0; i < e->n_crl; i++)
 		X509_CRL_free(e->crl[i]);
-	for (i = 0; i < VC_SIGNED; i++)
-		X509_free(e->signed_leaf[i]);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -105,7 +118,11 @@ void gw_vcache_free(struct gw_vcache *vc)
 		return;
 	for (i = 0; i < VC_ENTRIES; i++)
 		entry_clear(&vc->e[i]);
+	for (i = 0; vc->signed_ && i < VC_SIGNED; i++)
+		X509_free(vc->signed_[i].leaf);
+	free(vc->signed_);
 	EVP_MD_free(vc->sha256);
+	pthread_mutex_destroy(&vc->signed_lock);
 	pthread_rwlock_destroy(&vc->lock);
 	free(vc);
 }
@@ -250,22 +267,46 @@ static STACK_OF(X509) *full_chain(X509 *leaf, const struct vc_entry *e)
 	return chain;
 }
 
-static bool leaf_signed(struct vc_entry *e, X509 *leaf)
+/* A leaf's slot: by its address (objects are at least 16-byte aligned). */
+static unsigned int signed_slot(const X509 *leaf)
 {
-	unsigned int i;
-
-	for (i = 0; i < VC_SIGNED; i++)
-		if (__atomic_load_n(&e->signed_leaf[i], __ATOMIC_ACQUIRE) == leaf)
-			return true;
-	return false;
+	return (unsigned int)((((uintptr_t)leaf >> 4) * 0x9e3779b97f4a7c15ULL) >> 32) %
+	       VC_SIGNED;
 }
 
-static void remember_signed(struct vc_entry *e, X509 *leaf)
+static bool leaf_signed(struct gw_vcache *vc, const struct vc_entry *e, X509 *leaf)
 {
-	unsigned int i = __atomic_fetch_add(&e->signed_next, 1, __ATOMIC_RELAXED) % VC_SIGNED;
+	const struct vc_signed *s;
+	bool yes = false;
 
-	if (X509_up_ref(leaf))
-		X509_free(__atomic_exchange_n(&e->signed_leaf[i], leaf, __ATOMIC_ACQ_REL));
+	pthread_mutex_lock(&vc->signed_lock);
+	if (vc->signed_) {
+		s = &vc->signed_[signed_slot(leaf)];
+		yes = s->leaf == leaf && s->e == e && s->gen == e->gen;
+	}
+	pthread_mutex_unlock(&vc->signed_lock);
+	return yes;
+}
+
+static void remember_signed(struct gw_vcache *vc, const struct vc_entry *e, X509 *leaf)
+{
+	struct vc_signed *s;
+	X509 *old = NULL;
+
+	if (!X509_up_ref(leaf))
+		return;
+	pthread_mutex_lock(&vc->signed_lock);
+	if (!vc->signed_)
+		vc->signed_ = calloc(VC_SIGNED, sizeof(*vc->signed_));
+	if (vc->signed_) {
+		s = &vc->signed_[signed_slot(leaf)];
+		old = s->leaf;
+		*s = (struct vc_signed){ .leaf = leaf, .e = e, .gen = e->gen };
+	} else {
+		old = leaf;	/* no memory: not remembered */
+	}
+	pthread_mutex_unlock(&vc->signed_lock);
+	X509_free(old);
 }
 
 static int verify_locked(struct gw_vcache *vc, X509_STORE_CTX *xctx, const unsigned char *key)
@@ -289,13 +330,13 @@ static int verify_locked(struct gw_vcache *vc, X509_STORE_CTX *xctx, const unsig
 		return -1;
 	if (X509_check_issued(sk_X509_value(e->path, 0), leaf) != X509_V_OK)
 		return -1;
-	known = leaf_signed(e, leaf);
+	known = leaf_signed(vc, e, leaf);
 	err = leaf_checks(leaf, e, X509_VERIFY_PARAM_get_flags(param),
 			  level_bits(X509_VERIFY_PARAM_get_auth_level(param)), known, now);
 	if (err < 0)
 		return -1;
 	if (err == X509_V_OK && !known)
-		remember_signed(e, leaf);
+		remember_signed(vc, e, leaf);
 	if (err != X509_V_OK) {
 		X509_STORE_CTX_set_current_cert(xctx, leaf);
 		X509_STORE_CTX_set_error_depth(xctx, 0);
@@ -403,6 +444,7 @@ void gw_vcache_add(struct gw_vcache *vc, X509_STORE_CTX *xctx)
 	entry_clear(e);
 	*e = tmp;
 	e->used = true;
+	e->gen = ++vc->gen;
 	pthread_rwlock_unlock(&vc->lock);
 	return;
 drop:

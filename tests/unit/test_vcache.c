@@ -147,6 +147,67 @@ TEST_F(vc, leaf_object_signature_checked_once)
 	X509_free(forged);
 }
 
+/* Spoil the signature bytes of x behind the cache's back. */
+static void spoil_signature(X509 *x)
+{
+	const ASN1_BIT_STRING *sig;
+
+	X509_get0_signature(&sig, NULL, x);
+	((ASN1_BIT_STRING *)sig)->data[sig->length - 1] ^= 0x01;
+}
+
+/*
+ * A fleet of returning clients under one issuer: every leaf object is
+ * remembered, not the last few (the cache used to keep 8 per path, so 32
+ * clients in turn had their signatures checked on every handshake).
+ */
+TEST_F(vc, many_returning_leaves_each_checked_once)
+{
+	enum { N = 32 };
+	X509 *leaf[N];
+	int err, i;
+
+	ASSERT_EQ(11, verify(self, self->leaf, self->inter, true, &err));
+	for (i = 0; i < N; i++) {
+		leaf[i] = gwt_make_cert("fleet", self->leaf_key, self->inter, self->int_key,
+					false, -60, 3600, 100 + i);
+		ASSERT_NOT_NULL(leaf[i]);
+		ASSERT_EQ(1, verify(self, leaf[i], self->inter, false, &err));
+	}
+	for (i = 0; i < N; i++) {
+		spoil_signature(leaf[i]);
+		EXPECT_EQ(1, verify(self, leaf[i], self->inter, false, &err));
+	}
+	for (i = 0; i < N; i++)
+		X509_free(leaf[i]);
+}
+
+/* What was remembered under a path is not taken for the path that replaces it. */
+TEST_F(vc, replaced_path_checks_signatures_again)
+{
+	X509_STORE_CTX *ctx;
+	STACK_OF(X509) *sent;
+	int err;
+
+	ASSERT_EQ(11, verify(self, self->leaf, self->inter, true, &err));
+	ASSERT_EQ(1, verify(self, self->leaf, self->inter, false, &err));
+	/* The same path verified in full again: a new entry in its place. */
+	ctx = X509_STORE_CTX_new();
+	sent = sk_X509_new_null();
+	ASSERT_NOT_NULL(ctx);
+	sk_X509_push(sent, self->leaf);
+	sk_X509_push(sent, self->inter);
+	ASSERT_EQ(1, X509_STORE_CTX_init(ctx, self->store, self->leaf, sent));
+	X509_VERIFY_PARAM_set_auth_level(X509_STORE_CTX_get0_param(ctx), 2);
+	ASSERT_EQ(1, X509_verify_cert(ctx));
+	gw_vcache_add(self->vc, ctx);
+	X509_STORE_CTX_free(ctx);
+	sk_X509_free(sent);
+	spoil_signature(self->leaf);
+	ASSERT_EQ(0, verify(self, self->leaf, self->inter, false, &err));
+	ASSERT_EQ(X509_V_ERR_CERT_SIGNATURE_FAILURE, err);
+}
+
 TEST_F(vc, forged_leaf_fails_its_signature)
 {
 	/* Names the intermediate as issuer but is signed by another key. */
