@@ -14,6 +14,7 @@
 #include <linux/sockios.h>
 
 #include "audit.h"
+#include "bufcache.h"
 #include "conn.h"
 #include "datapath.h"
 #include "ktls.h"
@@ -269,7 +270,7 @@ void gw_conns_reap(struct gw_worker *w)
 		SSL_free(c->ssl);
 		SSL_free(c->bssl);
 		gw_upstream_vr_free(&c->uvr);
-		free(c->up_hdr);
+		gw_bufcache_free(c->up_hdr);
 		free(c->close_detail);
 		X509_free(c->vr.leaf);
 		sk_X509_pop_free(c->vr.chain, X509_free);

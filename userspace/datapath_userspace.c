@@ -28,14 +28,19 @@
 #include <sys/socket.h>
 #include <openssl/err.h>
 
+#include "bufcache.h"
 #include "conn.h"
 #include "datapath.h"
 #include "log.h"
 
+/* Buffers come from and go back to the worker's cache (bufcache.h). */
+_Static_assert(GW_BUF_SIZE >= GW_BUFCACHE_LARGE_MIN && GW_BUF_SIZE <= GW_BUFCACHE_LARGE,
+	       "a datapath buffer is a cached block");
+
 static bool buf_reserve(struct gw_buf *b)
 {
 	if (!b->data)
-		b->data = malloc(GW_BUF_SIZE);
+		b->data = gw_bufcache_alloc(GW_BUF_SIZE);
 	return b->data != NULL;
 }
 
@@ -43,7 +48,7 @@ static void buf_consume(struct gw_buf *b, uint32_t n)
 {
 	b->head += n;
 	if (b->head == b->tail) {
-		free(b->data);
+		gw_bufcache_free(b->data);
 		b->data = NULL;
 		b->head = b->tail = 0;
 	}
@@ -468,8 +473,8 @@ static int dp_close_notify(struct gw_conn *c)
 
 static void dp_free(struct gw_conn *c)
 {
-	free(c->c2b.data);
-	free(c->b2c.data);
+	gw_bufcache_free(c->c2b.data);
+	gw_bufcache_free(c->b2c.data);
 	c->c2b.data = c->b2c.data = NULL;
 }
 

@@ -18,6 +18,7 @@
 #include <openssl/ssl.h>
 
 #include "audit.h"
+#include "bufcache.h"
 #include "config.h"
 #include "daemon.h"
 #include "gen.h"
@@ -320,9 +321,11 @@ int main(int argc, char **argv)
 	struct gw_daemon *d = NULL;
 	struct gw_gen *gen = NULL;
 	const char *path = NULL;
-	bool check = false, takeover = false, kernel = false;
+	bool check = false, takeover = false, kernel = false, bufcache;
 	int opt, err, ret = 1;
 
+	/* Before OpenSSL allocates anything: its record buffers are cached. */
+	bufcache = !gw_bufcache_install();
 	while ((opt = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -379,6 +382,8 @@ int main(int argc, char **argv)
 	}
 	cfg = gw_gen_config(gen);
 	gw_log_set_level(cfg->log_level);
+	if (!bufcache)
+		pr_debug("OpenSSL allocated before main(): its record buffers go to malloc uncached");
 	err = gw_audit_open(cfg->audit);
 	if (err) {
 		pr_err("log.audit: cannot open \"%s\": %s", cfg->audit, strerror(-err));

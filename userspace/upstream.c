@@ -27,6 +27,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "bufcache.h"
 #include "conn.h"
 #include "datapath.h"
 #include "ktls_handoff.h"
@@ -89,12 +90,12 @@ static int proxy_header(struct gw_conn *c, char **hdr, size_t *len)
 	if (c->lc->upstream.proxy_protocol != GW_PROXY_V2)
 		return 0;
 	/* As much as a userspace datapath buffer holds. */
-	*hdr = malloc(GW_BUF_SIZE);
+	*hdr = gw_bufcache_alloc(GW_BUF_SIZE);
 	n = *hdr ? gw_proxy_v2_build((unsigned char *)*hdr, GW_BUF_SIZE,
 				     (struct sockaddr *)&c->src, (struct sockaddr *)&c->dst,
 				     c->ident, c->tls_version, c->cipher) : -ENOMEM;
 	if (n < 0) {
-		free(*hdr);
+		gw_bufcache_free(*hdr);
 		*hdr = NULL;
 		pr_err("listener \"%s\": conn %llu: cannot build the PROXY header: %s",
 		       c->lc->name, (unsigned long long)c->id, strerror(-n));
@@ -115,7 +116,7 @@ static void forward(struct gw_conn *c, char *hdr, size_t len)
 	lifetime_start(c);
 	gw_conn_idle_start(c);
 	if (c->state == GW_CONN_DEAD) {
-		free(hdr);
+		gw_bufcache_free(hdr);
 		return;
 	}
 	err = c->dp->start(c, hdr, len);
@@ -242,7 +243,7 @@ static void tls_step(struct gw_conn *c)
 		}
 		c->up_hdr_off += (uint32_t)n;
 	}
-	free(c->up_hdr);
+	gw_bufcache_free(c->up_hdr);
 	c->up_hdr = NULL;
 	ERR_clear_error();
 	errno = 0;
