@@ -162,6 +162,13 @@ struct gw_conn {
 	struct gw_certrefs *b_certrefs;	/* the backend's chain, for revocation on a reload */
 	uint32_t b_read_wants;		/* EPOLLIN/EPOLLOUT SSL_read is waiting for */
 	uint32_t b_write_wants;		/* same for SSL_write / SSL_shutdown */
+	/*
+	 * The backend leg's OpenSSL object kept after a TLS 1.3 handoff, until
+	 * the backend's first NewSessionTicket record is taken (datapath_splice.c),
+	 * and the next sequence number it reads at.
+	 */
+	SSL *b_tix;
+	uint64_t b_tix_seq;
 	char *up_hdr;			/* PROXY header still to send before the ClientHello */
 	uint32_t up_hdr_len, up_hdr_off;
 	char *close_detail;		/* the conn_close line's detail, NULL = none */

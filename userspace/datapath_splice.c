@@ -26,8 +26,9 @@
  *  - a backend FIN becomes close_notify (a type-21 record via sendmsg with
  *    TLS_SET_RECORD_TYPE) and a FIN to the client.
  *  - a kTLS backend leg gets the same treatment from its side: its
- *    close_notify ends its direction, its KeyUpdate is followed, its TLS
- *    1.3 tickets are read and dropped, a fatal alert before any payload is
+ *    close_notify ends its direction, its KeyUpdate is followed, the
+ *    first record of its TLS 1.3 tickets is taken for reuse and the rest
+ *    dropped, a fatal alert before any payload is
  *    upstream_tls_error (it refused our certificate), later
  *    backend_tls_error; the client's close_notify becomes close_notify and
  *    FIN to the backend.
@@ -40,6 +41,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <linux/tls.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "conn.h"
@@ -208,15 +210,57 @@ static enum step client_handshake(struct gw_conn *c, const unsigned char *m, ssi
 	return key_update_recv(c, true, m[4]);
 }
 
+/* The backend leg's SSL object takes no more tickets: it goes. */
+static void tickets_done(struct gw_conn *c)
+{
+	if (!c->b_tix)
+		return;
+	/* As at the handoff: the kernel's connection, ended for OpenSSL. */
+	SSL_set_shutdown(c->b_tix, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+	SSL_free(c->b_tix);
+	c->b_tix = NULL;
+}
+
+/*
+ * NewSessionTickets from the backend (m: whole messages, as the kernel
+ * decrypted them), sealed again as the backend sent them under the key
+ * the backend leg's SSL object reads with, at its own sequence number,
+ * and read by it: its new-session callback keeps the session for the next
+ * connection to this upstream (tls_client.c). One record is enough (one
+ * session is kept per upstream); the object goes after it.
+ */
+static void tickets_take(struct gw_conn *c, const unsigned char *m, size_t len)
+{
+	unsigned char rec[5 + 16384 + 1 + 16], x;
+	ssize_t n;
+	int r;
+
+	n = gw_ktls_seal13(c->b_ktls_secrets, c->b_tix_seq++, GW_TLS_RECORD_HANDSHAKE, m, len,
+			   rec, sizeof(rec));
+	if (n > 0 && BIO_write(SSL_get_rbio(c->b_tix), rec, (int)n) == (int)n) {
+		ERR_clear_error();
+		r = SSL_read(c->b_tix, &x, 1);
+		if (r > 0 || SSL_get_error(c->b_tix, r) != SSL_ERROR_WANT_READ)
+			pr_debug("listener \"%s\": conn %llu: the backend's ticket was not taken",
+				 c->lc->name, (unsigned long long)c->id);
+	}
+	OPENSSL_cleanse(rec, sizeof(rec));
+	tickets_done(c);
+}
+
 /*
  * The backend's handshake record after the handoff, whole messages only:
- * TLS 1.3 NewSessionTickets are dropped (OpenSSL is gone, and with it the
- * way to turn one into a session), a KeyUpdate is followed, a TLS 1.2
- * HelloRequest is ignored (we do not renegotiate; RFC 5246 7.4.1.1 lets
- * the client ignore it). Anything else is a backend TLS error.
+ * TLS 1.3 NewSessionTickets go to the backend leg's SSL object while it is
+ * kept (tickets_take) and are dropped after, a KeyUpdate is followed, a
+ * TLS 1.2 HelloRequest is ignored (we do not renegotiate; RFC 5246
+ * 7.4.1.1 lets the client ignore it). Anything else is a backend TLS
+ * error.
  */
 static enum step backend_handshake(struct gw_conn *c, const unsigned char *m, ssize_t n)
 {
+	const unsigned char *tickets = NULL;
+	size_t tickets_len = 0;
+
 	while (n >= 4) {
 		size_t len = (size_t)m[1] << 16 | (size_t)m[2] << 8 | m[3];
 
@@ -226,15 +270,24 @@ static enum step backend_handshake(struct gw_conn *c, const unsigned char *m, ss
 			/* the last message of its record (RFC 8446 5.1) */
 			if (len != 1 || m[4] > 1 || (size_t)n != 5)
 				break;
+			/* The next key is not the one the SSL object reads with. */
+			tickets_done(c);
 			return key_update_recv(c, false, m[4]);
 		}
 		if (m[0] != TLS_HS_NEW_SESSION_TICKET && m[0] != TLS_HS_HELLO_REQUEST)
 			break;
+		/* The tickets of a record are next to each other: one span. */
+		if (m[0] == TLS_HS_NEW_SESSION_TICKET && (!tickets || tickets + tickets_len == m)) {
+			tickets = tickets ?: m;
+			tickets_len += 4 + len;
+		}
 		m += 4 + len;
 		n -= (ssize_t)(4 + len);
 	}
 	if (n)
 		return abort_conn(c, "backend_tls_error");
+	if (c->b_tix && tickets)
+		tickets_take(c, tickets, tickets_len);
 	return STEP_MOVED;
 }
 
@@ -301,8 +354,10 @@ static enum step fill(struct gw_conn *c, int from, int pipe_w, uint32_t *inpipe,
 		   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	if (n > 0) {
 		*inpipe += (uint32_t)n;
-		if (!from_client)
+		if (!from_client) {
 			c->b_heard = true;
+			tickets_done(c);	/* tickets come first, if at all */
+		}
 		return STEP_MOVED;
 	}
 	if (n == 0) {
@@ -470,6 +525,7 @@ static void dp_free(struct gw_conn *c)
 {
 	int i;
 
+	tickets_done(c);
 	for (i = 0; i < 2; i++) {
 		if (c->pipe_cb[i] >= 0)
 			close(c->pipe_cb[i]);

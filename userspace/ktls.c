@@ -16,6 +16,7 @@
 #include <linux/tls.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/kdf.h>
 
 #include "ktls.h"
@@ -375,6 +376,56 @@ int gw_ktls_rekey(int fd, struct gw_ktls_secrets *s, bool rx)
 	OPENSSL_cleanse(key, sizeof(key));
 	OPENSSL_cleanse(iv, sizeof(iv));
 	return err;
+}
+
+ssize_t gw_ktls_seal13(const struct gw_ktls_secrets *s, uint64_t seq, unsigned char type,
+		       const void *in, size_t len, unsigned char *out, size_t outlen)
+{
+	/* The peer's secret: what our RX follows. */
+	const unsigned char *secret = s->is_server ? s->client : s->server;
+	const EVP_MD *md = s->len == 48 ? EVP_sha384() : EVP_sha256();
+	unsigned int keylen = s->cipher == TLS_CIPHER_AES_GCM_128 ? 16 : 32;
+	const char *name = s->cipher == TLS_CIPHER_AES_GCM_128 ? "AES-128-GCM" :
+			   s->cipher == TLS_CIPHER_AES_GCM_256 ? "AES-256-GCM" :
+			   "ChaCha20-Poly1305";
+	size_t inner = len + 1, total = 5 + inner + 16;
+	unsigned char key[32], nonce[12];
+	EVP_CIPHER_CTX *ctx = NULL;
+	EVP_CIPHER *cipher = NULL;
+	ssize_t ret = -EINVAL;
+	int n, i;
+
+	if (!s->len || len > 16384 || total > outlen)
+		return -EINVAL;
+	if (hkdf_expand_label(md, secret, s->len, "key", key, keylen) ||
+	    hkdf_expand_label(md, secret, s->len, "iv", nonce, sizeof(nonce)))
+		goto out;
+	/* RFC 8446 5.3: the IV xor the sequence number, left-padded. */
+	for (i = 0; i < 8; i++)
+		nonce[11 - i] ^= (unsigned char)(seq >> (8 * i));
+	/* RFC 8446 5.2: opaque type 23, version 0x0303, length; content || type. */
+	out[0] = 23;
+	out[1] = 3;
+	out[2] = 3;
+	out[3] = (unsigned char)((inner + 16) >> 8);
+	out[4] = (unsigned char)(inner + 16);
+	memcpy(out + 5, in, len);
+	out[5 + len] = type;
+	cipher = EVP_CIPHER_fetch(NULL, name, NULL);
+	ctx = EVP_CIPHER_CTX_new();
+	if (!cipher || !ctx || !EVP_EncryptInit_ex2(ctx, cipher, key, nonce, NULL) ||
+	    !EVP_EncryptUpdate(ctx, NULL, &n, out, 5) ||
+	    !EVP_EncryptUpdate(ctx, out + 5, &n, out + 5, (int)inner) ||
+	    !EVP_EncryptFinal_ex(ctx, out + 5 + n, &n) ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, out + 5 + inner) != 1)
+		goto out;
+	ret = (ssize_t)total;
+out:
+	EVP_CIPHER_CTX_free(ctx);
+	EVP_CIPHER_free(cipher);
+	OPENSSL_cleanse(key, sizeof(key));
+	OPENSSL_cleanse(nonce, sizeof(nonce));
+	return ret;
 }
 
 int gw_ktls_send_record(int fd, unsigned char type, const void *buf, size_t len)

@@ -83,6 +83,18 @@ struct gw_ktls_secrets *gw_ktls_secrets_take(SSL *ssl);
 int gw_ktls_rekey(int fd, struct gw_ktls_secrets *s, bool rx);
 void gw_ktls_secrets_free(struct gw_ktls_secrets *s);
 
+/*
+ * A TLS 1.3 record of content type type, sealed as the peer of s sends it
+ * under its traffic secret of generation 0 (s as gw_ktls_secrets_take
+ * left it: no rekey since), with sequence number seq. It hands a message
+ * the kernel decrypted back to the OpenSSL object that made the
+ * handshake, which reads at its own sequence numbers. out holds
+ * 5 + len + 1 + 16 bytes; len at most 2^14. The record's length, or
+ * -errno.
+ */
+ssize_t gw_ktls_seal13(const struct gw_ktls_secrets *s, uint64_t seq, unsigned char type,
+		       const void *in, size_t len, unsigned char *out, size_t outlen);
+
 /* TLS record content types a kTLS socket passes up with a cmsg. */
 #define GW_TLS_RECORD_ALERT 21
 #define GW_TLS_RECORD_HANDSHAKE 22

@@ -13,7 +13,8 @@
  *    (the client sent nothing under its application key yet);
  *  - TLS 1.3, the backend leg: 0 both ways. Our Finished went under the
  *    handshake key and the backend's tickets come after it: the kernel
- *    gets them, and datapath_splice.c reads and drops them.
+ *    gets them, and datapath_splice.c hands the first record of them to
+ *    the leg's SSL object, kept for that (keep_for_tickets).
  * Both legs' keys are derived and both ULPs set before any key is
  * installed. A socket with half its keys installed must never carry
  * bytes: it is closed.
@@ -85,6 +86,34 @@ static int ulp_all(struct gw_conn *c)
 	return err ?: gw_ktls_ulp(c->cev.fd);
 }
 
+/*
+ * A TLS 1.3 backend sends its NewSessionTickets after the handshake, so
+ * the kernel gets them. The backend leg's SSL object stays, cut off from
+ * the socket (a memory BIO to read from, nothing to write to), for
+ * datapath_splice.c to hand it the first ticket record: its new-session
+ * callback keeps the session for the next connection. Not for TLS 1.2
+ * (the session comes with the handshake) or an upstream without reuse.
+ */
+static bool keep_for_tickets(struct gw_conn *c)
+{
+	BIO *rd, *wr;
+
+	if (!c->b_ktls_secrets || !gw_tls_client_keeps_sessions(c->bssl))
+		return false;
+	rd = BIO_new(BIO_s_mem());
+	wr = BIO_new(BIO_s_null());
+	if (!rd || !wr) {
+		BIO_free(rd);
+		BIO_free(wr);
+		return false;
+	}
+	BIO_set_mem_eof_return(rd, -1);	/* empty is "more later", not the end */
+	SSL_set_bio(c->bssl, rd, wr);
+	c->b_tix = c->bssl;
+	c->b_tix_seq = 0;		/* OpenSSL read nothing under the traffic key */
+	return true;
+}
+
 enum gw_ktls_handoff_result gw_ktls_handoff(struct gw_conn *c)
 {
 	struct leg_keys ck, bk;
@@ -138,8 +167,10 @@ enum gw_ktls_handoff_result gw_ktls_handoff(struct gw_conn *c)
 	c->ssl = NULL;
 	if (c->bssl) {
 		c->b_ktls_secrets = gw_ktls_secrets_take(c->bssl);
-		SSL_set_shutdown(c->bssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-		SSL_free(c->bssl);
+		if (!keep_for_tickets(c)) {
+			SSL_set_shutdown(c->bssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+			SSL_free(c->bssl);
+		}
 		c->bssl = NULL;
 		c->b_ktls = true;
 	}

@@ -133,6 +133,13 @@ static int sess_new_cb(SSL *ssl, SSL_SESSION *ss)
 	return 1;	/* the reference is ours */
 }
 
+bool gw_tls_client_keeps_sessions(SSL *ssl)
+{
+	struct gw_tls_client *tc = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_idx_tc);
+
+	return tc && tc->cfg->session_reuse;
+}
+
 static int setup_verify(struct gw_tls_client *tc, const struct gw_cfg_upstream_tls *t,
 			const struct gw_tls_where *w)
 {

@@ -74,6 +74,9 @@ SSL *gw_tls_client_ssl(struct gw_tls_client *tc, int fd, struct gw_upstream_vr *
  */
 void gw_tls_client_forget(struct gw_tls_client *tc, const SSL_SESSION *offered);
 
+/* Whether the upstream of ssl (a backend leg) keeps sessions for reuse. */
+bool gw_tls_client_keeps_sessions(SSL *ssl);
+
 /* Free what vr holds. */
 void gw_upstream_vr_free(struct gw_upstream_vr *vr);
 
