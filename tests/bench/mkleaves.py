@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-only
-"""mkleaves.py PKI DIR N: N client certificates no gateway has seen, for
-the benchmarks' outside clients. DIR/leaf-I-chain.pem holds the leaf and
-the issuing and intermediate CAs of PKI (a tools/mkpki output), its
-P-256 key DIR/leaf-I.key; each leaf has its own key, serial, CN and
+"""mkleaves.py PKI DIR N [ISSUER]: N client certificates no gateway has
+seen, for the benchmarks' outside clients. DIR/leaf-I-chain.pem holds the
+leaf and the issuing and intermediate CAs of PKI (a tools/mkpki output),
+its P-256 key DIR/leaf-I.key; each leaf has its own key, serial, CN and
 SPIFFE ID (spiffe://corp.test/prod/bench-I), valid for two days,
-clientAuth, as a fleet of distinct callers would bring them. Prints
-"CHAIN:KEY" per leaf, one per line. Uses python3-cryptography (Debian's
-package), not our code.
+clientAuth, as a fleet of distinct callers would bring them. ISSUER
+"root-ca" has the root sign them instead of the issuing CA (the default,
+"issuing-ca"): a leaf that needs no intermediate, for a client that
+cannot send one (openssl s_time). Prints "CHAIN:KEY" per leaf, one per
+line. Uses python3-cryptography (Debian's package), not our code.
 """
 import datetime
 import os
@@ -20,17 +22,21 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
 def main():
-    if len(sys.argv) != 4:
+    if len(sys.argv) not in (4, 5) or (len(sys.argv) == 5 and
+                                       sys.argv[4] not in ("issuing-ca", "root-ca")):
         print(__doc__, file=sys.stderr)
         return 2
     pki, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    issuer = sys.argv[4] if len(sys.argv) == 5 else "issuing-ca"
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(pki, "issuing-ca.crt"), "rb") as f:
+    with open(os.path.join(pki, issuer + ".crt"), "rb") as f:
         ca = x509.load_pem_x509_certificate(f.read())
-    with open(os.path.join(pki, "ca/issuing-ca/private/issuing-ca.key"), "rb") as f:
+    with open(os.path.join(pki, "ca", issuer, "private", issuer + ".key"), "rb") as f:
         ca_key = serialization.load_pem_private_key(f.read(), None)
-    with open(os.path.join(pki, "ca/issuing-ca/chain.pem"), "rb") as f:
-        chain = f.read()
+    chain = b""  # under the root, the leaf alone
+    if issuer == "issuing-ca":
+        with open(os.path.join(pki, "ca/issuing-ca/chain.pem"), "rb") as f:
+            chain = f.read()
     now = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=5)
     for i in range(n):
         key = ec.generate_private_key(ec.SECP256R1())
