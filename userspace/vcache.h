@@ -19,9 +19,9 @@
  * the chain ineligible and OpenSSL verifies it in full.
  *
  * The leaf's signature is checked once per leaf object: the cache keeps
- * (by reference, 1,024 slots by address) the leaves whose signature it
- * checked and under which path, and the same object under the same path
- * is not checked again. Only a worker's certificate
+ * (by reference, 1,024 slots in sets of four by address) the leaves
+ * whose signature it checked and under which path, and the same object
+ * under the same path is not checked again. Only a worker's certificate
  * pool (certpool.h) hands libssl the same object twice, for the same
  * DER; everything else about the leaf is checked every time.
  *
