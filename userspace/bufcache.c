@@ -146,6 +146,7 @@ static void *crypto_realloc(void *p, size_t n, const char *file, int line)
 {
 	size_t have;
 	void *q;
+	int c;
 
 	(void)file;
 	(void)line;
@@ -155,9 +156,10 @@ static void *crypto_realloc(void *p, size_t n, const char *file, int line)
 		gw_bufcache_free(p);
 		return NULL;
 	}
-	if (class_of_block(p) < 0)
+	c = class_of_block(p);
+	if (c < 0)
 		return realloc(p, n);
-	have = malloc_usable_size(p);
+	have = class_usable[c];
 	if (n <= have)
 		return p;
 	q = gw_bufcache_alloc(n);

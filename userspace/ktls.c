@@ -351,13 +351,25 @@ void gw_ktls_secrets_free(struct gw_ktls_secrets *s)
 	secrets_free(NULL, s, NULL, 0, 0, NULL);
 }
 
+/* The secret one direction of s follows: RX the peer's, TX our own. */
+static unsigned char *dir_secret(struct gw_ktls_secrets *s, bool rx)
+{
+	return rx == s->is_server ? s->client : s->server;
+}
+
+/* The handshake hash and the key length of s's suite. */
+static const EVP_MD *suite_md(const struct gw_ktls_secrets *s, unsigned int *keylen)
+{
+	*keylen = s->cipher == TLS_CIPHER_AES_GCM_128 ? 16 : 32;
+	return s->len == 48 ? EVP_sha384() : EVP_sha256();
+}
+
 int gw_ktls_rekey(int fd, struct gw_ktls_secrets *s, bool rx)
 {
-	/* RX follows the peer's secret, TX our own. */
-	unsigned char *secret = rx == s->is_server ? s->client : s->server;
+	unsigned char *secret = dir_secret(s, rx);
 	unsigned char next[48], key[32], iv[12];
-	const EVP_MD *md = s->len == 48 ? EVP_sha384() : EVP_sha256();
-	unsigned int keylen = s->cipher == TLS_CIPHER_AES_GCM_128 ? 16 : 32;
+	unsigned int keylen;
+	const EVP_MD *md = suite_md(s, &keylen);
 	struct gw_ktls_dir d;
 	int err;
 
@@ -381,10 +393,10 @@ int gw_ktls_rekey(int fd, struct gw_ktls_secrets *s, bool rx)
 ssize_t gw_ktls_seal13(const struct gw_ktls_secrets *s, uint64_t seq, unsigned char type,
 		       const void *in, size_t len, unsigned char *out, size_t outlen)
 {
-	/* The peer's secret: what our RX follows. */
-	const unsigned char *secret = s->is_server ? s->client : s->server;
-	const EVP_MD *md = s->len == 48 ? EVP_sha384() : EVP_sha256();
-	unsigned int keylen = s->cipher == TLS_CIPHER_AES_GCM_128 ? 16 : 32;
+	/* As the peer sealed it: under the secret our RX follows. */
+	const unsigned char *secret = dir_secret((struct gw_ktls_secrets *)s, true);
+	unsigned int keylen;
+	const EVP_MD *md = suite_md(s, &keylen);
 	const char *name = s->cipher == TLS_CIPHER_AES_GCM_128 ? "AES-128-GCM" :
 			   s->cipher == TLS_CIPHER_AES_GCM_256 ? "AES-256-GCM" :
 			   "ChaCha20-Poly1305";
