@@ -22,6 +22,7 @@
 #include <openssl/x509v3.h>
 
 #include "identity.h"
+#include "tcache.h"
 #include "util.h"
 
 #define SPIFFE_SCHEME "spiffe://"
@@ -260,16 +261,57 @@ static int asn1_time_to_time_t(const ASN1_TIME *t, time_t *out)
 	return 0;
 }
 
+static bool identity_matches(const void *obj, const void *key)
+{
+	const struct gw_identity *id = obj;
+
+	return !memcmp(id->sha256, key, sizeof(id->sha256));
+}
+
+static void identity_get(void *obj)
+{
+	struct gw_identity *id = obj;
+
+	__atomic_add_fetch(&id->refs, 1, __ATOMIC_RELAXED);
+}
+
+static void identity_put(void *obj)
+{
+	gw_identity_free(obj);
+}
+
+static const struct gw_tcache_ops identity_ops = {
+	.matches = identity_matches,
+	.get = identity_get,
+	.put = identity_put,
+};
+
+static uint64_t sha256_hash(const unsigned char *md)
+{
+	uint64_t h;
+
+	memcpy(&h, md, sizeof(h));
+	return h;
+}
+
 struct gw_identity *gw_identity_from_x509(X509 *cert)
 {
+	unsigned char md[32];
 	unsigned int mdlen = 0;
 	struct gw_identity *id;
 
 	if (!cert)
 		return NULL;
+	if (X509_digest(cert, EVP_sha256(), md, &mdlen) != 1 || mdlen != sizeof(md))
+		return NULL;
+	id = gw_tcache_find(GW_TCACHE_IDENTITY, &identity_ops, sha256_hash(md), md);
+	if (id)
+		return id;
 	id = calloc(1, sizeof(*id));
 	if (!id)
 		return NULL;
+	id->refs = 1;
+	memcpy(id->sha256, md, sizeof(md));
 
 	id->subject = name_to_str(X509_get_subject_name(cert));
 	id->issuer = name_to_str(X509_get_issuer_name(cert));
@@ -279,9 +321,6 @@ struct gw_identity *gw_identity_from_x509(X509 *cert)
 	if (get_subject_attrs(id, X509_get_subject_name(cert)))
 		goto out_free_id;
 
-	if (X509_digest(cert, EVP_sha256(), id->sha256, &mdlen) != 1 ||
-	    mdlen != sizeof(id->sha256))
-		goto out_free_id;
 	if (get_sans(id, cert))
 		goto out_free_id;
 	id->spiffe_id = find_spiffe_id(id);
@@ -289,6 +328,7 @@ struct gw_identity *gw_identity_from_x509(X509 *cert)
 	if (asn1_time_to_time_t(X509_get0_notBefore(cert), &id->not_before) ||
 	    asn1_time_to_time_t(X509_get0_notAfter(cert), &id->not_after))
 		goto out_free_id;
+	gw_tcache_add(GW_TCACHE_IDENTITY, &identity_ops, sha256_hash(md), id);
 	return id;
 
 out_free_id:
@@ -309,7 +349,7 @@ void gw_identity_free(struct gw_identity *id)
 {
 	unsigned int i;
 
-	if (!id)
+	if (!id || __atomic_sub_fetch(&id->refs, 1, __ATOMIC_ACQ_REL))
 		return;
 	free(id->subject);
 	free(id->issuer);

@@ -39,9 +39,19 @@ struct gw_identity {
 
 	time_t not_before;
 	time_t not_after;
+
+	/*
+	 * References: connections of one thread with the same leaf share
+	 * one identity (tcache.h); gw_identity_free drops one.
+	 */
+	unsigned int refs;
 };
 
-/* Build from a certificate. NULL on allocation failure or a broken cert. */
+/*
+ * Build from a certificate, or share the identity this thread built from
+ * the same certificate (equal SHA-256). NULL on allocation failure or a
+ * broken cert. Immutable once returned.
+ */
 struct gw_identity *gw_identity_from_x509(X509 *cert);
 void gw_identity_free(struct gw_identity *id);
 

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "stage1.h"
 #include "steer.h"
+#include "tcache.h"
 
 #define EXIT_INVALID 2
 
@@ -414,6 +415,7 @@ out_audit:
 	gw_audit_close();
 out_free:
 	gw_gen_put(gen);
+	gw_tcache_flush();
 	gw_diag_free(&diag);
 	gw_diag_free(&warn);
 	return ret;

@@ -14,6 +14,7 @@
 
 #include "tls_files.h"
 #include "tickets.h"
+#include "tcache.h"
 #include "tls_load.h"
 
 int gw_tls_ctx_policy(SSL_CTX *ctx, int min_version)
@@ -325,6 +326,45 @@ int gw_tls_load_crls(const struct gw_tls_where *w, X509_STORE *store, char *cons
 
 /* ---- what revocation of a live connection needs (tls_load.h) ---- */
 
+static bool certrefs_matches(const void *obj, const void *key)
+{
+	const struct gw_certrefs *a = obj, *b = key;
+
+	return a->n == b->n && a->len == b->len && !memcmp(a->data, b->data, a->len);
+}
+
+static void certrefs_get(void *obj)
+{
+	struct gw_certrefs *r = obj;
+
+	__atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
+}
+
+static void certrefs_put(void *obj)
+{
+	gw_certrefs_free(obj);
+}
+
+static const struct gw_tcache_ops certrefs_ops = {
+	.matches = certrefs_matches,
+	.get = certrefs_get,
+	.put = certrefs_put,
+};
+
+/* r, or the equal one this thread already keeps (r freed). */
+static struct gw_certrefs *certrefs_share(struct gw_certrefs *r)
+{
+	uint64_t h = gw_hash_fnv1a(r->data, r->len) | (uint64_t)r->n << 32;
+	struct gw_certrefs *kept = gw_tcache_find(GW_TCACHE_CERTREFS, &certrefs_ops, h, r);
+
+	if (kept) {
+		free(r);
+		return kept;
+	}
+	gw_tcache_add(GW_TCACHE_CERTREFS, &certrefs_ops, h, r);
+	return r;
+}
+
 struct gw_certrefs *gw_certrefs_from_chain(STACK_OF(X509) *chain)
 {
 	int n = chain ? sk_X509_num(chain) : 0, i, nl, sl;
@@ -350,6 +390,7 @@ struct gw_certrefs *gw_certrefs_from_chain(STACK_OF(X509) *chain)
 		return NULL;
 	r->n = (unsigned int)n;
 	r->len = (unsigned int)len;
+	r->refs = 1;
 	p = r->data;
 	for (i = 0; i < n; i++) {
 		X509 *x = sk_X509_value(chain, i);
@@ -367,12 +408,13 @@ struct gw_certrefs *gw_certrefs_from_chain(STACK_OF(X509) *chain)
 		p[3] = (unsigned char)sl;
 		p = q;
 	}
-	return r;
+	return certrefs_share(r);
 }
 
 void gw_certrefs_free(struct gw_certrefs *r)
 {
-	free(r);
+	if (r && !__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL))
+		free(r);
 }
 
 /*

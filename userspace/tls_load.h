@@ -109,10 +109,12 @@ int gw_tls_load_crls(const struct gw_tls_where *w, X509_STORE *store, char *cons
  * kept as DER in one allocation (a few hundred bytes instead of the
  * parsed objects' two kilobytes: every spliced connection holds one).
  * Each entry is [u16 name length][u16 serial length][name][serial].
+ * Connections of one thread with equal chains share one (tcache.h).
  */
 struct gw_certrefs {
 	unsigned int n;
 	unsigned int len;
+	unsigned int refs;		/* shared by equal chains of one thread (tcache.h) */
 	unsigned char data[];
 };
 
