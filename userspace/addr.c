@@ -393,3 +393,12 @@ bool gw_sockaddr_equal(const struct sockaddr_storage *a, socklen_t alen,
 {
 	return alen == blen && !memcmp(a, b, alen);
 }
+
+void gw_inaddr_set(union gw_inaddr *a, const struct sockaddr_storage *ss)
+{
+	memset(a, 0, sizeof(*a));
+	if (ss->ss_family == AF_INET)
+		memcpy(&a->in, ss, sizeof(a->in));
+	else if (ss->ss_family == AF_INET6)
+		memcpy(&a->in6, ss, sizeof(a->in6));
+}

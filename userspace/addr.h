@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 struct gw_cidr {
@@ -45,6 +46,19 @@ int gw_sockaddr_fmt(const struct sockaddr *sa, char *buf, size_t len);
 int gw_sockaddr_fmt_host(const struct sockaddr *sa, char *buf, size_t len);
 
 #define GW_SOCKADDR_STRLEN 64
+
+/*
+ * An IPv4 or IPv6 socket address as a connection keeps three of them
+ * (28 bytes where a sockaddr_storage takes 128). Family 0: none.
+ */
+union gw_inaddr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
+/* ss when it is AF_INET or AF_INET6, else family 0 (no address). */
+void gw_inaddr_set(union gw_inaddr *a, const struct sockaddr_storage *ss);
 
 /* The same address and length, byte for byte (listener addresses). */
 bool gw_sockaddr_equal(const struct sockaddr_storage *a, socklen_t alen,

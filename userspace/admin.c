@@ -191,7 +191,7 @@ static void conn_row_json(struct gw_sbuf *b, const struct gw_worker *w, const st
 	gw_json_str(&j, "listener", c->lc->name);
 	if (c->lc->route)
 		gw_json_str(&j, "route", c->lc->route);
-	if (c->vr.sni[0])
+	if (c->vr.sni)
 		gw_json_str(&j, "sni", c->vr.sni);
 	gw_json_str(&j, "src", src);
 	if (via[0])
@@ -274,7 +274,7 @@ static void conn_row(struct gw_sbuf *b, const struct gw_worker *w, const struct 
 	if (c->b_tls_version && c->uvr.ident)
 		text_cell(up_text, sizeof(up_text), c->uvr.ident->spiffe_id ?
 			  c->uvr.ident->spiffe_id : c->uvr.ident->subject);
-	if (c->vr.sni[0])
+	if (c->vr.sni)
 		text_cell(sni_text, sizeof(sni_text), c->vr.sni);
 	gw_sbuf_printf(b, "%-6llu %-12s %-28s %-44s %-8s %-30s %-9s %12llu %12llu %8llu %12llu %12llu %s%s%s%s%s%s%s%s%s\n",
 		       (unsigned long long)c->id, c->lc->name, src, who_text,
@@ -563,8 +563,7 @@ static void metrics_tls_close(struct gw_reqsrv *s, void *arg)
 	struct metrics_client *m = arg;
 
 	(void)s;
-	X509_free(m->vr.leaf);
-	sk_X509_pop_free(m->vr.chain, X509_free);
+	gw_verify_result_free(&m->vr);
 	gw_identity_free(m->id);
 	gw_gen_put(m->gen);
 	free(m);

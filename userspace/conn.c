@@ -27,7 +27,7 @@ static uint64_t conn_ids;
 
 struct gw_conn *gw_conn_new(struct gw_listener *ls, int fd, const struct sockaddr_storage *src)
 {
-	socklen_t len = sizeof(struct sockaddr_storage);
+	socklen_t len = sizeof(union gw_inaddr);
 	struct gw_worker *w = ls->w;
 	struct gw_conn *c;
 
@@ -44,9 +44,9 @@ struct gw_conn *gw_conn_new(struct gw_listener *ls, int fd, const struct sockadd
 	c->pipe_cb[0] = c->pipe_cb[1] = c->pipe_bc[0] = c->pipe_bc[1] = -1;
 	c->cookie = gw_sock_cookie(fd);
 	c->bev.fd = -1;
-	c->src = *src;
-	if (getsockname(fd, (struct sockaddr *)&c->dst, &len))
-		c->dst = ls->cfg->listen;
+	gw_inaddr_set(&c->src, src);
+	if (getsockname(fd, &c->dst.sa, &len) || len > sizeof(c->dst))
+		gw_inaddr_set(&c->dst, &ls->cfg->listen);
 	c->t_start_ms = gw_now_ms();
 	c->state = GW_CONN_HANDSHAKE;
 	c->all_next = w->all;
@@ -272,8 +272,7 @@ void gw_conns_reap(struct gw_worker *w)
 		gw_upstream_vr_free(&c->uvr);
 		gw_bufcache_free(c->up_hdr);
 		free(c->close_detail);
-		X509_free(c->vr.leaf);
-		sk_X509_pop_free(c->vr.chain, X509_free);
+		gw_verify_result_free(&c->vr);
 		gw_certrefs_free(c->certrefs);
 		gw_certrefs_free(c->b_certrefs);
 		gw_identity_free(c->ident);

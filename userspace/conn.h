@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <openssl/ssl.h>
 
+#include "addr.h"
 #include "audit.h"
 #include "config.h"
 #include "identity.h"
@@ -81,14 +82,14 @@ struct gw_conn {
 	struct gw_ev cev;		/* client socket */
 	uint64_t cookie;		/* SO_COOKIE of the client socket (sock_diag) */
 	struct gw_ev bev;		/* backend socket, fd -1 until connect */
-	struct sockaddr_storage src;
-	struct sockaddr_storage dst;	/* local address the client reached */
+	union gw_inaddr src;
+	union gw_inaddr dst;		/* local address the client reached */
 	/*
 	 * Behind a balancer (listeners[].proxy_protocol), src and dst are
 	 * what its PROXY v2 header says, and via is the balancer
 	 * (ss_family 0 otherwise, and for its LOCAL health checks).
 	 */
-	struct sockaddr_storage via;
+	union gw_inaddr via;
 	struct gw_proxy_in pp;		/* the header, while it is read (source.c) */
 
 	/* deadline (handshake, connect or lifetime) in the worker's loop */

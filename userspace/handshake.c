@@ -112,9 +112,10 @@ static void follow_route(struct gw_conn *c)
 	const char *sni;
 
 	/* Without routes, the name OpenSSL took (for the audit log and conns). */
-	if (!c->vr.route && !c->vr.sni[0] &&
-	    (sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name)))
-		gw_snprintf(c->vr.sni, sizeof(c->vr.sni), "%s", sni);
+	if (!c->vr.route && !c->vr.sni &&
+	    (sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name)) && *sni &&
+	    strlen(sni) <= GW_SNI_MAX)
+		c->vr.sni = strdup(sni);	/* none if out of memory: it is only shown */
 	if (c->vr.route && c->tls != c->vr.route) {
 		c->tls = c->vr.route;
 		c->lc = c->vr.route->lc;

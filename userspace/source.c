@@ -98,8 +98,8 @@ static enum gw_source_result read_addresses(struct gw_conn *c, const char **reas
 	pp->skip = (uint32_t)total - pp->have;
 	if (!hdr.local) {
 		c->via = c->src;
-		c->src = hdr.src;
-		c->dst = hdr.dst;
+		gw_inaddr_set(&c->src, &hdr.src);
+		gw_inaddr_set(&c->dst, &hdr.dst);
 	}
 	return GW_SOURCE_DONE;
 }

@@ -632,7 +632,11 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
 		*al = SSL_AD_ILLEGAL_PARAMETER;
 		return SSL_CLIENT_HELLO_ERROR;
 	}
-	memcpy(vr->sni, name, sizeof(name));
+	/* Called again after a HelloRetryRequest: the second ClientHello's name. */
+	free(vr->sni);
+	vr->sni = name[0] ? strdup(name) : NULL;
+	if (name[0] && !vr->sni)
+		return SSL_CLIENT_HELLO_ERROR;
 	if (!ts) {
 		vr->reason = "unknown_server_name";
 		*al = SSL_AD_UNRECOGNIZED_NAME;
@@ -770,4 +774,14 @@ const char *gw_tls_cipher_str(const SSL *ssl)
 	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
 
 	return c ? SSL_CIPHER_get_name(c) : "none";
+}
+
+void gw_verify_result_free(struct gw_verify_result *vr)
+{
+	X509_free(vr->leaf);
+	sk_X509_pop_free(vr->chain, X509_free);
+	free(vr->sni);
+	vr->leaf = NULL;
+	vr->chain = NULL;
+	vr->sni = NULL;
 }

@@ -97,8 +97,11 @@ struct gw_verify_result {
 	 * without routes) and the server name it sent ("" = none), lowercase.
 	 */
 	struct gw_tls_server *route;
-	char sni[GW_SNI_BUF];
+	char *sni;			/* NULL: none; gw_verify_result_free frees it */
 };
+
+/* Free what vr holds (leaf, chain, server name); vr itself is the caller's. */
+void gw_verify_result_free(struct gw_verify_result *vr);
 
 /*
  * Is any certificate of refs on a CRL loaded in ts? Returns the index of

@@ -67,6 +67,33 @@ static const char *const cidr_bad[] = {
 	"[::1]/128", "*", "any",
 };
 
+/* A connection's compact address: IPv4 and IPv6 whole, anything else none. */
+TEST(inaddr_keeps_inet_only)
+{
+	struct sockaddr_storage ss;
+	union gw_inaddr a;
+	socklen_t len;
+	char buf[GW_SOCKADDR_STRLEN];
+
+	ASSERT_EQ(0, gw_sockaddr_parse("192.0.2.7:8443", &ss, &len));
+	memset(&a, 0xa5, sizeof(a));
+	gw_inaddr_set(&a, &ss);
+	ASSERT_EQ(AF_INET, a.sa.sa_family);
+	ASSERT_EQ(0, gw_sockaddr_fmt(&a.sa, buf, sizeof(buf)));
+	ASSERT_STREQ("192.0.2.7:8443", buf);
+	ASSERT_EQ(0, gw_sockaddr_parse("[2001:db8::1:2]:443", &ss, &len));
+	gw_inaddr_set(&a, &ss);
+	ASSERT_EQ(AF_INET6, a.sa.sa_family);
+	ASSERT_EQ(0, gw_sockaddr_fmt(&a.sa, buf, sizeof(buf)));
+	ASSERT_STREQ("[2001:db8::1:2]:443", buf);
+	ASSERT_EQ(0, memcmp(&a.in6, &ss, sizeof(a.in6)));
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = AF_UNIX;
+	gw_inaddr_set(&a, &ss);
+	ASSERT_EQ(0, a.sa.sa_family);
+	ASSERT_TRUE(sizeof(a) <= 28);
+}
+
 TEST(cidr_parse_good)
 {
 	unsigned int i;
