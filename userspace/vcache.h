@@ -18,12 +18,12 @@
  * distribution point scopes or deltas, unknown critical extensions) makes
  * the chain ineligible and OpenSSL verifies it in full.
  *
- * The leaf's signature is checked once per leaf object: the cache keeps
- * (by reference, 1,024 slots in sets of four by address) the leaves
- * whose signature it checked and under which path, and the same object
- * under the same path is not checked again. Only a worker's certificate
- * pool (certpool.h) hands libssl the same object twice, for the same
- * DER; everything else about the leaf is checked every time.
+ * The leaf's signature is checked once per leaf: the cache keeps the
+ * SHA-256 of the leaves whose signature it checked (the whole DER,
+ * signature included; 1,024 slots in sets of four) and under which path,
+ * and the same bytes under the same path are not checked again, whether
+ * the worker's certificate pool (certpool.h) kept the parsed object or
+ * not. Everything else about the leaf is checked every time.
  *
  * An entry lives as long as its generation: a reload (new CA, CRL or
  * configuration) builds new contexts and so a new, empty cache. The
@@ -34,6 +34,7 @@
 #ifndef GW_VCACHE_H
 #define GW_VCACHE_H
 
+#include <stdint.h>
 #include <openssl/x509.h>
 
 struct gw_vcache;
@@ -69,5 +70,8 @@ int gw_vcache_check_leaf(struct gw_vcache *vc, X509 *leaf, unsigned long flags,
 
 /* After X509_verify_cert accepted xctx: remember its path if eligible. */
 void gw_vcache_add(struct gw_vcache *vc, X509_STORE_CTX *xctx);
+
+/* How many leaf signatures the cache has checked itself (for the tests). */
+uint64_t gw_vcache_signatures_checked(const struct gw_vcache *vc);
 
 #endif

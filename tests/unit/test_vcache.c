@@ -109,44 +109,6 @@ TEST_F(vc, second_leaf_is_decided_by_the_cache)
 	X509_free(leaf2);
 }
 
-/*
- * A leaf object's signature is checked once (the certificate pool hands
- * libssl the same object for the same DER): shown by spoiling the
- * signature bytes of the object behind the cache's back, which a second
- * check would catch and a new object with those bytes does. A failed
- * signature is never remembered.
- */
-TEST_F(vc, leaf_object_signature_checked_once)
-{
-	X509 *forged = gwt_make_cert("forged", self->other_key, self->inter, self->other_key,
-				     false, -60, 3600, 5);
-	const ASN1_BIT_STRING *sig;
-	unsigned char *der = NULL;
-	const unsigned char *p;
-	X509 *copy;
-	int err, len;
-
-	ASSERT_NOT_NULL(forged);
-	ASSERT_EQ(11, verify(self, self->leaf, self->inter, true, &err));
-	ASSERT_EQ(1, verify(self, self->leaf, self->inter, false, &err));
-	X509_get0_signature(&sig, NULL, self->leaf);
-	((ASN1_BIT_STRING *)sig)->data[sig->length - 1] ^= 0x01;
-	ASSERT_EQ(1, verify(self, self->leaf, self->inter, false, &err));
-	len = i2d_X509(self->leaf, &der);
-	ASSERT_LT(0, len);
-	p = der;
-	copy = d2i_X509(NULL, &p, len);
-	ASSERT_NOT_NULL(copy);
-	ASSERT_EQ(0, verify(self, copy, self->inter, false, &err));
-	ASSERT_EQ(X509_V_ERR_CERT_SIGNATURE_FAILURE, err);
-	X509_free(copy);
-	OPENSSL_free(der);
-	ASSERT_EQ(0, verify(self, forged, self->inter, false, &err));
-	ASSERT_EQ(0, verify(self, forged, self->inter, false, &err));
-	ASSERT_EQ(X509_V_ERR_CERT_SIGNATURE_FAILURE, err);
-	X509_free(forged);
-}
-
 /* Spoil the signature bytes of x behind the cache's back. */
 static void spoil_signature(X509 *x)
 {
@@ -157,7 +119,53 @@ static void spoil_signature(X509 *x)
 }
 
 /*
- * A fleet of returning clients under one issuer: every leaf object is
+ * A leaf's signature is checked once per certificate: the same object
+ * again, or another object with the same DER (a leaf the worker's pool
+ * no longer holds, parsed again), is not checked again; a certificate
+ * whose signature bytes differ is, and fails. A failed signature is
+ * never remembered.
+ */
+TEST_F(vc, leaf_signature_checked_once_per_certificate)
+{
+	X509 *forged = gwt_make_cert("forged", self->other_key, self->inter, self->other_key,
+				     false, -60, 3600, 5);
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	X509 *copy, *spoiled;
+	int err, len;
+
+	ASSERT_NOT_NULL(forged);
+	ASSERT_EQ(11, verify(self, self->leaf, self->inter, true, &err));
+	ASSERT_EQ(1, verify(self, self->leaf, self->inter, false, &err));
+	ASSERT_EQ(1, gw_vcache_signatures_checked(self->vc));
+	ASSERT_EQ(1, verify(self, self->leaf, self->inter, false, &err));
+	len = i2d_X509(self->leaf, &der);
+	ASSERT_LT(0, len);
+	p = der;
+	copy = d2i_X509(NULL, &p, len);
+	p = der;
+	spoiled = d2i_X509(NULL, &p, len);
+	OPENSSL_free(der);
+	ASSERT_NOT_NULL(copy);
+	ASSERT_NOT_NULL(spoiled);
+	ASSERT_EQ(1, verify(self, copy, self->inter, false, &err));
+	ASSERT_EQ(1, gw_vcache_signatures_checked(self->vc));
+	spoil_signature(spoiled);
+	ASSERT_EQ(0, verify(self, spoiled, self->inter, false, &err));
+	ASSERT_EQ(X509_V_ERR_CERT_SIGNATURE_FAILURE, err);
+	ASSERT_EQ(0, verify(self, spoiled, self->inter, false, &err));
+	ASSERT_EQ(3, gw_vcache_signatures_checked(self->vc));
+	ASSERT_EQ(0, verify(self, forged, self->inter, false, &err));
+	ASSERT_EQ(0, verify(self, forged, self->inter, false, &err));
+	ASSERT_EQ(X509_V_ERR_CERT_SIGNATURE_FAILURE, err);
+	ASSERT_EQ(5, gw_vcache_signatures_checked(self->vc));
+	X509_free(copy);
+	X509_free(spoiled);
+	X509_free(forged);
+}
+
+/*
+ * A fleet of returning clients under one issuer: every leaf is
  * remembered, not the last few (the cache used to keep 8 per path, so 32
  * clients in turn had their signatures checked on every handshake).
  */
@@ -174,10 +182,10 @@ TEST_F(vc, many_returning_leaves_each_checked_once)
 		ASSERT_NOT_NULL(leaf[i]);
 		ASSERT_EQ(1, verify(self, leaf[i], self->inter, false, &err));
 	}
-	for (i = 0; i < N; i++) {
-		spoil_signature(leaf[i]);
+	ASSERT_EQ(N, gw_vcache_signatures_checked(self->vc));
+	for (i = 0; i < N; i++)
 		EXPECT_EQ(1, verify(self, leaf[i], self->inter, false, &err));
-	}
+	EXPECT_EQ(N, gw_vcache_signatures_checked(self->vc));
 	for (i = 0; i < N; i++)
 		X509_free(leaf[i]);
 }
@@ -203,9 +211,11 @@ TEST_F(vc, replaced_path_checks_signatures_again)
 	gw_vcache_add(self->vc, ctx);
 	X509_STORE_CTX_free(ctx);
 	sk_X509_free(sent);
-	spoil_signature(self->leaf);
-	ASSERT_EQ(0, verify(self, self->leaf, self->inter, false, &err));
-	ASSERT_EQ(X509_V_ERR_CERT_SIGNATURE_FAILURE, err);
+	ASSERT_EQ(1, gw_vcache_signatures_checked(self->vc));
+	ASSERT_EQ(1, verify(self, self->leaf, self->inter, false, &err));
+	ASSERT_EQ(2, gw_vcache_signatures_checked(self->vc));
+	ASSERT_EQ(1, verify(self, self->leaf, self->inter, false, &err));
+	ASSERT_EQ(2, gw_vcache_signatures_checked(self->vc));
 }
 
 TEST_F(vc, forged_leaf_fails_its_signature)
