@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <cap-ng.h>
 #include <linux/capability.h>
 #include <openssl/ssl.h>
@@ -304,6 +305,42 @@ static int choose_datapath(const struct gw_config *cfg, struct gw_daemon_opts *o
 	return -EINVAL;
 }
 
+/*
+ * Descriptors: a connection holds 2 (client, backend), 6 on the splice
+ * datapath (and its two pipes). A soft limit of 1024, the usual default
+ * outside systemd units, would cap a splice gateway at about 160
+ * connections: raise the soft limit to the hard one, as Go's runtime and
+ * HAProxy do, and say so when even the hard one is short of what
+ * max_connections asks. The unit file's LimitNOFILE leaves nothing to do
+ * (and forbids setrlimit).
+ */
+static void raise_nofile(const struct gw_config *cfg, bool splice)
+{
+	unsigned long long need = 64;
+	struct rlimit rl;
+	unsigned int i;
+
+	for (i = 0; i < cfg->n_listeners; i++)
+		need += (unsigned long long)cfg->listeners[i].max_connections * (splice ? 6 : 2);
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur < need && rl.rlim_cur < rl.rlim_max) {
+		struct rlimit want = { rl.rlim_max, rl.rlim_max };
+
+		if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need)
+			want.rlim_cur = need;
+		if (!setrlimit(RLIMIT_NOFILE, &want))
+			rl = want;
+		else
+			pr_warn("RLIMIT_NOFILE: cannot raise %llu to %llu: %s",
+				(unsigned long long)rl.rlim_cur, (unsigned long long)want.rlim_cur,
+				strerror(errno));
+	}
+	if (rl.rlim_cur < need)
+		pr_warn("RLIMIT_NOFILE %llu: max_connections needs %llu descriptors (%u per connection); raise the hard limit (LimitNOFILE=, ulimit -Hn)",
+			(unsigned long long)rl.rlim_cur, need, splice ? 6 : 2);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -394,6 +431,7 @@ int main(int argc, char **argv)
 	o.takeover = takeover;
 	if (choose_datapath(cfg, &o, kernel_info, sizeof(kernel_info)))
 		goto out_audit;
+	raise_nofile(cfg, o.ktls != 0);
 	o.stage1 = stage1_start(cfg);
 	if (steer_start(cfg, &o)) {
 		gw_stage1_free(o.stage1);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -68,6 +69,65 @@ TEST_F(lc, sigterm_drains_then_exits_zero)
 	gwt_client_close(&c);
 	status = gwt_gw_stop(&self->gw);
 	ASSERT_EQ(0, status);
+}
+
+/* The soft RLIMIT_NOFILE of process pid, or -1. */
+static long soft_nofile(pid_t pid)
+{
+	char path[64], line[256];
+	long soft = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Max open files", 14))
+			soft = strtol(line + 14, NULL, 10);
+	fclose(f);
+	return soft;
+}
+
+/*
+ * Started with the soft descriptor limit at 256 (a shell's 1024 would cap
+ * a splice gateway at 160 connections): the daemon raises it to what its
+ * max_connections needs (10000 x 2 + 64 here), or to the hard limit with
+ * a warning that names both. With soft = hard it can only warn.
+ */
+TEST_F(lc, descriptor_limit_raised_or_warned)
+{
+	const long need = 10000 * 2 + 64;
+	struct rlimit keep, low;
+	long soft;
+	int r;
+
+	/* Each test runs in a process of its own: the limits go with it. */
+	ASSERT_EQ(0, getrlimit(RLIMIT_NOFILE, &keep));
+	low.rlim_cur = 256;
+	low.rlim_max = keep.rlim_max;
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &low));
+	r = gwt_gw_start(&self->gw);
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &keep));
+	ASSERT_EQ(0, r);
+	soft = soft_nofile(self->gw.pid);
+	if (keep.rlim_max == RLIM_INFINITY || (long)keep.rlim_max >= need) {
+		ASSERT_EQ(need, soft);
+		ASSERT_EQ(0, gwt_log_count(&self->gw, "RLIMIT_NOFILE"));
+	} else {
+		ASSERT_EQ((long)keep.rlim_max, soft);
+		ASSERT_EQ(1, gwt_log_count(&self->gw, "max_connections needs 20064 descriptors"));
+	}
+	ASSERT_TRUE(echo_ok(self->gw.port, "client-ecdsa"));
+	ASSERT_EQ(0, gwt_gw_stop(&self->gw));
+
+	low.rlim_cur = low.rlim_max = 512;	/* raising it back would take CAP_SYS_RESOURCE */
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &low));
+	ASSERT_EQ(0, gwt_gw_start(&self->gw));
+	ASSERT_EQ(512, soft_nofile(self->gw.pid));
+	ASSERT_EQ(1, gwt_log_count(&self->gw,
+				   "RLIMIT_NOFILE 512: max_connections needs 20064 descriptors"));
+	ASSERT_TRUE(echo_ok(self->gw.port, "client-ecdsa"));
 }
 
 TEST_F(lc, drain_timeout_closes_stragglers)
