@@ -69,6 +69,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -126,6 +127,7 @@ struct ml_opts {
 	socklen_t addr_len;
 	char host[300];			/* from --connect, for verification */
 	const char *target, *sni, *cert, *key, *ca, *ciphers, *suites;
+	const char *leaves;		/* --leaves: "CHAIN:KEY" lines, one leaf per connection */
 	int min_version, max_version;
 	bool resume, no_request, no_verify, json, count_set, duration_set;
 };
@@ -425,6 +427,93 @@ static bool ml_is_ip(const char *s)
 	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
 }
 
+/* --leaves, loaded once per worker process: one client identity each. */
+struct ml_leaf {
+	X509 *cert;
+	STACK_OF(X509) *chain;		/* the intermediates after it */
+	EVP_PKEY *key;
+};
+
+static struct ml_leaf *ml_leaves;
+static unsigned int ml_n_leaves, ml_next_leaf;
+
+static int ml_leaf_load(struct ml_leaf *l, const char *chain, const char *key)
+{
+	BIO *b = BIO_new_file(chain, "r");
+	X509 *x;
+
+	if (!b)
+		return -1;
+	l->cert = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	l->chain = sk_X509_new_null();
+	while (l->chain && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)))
+		if (!sk_X509_push(l->chain, x))
+			X509_free(x);
+	BIO_free(b);
+	ERR_clear_error();	/* the end of the file */
+	b = BIO_new_file(key, "r");
+	if (b)
+		l->key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	BIO_free(b);
+	if (!l->cert || !l->chain || !l->key || X509_check_private_key(l->cert, l->key) != 1)
+		return -1;
+	return 0;
+}
+
+static bool ml_leaves_load(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[2 * PATH_MAX + 2], *colon;
+	unsigned int lineno = 0;
+	size_t n;
+
+	if (!f) {
+		pr_err("--leaves \"%s\": %s", path, strerror(errno));
+		return false;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		struct ml_leaf *grown;
+
+		lineno++;
+		n = strcspn(line, "\r\n");
+		line[n] = 0;
+		if (!n)
+			continue;
+		colon = strchr(line, ':');
+		grown = colon ? realloc(ml_leaves, (ml_n_leaves + 1) * sizeof(*ml_leaves)) : NULL;
+		if (!grown) {
+			pr_err("--leaves \"%s\" line %u: %s", path, lineno,
+			       colon ? "out of memory" : "not CHAIN:KEY");
+			fclose(f);
+			return false;
+		}
+		ml_leaves = grown;
+		*colon = 0;
+		memset(&ml_leaves[ml_n_leaves], 0, sizeof(*ml_leaves));
+		if (ml_leaf_load(&ml_leaves[ml_n_leaves++], line, colon + 1)) {
+			pr_err("--leaves \"%s\" line %u: cannot load \"%s\" with key \"%s\": %s",
+			       path, lineno, line, colon + 1, ml_ssl_errors());
+			fclose(f);
+			return false;
+		}
+	}
+	fclose(f);
+	if (!ml_n_leaves)
+		pr_err("--leaves \"%s\": no CHAIN:KEY line", path);
+	return ml_n_leaves > 0;
+}
+
+/* The next --leaves identity on ssl; workers take every -j-th from their own. */
+static int ml_use_next_leaf(SSL *ssl, const struct ml_worker *w)
+{
+	const struct ml_leaf *l;
+
+	if (!ml_n_leaves)
+		return 0;
+	l = &ml_leaves[(w->id + ml_next_leaf++ * w->o->workers) % ml_n_leaves];
+	return SSL_use_cert_and_key(ssl, l->cert, l->key, l->chain, 1) == 1 ? 0 : -1;
+}
+
 /*
  * The client context: the only place the client's TLS is configured.
  * Returns NULL with a message naming the option at fault.
@@ -472,6 +561,8 @@ static SSL_CTX *ml_ctx_new(const struct ml_opts *o)
 		pr_err("--ca \"%s\": %s", o->ca, ml_ssl_errors());
 		goto out_free_ctx;
 	}
+	if (o->leaves && !ml_n_leaves && !ml_leaves_load(o->leaves))
+		goto out_free_ctx;
 	if (!o->no_verify) {
 		/* The gateway's certificate must chain to --ca and name the target. */
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
@@ -576,7 +667,7 @@ static void ml_conn_open(struct ml_worker *w, struct ml_conn *c)
 		return;
 	}
 	c->ssl = SSL_new(w->ctx);
-	if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1 ||
+	if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1 || ml_use_next_leaf(c->ssl, w) ||
 	    epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev)) {
 		ERR_clear_error();
 		ml_conn_fail(w, c, ML_R_LOCAL_ERROR);
@@ -1974,6 +2065,8 @@ static void ml_usage(FILE *f)
 "Target and TLS:\n"
 "  --connect HOST:PORT   the gateway ([v6addr]:port for IPv6)\n"
 "  --cert FILE --key FILE --ca FILE   client chain, its key, the gateway's CA\n"
+"  --leaves FILE         instead of --cert: \"CHAIN:KEY\" per line (tests/bench/mkleaves.py),\n"
+"                        each new connection presents the next one (round robin)\n"
 "  --sni NAME            SNI and the name the server certificate must have\n"
 "  --tls1.2 | --tls1.3   only this version\n"
 "  --ciphers LIST  --ciphersuites LIST   TLS 1.2 / TLS 1.3 suites\n"
@@ -2087,7 +2180,7 @@ enum {
 	OPT_CONNECT = 256, OPT_LISTEN, OPT_SNI, OPT_CERT, OPT_KEY, OPT_CA, OPT_TLS12,
 	OPT_TLS13, OPT_CIPHERS, OPT_SUITES, OPT_NO_VERIFY, OPT_RESUME, OPT_NO_REQUEST,
 	OPT_UP, OPT_DOWN, OPT_SIZE, OPT_HOLD, OPT_RAMP, OPT_OP_TIMEOUT, OPT_SEED, OPT_JSON,
-	OPT_CORRUPT,
+	OPT_CORRUPT, OPT_LEAVES,
 };
 
 static const struct option ml_longopts[] = {
@@ -2100,6 +2193,7 @@ static const struct option ml_longopts[] = {
 	{ "sni", required_argument, NULL, OPT_SNI },
 	{ "cert", required_argument, NULL, OPT_CERT },
 	{ "key", required_argument, NULL, OPT_KEY },
+	{ "leaves", required_argument, NULL, OPT_LEAVES },
 	{ "ca", required_argument, NULL, OPT_CA },
 	{ "tls1.2", no_argument, NULL, OPT_TLS12 },
 	{ "tls1.3", no_argument, NULL, OPT_TLS13 },
@@ -2194,6 +2288,10 @@ static void ml_parse(struct ml_opts *o, int argc, char **argv)
 		case OPT_KEY:
 			o->key = optarg;
 			break;
+		case OPT_LEAVES:
+			ml_only(o, "--leaves", M_CLIENT);
+			o->leaves = optarg;
+			break;
 		case OPT_CA:
 			o->ca = optarg;
 			break;
@@ -2286,6 +2384,8 @@ static void ml_parse(struct ml_opts *o, int argc, char **argv)
 		ml_usage_err("--ca FILE is needed to verify the gateway (or --no-verify-server)");
 	if (o->key && !o->cert)
 		ml_usage_err("--key without --cert");
+	if (o->leaves && o->cert)
+		ml_usage_err("--leaves or --cert, not both");
 	if (o->cert && !o->key)
 		o->key = o->cert;	/* one PEM with both */
 	if (o->workers > o->conns)
