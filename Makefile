@@ -399,4 +399,15 @@ BENCH_PKGS += strace
 vm-bench-structure: deps-bench all $(PKI)/.done
 	$(Q)O="$(O)" tests/bench/vm-bench
 
-vm-bench: vm-bench-structure
+# Userspace memory per established connection in the same guest
+# (tests/bench/vm-bench, mem tiers: idle connections, the RSS slope):
+# mtlsgw splice with kTLS on the client leg and on both legs, distinct
+# callers and one caller, against HAProxy and nginx re-encrypting.
+# MEM_CONNS1, MEM_CONNS2 (default 600 and 1000).
+VM_MEM_TIERS := mem-mtlsgw-splice-mtls mem1-mtlsgw-splice-mtls mem-mtlsgw-splice \
+	mem-haproxy-mtls mem-nginx-mtls
+.PHONY: vm-bench-memory
+vm-bench-memory: deps-bench all $(PKI)/.done
+	$(Q)O="$(O)" TIERS="$(VM_MEM_TIERS)" tests/bench/vm-bench
+
+vm-bench: vm-bench-structure vm-bench-memory
