@@ -268,13 +268,6 @@ static bool identity_matches(const void *obj, const void *key)
 	return !memcmp(id->sha256, key, sizeof(id->sha256));
 }
 
-static void identity_get(void *obj)
-{
-	struct gw_identity *id = obj;
-
-	__atomic_add_fetch(&id->refs, 1, __ATOMIC_RELAXED);
-}
-
 static void identity_put(void *obj)
 {
 	gw_identity_free(obj);
@@ -282,8 +275,8 @@ static void identity_put(void *obj)
 
 static const struct gw_tcache_ops identity_ops = {
 	.matches = identity_matches,
-	.get = identity_get,
 	.put = identity_put,
+	.refs = offsetof(struct gw_identity, refs),
 };
 
 static uint64_t sha256_hash(const unsigned char *md)
@@ -294,59 +287,69 @@ static uint64_t sha256_hash(const unsigned char *md)
 	return h;
 }
 
-static void strv_free(char **v, unsigned int n)
+/*
+ * Every string of id, one order for all that walk them: sizing, moving
+ * into one block and freeing an identity being built (whose strings may
+ * still be NULL).
+ */
+static void each_str(struct gw_identity *id, void (*fn)(char **s, void *arg), void *arg)
 {
-	unsigned int i;
+	char **v[] = { id->san_dns, id->san_uri, id->san_ip };
+	const unsigned int n[] = { id->n_san_dns, id->n_san_uri, id->n_san_ip };
+	unsigned int i, k;
 
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
+	fn(&id->subject, arg);
+	fn(&id->issuer, arg);
+	fn(&id->serial, arg);
+	for (i = 0; i < id->n_subject_attrs; i++) {
+		fn(&id->subject_attrs[i].key, arg);
+		fn(&id->subject_attrs[i].value, arg);
+	}
+	for (k = 0; k < 3; k++)
+		for (i = 0; i < n[k]; i++)
+			fn(&v[k][i], arg);
+}
+
+static void str_free(char **s, void *arg)
+{
+	(void)arg;
+	free(*s);
+}
+
+static void str_size(char **s, void *arg)
+{
+	*(size_t *)arg += strlen(*s) + 1;
+}
+
+/* *s moved to *arg (a char ** into the block), which moves past it. */
+static void str_move(char **s, void *arg)
+{
+	char **at = arg;
+	size_t n = strlen(*s) + 1;
+
+	*s = memcpy(*at, *s, n);
+	*at += n;
 }
 
 /* An identity being built: every part its own block. */
 static void parts_free(struct gw_identity *id)
 {
-	unsigned int i;
-
-	free(id->subject);
-	free(id->issuer);
-	free(id->serial);
-	for (i = 0; i < id->n_subject_attrs; i++) {
-		free(id->subject_attrs[i].key);
-		free(id->subject_attrs[i].value);
-	}
+	each_str(id, str_free, NULL);
 	free(id->subject_attrs);
-	strv_free(id->san_dns, id->n_san_dns);
-	strv_free(id->san_uri, id->n_san_uri);
-	strv_free(id->san_ip, id->n_san_ip);
+	free(id->san_dns);
+	free(id->san_uri);
+	free(id->san_ip);
 	free(id);
 }
 
-/* Room for string s in a packed identity, counted into *len. */
-static void pack_count(size_t *len, const char *s)
-{
-	*len += strlen(s) + 1;
-}
-
-/* s copied to *at, which moves past it. */
-static char *pack_str(char **at, const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = memcpy(*at, s, n);
-
-	*at += n;
-	return d;
-}
-
-static char **pack_strv(char ***slots, char **at, char *const *v, unsigned int n)
+/* n pointers of v at *slots (moved past them); NULL for none, as built. */
+static char **pack_strv(char ***slots, char **v, unsigned int n)
 {
 	char **d = *slots;
-	unsigned int i;
 
 	if (!n)
 		return NULL;
-	for (i = 0; i < n; i++)
-		d[i] = pack_str(at, v[i]);
+	memcpy(d, v, n * sizeof(*v));
 	*slots += n;
 	return d;
 }
@@ -355,48 +358,36 @@ static char **pack_strv(char ***slots, char **at, char *const *v, unsigned int n
  * The identity built in parts, moved into one block: a connection keeps
  * it for its whole life, and a dozen small blocks cost their malloc
  * headers and rounding (about a third of it) and scatter across the heap
- * among what the handshake freed. Consumes id; NULL without memory.
+ * among what the handshake freed. The block holds the struct, the
+ * attribute and SAN arrays, then the strings. Consumes id; NULL without
+ * memory.
  */
 static struct gw_identity *pack(struct gw_identity *id)
 {
-	unsigned int i, nv = id->n_san_dns + id->n_san_uri + id->n_san_ip;
+	unsigned int nv = id->n_san_dns + id->n_san_uri + id->n_san_ip;
 	size_t len = 0, head;
 	struct gw_identity *p;
 	char **slot, *at;
 
-	pack_count(&len, id->subject);
-	pack_count(&len, id->issuer);
-	pack_count(&len, id->serial);
-	for (i = 0; i < id->n_subject_attrs; i++) {
-		pack_count(&len, id->subject_attrs[i].key);
-		pack_count(&len, id->subject_attrs[i].value);
-	}
-	for (i = 0; i < id->n_san_dns; i++)
-		pack_count(&len, id->san_dns[i]);
-	for (i = 0; i < id->n_san_uri; i++)
-		pack_count(&len, id->san_uri[i]);
-	for (i = 0; i < id->n_san_ip; i++)
-		pack_count(&len, id->san_ip[i]);
+	each_str(id, str_size, &len);
 	head = sizeof(*p) + id->n_subject_attrs * sizeof(*p->subject_attrs) + nv * sizeof(char *);
 	p = malloc(head + len);
 	if (!p) {
 		parts_free(id);
 		return NULL;
 	}
+	/* The arrays copied first, still naming id's strings; then each moved. */
 	*p = *id;
-	p->subject_attrs = id->n_subject_attrs ? (struct gw_name_attr *)(p + 1) : NULL;
+	p->subject_attrs = NULL;
+	if (id->n_subject_attrs)
+		p->subject_attrs = memcpy(p + 1, id->subject_attrs,
+					  id->n_subject_attrs * sizeof(*p->subject_attrs));
 	slot = (char **)((struct gw_name_attr *)(p + 1) + id->n_subject_attrs);
+	p->san_dns = pack_strv(&slot, id->san_dns, id->n_san_dns);
+	p->san_uri = pack_strv(&slot, id->san_uri, id->n_san_uri);
+	p->san_ip = pack_strv(&slot, id->san_ip, id->n_san_ip);
 	at = (char *)p + head;
-	p->subject = pack_str(&at, id->subject);
-	p->issuer = pack_str(&at, id->issuer);
-	p->serial = pack_str(&at, id->serial);
-	for (i = 0; i < id->n_subject_attrs; i++) {
-		p->subject_attrs[i].key = pack_str(&at, id->subject_attrs[i].key);
-		p->subject_attrs[i].value = pack_str(&at, id->subject_attrs[i].value);
-	}
-	p->san_dns = pack_strv(&slot, &at, id->san_dns, id->n_san_dns);
-	p->san_uri = pack_strv(&slot, &at, id->san_uri, id->n_san_uri);
-	p->san_ip = pack_strv(&slot, &at, id->san_ip, id->n_san_ip);
+	each_str(p, str_move, &at);
 	p->spiffe_id = find_spiffe_id(p);
 	parts_free(id);
 	return p;

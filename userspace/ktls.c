@@ -351,10 +351,10 @@ void gw_ktls_secrets_free(struct gw_ktls_secrets *s)
 	secrets_free(NULL, s, NULL, 0, 0, NULL);
 }
 
-/* The secret one direction of s follows: RX the peer's, TX our own. */
-static unsigned char *dir_secret(struct gw_ktls_secrets *s, bool rx)
+/* Whether a direction of s follows the client's secret: RX the peer's, TX our own. */
+static bool dir_is_client(const struct gw_ktls_secrets *s, bool rx)
 {
-	return rx == s->is_server ? s->client : s->server;
+	return rx == s->is_server;
 }
 
 /* The handshake hash and the key length of s's suite. */
@@ -366,7 +366,7 @@ static const EVP_MD *suite_md(const struct gw_ktls_secrets *s, unsigned int *key
 
 int gw_ktls_rekey(int fd, struct gw_ktls_secrets *s, bool rx)
 {
-	unsigned char *secret = dir_secret(s, rx);
+	unsigned char *secret = dir_is_client(s, rx) ? s->client : s->server;
 	unsigned char next[48], key[32], iv[12];
 	unsigned int keylen;
 	const EVP_MD *md = suite_md(s, &keylen);
@@ -394,7 +394,7 @@ ssize_t gw_ktls_seal13(const struct gw_ktls_secrets *s, uint64_t seq, unsigned c
 		       const void *in, size_t len, unsigned char *out, size_t outlen)
 {
 	/* As the peer sealed it: under the secret our RX follows. */
-	const unsigned char *secret = dir_secret((struct gw_ktls_secrets *)s, true);
+	const unsigned char *secret = dir_is_client(s, true) ? s->client : s->server;
 	unsigned int keylen;
 	const EVP_MD *md = suite_md(s, &keylen);
 	const char *name = s->cipher == TLS_CIPHER_AES_GCM_128 ? "AES-128-GCM" :

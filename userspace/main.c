@@ -316,12 +316,12 @@ static int choose_datapath(const struct gw_config *cfg, struct gw_daemon_opts *o
  */
 static void raise_nofile(const struct gw_config *cfg, bool splice)
 {
+	unsigned int i, per = splice ? 6 : 2;
 	unsigned long long need = 64;
 	struct rlimit rl;
-	unsigned int i;
 
 	for (i = 0; i < cfg->n_listeners; i++)
-		need += (unsigned long long)cfg->listeners[i].max_connections * (splice ? 6 : 2);
+		need += (unsigned long long)cfg->listeners[i].max_connections * per;
 	if (getrlimit(RLIMIT_NOFILE, &rl))
 		return;
 	if (rl.rlim_cur < need && rl.rlim_cur < rl.rlim_max) {
@@ -338,7 +338,7 @@ static void raise_nofile(const struct gw_config *cfg, bool splice)
 	}
 	if (rl.rlim_cur < need)
 		pr_warn("RLIMIT_NOFILE %llu: max_connections needs %llu descriptors (%u per connection); raise the hard limit (LimitNOFILE=, ulimit -Hn)",
-			(unsigned long long)rl.rlim_cur, need, splice ? 6 : 2);
+			(unsigned long long)rl.rlim_cur, need, per);
 }
 
 int main(int argc, char **argv)

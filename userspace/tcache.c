@@ -5,8 +5,9 @@
  *
  * Concurrency: the tables are thread-local, so finding and adding take no
  * lock; a pthread key drops a thread's slots when it ends. The objects
- * themselves may outlive their slot on any thread: their reference counts
- * are theirs to keep atomic.
+ * themselves may outlive their slot on any thread: a slot takes its
+ * reference with an atomic add on the object's count (ops->refs) and
+ * drops it with the object's own free (ops->put).
  */
 #include <pthread.h>
 #include <stddef.h>
@@ -53,6 +54,12 @@ static void setup(void)
 	key_ok = !pthread_key_create(&key, thread_end);
 }
 
+/* One more reference to obj, in the count ops names. */
+static void get(const struct gw_tcache_ops *ops, void *obj)
+{
+	__atomic_add_fetch((unsigned int *)((char *)obj + ops->refs), 1, __ATOMIC_RELAXED);
+}
+
 static struct tc_slot *slot_of(enum gw_tcache_kind kind, uint64_t hash)
 {
 	return &tc.s[kind][(hash ^ hash >> 32) % GW_TCACHE_SLOTS];
@@ -65,7 +72,7 @@ void *gw_tcache_find(enum gw_tcache_kind kind, const struct gw_tcache_ops *ops, 
 
 	if (!s->obj || s->hash != hash || s->ops != ops || !ops->matches(s->obj, k))
 		return NULL;
-	ops->get(s->obj);
+	get(ops, s->obj);
 	return s->obj;
 }
 
@@ -83,7 +90,7 @@ void gw_tcache_add(enum gw_tcache_kind kind, const struct gw_tcache_ops *ops, ui
 	}
 	if (s->obj)
 		s->ops->put(s->obj);
-	ops->get(obj);
+	get(ops, obj);
 	s->obj = obj;
 	s->hash = hash;
 	s->ops = ops;

@@ -25,6 +25,7 @@
 #define GW_TCACHE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum gw_tcache_kind {
@@ -39,8 +40,8 @@ enum gw_tcache_kind {
 struct gw_tcache_ops {
 	/* Is obj the object key describes? */
 	bool (*matches)(const void *obj, const void *key);
-	void (*get)(void *obj);		/* one more reference */
-	void (*put)(void *obj);		/* one reference less */
+	void (*put)(void *obj);		/* one reference less (the object's free) */
+	size_t refs;			/* offsetof its unsigned int reference count */
 };
 
 /* The object under hash that matches key, with a new reference, or NULL. */

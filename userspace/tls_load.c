@@ -333,13 +333,6 @@ static bool certrefs_matches(const void *obj, const void *key)
 	return a->n == b->n && a->len == b->len && !memcmp(a->data, b->data, a->len);
 }
 
-static void certrefs_get(void *obj)
-{
-	struct gw_certrefs *r = obj;
-
-	__atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
-}
-
 static void certrefs_put(void *obj)
 {
 	gw_certrefs_free(obj);
@@ -347,8 +340,8 @@ static void certrefs_put(void *obj)
 
 static const struct gw_tcache_ops certrefs_ops = {
 	.matches = certrefs_matches,
-	.get = certrefs_get,
 	.put = certrefs_put,
+	.refs = offsetof(struct gw_certrefs, refs),
 };
 
 /* r, or the equal one this thread already keeps (r freed). */

@@ -33,7 +33,7 @@
  * to 1,024 parsed certificates (7 MiB) alive after their connections.
  */
 #define VC_SIGNED 1024
-#define VC_SIGNED_WAYS 4	/* a set per address; a leaf takes the way reused least lately */
+#define VC_SIGNED_WAYS 4	/* a set per digest; a new leaf takes the set's ways in turn */
 
 struct vc_entry {
 	bool used;
@@ -70,7 +70,7 @@ struct gw_vcache {
 	unsigned int next;		/* round-robin replacement */
 	uint64_t gen;			/* the last entry generation given */
 	EVP_MD *sha256;
-	/* Leaves signed as checked: VC_SIGNED slots in sets by address, from the first. */
+	/* Leaves signed as checked: VC_SIGNED slots in sets by digest, from the first. */
 	pthread_mutex_t signed_lock;
 	struct vc_signed_set *signed_;
 	uint64_t sig_checks;		/* atomic: leaf signatures checked (X509_verify) */
